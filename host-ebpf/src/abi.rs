@@ -1,0 +1,134 @@
+//! The records that cross the ring buffers and the filter map: a mirror of
+//! `src/bpf/events.h`, which is the source of truth. The size asserts here and
+//! the `_Static_assert`s there keep the two in step.
+
+use std::mem::size_of;
+
+pub const COMM_LEN: usize = 16;
+pub const PATH_LEN: usize = 256;
+pub const ARGV_LEN: usize = 1024;
+pub const FILTER_MAX: usize = 8;
+
+/// `enum probe_id`: the tag in every record's header.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProbeId {
+    ProcessExec = 0,
+    ProcessExit = 1,
+    FileOpen = 2,
+    SyscallEnter = 3,
+}
+
+impl ProbeId {
+    pub const ALL: [ProbeId; 4] = [
+        ProbeId::ProcessExec,
+        ProbeId::ProcessExit,
+        ProbeId::FileOpen,
+        ProbeId::SyscallEnter,
+    ];
+
+    pub fn from_raw(raw: u32) -> Option<ProbeId> {
+        ProbeId::ALL.get(raw as usize).copied()
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct EventHeader {
+    pub ts_boot_ns: u64,
+    pub cgroup_id: u64,
+    pub probe: u32,
+    pub cpu: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessExecEvent {
+    pub h: EventHeader,
+    pub ret: i32,
+    pub argc: u32,
+    pub argv_len: u32,
+    pub truncated: u32,
+    pub filename: [u8; PATH_LEN],
+    pub argv: [u8; ARGV_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessExitEvent {
+    pub h: EventHeader,
+    pub lifetime_ns: u64,
+    pub exit_code: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FileOpenEvent {
+    pub h: EventHeader,
+    pub ret: i64,
+    pub dfd: i32,
+    pub flags: u32,
+    pub mode: u32,
+    pub _pad: u32,
+    pub path: [u8; PATH_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SyscallEnterEvent {
+    pub h: EventHeader,
+    pub id: u64,
+}
+
+/// `struct filter`: one per probe in each object's `filters` map.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter {
+    pub enabled: u32,
+    pub exclude_tgid: u32,
+    pub n_pids: u32,
+    pub n_uids: u32,
+    pub n_comms: u32,
+    pub _pad: u32,
+    pub pids: [u32; FILTER_MAX],
+    pub uids: [u32; FILTER_MAX],
+    pub comms: [[u8; COMM_LEN]; FILTER_MAX],
+}
+
+const _: () = assert!(size_of::<EventHeader>() == 64);
+const _: () = assert!(size_of::<ProcessExecEvent>() == 64 + 16 + PATH_LEN + ARGV_LEN);
+const _: () = assert!(size_of::<ProcessExitEvent>() == 80);
+const _: () = assert!(size_of::<FileOpenEvent>() == 64 + 24 + PATH_LEN);
+const _: () = assert!(size_of::<SyscallEnterEvent>() == 72);
+const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
+
+// SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
+// fields: every bit pattern is valid and there are no implicit holes.
+unsafe impl aya::Pod for EventHeader {}
+unsafe impl aya::Pod for ProcessExecEvent {}
+unsafe impl aya::Pod for ProcessExitEvent {}
+unsafe impl aya::Pod for FileOpenEvent {}
+unsafe impl aya::Pod for SyscallEnterEvent {}
+unsafe impl aya::Pod for Filter {}
+
+/// Reads a record from the front of a ring-buffer item; `None` if it is too short.
+pub fn read<T: aya::Pod>(bytes: &[u8]) -> Option<T> {
+    (bytes.len() >= size_of::<T>())
+        // SAFETY: length checked above; `T: Pod` accepts any bit pattern, and
+        // `read_unaligned` makes no alignment assumption.
+        .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// The bytes of a NUL-terminated C string field, without the NUL.
+pub fn c_str(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..end]
+}

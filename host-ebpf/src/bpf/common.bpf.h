@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What every probe family shares: its ring buffer, per-probe drop counters,
+ * per-probe filters, and the common event header. Each family's object gets
+ * its own copy of these maps; the host finds them by name.
+ */
+#ifndef WASMTRACE_COMMON_BPF_H
+#define WASMTRACE_COMMON_BPF_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "kernel.h"
+#include "events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* The host sizes this at load time (the `ring_buffer` config key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROBE_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PROBE_COUNT);
+	__type(key, __u32);
+	__type(value, struct filter);
+} filters SEC(".maps");
+
+static __always_inline int comm_eq(const char *a, const char *b)
+{
+	return *(const __u64 *)a == *(const __u64 *)b &&
+	       *(const __u64 *)(a + 8) == *(const __u64 *)(b + 8);
+}
+
+/* True when the current task passes the probe's filter. */
+static __always_inline int task_selected(__u32 probe)
+{
+	struct filter *f = bpf_map_lookup_elem(&filters, &probe);
+	if (!f || !f->enabled)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if (tgid == f->exclude_tgid)
+		return 0;
+	if (f->n_pids) {
+		int hit = 0;
+		for (int i = 0; i < FILTER_MAX; i++)
+			if (i < f->n_pids && f->pids[i] == tgid)
+				hit = 1;
+		if (!hit)
+			return 0;
+	}
+	if (f->n_uids) {
+		__u32 uid = (__u32)bpf_get_current_uid_gid();
+		int hit = 0;
+		for (int i = 0; i < FILTER_MAX; i++)
+			if (i < f->n_uids && f->uids[i] == uid)
+				hit = 1;
+		if (!hit)
+			return 0;
+	}
+	if (f->n_comms) {
+		char comm[COMM_LEN] __attribute__((aligned(8))) = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		int hit = 0;
+		for (int i = 0; i < FILTER_MAX; i++)
+			if (i < f->n_comms && comm_eq(comm, f->comms[i]))
+				hit = 1;
+		if (!hit)
+			return 0;
+	}
+	return 1;
+}
+
+static __always_inline void count_drop(__u32 probe)
+{
+	__u64 *n = bpf_map_lookup_elem(&drops, &probe);
+	if (n)
+		*n += 1;
+}
+
+/* Reserves a record in the ring buffer and fills its header; counts a drop
+ * when the buffer is full. */
+static __always_inline void *reserve_event(__u32 probe, __u64 size)
+{
+	struct event_header *h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
+		count_drop(probe);
+		return 0;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->probe = probe;
+	h->cpu = bpf_get_smp_processor_id();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)uid_gid;
+	h->gid = uid_gid >> 32;
+	h->_pad = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	return h;
+}
+
+/* The host drains the ring buffer on its own schedule, so the kernel skips the
+ * wake-up (the dominant per-event cost of a busy ring buffer). */
+static __always_inline void submit_event(void *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+#endif

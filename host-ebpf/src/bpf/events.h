@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The layout of every record that crosses the ring buffers, and of the filter
+ * config map. This header is the single source of truth for that ABI: the eBPF
+ * programs include it, and host-ebpf/src/abi.rs mirrors it with size asserts on
+ * both sides so that they cannot drift apart silently.
+ */
+#ifndef WASMTRACE_EVENTS_H
+#define WASMTRACE_EVENTS_H
+
+#define COMM_LEN 16
+#define PATH_LEN 256
+#define ARGV_LEN 1024 /* argv bytes kept per exec, NUL-separated */
+#define ARGV_MAX 32   /* argv entries kept per exec */
+#define FILTER_MAX 8  /* values per filter list */
+
+/* Catalog probe ids: index of the filter and drop-counter slots, and the tag
+ * that tells the host how to decode a record. Never renumber: recordings
+ * store them. */
+enum probe_id {
+	PROBE_PROCESS_EXEC = 0,
+	PROBE_PROCESS_EXIT = 1,
+	PROBE_FILE_OPEN = 2,
+	PROBE_SYSCALL_ENTER = 3,
+	PROBE_COUNT,
+};
+
+struct event_header {
+	__u64 ts_boot_ns; /* CLOCK_BOOTTIME */
+	__u64 cgroup_id;
+	__u32 probe;      /* enum probe_id */
+	__u32 cpu;
+	__u32 pid;        /* thread group id, what ps calls PID */
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 _pad;
+	char comm[COMM_LEN];
+};
+_Static_assert(sizeof(struct event_header) == 64, "header layout is ABI");
+
+struct process_exec_event {
+	struct event_header h;
+	__s32 ret;        /* 0, or -errno when execve failed */
+	__u32 argc;       /* entries kept in argv */
+	__u32 argv_len;   /* bytes used in argv */
+	__u32 truncated;  /* 1 when argv had more than fits */
+	char filename[PATH_LEN];
+	char argv[ARGV_LEN];
+};
+_Static_assert(sizeof(struct process_exec_event) == 64 + 16 + PATH_LEN + ARGV_LEN, "exec layout is ABI");
+
+struct process_exit_event {
+	struct event_header h;
+	__u64 lifetime_ns;
+	__u32 exit_code;  /* the kernel's wait status: code << 8 | signal */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct process_exit_event) == 80, "exit layout is ABI");
+
+struct file_open_event {
+	struct event_header h;
+	__s64 ret;        /* fd, or -errno */
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+	__u32 _pad;
+	char path[PATH_LEN];
+};
+_Static_assert(sizeof(struct file_open_event) == 64 + 24 + PATH_LEN, "open layout is ABI");
+
+struct syscall_enter_event {
+	struct event_header h;
+	__u64 id;
+};
+_Static_assert(sizeof(struct syscall_enter_event) == 72, "syscall layout is ABI");
+
+/* One per probe in the `filters` array map. A list with n == 0 does not
+ * filter; otherwise the task must match one of its values. */
+struct filter {
+	__u32 enabled;       /* 0: the probe emits nothing */
+	__u32 exclude_tgid;  /* the tracer itself, so that it does not trace its own work */
+	__u32 n_pids;
+	__u32 n_uids;
+	__u32 n_comms;
+	__u32 _pad;
+	__u32 pids[FILTER_MAX];
+	__u32 uids[FILTER_MAX];
+	char comms[FILTER_MAX][COMM_LEN];
+};
+_Static_assert(sizeof(struct filter) == 24 + 32 + 32 + 128, "filter layout is ABI");
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The few kernel types the probes read, declared with preserve_access_index so
+ * that libbpf/aya relocate every field access against the running kernel's BTF
+ * (CO-RE). Only the fields used are declared; offsets here do not matter.
+ * This keeps the repository free of a generated multi-megabyte vmlinux.h.
+ */
+#ifndef WASMTRACE_KERNEL_H
+#define WASMTRACE_KERNEL_H
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct task_struct {
+	int pid;
+	int tgid;
+	int exit_code;
+	unsigned long long start_time;
+	struct task_struct *real_parent;
+	struct task_struct *group_leader;
+};
+
+/* Tracepoint contexts. Their layout is the tracepoint ABI shown in
+ * /sys/kernel/tracing/events/.../format, stable across kernels. */
+struct trace_event_raw_sys_enter {
+	unsigned long long common;
+	long id;
+	unsigned long args[6];
+};
+
+struct trace_event_raw_sys_exit {
+	unsigned long long common;
+	long id;
+	long ret;
+};
+
+#pragma clang attribute pop
+
+/* syscalls/sys_enter_* and sys_exit_*: the args follow the syscall number. */
+struct syscall_enter_ctx {
+	unsigned long long common;
+	int nr;
+	int _pad;
+	unsigned long args[6];
+};
+
+struct syscall_exit_ctx {
+	unsigned long long common;
+	int nr;
+	int _pad;
+	long ret;
+};
+
+struct open_how {
+	__u64 flags;
+	__u64 mode;
+	__u64 resolve;
+};
+
+#endif

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* process.exec and process.exit. */
+#include "common.bpf.h"
+
+#define ARG_CHUNK 128
+#define ARGV_LAST (ARGV_LEN - ARG_CHUNK)
+
+/* execve's arguments are read at entry, before the new image replaces them,
+ * and sent at exit, when the return code and the new comm are known. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct process_exec_event);
+} pending_exec SEC(".maps");
+
+/* A process_exec_event is too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct process_exec_event);
+} scratch SEC(".maps");
+
+static __always_inline int exec_enter(const char *filename, const char *const *argv)
+{
+	__u32 zero = 0;
+	struct process_exec_event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	e->ret = 0;
+	e->argc = 0;
+	e->argv_len = 0;
+	e->truncated = 0;
+	bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
+	for (int i = 0; i < ARGV_MAX; i++) {
+		const char *arg = 0;
+		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) || !arg)
+			goto done;
+		if (e->argv_len > ARGV_LAST) {
+			e->truncated = 1;
+			goto done;
+		}
+		long n = bpf_probe_read_user_str(&e->argv[e->argv_len], ARG_CHUNK, arg);
+		if (n <= 0)
+			goto done;
+		e->argc++;
+		e->argv_len += n;
+	}
+	{
+		const char *more = 0;
+		bpf_probe_read_user(&more, sizeof(more), &argv[ARGV_MAX]);
+		e->truncated = more != 0;
+	}
+done:
+	bpf_map_update_elem(&pending_exec, &tid, e, BPF_ANY);
+	return 0;
+}
+
+/* Filters apply here, after exec, so that `comm` names the new program. */
+static __always_inline int exec_exit(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct process_exec_event *pending = bpf_map_lookup_elem(&pending_exec, &tid);
+	if (!pending)
+		return 0;
+	if (task_selected(PROBE_PROCESS_EXEC)) {
+		struct process_exec_event *e = reserve_event(PROBE_PROCESS_EXEC, sizeof(*e));
+		if (e) {
+			bpf_probe_read_kernel((char *)e + sizeof(e->h), sizeof(*e) - sizeof(e->h),
+					      (char *)pending + sizeof(e->h));
+			e->ret = ret;
+			submit_event(e);
+		}
+	}
+	bpf_map_delete_elem(&pending_exec, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int process_exec_enter(struct syscall_enter_ctx *ctx)
+{
+	return exec_enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int process_exec_exit(struct syscall_exit_ctx *ctx)
+{
+	return exec_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int process_execat_enter(struct syscall_enter_ctx *ctx)
+{
+	return exec_enter((const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int process_execat_exit(struct syscall_exit_ctx *ctx)
+{
+	return exec_exit(ctx->ret);
+}
+
+/* Reports a process once, when its thread-group leader exits. */
+SEC("tracepoint/sched/sched_process_exit")
+int process_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)pid_tgid != pid_tgid >> 32)
+		return 0;
+	if (!task_selected(PROBE_PROCESS_EXIT))
+		return 0;
+	struct process_exit_event *e = reserve_event(PROBE_PROCESS_EXIT, sizeof(*e));
+	if (!e)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->lifetime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->_pad = 0;
+	submit_event(e);
+	return 0;
+}

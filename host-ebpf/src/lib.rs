@@ -1,0 +1,44 @@
+//! wasmtrace's kernel side: the CO-RE eBPF objects (built from `src/bpf/*.bpf.c`
+//! by `build.rs`) and the Rust mirror of the records they emit ([`abi`]).
+
+pub mod abi;
+
+/// One compiled eBPF object: a probe family's programs and maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Object {
+    Process,
+    File,
+    Syscall,
+}
+
+/// aya parses the ELF in place, which wants 8-byte alignment.
+#[repr(C, align(8))]
+struct Aligned<B: ?Sized>(B);
+
+macro_rules! object_bytes {
+    ($stem:literal) => {{
+        static BYTES: &Aligned<[u8]> =
+            &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/", $stem, ".bpf.o")));
+        &BYTES.0
+    }};
+}
+
+impl Object {
+    /// The object file's bytes, ready for `aya::EbpfLoader::load`.
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Object::Process => object_bytes!("process"),
+            Object::File => object_bytes!("file"),
+            Object::Syscall => object_bytes!("syscall"),
+        }
+    }
+
+    /// The source file's stem, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Object::Process => "process.bpf.o",
+            Object::File => "file.bpf.o",
+            Object::Syscall => "syscall.bpf.o",
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The probe catalog: one row per probe. The loader, the decoder, `wasmtrace
+//! list` and docs/probes.md all read this table, so a probe is added in one
+//! place (plus its `.bpf.c` and its WIT record).
+
+use wasmtrace_ebpf::Object;
+use wasmtrace_ebpf::abi::ProbeId;
+
+/// A kernel hook that one of a probe's programs attaches to.
+#[derive(Debug)]
+pub struct Hook {
+    /// The program's function name in the `.bpf.c` file.
+    pub program: &'static str,
+    /// Tracepoint category and name, as under /sys/kernel/tracing/events.
+    pub category: &'static str,
+    pub name: &'static str,
+    /// A probe is available when all its required hooks exist; optional
+    /// hooks (e.g. `open`, which arm64 lacks) are attached where they exist.
+    pub required: bool,
+}
+
+/// A field of a probe's event, for `wasmtrace list` and the docs.
+#[derive(Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: &'static str,
+    pub doc: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Probe {
+    pub name: &'static str,
+    pub id: ProbeId,
+    pub object: Object,
+    pub summary: &'static str,
+    pub hooks: &'static [Hook],
+    pub fields: &'static [Field],
+    /// What to know about when this probe sees an event and how its filters apply.
+    pub notes: &'static str,
+}
+
+const fn tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
+    Hook { program, category, name, required: true }
+}
+
+const fn optional_tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
+    Hook { program, category, name, required: false }
+}
+
+const fn field(name: &'static str, ty: &'static str, doc: &'static str) -> Field {
+    Field { name, ty, doc }
+}
+
+/// Fields of the header that every event carries.
+pub const HEADER_FIELDS: &[Field] = &[
+    field("timestamp-ns", "u64", "nanoseconds since boot (CLOCK_BOOTTIME)"),
+    field("cpu", "u32", "CPU the event happened on"),
+    field("pid", "u32", "process id (thread-group id)"),
+    field("tid", "u32", "thread id"),
+    field("ppid", "u32", "parent's process id"),
+    field("uid", "u32", "user id"),
+    field("gid", "u32", "group id"),
+    field("comm", "string", "command name, at most 15 bytes"),
+    field("cgroup-id", "u64", "id of the task's cgroup (v2)"),
+];
+
+pub const PROBES: &[Probe] = &[
+    Probe {
+        name: "process.exec",
+        id: ProbeId::ProcessExec,
+        object: Object::Process,
+        summary: "a program was executed (execve or execveat returned)",
+        hooks: &[
+            tp("process_exec_enter", "syscalls", "sys_enter_execve"),
+            tp("process_exec_exit", "syscalls", "sys_exit_execve"),
+            optional_tp("process_execat_enter", "syscalls", "sys_enter_execveat"),
+            optional_tp("process_execat_exit", "syscalls", "sys_exit_execveat"),
+        ],
+        fields: &[
+            field("filename", "string", "the path passed to execve (at most 255 bytes)"),
+            field("argv", "list<string>", "arguments, argv[0] first: at most 32, 1 KiB in all"),
+            field("argv-truncated", "bool", "more arguments were passed than are kept"),
+            field("ret", "s32", "0 on success, or -errno"),
+        ],
+        notes: "Filters apply after the exec, so `comm` is the new program's name.",
+    },
+    Probe {
+        name: "process.exit",
+        id: ProbeId::ProcessExit,
+        object: Object::Process,
+        summary: "a process exited (its thread-group leader)",
+        hooks: &[tp("process_exit", "sched", "sched_process_exit")],
+        fields: &[
+            field("exit-code", "u32", "the exit status, when not killed by a signal"),
+            field("signal", "u32", "the signal that killed it, or 0"),
+            field("core-dumped", "bool", "whether it dumped core"),
+            field("lifetime-ns", "u64", "time from the process's start to its exit"),
+        ],
+        notes: "",
+    },
+    Probe {
+        name: "file.open",
+        id: ProbeId::FileOpen,
+        object: Object::File,
+        summary: "a file was opened (open, openat or openat2 returned)",
+        hooks: &[
+            tp("file_openat_enter", "syscalls", "sys_enter_openat"),
+            tp("file_openat_exit", "syscalls", "sys_exit_openat"),
+            optional_tp("file_open_enter", "syscalls", "sys_enter_open"),
+            optional_tp("file_open_exit", "syscalls", "sys_exit_open"),
+            optional_tp("file_openat2_enter", "syscalls", "sys_enter_openat2"),
+            optional_tp("file_openat2_exit", "syscalls", "sys_exit_openat2"),
+        ],
+        fields: &[
+            field("path", "string", "the path as passed, at most 255 bytes"),
+            field("flags", "u32", "open flags (O_RDONLY, O_CREAT, ...)"),
+            field("mode", "u32", "mode for created files"),
+            field("dfd", "s32", "directory fd the path is relative to; -100 is AT_FDCWD"),
+            field("ret", "s64", "the new fd, or -errno"),
+        ],
+        notes: "Entry and exit are paired in the kernel: one event per open, sent when it returns.",
+    },
+    Probe {
+        name: "syscall.enter",
+        id: ProbeId::SyscallEnter,
+        object: Object::Syscall,
+        summary: "a system call was entered",
+        hooks: &[tp("syscall_enter", "raw_syscalls", "sys_enter")],
+        fields: &[field("id", "u32", "the syscall number (the `names.syscall` import names it)")],
+        notes: "Fires for every syscall on the machine: narrow it with filters where you can.",
+    },
+];
+
+/// The probe with this name.
+pub fn find(name: &str) -> Option<&'static Probe> {
+    PROBES.iter().find(|p| p.name == name)
+}
+
+/// The probe for this id.
+pub fn by_id(id: ProbeId) -> &'static Probe {
+    PROBES
+        .iter()
+        .find(|p| p.id == id)
+        .expect("every ProbeId has a catalog row (checked by a test)")
+}
+
+/// The catalog name closest to a misspelt one, for "did you mean".
+pub fn suggest(name: &str) -> Option<&'static str> {
+    PROBES
+        .iter()
+        .map(|p| (strsim::levenshtein(name, p.name), p.name))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_probe_id_has_one_row() {
+        for id in ProbeId::ALL {
+            assert_eq!(PROBES.iter().filter(|p| p.id == id).count(), 1, "{id:?}");
+        }
+        assert_eq!(PROBES.len(), ProbeId::ALL.len());
+    }
+
+    #[test]
+    fn every_probe_has_a_required_hook() {
+        for p in PROBES {
+            assert!(p.hooks.iter().any(|h| h.required), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn suggests_near_names_only() {
+        assert_eq!(suggest("file.opne"), Some("file.open"));
+        assert_eq!(suggest("proces.exec"), Some("process.exec"));
+        assert_eq!(suggest("net.tcp.connect"), None);
+    }
+}

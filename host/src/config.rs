@@ -1,0 +1,418 @@
+//! The TOML config: which probes (with kernel-side filters), which plugins
+//! (with their own config), and how output looks. Every error names the
+//! file, line and column, and shows the offending line.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use wasmtrace_ebpf::abi::{COMM_LEN, FILTER_MAX, ProbeId};
+
+use crate::catalog;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}:{column}: {message}\n{line:>5} | {text}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        text: String,
+    },
+}
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// Where plugin components are looked up, relative paths resolved against the config's folder.
+    pub plugin_dir: PathBuf,
+    pub output: Output,
+    /// Filters for probes named in `[probe."NAME"]`; such probes are enabled
+    /// even when no plugin asks for them.
+    pub probes: BTreeMap<ProbeId, ProbeFilter>,
+    pub plugins: Vec<PluginSpec>,
+    /// Bytes per probe family's ring buffer.
+    pub ring_buffer_bytes: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// When maps are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintMaps {
+    /// Once, when wasmtrace stops (like bpftrace).
+    Exit,
+    /// Every interval, and at exit.
+    Interval,
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub format: Format,
+    /// How often plugins' `on-tick` runs (and maps print, with `print_maps = "interval"`).
+    pub interval: Duration,
+    pub print_maps: PrintMaps,
+}
+
+/// Kernel-side filter: an empty list does not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeFilter {
+    pub pids: Vec<u32>,
+    pub uids: Vec<u32>,
+    pub comms: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub name: String,
+    pub path: PathBuf,
+    /// Overrides the probes the plugin asks for in `init`.
+    pub probes: Option<Vec<ProbeId>>,
+    pub config: Vec<(String, PluginValue)>,
+}
+
+/// A value in a plugin's own config table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginValue {
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+    Texts(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    plugin_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    output: RawOutput,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    probe: BTreeMap<Spanned<String>, RawProbe>,
+    #[serde(default)]
+    plugin: BTreeMap<Spanned<String>, RawPlugin>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    format: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    print_maps: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    ring_buffer_mib: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    pid: Option<Spanned<Vec<u32>>>,
+    uid: Option<Spanned<Vec<u32>>>,
+    comm: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    path: Option<String>,
+    probes: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    config: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_RING_BUFFER_MIB: u32 = 16;
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses `text` as if read from `path` (used for messages and relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let at = |span: Option<Range<usize>>, message: String| {
+            invalid(path, text, span.unwrap_or(0..0), message)
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let plugin_dir = match &raw.plugin_dir {
+            Some(dir) => base.join(dir.get_ref()),
+            None => base.join("plugins"),
+        };
+
+        let format = match raw.output.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+            None | Some(("text", _)) => Format::Text,
+            Some(("json", _)) => Format::Json,
+            Some((other, span)) => {
+                return Err(at(Some(span), format!("unknown output format `{other}`: use \"text\" or \"json\"")));
+            }
+        };
+        let interval = match &raw.output.interval {
+            None => DEFAULT_INTERVAL,
+            Some(s) => match humantime::parse_duration(s.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => return Err(at(Some(s.span()), "interval must be longer than 0s".into())),
+                Err(e) => {
+                    return Err(at(Some(s.span()), format!("bad interval `{}`: {e} (write e.g. \"1s\" or \"500ms\")", s.get_ref())));
+                }
+            },
+        };
+        let print_maps = match raw.output.print_maps.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+            None | Some(("exit", _)) => PrintMaps::Exit,
+            Some(("interval", _)) => PrintMaps::Interval,
+            Some((other, span)) => {
+                return Err(at(Some(span), format!("unknown print_maps `{other}`: use \"exit\" or \"interval\"")));
+            }
+        };
+
+        let ring_buffer_bytes = match &raw.limits.ring_buffer_mib {
+            None => DEFAULT_RING_BUFFER_MIB << 20,
+            Some(mib) => {
+                let n = *mib.get_ref();
+                if !n.is_power_of_two() || n > 1024 {
+                    return Err(at(Some(mib.span()), format!("ring_buffer_mib must be a power of two from 1 to 1024, not {n}")));
+                }
+                n << 20
+            }
+        };
+
+        let mut probes = BTreeMap::new();
+        for (name, raw_probe) in &raw.probe {
+            let id = probe_id(name).map_err(|m| at(Some(name.span()), m))?;
+            let filter = probe_filter(raw_probe).map_err(|(span, m)| at(Some(span), m))?;
+            probes.insert(id, filter);
+        }
+
+        let mut plugins = Vec::new();
+        for (name, raw_plugin) in &raw.plugin {
+            let plugin_name = name.get_ref();
+            if plugin_name.is_empty() || !plugin_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(at(Some(name.span()), format!("plugin name `{plugin_name}` may only hold letters, digits, `_` and `-`")));
+            }
+            let path = match &raw_plugin.path {
+                Some(p) => plugin_dir.join(p),
+                None => plugin_dir.join(format!("{plugin_name}.wasm")),
+            };
+            let probes = match &raw_plugin.probes {
+                None => None,
+                Some(list) => Some(
+                    list.iter()
+                        .map(|p| probe_id(p).map_err(|m| at(Some(p.span()), m)))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            let config = raw_plugin
+                .config
+                .iter()
+                .map(|(key, value)| {
+                    plugin_value(value.get_ref())
+                        .map(|v| (key.clone(), v))
+                        .map_err(|m| at(Some(value.span()), format!("plugin.{plugin_name}.config.{key}: {m}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            plugins.push(PluginSpec { name: plugin_name.clone(), path, probes, config });
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            plugin_dir,
+            output: Output { format, interval, print_maps },
+            probes,
+            plugins,
+            ring_buffer_bytes,
+        })
+    }
+}
+
+fn probe_id(name: &Spanned<String>) -> Result<ProbeId, String> {
+    let name = name.get_ref();
+    catalog::find(name).map(|p| p.id).ok_or_else(|| {
+        let hint = catalog::suggest(name).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        format!("unknown probe `{name}`{hint}; `wasmtrace list` shows the catalog")
+    })
+}
+
+fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, (Range<usize>, String)> {
+    fn list<T: Clone>(what: &str, raw: &Option<Spanned<Vec<T>>>) -> Result<Vec<T>, (Range<usize>, String)> {
+        match raw {
+            None => Ok(Vec::new()),
+            Some(l) if l.get_ref().len() > FILTER_MAX => {
+                Err((l.span(), format!("at most {FILTER_MAX} {what} per probe filter")))
+            }
+            Some(l) => Ok(l.get_ref().clone()),
+        }
+    }
+    let comms = list("comms", &raw.comm)?;
+    for comm in &comms {
+        let c = comm.get_ref();
+        if c.is_empty() || c.len() >= COMM_LEN || c.contains('\0') {
+            return Err((comm.span(), format!("comm `{c}` must be 1 to {} bytes: the kernel keeps only that much of a command name", COMM_LEN - 1)));
+        }
+    }
+    Ok(ProbeFilter {
+        pids: list("pids", &raw.pid)?,
+        uids: list("uids", &raw.uid)?,
+        comms: comms.into_iter().map(Spanned::into_inner).collect(),
+    })
+}
+
+fn plugin_value(value: &toml::Value) -> Result<PluginValue, String> {
+    Ok(match value {
+        toml::Value::Boolean(b) => PluginValue::Boolean(*b),
+        toml::Value::Integer(n) => PluginValue::Integer(*n),
+        toml::Value::Float(f) => PluginValue::Float(*f),
+        toml::Value::String(s) => PluginValue::Text(s.clone()),
+        toml::Value::Array(items) => PluginValue::Texts(
+            items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or("lists may only hold strings")?,
+        ),
+        toml::Value::Datetime(_) | toml::Value::Table(_) => {
+            return Err("plugin config values are booleans, integers, floats, strings or lists of strings".into());
+        }
+    })
+}
+
+fn invalid(path: &Path, text: &str, span: Range<usize>, message: String) -> ConfigError {
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line: text[..start].matches('\n').count() + 1,
+        column: text[line_start..start].chars().count() + 1,
+        message,
+        text: text[line_start..line_end].to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/wasmtrace/test.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_config() {
+        let c = parse(
+            r#"
+plugin_dir = "build"
+[output]
+format = "json"
+interval = "250ms"
+print_maps = "interval"
+[limits]
+ring_buffer_mib = 4
+[probe."file.open"]
+pid = [1, 2]
+comm = ["cat"]
+[plugin.opensnoop]
+probes = ["file.open"]
+[plugin.opensnoop.config]
+count_paths = true
+names = ["a", "b"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.plugin_dir, Path::new("/etc/wasmtrace/build"));
+        assert_eq!(c.output.format, Format::Json);
+        assert_eq!(c.output.interval, Duration::from_millis(250));
+        assert_eq!(c.output.print_maps, PrintMaps::Interval);
+        assert_eq!(c.ring_buffer_bytes, 4 << 20);
+        let f = &c.probes[&ProbeId::FileOpen];
+        assert_eq!((f.pids.as_slice(), f.comms.as_slice()), (&[1, 2][..], &["cat".to_string()][..]));
+        let p = &c.plugins[0];
+        assert_eq!(p.path, Path::new("/etc/wasmtrace/build/opensnoop.wasm"));
+        assert_eq!(p.probes.as_deref(), Some(&[ProbeId::FileOpen][..]));
+        assert_eq!(
+            p.config,
+            vec![
+                ("count_paths".into(), PluginValue::Boolean(true)),
+                ("names".into(), PluginValue::Texts(vec!["a".into(), "b".into()])),
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.plugin_dir, Path::new("/etc/wasmtrace/plugins"));
+        assert_eq!(c.output.format, Format::Text);
+        assert_eq!(c.output.interval, DEFAULT_INTERVAL);
+        assert_eq!(c.ring_buffer_bytes, DEFAULT_RING_BUFFER_MIB << 20);
+    }
+
+    #[test]
+    fn unknown_probe_names_line_and_suggests() {
+        let e = parse("\n[probe.\"file.opne\"]\npid = [1]\n").unwrap_err();
+        assert!(e.starts_with("/etc/wasmtrace/test.toml:2:8: unknown probe `file.opne` (did you mean `file.open`?)"), "{e}");
+        assert!(e.contains("[probe.\"file.opne\"]"), "{e}");
+    }
+
+    #[test]
+    fn unknown_probe_in_plugin_probes() {
+        let e = parse("[plugin.x]\nprobes = [\"net.nope\"]\n").unwrap_err();
+        assert!(e.starts_with("/etc/wasmtrace/test.toml:2:11: unknown probe `net.nope`;"), "{e}");
+    }
+
+    #[test]
+    fn bad_type_names_line() {
+        let e = parse("[probe.\"file.open\"]\npid = [\"one\"]\n").unwrap_err();
+        assert!(e.starts_with("/etc/wasmtrace/test.toml:2:8: invalid type: string \"one\", expected u32"), "{e}");
+        assert!(e.contains("pid = [\"one\"]"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = parse("[output]\nformat = \"text\"\ncolour = true\n").unwrap_err();
+        assert!(e.starts_with("/etc/wasmtrace/test.toml:3:1: unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values() {
+        let e = parse("[output]\nformat = \"xml\"\n").unwrap_err();
+        assert!(e.contains(":2:10: unknown output format `xml`"), "{e}");
+        let e = parse("[output]\ninterval = \"soon\"\n").unwrap_err();
+        assert!(e.contains(":2:12: bad interval `soon`"), "{e}");
+        let e = parse("[limits]\nring_buffer_mib = 3\n").unwrap_err();
+        assert!(e.contains(":2:19: ring_buffer_mib must be a power of two"), "{e}");
+        let e = parse("[probe.\"file.open\"]\ncomm = [\"a-very-long-command-name\"]\n").unwrap_err();
+        assert!(e.contains(":2:9: comm `a-very-long-command-name` must be 1 to 15 bytes"), "{e}");
+        let e = parse("[probe.\"file.open\"]\npid = [1,2,3,4,5,6,7,8,9]\n").unwrap_err();
+        assert!(e.contains(":2:7: at most 8 pids"), "{e}");
+        let e = parse("[plugin.x.config]\nwhen = 1979-05-27\n").unwrap_err();
+        assert!(e.contains(":2:8: plugin.x.config.when: plugin config values are"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let e = parse("[output\nformat = 1\n").unwrap_err();
+        assert!(e.starts_with("/etc/wasmtrace/test.toml:1:"), "{e}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Text rendering in bpftrace's style: `@name[key]: value` lines sorted by
+//! value, and log2 histograms as `@` bars.
+
+use std::fmt::Write;
+
+use crate::maps::{Log2Hist, Map, Values};
+
+const BAR_WIDTH: u64 = 52;
+
+/// A plugin's maps, as bpftrace prints them at exit. Empty maps are skipped.
+pub fn maps(maps: &[&Map]) -> String {
+    let mut out = String::new();
+    for map in maps.iter().filter(|m| !m.values.is_empty()) {
+        match &map.values {
+            Values::Counter(m) => scalar_lines(&mut out, &map.name, m.iter().map(|(k, v)| (k, *v as i128))),
+            Values::Gauge(m) => scalar_lines(&mut out, &map.name, m.iter().map(|(k, v)| (k, *v as i128))),
+            Values::Log2Histogram(m) => {
+                for (key, hist) in m {
+                    let _ = writeln!(out, "@{}{}:", map.name, key_suffix(key));
+                    out.push_str(&histogram(hist));
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sorted by value, then key, ascending: the largest lands last, nearest the prompt.
+fn scalar_lines<'a>(out: &mut String, name: &str, entries: impl Iterator<Item = (&'a Vec<String>, i128)>) {
+    let mut entries: Vec<_> = entries.collect();
+    entries.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+    for (key, value) in entries {
+        let _ = writeln!(out, "@{name}{}: {value}", key_suffix(key));
+    }
+    out.push('\n');
+}
+
+fn key_suffix(key: &[String]) -> String {
+    if key.is_empty() { String::new() } else { format!("[{}]", key.join(", ")) }
+}
+
+/// `1024` → `1K`, as bpftrace labels buckets.
+fn short(n: u64) -> String {
+    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let mut n = n;
+    let mut unit = 0;
+    while n >= 1024 && n % 1024 == 0 {
+        n /= 1024;
+        unit += 1;
+    }
+    format!("{n}{}", UNITS[unit])
+}
+
+fn bucket_label(b: usize) -> String {
+    match b {
+        0 => "[0]".to_string(),
+        1 => "[1]".to_string(),
+        64 => format!("[{}, ...)", short(Log2Hist::lower_bound(64))),
+        _ => format!("[{}, {})", short(Log2Hist::lower_bound(b)), short(Log2Hist::lower_bound(b + 1))),
+    }
+}
+
+/// The rows from the lowest to the highest non-empty bucket.
+pub fn histogram(hist: &Log2Hist) -> String {
+    let mut out = String::new();
+    let used = |b: &usize| hist.buckets[*b] > 0;
+    let (Some(lo), Some(hi)) = ((0..65).find(used), (0..65).rfind(used)) else {
+        return out;
+    };
+    let max = hist.buckets[lo..=hi].iter().copied().max().unwrap_or(1).max(1);
+    for b in lo..=hi {
+        let count = hist.buckets[b];
+        let bar = (count * BAR_WIDTH).div_ceil(max) as usize;
+        let _ = writeln!(
+            out,
+            "{:<16}{count:>8} |{:<width$}|",
+            bucket_label(b),
+            "@".repeat(bar),
+            width = BAR_WIDTH as usize
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::{MapKind, MapStore};
+
+    #[test]
+    fn counters_sorted_by_value_like_bpftrace() {
+        let mut s = MapStore::default();
+        let id = s.create("p", "opens", MapKind::Counter, vec!["comm".into()]).unwrap();
+        s.add(id, &["cat".into()], 12).unwrap();
+        s.add(id, &["bash".into()], 3).unwrap();
+        s.add(id, &["awk".into()], 12).unwrap();
+        let scalar = s.create("p", "total", MapKind::Counter, vec![]).unwrap();
+        s.add(scalar, &[], 27).unwrap();
+        s.create("p", "unused", MapKind::Counter, vec![]).unwrap();
+        let all: Vec<_> = s.maps().iter().collect();
+        assert_eq!(maps(&all), "@opens[bash]: 3\n@opens[awk]: 12\n@opens[cat]: 12\n\n@total: 27\n\n");
+    }
+
+    #[test]
+    fn multi_part_keys() {
+        let mut s = MapStore::default();
+        let id = s.create("p", "x", MapKind::Gauge, vec!["a".into(), "b".into()]).unwrap();
+        s.set(id, &["1".into(), "2".into()], -4).unwrap();
+        assert_eq!(maps(&s.maps().iter().collect::<Vec<_>>()), "@x[1, 2]: -4\n\n");
+    }
+
+    #[test]
+    fn histogram_like_bpftrace() {
+        let mut h = Log2Hist::default();
+        for v in [0, 0, 1, 5, 6, 7, 4, 1500] {
+            h.record(v);
+        }
+        let text = histogram(&h);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("[0]                    2 |{:<52}|", "@".repeat(26)));
+        assert_eq!(lines[1], format!("[1]                    1 |{:<52}|", "@".repeat(13)));
+        assert_eq!(lines[2], format!("[2, 4)                 0 |{:<52}|", ""));
+        assert_eq!(lines[3], format!("[4, 8)                 4 |{}|", "@".repeat(52)));
+        assert_eq!(lines[11], format!("[1K, 2K)               1 |{:<52}|", "@".repeat(13)));
+        assert_eq!(lines.len(), 12);
+    }
+
+    #[test]
+    fn empty_histogram_prints_nothing() {
+        assert_eq!(histogram(&Log2Hist::default()), "");
+    }
+
+    #[test]
+    fn short_units() {
+        assert_eq!(short(512), "512");
+        assert_eq!(short(1024), "1K");
+        assert_eq!(short(1 << 20), "1M");
+        assert_eq!(short(1 << 63), "8E");
+    }
+}

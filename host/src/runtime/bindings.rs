@@ -1,0 +1,14 @@
+//! Host bindings generated from wit/: the contract's types and traits.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+    // Host functions may trap the guest (a bad map key is a plugin bug).
+    imports: { default: trappable },
+    additional_derives: [PartialEq],
+});
+
+pub use wasmtrace::plugin::events::{Body, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
+pub use wasmtrace::plugin::log::Level;
+pub use wasmtrace::plugin::output::{Finding, Severity};
+pub use wasmtrace::plugin::types::{ConfigValue, Value};

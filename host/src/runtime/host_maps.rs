@@ -1,0 +1,72 @@
+//! The `maps` interface: resource handles onto the shared map store.
+
+use wasmtime::component::Resource;
+
+use super::bindings::wasmtrace::plugin::maps::{Counter, Gauge, Host, HostCounter, HostGauge, HostLog2Histogram, Log2Histogram};
+use super::state::PluginState;
+use crate::maps::{MapError, MapId, MapKind};
+
+impl PluginState {
+    fn create_map(&mut self, name: &str, kind: MapKind, labels: Vec<String>) -> wasmtime::Result<u32> {
+        let id = self.maps.lock().expect("map store lock").create(&self.plugin, name, kind, labels)?;
+        Ok(id.0)
+    }
+
+    fn update_map(&mut self, rep: u32, update: impl FnOnce(&mut crate::maps::MapStore, MapId) -> Result<(), MapError>) -> wasmtime::Result<()> {
+        update(&mut self.maps.lock().expect("map store lock"), MapId(rep))?;
+        Ok(())
+    }
+}
+
+impl HostCounter for PluginState {
+    fn new(&mut self, name: String, labels: Vec<String>) -> wasmtime::Result<Resource<Counter>> {
+        Ok(Resource::new_own(self.create_map(&name, MapKind::Counter, labels)?))
+    }
+
+    fn add(&mut self, map: Resource<Counter>, key: Vec<String>, delta: u64) -> wasmtime::Result<()> {
+        self.update_map(map.rep(), |s, id| s.add(id, &key, delta))
+    }
+
+    fn add_many(&mut self, map: Resource<Counter>, updates: Vec<(Vec<String>, u64)>) -> wasmtime::Result<()> {
+        self.update_map(map.rep(), |s, id| updates.iter().try_for_each(|(key, delta)| s.add(id, key, *delta)))
+    }
+
+    /// Maps outlive their handles: the host keeps rendering them.
+    fn drop(&mut self, _map: Resource<Counter>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl HostGauge for PluginState {
+    fn new(&mut self, name: String, labels: Vec<String>) -> wasmtime::Result<Resource<Gauge>> {
+        Ok(Resource::new_own(self.create_map(&name, MapKind::Gauge, labels)?))
+    }
+
+    fn set(&mut self, map: Resource<Gauge>, key: Vec<String>, value: i64) -> wasmtime::Result<()> {
+        self.update_map(map.rep(), |s, id| s.set(id, &key, value))
+    }
+
+    fn drop(&mut self, _map: Resource<Gauge>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl HostLog2Histogram for PluginState {
+    fn new(&mut self, name: String, labels: Vec<String>) -> wasmtime::Result<Resource<Log2Histogram>> {
+        Ok(Resource::new_own(self.create_map(&name, MapKind::Log2Histogram, labels)?))
+    }
+
+    fn record(&mut self, map: Resource<Log2Histogram>, key: Vec<String>, value: u64) -> wasmtime::Result<()> {
+        self.update_map(map.rep(), |s, id| s.record(id, &key, value))
+    }
+
+    fn record_many(&mut self, map: Resource<Log2Histogram>, updates: Vec<(Vec<String>, u64)>) -> wasmtime::Result<()> {
+        self.update_map(map.rep(), |s, id| updates.iter().try_for_each(|(key, value)| s.record(id, key, *value)))
+    }
+
+    fn drop(&mut self, _map: Resource<Log2Histogram>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl Host for PluginState {}

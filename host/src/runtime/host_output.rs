@@ -1,0 +1,47 @@
+//! The `output`, `log` and `names` interfaces.
+
+use super::bindings::wasmtrace::plugin::{events, log, names, output, types};
+use super::bindings::{Finding, Level, Value};
+use super::state::{Emitted, PluginState};
+
+impl output::Host for PluginState {
+    fn emit_finding(&mut self, finding: Finding) -> wasmtime::Result<()> {
+        self.emitted.push(Emitted::Finding(finding));
+        Ok(())
+    }
+
+    fn set_columns(&mut self, names: Vec<String>) -> wasmtime::Result<()> {
+        self.emitted.push(Emitted::Columns(names));
+        Ok(())
+    }
+
+    fn emit_row(&mut self, values: Vec<Value>) -> wasmtime::Result<()> {
+        self.emitted.push(Emitted::Row(values));
+        Ok(())
+    }
+}
+
+impl log::Host for PluginState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.emitted.push(Emitted::Log(level, message));
+        Ok(())
+    }
+}
+
+impl names::Host for PluginState {
+    fn syscall(&mut self, id: u32) -> wasmtime::Result<Option<String>> {
+        Ok(crate::names::syscall(id))
+    }
+
+    fn errno(&mut self, code: u32) -> wasmtime::Result<Option<String>> {
+        Ok(crate::names::errno(code))
+    }
+
+    fn user(&mut self, uid: u32) -> wasmtime::Result<Option<String>> {
+        Ok(crate::names::user(uid))
+    }
+}
+
+impl types::Host for PluginState {}
+
+impl events::Host for PluginState {}

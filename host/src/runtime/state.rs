@@ -1,0 +1,62 @@
+//! What each plugin's `Store` holds.
+
+use wasmtime::component::ResourceTable;
+use wasmtime::StoreLimits;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{Finding, Level, Value};
+use crate::maps::SharedMaps;
+
+/// What a plugin produced during one call, for the output to render after it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emitted {
+    Columns(Vec<String>),
+    Row(Vec<Value>),
+    Finding(Finding),
+    Log(Level, String),
+}
+
+pub struct PluginState {
+    pub(crate) plugin: String,
+    pub(crate) maps: SharedMaps,
+    pub(crate) emitted: Vec<Emitted>,
+    pub(crate) limits: StoreLimits,
+    /// The guest's stderr, where a Rust panic message lands: shown when it traps.
+    pub(crate) stderr: MemoryOutputPipe,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+/// Bytes of guest stderr kept for trap messages.
+const STDERR_CAPACITY: usize = 64 * 1024;
+
+impl PluginState {
+    pub fn new(plugin: &str, maps: SharedMaps, limits: StoreLimits) -> PluginState {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        // WASI with nothing granted: no files, network, environment or args.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        PluginState {
+            plugin: plugin.to_string(),
+            maps,
+            emitted: Vec::new(),
+            limits,
+            stderr,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// The last line the guest wrote to stderr (a panic message, typically).
+    pub fn last_stderr_line(&self) -> Option<String> {
+        let bytes = self.stderr.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

@@ -1,0 +1,39 @@
+//! syscount: system calls counted by name and by process, like bpftrace's
+//! syscount.bt (which prints ids; this names them).
+
+use std::collections::HashMap;
+
+use wasmtrace_sdk::{names, plugin, Body, Config, Counter, Event, Plugin};
+
+struct Syscount {
+    by_syscall: Counter,
+    by_process: Counter,
+    names: HashMap<u32, String>,
+}
+
+impl Plugin for Syscount {
+    const PROBES: &'static [&'static str] = &["syscall.enter"];
+
+    fn init(_config: &Config) -> Result<Self, String> {
+        Ok(Syscount {
+            by_syscall: Counter::new("syscalls", &["syscall"]),
+            by_process: Counter::new("processes", &["comm"]),
+            names: HashMap::new(),
+        })
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let Body::SyscallEnter(sys) = &event.body else {
+            return;
+        };
+        // One host lookup per distinct id, not per event.
+        let name = self
+            .names
+            .entry(sys.id)
+            .or_insert_with(|| names::syscall(sys.id).unwrap_or_else(|| sys.id.to_string()));
+        self.by_syscall.add(&[name], 1);
+        self.by_process.add(&[&event.header.comm], 1);
+    }
+}
+
+plugin!(Syscount);
