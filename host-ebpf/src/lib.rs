@@ -4,7 +4,7 @@
 pub mod abi;
 
 /// One compiled eBPF object: a probe family's programs and maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Object {
     Process,
     File,

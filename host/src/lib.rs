@@ -2,7 +2,13 @@
 
 pub mod catalog;
 pub mod config;
+pub mod decode;
+pub mod listing;
 pub mod maps;
 pub mod names;
+pub mod output;
+pub mod pipeline;
+pub mod probes;
 pub mod render;
 pub mod runtime;
+pub mod tracefs;

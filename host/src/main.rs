@@ -1,1 +1,108 @@
-fn main(){}
+//! The `wasmtrace` command.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use wasmtrace::config::{Config, Format};
+use wasmtrace::output::Output;
+use wasmtrace::pipeline::Session;
+use wasmtrace::{listing, tracefs};
+
+/// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the probe catalog: each probe's hooks, fields, and availability here.
+    List {
+        /// Print docs/probes.md instead.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Validate a config file without loading anything.
+    Check {
+        #[arg(long, short, default_value = "wasmtrace.toml")]
+        config: PathBuf,
+    },
+    /// Attach the probes and run the plugins of a config.
+    Run {
+        #[arg(long, short, default_value = "wasmtrace.toml")]
+        config: PathBuf,
+        /// Stop after this long (e.g. `10s`, `1m`); otherwise run until Ctrl-C.
+        #[arg(long, short, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Overrides the config's `[output] format`.
+        #[arg(long, short)]
+        output: Option<OutputFormat>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WASMTRACE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("wasmtrace: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::List { markdown } => {
+            let text = if markdown {
+                listing::markdown()
+            } else {
+                let dir = tracefs::events_dir().map_err(|e| e.to_string());
+                listing::text(dir.as_deref().map_err(Clone::clone))
+            };
+            std::io::stdout().write_all(text.as_bytes())?;
+        }
+        Command::Check { config } => {
+            let config = Config::load(&config)?;
+            println!(
+                "{}: ok ({} probe filter(s), {} plugin(s))",
+                config.path.display(),
+                config.probes.len(),
+                config.plugins.len()
+            );
+        }
+        Command::Run { config, duration, output } => {
+            let mut config = Config::load(&config)?;
+            if let Some(format) = output {
+                config.output.format = match format {
+                    OutputFormat::Text => Format::Text,
+                    OutputFormat::Json => Format::Json,
+                };
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+            }
+            let output = Output::new(config.output.format, Box::new(std::io::stdout()), config.plugins.len() > 1);
+            Session::start(config, output)?.run(&stop, duration)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Ring-buffer records → typed WIT events.
+
+use wasmtrace_ebpf::abi::{self, ProbeId};
+
+use crate::runtime::bindings::{Body, Event, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than an event header")]
+    Short(usize),
+    #[error("record has unknown probe id {0}")]
+    UnknownProbe(u32),
+    #[error("{probe:?} record of {len} bytes is truncated")]
+    Truncated { probe: ProbeId, len: usize },
+}
+
+fn text(field: &[u8]) -> String {
+    String::from_utf8_lossy(abi::c_str(field)).into_owned()
+}
+
+fn header(h: &abi::EventHeader) -> Header {
+    Header {
+        timestamp_ns: h.ts_boot_ns,
+        cpu: h.cpu,
+        pid: h.pid,
+        tid: h.tid,
+        ppid: h.ppid,
+        uid: h.uid,
+        gid: h.gid,
+        comm: text(&h.comm),
+        cgroup_id: h.cgroup_id,
+    }
+}
+
+/// Decodes one record. The probe id says which layout follows the header.
+pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
+    let h: abi::EventHeader = abi::read(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    let probe = ProbeId::from_raw(h.probe).ok_or(DecodeError::UnknownProbe(h.probe))?;
+    let truncated = || DecodeError::Truncated { probe, len: bytes.len() };
+    let body = match probe {
+        ProbeId::ProcessExec => {
+            let e: abi::ProcessExecEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let used = &e.argv[..(e.argv_len as usize).min(abi::ARGV_LEN)];
+            Body::ProcessExec(ProcessExec {
+                filename: text(&e.filename),
+                argv: used
+                    .split(|&b| b == 0)
+                    .take(e.argc as usize)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect(),
+                argv_truncated: e.truncated != 0,
+                ret: e.ret,
+            })
+        }
+        ProbeId::ProcessExit => {
+            let e: abi::ProcessExitEvent = abi::read(bytes).ok_or_else(truncated)?;
+            // The kernel's wait status: exit code in bits 8-15, signal in 0-6, core flag 7.
+            Body::ProcessExit(ProcessExit {
+                exit_code: (e.exit_code >> 8) & 0xff,
+                signal: e.exit_code & 0x7f,
+                core_dumped: e.exit_code & 0x80 != 0,
+                lifetime_ns: e.lifetime_ns,
+            })
+        }
+        ProbeId::FileOpen => {
+            let e: abi::FileOpenEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::FileOpen(FileOpen { path: text(&e.path), flags: e.flags, mode: e.mode, dfd: e.dfd, ret: e.ret })
+        }
+        ProbeId::SyscallEnter => {
+            let e: abi::SyscallEnterEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::SyscallEnter(SyscallEnter { id: e.id as u32 })
+        }
+    };
+    Ok((probe, Event { header: header(&h), body }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    fn as_bytes<T: aya::Pod>(v: &T) -> Vec<u8> {
+        // SAFETY: T is Pod: plain bytes with no padding holes.
+        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+    }
+
+    fn comm(s: &str) -> [u8; abi::COMM_LEN] {
+        let mut c = [0; abi::COMM_LEN];
+        c[..s.len()].copy_from_slice(s.as_bytes());
+        c
+    }
+
+    fn head(probe: ProbeId) -> abi::EventHeader {
+        abi::EventHeader {
+            ts_boot_ns: 42,
+            cgroup_id: 7,
+            probe: probe as u32,
+            cpu: 1,
+            pid: 100,
+            tid: 101,
+            ppid: 1,
+            uid: 1000,
+            gid: 1000,
+            _pad: 0,
+            comm: comm("cat"),
+        }
+    }
+
+    #[test]
+    fn file_open() {
+        let mut path = [0u8; abi::PATH_LEN];
+        path[..9].copy_from_slice(b"/etc/motd");
+        let e = abi::FileOpenEvent { h: head(ProbeId::FileOpen), ret: -2, dfd: -100, flags: 0o100, mode: 0o644, _pad: 0, path };
+        let (probe, ev) = decode(&as_bytes(&e)).unwrap();
+        assert_eq!(probe, ProbeId::FileOpen);
+        assert_eq!(ev.header.comm, "cat");
+        assert_eq!((ev.header.pid, ev.header.tid, ev.header.uid, ev.header.timestamp_ns), (100, 101, 1000, 42));
+        assert_eq!(ev.body, Body::FileOpen(FileOpen { path: "/etc/motd".into(), flags: 0o100, mode: 0o644, dfd: -100, ret: -2 }));
+    }
+
+    #[test]
+    fn process_exec_splits_argv() {
+        let mut argv = [0u8; abi::ARGV_LEN];
+        let raw = b"ls\0-l\0/tmp\0";
+        argv[..raw.len()].copy_from_slice(raw);
+        let mut filename = [0u8; abi::PATH_LEN];
+        filename[..7].copy_from_slice(b"/bin/ls");
+        let e = abi::ProcessExecEvent {
+            h: head(ProbeId::ProcessExec),
+            ret: 0,
+            argc: 3,
+            argv_len: raw.len() as u32,
+            truncated: 1,
+            filename,
+            argv,
+        };
+        let (_, ev) = decode(&as_bytes(&e)).unwrap();
+        let Body::ProcessExec(x) = ev.body else { panic!() };
+        assert_eq!(x.argv, ["ls", "-l", "/tmp"]);
+        assert_eq!(x.filename, "/bin/ls");
+        assert!(x.argv_truncated);
+    }
+
+    #[test]
+    fn process_exit_splits_wait_status() {
+        let killed = abi::ProcessExitEvent { h: head(ProbeId::ProcessExit), lifetime_ns: 5, exit_code: 9 | 0x80, _pad: 0 };
+        let Body::ProcessExit(x) = decode(&as_bytes(&killed)).unwrap().1.body else { panic!() };
+        assert_eq!((x.exit_code, x.signal, x.core_dumped, x.lifetime_ns), (0, 9, true, 5));
+        let exited = abi::ProcessExitEvent { h: head(ProbeId::ProcessExit), lifetime_ns: 5, exit_code: 3 << 8, _pad: 0 };
+        let Body::ProcessExit(x) = decode(&as_bytes(&exited)).unwrap().1.body else { panic!() };
+        assert_eq!((x.exit_code, x.signal, x.core_dumped), (3, 0, false));
+    }
+
+    #[test]
+    fn syscall_enter() {
+        let e = abi::SyscallEnterEvent { h: head(ProbeId::SyscallEnter), id: 257 };
+        assert_eq!(decode(&as_bytes(&e)).unwrap().1.body, Body::SyscallEnter(SyscallEnter { id: 257 }));
+    }
+
+    #[test]
+    fn rejects_bad_records() {
+        assert_eq!(decode(&[0; 10]), Err(DecodeError::Short(10)));
+        let mut h = head(ProbeId::FileOpen);
+        h.probe = 99;
+        assert_eq!(decode(&as_bytes(&h)), Err(DecodeError::UnknownProbe(99)));
+        let h = head(ProbeId::FileOpen);
+        assert_eq!(decode(&as_bytes(&h)), Err(DecodeError::Truncated { probe: ProbeId::FileOpen, len: 64 }));
+    }
+}

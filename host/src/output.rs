@@ -1,0 +1,287 @@
+//! Where results go: live rows and findings as they happen, maps and probe
+//! statistics at intervals or at exit; as bpftrace-like text or JSON lines.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use serde_json::{Map as JsonObject, Value as Json, json};
+
+use crate::config::Format;
+use crate::maps::{Log2Hist, Map, MapStore, Values};
+use crate::render;
+use crate::runtime::Emitted;
+use crate::runtime::bindings::{Finding, Level, Severity, Value};
+
+/// Per-probe event counts, shown at exit so that losses are never silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeStats {
+    pub probe: &'static str,
+    pub events: u64,
+    pub lost: u64,
+}
+
+pub struct Output {
+    format: Format,
+    out: Box<dyn Write + Send>,
+    /// Column names per plugin.
+    columns: HashMap<String, Vec<String>>,
+    /// With several plugins, text rows start with the plugin's name.
+    label_plugins: bool,
+}
+
+const MIN_COLUMN_WIDTH: usize = 6;
+
+impl Output {
+    pub fn new(format: Format, out: Box<dyn Write + Send>, label_plugins: bool) -> Output {
+        Output { format, out, columns: HashMap::new(), label_plugins }
+    }
+
+    pub fn emitted(&mut self, plugin: &str, items: Vec<Emitted>) -> io::Result<()> {
+        for item in items {
+            match item {
+                Emitted::Columns(names) => {
+                    if self.format == Format::Text {
+                        let header = self.text_row(plugin, &names);
+                        writeln!(self.out, "{header}")?;
+                    }
+                    self.columns.insert(plugin.to_string(), names);
+                }
+                Emitted::Row(values) => match self.format {
+                    Format::Text => {
+                        let cells: Vec<String> = values.iter().map(text_value).collect();
+                        let line = self.text_row(plugin, &cells);
+                        writeln!(self.out, "{line}")?;
+                    }
+                    Format::Json => {
+                        let names = self.columns.get(plugin);
+                        let fields: JsonObject<String, Json> = values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (names.and_then(|n| n.get(i)).cloned().unwrap_or_else(|| format!("column{i}")), json_value(v)))
+                            .collect();
+                        self.json_line(json!({"type": "row", "plugin": plugin, "fields": fields}))?;
+                    }
+                },
+                Emitted::Finding(f) => self.finding(plugin, &f)?,
+                Emitted::Log(level, message) => match level {
+                    Level::Debug => tracing::debug!(plugin, "{message}"),
+                    Level::Info => tracing::info!(plugin, "{message}"),
+                    Level::Warn => tracing::warn!(plugin, "{message}"),
+                    Level::Error => tracing::error!(plugin, "{message}"),
+                },
+            }
+        }
+        self.out.flush()
+    }
+
+    /// Cells padded to the plugin's column widths; the last column is not padded.
+    fn text_row(&self, plugin: &str, cells: &[String]) -> String {
+        let names = self.columns.get(plugin);
+        let mut line = if self.label_plugins { format!("{plugin}: ") } else { String::new() };
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                let width = names.and_then(|n| n.get(i)).map_or(0, |n| n.len()).max(MIN_COLUMN_WIDTH);
+                line.push_str(&format!("{cell:<width$} "));
+            }
+        }
+        line
+    }
+
+    fn finding(&mut self, plugin: &str, f: &Finding) -> io::Result<()> {
+        match self.format {
+            Format::Text => {
+                let fields: Vec<String> = f.fields.iter().map(|(k, v)| format!("{k}={}", text_value(v))).collect();
+                writeln!(self.out, "[{}] {plugin}/{}: {} {}", severity(f.severity).to_uppercase(), f.rule, f.message, fields.join(" "))
+            }
+            Format::Json => {
+                let fields: JsonObject<String, Json> = f.fields.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
+                self.json_line(json!({
+                    "type": "finding", "plugin": plugin, "severity": severity(f.severity),
+                    "rule": f.rule, "message": f.message, "fields": fields,
+                }))
+            }
+        }
+    }
+
+    /// All maps, grouped by plugin.
+    pub fn maps(&mut self, store: &MapStore) -> io::Result<()> {
+        let mut plugins: Vec<&str> = store.maps().iter().map(|m| m.plugin.as_str()).collect();
+        plugins.dedup();
+        for plugin in plugins {
+            let maps: Vec<&Map> = store.maps().iter().filter(|m| m.plugin == plugin).collect();
+            match self.format {
+                Format::Text => {
+                    let text = render::maps(&maps);
+                    if !text.is_empty() {
+                        write!(self.out, "\n--- {plugin} ---\n{text}")?;
+                    }
+                }
+                Format::Json => {
+                    for map in maps {
+                        self.json_line(json_map(map))?;
+                    }
+                }
+            }
+        }
+        self.out.flush()
+    }
+
+    pub fn probe_stats(&mut self, stats: &[ProbeStats]) -> io::Result<()> {
+        for s in stats {
+            match self.format {
+                Format::Text => writeln!(self.out, "probe {}: {} events, {} lost", s.probe, s.events, s.lost)?,
+                Format::Json => self.json_line(json!({"type": "probe", "probe": s.probe, "events": s.events, "lost": s.lost}))?,
+            }
+        }
+        self.out.flush()
+    }
+
+    /// A plugin stopped; text output has it on stderr (through the log) only.
+    pub fn plugin_failed(&mut self, plugin: &str, reason: &str) -> io::Result<()> {
+        if self.format == Format::Json {
+            self.json_line(json!({"type": "plugin-failed", "plugin": plugin, "reason": reason}))?;
+        }
+        Ok(())
+    }
+
+    fn json_line(&mut self, value: Json) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &value)?;
+        self.out.write_all(b"\n")
+    }
+}
+
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}
+
+fn text_value(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        Value::Uint(n) => n.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Boolean(b) => b.to_string(),
+    }
+}
+
+fn json_value(v: &Value) -> Json {
+    match v {
+        Value::Text(s) => json!(s),
+        Value::Int(n) => json!(n),
+        Value::Uint(n) => json!(n),
+        Value::Float(f) => json!(f),
+        Value::Boolean(b) => json!(b),
+    }
+}
+
+fn json_map(map: &Map) -> Json {
+    let entries: Vec<Json> = match &map.values {
+        Values::Counter(m) => m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
+        Values::Gauge(m) => m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
+        Values::Log2Histogram(m) => m
+            .iter()
+            .map(|(k, h)| {
+                let buckets: Vec<Json> = (0..h.buckets.len())
+                    .filter(|&b| h.buckets[b] > 0)
+                    .map(|b| json!({"min": Log2Hist::lower_bound(b), "count": h.buckets[b]}))
+                    .collect();
+                json!({"key": k, "count": h.count, "sum": h.sum, "buckets": buckets})
+            })
+            .collect(),
+    };
+    json!({
+        "type": "map", "plugin": map.plugin, "name": map.name,
+        "kind": map.values.kind().as_str(), "labels": map.labels, "entries": entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::MapKind;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn rows() -> Vec<Emitted> {
+        vec![
+            Emitted::Columns(vec!["PID".into(), "COMM".into(), "PATH".into()]),
+            Emitted::Row(vec![Value::Uint(42), Value::Text("cat".into()), Value::Text("/etc/motd".into())]),
+        ]
+    }
+
+    #[test]
+    fn text_rows_are_aligned_under_their_header() {
+        let buf = Captured::default();
+        let mut out = Output::new(Format::Text, Box::new(buf.clone()), false);
+        out.emitted("opensnoop", rows()).unwrap();
+        assert_eq!(buf.text(), "PID    COMM   PATH\n42     cat    /etc/motd\n");
+    }
+
+    #[test]
+    fn json_rows_use_column_names() {
+        let buf = Captured::default();
+        let mut out = Output::new(Format::Json, Box::new(buf.clone()), false);
+        out.emitted("opensnoop", rows()).unwrap();
+        let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
+        assert_eq!(line, json!({"type": "row", "plugin": "opensnoop", "fields": {"PID": 42, "COMM": "cat", "PATH": "/etc/motd"}}));
+    }
+
+    #[test]
+    fn findings_in_both_formats() {
+        let finding = Finding {
+            severity: Severity::High,
+            rule: "shell".into(),
+            message: "a shell".into(),
+            fields: vec![("pid".into(), Value::Uint(7))],
+        };
+        let buf = Captured::default();
+        Output::new(Format::Text, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding.clone())]).unwrap();
+        assert_eq!(buf.text(), "[HIGH] p/shell: a shell pid=7\n");
+        let buf = Captured::default();
+        Output::new(Format::Json, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding)]).unwrap();
+        let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
+        assert_eq!(line["severity"], "high");
+        assert_eq!(line["fields"]["pid"], 7);
+    }
+
+    #[test]
+    fn maps_as_json() {
+        let mut store = MapStore::default();
+        let c = store.create("p", "opens", MapKind::Counter, vec!["comm".into()]).unwrap();
+        store.add(c, &["cat".into()], 3).unwrap();
+        let h = store.create("p", "lat", MapKind::Log2Histogram, vec![]).unwrap();
+        store.record(h, &[], 5).unwrap();
+        let buf = Captured::default();
+        Output::new(Format::Json, Box::new(buf.clone()), false).maps(&store).unwrap();
+        let lines: Vec<Json> = buf.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["entries"], json!([{"key": ["cat"], "value": 3}]));
+        assert_eq!(lines[1]["entries"], json!([{"key": [], "count": 1, "sum": 5, "buckets": [{"min": 4, "count": 1}]}]));
+    }
+}

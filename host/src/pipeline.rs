@@ -1,0 +1,237 @@
+//! The run loop: ring buffers → decoded batches → subscribed plugins →
+//! output; ticks, loss reports, and the final maps at exit.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use wasmtrace_ebpf::abi::ProbeId;
+
+use crate::catalog;
+use crate::config::{Config, PrintMaps};
+use crate::decode::decode;
+use crate::maps::{MapStore, SharedMaps};
+use crate::output::{Output, ProbeStats};
+use crate::probes::Probes;
+use crate::runtime::bindings::Event;
+use crate::runtime::{PluginInstance, Runtime};
+
+/// Most events handed to a plugin in one call.
+const BATCH: usize = 1024;
+/// How long the loop sleeps when the ring buffers are empty. The kernel side
+/// skips wake-ups, so this bounds the delay from event to plugin.
+const IDLE_POLL: Duration = Duration::from_millis(5);
+
+struct Slot {
+    plugin: PluginInstance,
+    /// Set when the plugin failed; it then gets no more calls.
+    failed: bool,
+}
+
+pub struct Session {
+    config: Config,
+    probes: Probes,
+    slots: Vec<Slot>,
+    maps: SharedMaps,
+    output: Output,
+    /// Per probe (by id): the pending batch and who receives it.
+    batches: Vec<Vec<Event>>,
+    subscribers: Vec<Vec<usize>>,
+    events: Vec<u64>,
+    lost_reported: BTreeMap<ProbeId, u64>,
+    decode_errors: u64,
+}
+
+impl Session {
+    /// Loads the plugins, works out the probes they need, and attaches them.
+    pub fn start(config: Config, output: Output) -> anyhow::Result<Session> {
+        let maps: SharedMaps = Arc::new(Mutex::new(MapStore::default()));
+        let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?;
+        let mut slots = Vec::new();
+        for spec in &config.plugins {
+            let plugin = runtime.load(spec, maps.clone())?;
+            if plugin.probes.is_empty() {
+                tracing::warn!("plugin `{}` receives no probe: set `probes` in [plugin.{}]", spec.name, spec.name);
+            }
+            slots.push(Slot { plugin, failed: false });
+        }
+
+        let mut wanted = config.probes.clone();
+        let mut subscribers = vec![Vec::new(); ProbeId::ALL.len()];
+        for (i, slot) in slots.iter().enumerate() {
+            for &id in &slot.plugin.probes {
+                wanted.entry(id).or_default();
+                subscribers[id as usize].push(i);
+            }
+        }
+        if wanted.is_empty() {
+            bail!("nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)");
+        }
+        let probes = Probes::attach(&wanted, config.ring_buffer_bytes, std::process::id())?;
+
+        let names: Vec<&str> = probes.probes().map(|id| catalog::by_id(id).name).collect();
+        let plugins: Vec<&str> = slots.iter().map(|s| s.plugin.name.as_str()).collect();
+        eprintln!(
+            "wasmtrace: tracing {} probe(s) ({}) into {} plugin(s) ({}); Ctrl-C to stop",
+            names.len(),
+            names.join(", "),
+            plugins.len(),
+            plugins.join(", ")
+        );
+
+        let mut session = Session {
+            config,
+            probes,
+            slots,
+            maps,
+            output,
+            batches: vec![Vec::with_capacity(BATCH); ProbeId::ALL.len()],
+            subscribers,
+            events: vec![0; ProbeId::ALL.len()],
+            lost_reported: BTreeMap::new(),
+            decode_errors: 0,
+        };
+        for i in 0..session.slots.len() {
+            session.forward_output(i)?;
+        }
+        Ok(session)
+    }
+
+    /// Runs until `stop` is set or `duration` has passed, then prints the final maps.
+    pub fn run(mut self, stop: &AtomicBool, duration: Option<Duration>) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut next_tick = started + self.config.output.interval;
+        loop {
+            let done = stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
+            if done {
+                break;
+            }
+            let n = self.pump()?;
+            if Instant::now() >= next_tick {
+                next_tick += self.config.output.interval;
+                self.tick()?;
+                if self.config.output.print_maps == PrintMaps::Interval {
+                    self.print_maps()?;
+                }
+            }
+            if n == 0 {
+                std::thread::sleep(IDLE_POLL);
+            }
+        }
+        // What is already in the ring buffers still counts.
+        while self.pump()? > 0 {}
+        self.tick()?;
+        self.print_maps()?;
+        let stats = self.stats();
+        self.output.probe_stats(&stats)?;
+        if self.decode_errors > 0 {
+            tracing::warn!("{} records could not be decoded (a kernel/host version mismatch?)", self.decode_errors);
+        }
+        Ok(())
+    }
+
+    /// Reads what the ring buffers hold and delivers it; returns the number of records.
+    fn pump(&mut self) -> anyhow::Result<usize> {
+        let mut total = 0;
+        loop {
+            let (batches, events, errors) = (&mut self.batches, &mut self.events, &mut self.decode_errors);
+            let n = self.probes.drain(BATCH, |bytes| match decode(bytes) {
+                Ok((probe, event)) => {
+                    events[probe as usize] += 1;
+                    batches[probe as usize].push(event);
+                }
+                Err(e) => {
+                    *errors += 1;
+                    tracing::debug!("dropping a record: {e}");
+                }
+            });
+            self.dispatch()?;
+            total += n;
+            if n < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn dispatch(&mut self) -> anyhow::Result<()> {
+        for probe in 0..self.batches.len() {
+            if self.batches[probe].is_empty() {
+                continue;
+            }
+            for k in 0..self.subscribers[probe].len() {
+                let i = self.subscribers[probe][k];
+                if self.slots[i].failed {
+                    continue;
+                }
+                let result = self.slots[i].plugin.on_events(&self.batches[probe]);
+                self.after_call(i, result)?;
+            }
+            self.batches[probe].clear();
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.slots.len() {
+            if !self.slots[i].failed {
+                let result = self.slots[i].plugin.on_tick();
+                self.after_call(i, result)?;
+            }
+        }
+        self.report_new_losses();
+        Ok(())
+    }
+
+    /// Forwards what the plugin emitted; a failed plugin is stopped and
+    /// reported, its maps stay, and everything else goes on.
+    fn after_call(&mut self, i: usize, result: Result<(), crate::runtime::PluginError>) -> anyhow::Result<()> {
+        self.forward_output(i)?;
+        if let Err(e) = result {
+            let slot = &mut self.slots[i];
+            slot.failed = true;
+            tracing::error!("{e}; its maps are kept, other plugins go on");
+            self.output.plugin_failed(&slot.plugin.name, &e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn forward_output(&mut self, i: usize) -> anyhow::Result<()> {
+        let slot = &mut self.slots[i];
+        let emitted = slot.plugin.take_emitted();
+        if !emitted.is_empty() {
+            self.output.emitted(&slot.plugin.name, emitted).context("writing output")?;
+        }
+        Ok(())
+    }
+
+    fn print_maps(&mut self) -> anyhow::Result<()> {
+        let maps = self.maps.lock().expect("map store lock");
+        self.output.maps(&maps).context("writing maps")
+    }
+
+    fn stats(&self) -> Vec<ProbeStats> {
+        self.probes
+            .lost()
+            .into_iter()
+            .map(|(id, lost)| ProbeStats { probe: catalog::by_id(id).name, events: self.events[id as usize], lost })
+            .collect()
+    }
+
+    fn report_new_losses(&mut self) {
+        for (id, lost) in self.probes.lost() {
+            let before = self.lost_reported.insert(id, lost).unwrap_or(0);
+            if lost > before {
+                tracing::warn!(
+                    "probe {} lost {} events: its ring buffer was full. Raise [limits] ring_buffer_mib (now {}) \
+                     or narrow the probe with filters in [probe.\"{}\"]",
+                    catalog::by_id(id).name,
+                    lost - before,
+                    self.config.ring_buffer_bytes >> 20,
+                    catalog::by_id(id).name
+                );
+            }
+        }
+    }
+}
