@@ -54,7 +54,12 @@ fn find_clang() -> String {
     }
     CLANG_CANDIDATES
         .iter()
-        .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .map(|c| c.to_string())
         .unwrap_or_else(|| {
             panic!(

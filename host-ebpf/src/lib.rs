@@ -17,8 +17,7 @@ struct Aligned<B: ?Sized>(B);
 
 macro_rules! object_bytes {
     ($stem:literal) => {{
-        static BYTES: &Aligned<[u8]> =
-            &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/", $stem, ".bpf.o")));
+        static BYTES: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/", $stem, ".bpf.o")));
         &BYTES.0
     }};
 }

@@ -39,11 +39,21 @@ pub struct Probe {
 }
 
 const fn tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
-    Hook { program, category, name, required: true }
+    Hook {
+        program,
+        category,
+        name,
+        required: true,
+    }
 }
 
 const fn optional_tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
-    Hook { program, category, name, required: false }
+    Hook {
+        program,
+        category,
+        name,
+        required: false,
+    }
 }
 
 const fn field(name: &'static str, ty: &'static str, doc: &'static str) -> Field {
@@ -77,7 +87,11 @@ pub const PROBES: &[Probe] = &[
         ],
         fields: &[
             field("filename", "string", "the path passed to execve (at most 255 bytes)"),
-            field("argv", "list<string>", "arguments, argv[0] first: at most 32, 1 KiB in all"),
+            field(
+                "argv",
+                "list<string>",
+                "arguments, argv[0] first: at most 32, 1 KiB in all",
+            ),
             field("argv-truncated", "bool", "more arguments were passed than are kept"),
             field("ret", "s32", "0 on success, or -errno"),
         ],
@@ -125,7 +139,11 @@ pub const PROBES: &[Probe] = &[
         object: Object::Syscall,
         summary: "a system call was entered",
         hooks: &[tp("syscall_enter", "raw_syscalls", "sys_enter")],
-        fields: &[field("id", "u32", "the syscall number (the `names.syscall` import names it)")],
+        fields: &[field(
+            "id",
+            "u32",
+            "the syscall number (the `names.syscall` import names it)",
+        )],
         notes: "Fires for every syscall on the machine: narrow it with filters where you can.",
     },
 ];

@@ -151,9 +151,7 @@ impl Config {
 
     /// Parses `text` as if read from `path` (used for messages and relative paths).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let at = |span: Option<Range<usize>>, message: String| {
-            invalid(path, text, span.unwrap_or(0..0), message)
-        };
+        let at = |span: Option<Range<usize>>, message: String| invalid(path, text, span.unwrap_or(0..0), message);
         let raw: RawConfig = toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
 
@@ -166,7 +164,10 @@ impl Config {
             None | Some(("text", _)) => Format::Text,
             Some(("json", _)) => Format::Json,
             Some((other, span)) => {
-                return Err(at(Some(span), format!("unknown output format `{other}`: use \"text\" or \"json\"")));
+                return Err(at(
+                    Some(span),
+                    format!("unknown output format `{other}`: use \"text\" or \"json\""),
+                ));
             }
         };
         let interval = match &raw.output.interval {
@@ -175,7 +176,10 @@ impl Config {
                 Ok(d) if !d.is_zero() => d,
                 Ok(_) => return Err(at(Some(s.span()), "interval must be longer than 0s".into())),
                 Err(e) => {
-                    return Err(at(Some(s.span()), format!("bad interval `{}`: {e} (write e.g. \"1s\" or \"500ms\")", s.get_ref())));
+                    return Err(at(
+                        Some(s.span()),
+                        format!("bad interval `{}`: {e} (write e.g. \"1s\" or \"500ms\")", s.get_ref()),
+                    ));
                 }
             },
         };
@@ -183,7 +187,10 @@ impl Config {
             None | Some(("exit", _)) => PrintMaps::Exit,
             Some(("interval", _)) => PrintMaps::Interval,
             Some((other, span)) => {
-                return Err(at(Some(span), format!("unknown print_maps `{other}`: use \"exit\" or \"interval\"")));
+                return Err(at(
+                    Some(span),
+                    format!("unknown print_maps `{other}`: use \"exit\" or \"interval\""),
+                ));
             }
         };
 
@@ -192,7 +199,10 @@ impl Config {
             Some(mib) => {
                 let n = *mib.get_ref();
                 if !n.is_power_of_two() || n > 1024 {
-                    return Err(at(Some(mib.span()), format!("ring_buffer_mib must be a power of two from 1 to 1024, not {n}")));
+                    return Err(at(
+                        Some(mib.span()),
+                        format!("ring_buffer_mib must be a power of two from 1 to 1024, not {n}"),
+                    ));
                 }
                 n << 20
             }
@@ -208,8 +218,15 @@ impl Config {
         let mut plugins = Vec::new();
         for (name, raw_plugin) in &raw.plugin {
             let plugin_name = name.get_ref();
-            if plugin_name.is_empty() || !plugin_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(at(Some(name.span()), format!("plugin name `{plugin_name}` may only hold letters, digits, `_` and `-`")));
+            if plugin_name.is_empty()
+                || !plugin_name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(at(
+                    Some(name.span()),
+                    format!("plugin name `{plugin_name}` may only hold letters, digits, `_` and `-`"),
+                ));
             }
             let path = match &raw_plugin.path {
                 Some(p) => plugin_dir.join(p),
@@ -232,13 +249,22 @@ impl Config {
                         .map_err(|m| at(Some(value.span()), format!("plugin.{plugin_name}.config.{key}: {m}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            plugins.push(PluginSpec { name: plugin_name.clone(), path, probes, config });
+            plugins.push(PluginSpec {
+                name: plugin_name.clone(),
+                path,
+                probes,
+                config,
+            });
         }
 
         Ok(Config {
             path: path.to_path_buf(),
             plugin_dir,
-            output: Output { format, interval, print_maps },
+            output: Output {
+                format,
+                interval,
+                print_maps,
+            },
             probes,
             plugins,
             ring_buffer_bytes,
@@ -249,7 +275,9 @@ impl Config {
 fn probe_id(name: &Spanned<String>) -> Result<ProbeId, String> {
     let name = name.get_ref();
     catalog::find(name).map(|p| p.id).ok_or_else(|| {
-        let hint = catalog::suggest(name).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let hint = catalog::suggest(name)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
         format!("unknown probe `{name}`{hint}; `wasmtrace list` shows the catalog")
     })
 }
@@ -268,7 +296,13 @@ fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, (Range<usize>, String)> {
     for comm in &comms {
         let c = comm.get_ref();
         if c.is_empty() || c.len() >= COMM_LEN || c.contains('\0') {
-            return Err((comm.span(), format!("comm `{c}` must be 1 to {} bytes: the kernel keeps only that much of a command name", COMM_LEN - 1)));
+            return Err((
+                comm.span(),
+                format!(
+                    "comm `{c}` must be 1 to {} bytes: the kernel keeps only that much of a command name",
+                    COMM_LEN - 1
+                ),
+            ));
         }
     }
     Ok(ProbeFilter {
@@ -346,7 +380,10 @@ names = ["a", "b"]
         assert_eq!(c.output.print_maps, PrintMaps::Interval);
         assert_eq!(c.ring_buffer_bytes, 4 << 20);
         let f = &c.probes[&ProbeId::FileOpen];
-        assert_eq!((f.pids.as_slice(), f.comms.as_slice()), (&[1, 2][..], &["cat".to_string()][..]));
+        assert_eq!(
+            (f.pids.as_slice(), f.comms.as_slice()),
+            (&[1, 2][..], &["cat".to_string()][..])
+        );
         let p = &c.plugins[0];
         assert_eq!(p.path, Path::new("/etc/wasmtrace/build/opensnoop.wasm"));
         assert_eq!(p.probes.as_deref(), Some(&[ProbeId::FileOpen][..]));
@@ -371,27 +408,39 @@ names = ["a", "b"]
     #[test]
     fn unknown_probe_names_line_and_suggests() {
         let e = parse("\n[probe.\"file.opne\"]\npid = [1]\n").unwrap_err();
-        assert!(e.starts_with("/etc/wasmtrace/test.toml:2:8: unknown probe `file.opne` (did you mean `file.open`?)"), "{e}");
+        assert!(
+            e.starts_with("/etc/wasmtrace/test.toml:2:8: unknown probe `file.opne` (did you mean `file.open`?)"),
+            "{e}"
+        );
         assert!(e.contains("[probe.\"file.opne\"]"), "{e}");
     }
 
     #[test]
     fn unknown_probe_in_plugin_probes() {
         let e = parse("[plugin.x]\nprobes = [\"net.nope\"]\n").unwrap_err();
-        assert!(e.starts_with("/etc/wasmtrace/test.toml:2:11: unknown probe `net.nope`;"), "{e}");
+        assert!(
+            e.starts_with("/etc/wasmtrace/test.toml:2:11: unknown probe `net.nope`;"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_type_names_line() {
         let e = parse("[probe.\"file.open\"]\npid = [\"one\"]\n").unwrap_err();
-        assert!(e.starts_with("/etc/wasmtrace/test.toml:2:8: invalid type: string \"one\", expected u32"), "{e}");
+        assert!(
+            e.starts_with("/etc/wasmtrace/test.toml:2:8: invalid type: string \"one\", expected u32"),
+            "{e}"
+        );
         assert!(e.contains("pid = [\"one\"]"), "{e}");
     }
 
     #[test]
     fn unknown_key_names_key_and_line() {
         let e = parse("[output]\nformat = \"text\"\ncolour = true\n").unwrap_err();
-        assert!(e.starts_with("/etc/wasmtrace/test.toml:3:1: unknown field `colour`"), "{e}");
+        assert!(
+            e.starts_with("/etc/wasmtrace/test.toml:3:1: unknown field `colour`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -403,11 +452,17 @@ names = ["a", "b"]
         let e = parse("[limits]\nring_buffer_mib = 3\n").unwrap_err();
         assert!(e.contains(":2:19: ring_buffer_mib must be a power of two"), "{e}");
         let e = parse("[probe.\"file.open\"]\ncomm = [\"a-very-long-command-name\"]\n").unwrap_err();
-        assert!(e.contains(":2:9: comm `a-very-long-command-name` must be 1 to 15 bytes"), "{e}");
+        assert!(
+            e.contains(":2:9: comm `a-very-long-command-name` must be 1 to 15 bytes"),
+            "{e}"
+        );
         let e = parse("[probe.\"file.open\"]\npid = [1,2,3,4,5,6,7,8,9]\n").unwrap_err();
         assert!(e.contains(":2:7: at most 8 pids"), "{e}");
         let e = parse("[plugin.x.config]\nwhen = 1979-05-27\n").unwrap_err();
-        assert!(e.contains(":2:8: plugin.x.config.when: plugin config values are"), "{e}");
+        assert!(
+            e.contains(":2:8: plugin.x.config.when: plugin config values are"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ fn header(h: &abi::EventHeader) -> Header {
 pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
     let h: abi::EventHeader = abi::read(bytes).ok_or(DecodeError::Short(bytes.len()))?;
     let probe = ProbeId::from_raw(h.probe).ok_or(DecodeError::UnknownProbe(h.probe))?;
-    let truncated = || DecodeError::Truncated { probe, len: bytes.len() };
+    let truncated = || DecodeError::Truncated {
+        probe,
+        len: bytes.len(),
+    };
     let body = match probe {
         ProbeId::ProcessExec => {
             let e: abi::ProcessExecEvent = abi::read(bytes).ok_or_else(truncated)?;
@@ -64,14 +67,26 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         }
         ProbeId::FileOpen => {
             let e: abi::FileOpenEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::FileOpen(FileOpen { path: text(&e.path), flags: e.flags, mode: e.mode, dfd: e.dfd, ret: e.ret })
+            Body::FileOpen(FileOpen {
+                path: text(&e.path),
+                flags: e.flags,
+                mode: e.mode,
+                dfd: e.dfd,
+                ret: e.ret,
+            })
         }
         ProbeId::SyscallEnter => {
             let e: abi::SyscallEnterEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::SyscallEnter(SyscallEnter { id: e.id as u32 })
         }
     };
-    Ok((probe, Event { header: header(&h), body }))
+    Ok((
+        probe,
+        Event {
+            header: header(&h),
+            body,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -110,12 +125,32 @@ mod tests {
     fn file_open() {
         let mut path = [0u8; abi::PATH_LEN];
         path[..9].copy_from_slice(b"/etc/motd");
-        let e = abi::FileOpenEvent { h: head(ProbeId::FileOpen), ret: -2, dfd: -100, flags: 0o100, mode: 0o644, _pad: 0, path };
+        let e = abi::FileOpenEvent {
+            h: head(ProbeId::FileOpen),
+            ret: -2,
+            dfd: -100,
+            flags: 0o100,
+            mode: 0o644,
+            _pad: 0,
+            path,
+        };
         let (probe, ev) = decode(&as_bytes(&e)).unwrap();
         assert_eq!(probe, ProbeId::FileOpen);
         assert_eq!(ev.header.comm, "cat");
-        assert_eq!((ev.header.pid, ev.header.tid, ev.header.uid, ev.header.timestamp_ns), (100, 101, 1000, 42));
-        assert_eq!(ev.body, Body::FileOpen(FileOpen { path: "/etc/motd".into(), flags: 0o100, mode: 0o644, dfd: -100, ret: -2 }));
+        assert_eq!(
+            (ev.header.pid, ev.header.tid, ev.header.uid, ev.header.timestamp_ns),
+            (100, 101, 1000, 42)
+        );
+        assert_eq!(
+            ev.body,
+            Body::FileOpen(FileOpen {
+                path: "/etc/motd".into(),
+                flags: 0o100,
+                mode: 0o644,
+                dfd: -100,
+                ret: -2
+            })
+        );
     }
 
     #[test]
@@ -143,18 +178,38 @@ mod tests {
 
     #[test]
     fn process_exit_splits_wait_status() {
-        let killed = abi::ProcessExitEvent { h: head(ProbeId::ProcessExit), lifetime_ns: 5, exit_code: 9 | 0x80, _pad: 0 };
-        let Body::ProcessExit(x) = decode(&as_bytes(&killed)).unwrap().1.body else { panic!() };
+        let killed = abi::ProcessExitEvent {
+            h: head(ProbeId::ProcessExit),
+            lifetime_ns: 5,
+            exit_code: 9 | 0x80,
+            _pad: 0,
+        };
+        let Body::ProcessExit(x) = decode(&as_bytes(&killed)).unwrap().1.body else {
+            panic!()
+        };
         assert_eq!((x.exit_code, x.signal, x.core_dumped, x.lifetime_ns), (0, 9, true, 5));
-        let exited = abi::ProcessExitEvent { h: head(ProbeId::ProcessExit), lifetime_ns: 5, exit_code: 3 << 8, _pad: 0 };
-        let Body::ProcessExit(x) = decode(&as_bytes(&exited)).unwrap().1.body else { panic!() };
+        let exited = abi::ProcessExitEvent {
+            h: head(ProbeId::ProcessExit),
+            lifetime_ns: 5,
+            exit_code: 3 << 8,
+            _pad: 0,
+        };
+        let Body::ProcessExit(x) = decode(&as_bytes(&exited)).unwrap().1.body else {
+            panic!()
+        };
         assert_eq!((x.exit_code, x.signal, x.core_dumped), (3, 0, false));
     }
 
     #[test]
     fn syscall_enter() {
-        let e = abi::SyscallEnterEvent { h: head(ProbeId::SyscallEnter), id: 257 };
-        assert_eq!(decode(&as_bytes(&e)).unwrap().1.body, Body::SyscallEnter(SyscallEnter { id: 257 }));
+        let e = abi::SyscallEnterEvent {
+            h: head(ProbeId::SyscallEnter),
+            id: 257,
+        };
+        assert_eq!(
+            decode(&as_bytes(&e)).unwrap().1.body,
+            Body::SyscallEnter(SyscallEnter { id: 257 })
+        );
     }
 
     #[test]
@@ -164,6 +219,12 @@ mod tests {
         h.probe = 99;
         assert_eq!(decode(&as_bytes(&h)), Err(DecodeError::UnknownProbe(99)));
         let h = head(ProbeId::FileOpen);
-        assert_eq!(decode(&as_bytes(&h)), Err(DecodeError::Truncated { probe: ProbeId::FileOpen, len: 64 }));
+        assert_eq!(
+            decode(&as_bytes(&h)),
+            Err(DecodeError::Truncated {
+                probe: ProbeId::FileOpen,
+                len: 64
+            })
+        );
     }
 }

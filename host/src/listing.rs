@@ -11,7 +11,14 @@ fn hooks(probe: &Probe) -> String {
     probe
         .hooks
         .iter()
-        .map(|h| format!("tracepoint:{}/{}{}", h.category, h.name, if h.required { "" } else { " (if present)" }))
+        .map(|h| {
+            format!(
+                "tracepoint:{}/{}{}",
+                h.category,
+                h.name,
+                if h.required { "" } else { " (if present)" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -65,7 +72,13 @@ pub fn markdown() -> String {
     );
     field_table(&mut out, HEADER_FIELDS);
     for probe in catalog::PROBES {
-        let _ = write!(out, "\n## `{}`\n\n{}.\n\nHooks: {}.\n\n", probe.name, probe.summary, hooks(probe));
+        let _ = write!(
+            out,
+            "\n## `{}`\n\n{}.\n\nHooks: {}.\n\n",
+            probe.name,
+            probe.summary,
+            hooks(probe)
+        );
         field_table(&mut out, probe.fields);
         if !probe.notes.is_empty() {
             let _ = write!(out, "\n{}\n", probe.notes);

@@ -55,9 +55,7 @@ enum OutputFormat {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WASMTRACE_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WASMTRACE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
@@ -88,7 +86,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.plugins.len()
             );
         }
-        Command::Run { config, duration, output } => {
+        Command::Run {
+            config,
+            duration,
+            output,
+        } => {
             let mut config = Config::load(&config)?;
             if let Some(format) = output {
                 config.output.format = match format {
@@ -100,7 +102,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
             }
-            let output = Output::new(config.output.format, Box::new(std::io::stdout()), config.plugins.len() > 1);
+            let output = Output::new(
+                config.output.format,
+                Box::new(std::io::stdout()),
+                config.plugins.len() > 1,
+            );
             Session::start(config, output)?.run(&stop, duration)?;
         }
     }

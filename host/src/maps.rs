@@ -34,7 +34,11 @@ pub struct Log2Hist {
 
 impl Default for Log2Hist {
     fn default() -> Self {
-        Log2Hist { buckets: [0; 65], count: 0, sum: 0 }
+        Log2Hist {
+            buckets: [0; 65],
+            count: 0,
+            sum: 0,
+        }
     }
 }
 
@@ -105,7 +109,11 @@ pub enum MapError {
     #[error("map name `{0}` is not valid: use letters, digits and `_`, not starting with a digit")]
     BadName(String),
     #[error("map `{name}` already exists as a {existing} with labels {labels:?}")]
-    Conflict { name: String, existing: &'static str, labels: Vec<String> },
+    Conflict {
+        name: String,
+        existing: &'static str,
+        labels: Vec<String>,
+    },
     #[error("map `{name}` has {labels} label(s) but an update gave {parts} key part(s)")]
     KeyArity { name: String, labels: usize, parts: usize },
     #[error("no map with handle {0}")]
@@ -142,7 +150,12 @@ impl MapStore {
             }
             return Ok(MapId(i as u32));
         }
-        self.maps.push(Map { plugin: plugin.to_string(), name: name.to_string(), labels, values: Values::new(kind) });
+        self.maps.push(Map {
+            plugin: plugin.to_string(),
+            name: name.to_string(),
+            labels,
+            values: Values::new(kind),
+        });
         Ok(MapId(self.maps.len() as u32 - 1))
     }
 
@@ -153,7 +166,11 @@ impl MapStore {
     fn values(&mut self, id: MapId, key: &[String]) -> Result<&mut Values, MapError> {
         let map = self.maps.get_mut(id.0 as usize).ok_or(MapError::NoSuchMap(id.0))?;
         if key.len() != map.labels.len() {
-            return Err(MapError::KeyArity { name: map.name.clone(), labels: map.labels.len(), parts: key.len() });
+            return Err(MapError::KeyArity {
+                name: map.name.clone(),
+                labels: map.labels.len(),
+                parts: key.len(),
+            });
         }
         Ok(&mut map.values)
     }
@@ -208,7 +225,9 @@ mod tests {
         s.add(id, &key(&["cat"]), 2).unwrap();
         s.add(id, &key(&["cat"]), 3).unwrap();
         s.add(id, &key(&["ls"]), 1).unwrap();
-        let Values::Counter(m) = &s.maps()[0].values else { panic!() };
+        let Values::Counter(m) = &s.maps()[0].values else {
+            panic!()
+        };
         assert_eq!(m[&key(&["cat"])], 5);
         assert_eq!(m[&key(&["ls"])], 1);
     }
@@ -219,18 +238,28 @@ mod tests {
         let a = s.create("p", "m", MapKind::Counter, vec![]).unwrap();
         assert_eq!(s.create("p", "m", MapKind::Counter, vec![]).unwrap(), a);
         assert_ne!(s.create("q", "m", MapKind::Counter, vec![]).unwrap(), a);
-        assert!(matches!(s.create("p", "m", MapKind::Gauge, vec![]), Err(MapError::Conflict { .. })));
+        assert!(matches!(
+            s.create("p", "m", MapKind::Gauge, vec![]),
+            Err(MapError::Conflict { .. })
+        ));
     }
 
     #[test]
     fn rejects_bad_names_and_key_arity() {
         let mut s = MapStore::default();
-        assert_eq!(s.create("p", "9x", MapKind::Counter, vec![]), Err(MapError::BadName("9x".into())));
+        assert_eq!(
+            s.create("p", "9x", MapKind::Counter, vec![]),
+            Err(MapError::BadName("9x".into()))
+        );
         assert!(s.create("p", "a-b", MapKind::Counter, vec![]).is_err());
         let id = s.create("p", "x", MapKind::Counter, key(&["a", "b"])).unwrap();
         assert_eq!(
             s.add(id, &key(&["only"]), 1),
-            Err(MapError::KeyArity { name: "x".into(), labels: 2, parts: 1 })
+            Err(MapError::KeyArity {
+                name: "x".into(),
+                labels: 2,
+                parts: 1
+            })
         );
     }
 

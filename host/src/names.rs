@@ -7,7 +7,10 @@ pub fn syscall(id: u32) -> Option<String> {
 
 /// The errno's symbolic name, e.g. `ENOENT`.
 pub fn errno(code: u32) -> Option<String> {
-    i32::try_from(code).ok().and_then(|c| syscalls::Errno::new(c).name()).map(str::to_string)
+    i32::try_from(code)
+        .ok()
+        .and_then(|c| syscalls::Errno::new(c).name())
+        .map(str::to_string)
 }
 
 /// The user's name from the host's passwd database.

@@ -33,7 +33,12 @@ const MIN_COLUMN_WIDTH: usize = 6;
 
 impl Output {
     pub fn new(format: Format, out: Box<dyn Write + Send>, label_plugins: bool) -> Output {
-        Output { format, out, columns: HashMap::new(), label_plugins }
+        Output {
+            format,
+            out,
+            columns: HashMap::new(),
+            label_plugins,
+        }
     }
 
     pub fn emitted(&mut self, plugin: &str, items: Vec<Emitted>) -> io::Result<()> {
@@ -57,7 +62,15 @@ impl Output {
                         let fields: JsonObject<String, Json> = values
                             .iter()
                             .enumerate()
-                            .map(|(i, v)| (names.and_then(|n| n.get(i)).cloned().unwrap_or_else(|| format!("column{i}")), json_value(v)))
+                            .map(|(i, v)| {
+                                (
+                                    names
+                                        .and_then(|n| n.get(i))
+                                        .cloned()
+                                        .unwrap_or_else(|| format!("column{i}")),
+                                    json_value(v),
+                                )
+                            })
                             .collect();
                         self.json_line(json!({"type": "row", "plugin": plugin, "fields": fields}))?;
                     }
@@ -77,12 +90,19 @@ impl Output {
     /// Cells padded to the plugin's column widths; the last column is not padded.
     fn text_row(&self, plugin: &str, cells: &[String]) -> String {
         let names = self.columns.get(plugin);
-        let mut line = if self.label_plugins { format!("{plugin}: ") } else { String::new() };
+        let mut line = if self.label_plugins {
+            format!("{plugin}: ")
+        } else {
+            String::new()
+        };
         for (i, cell) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
                 line.push_str(cell);
             } else {
-                let width = names.and_then(|n| n.get(i)).map_or(0, |n| n.len()).max(MIN_COLUMN_WIDTH);
+                let width = names
+                    .and_then(|n| n.get(i))
+                    .map_or(0, |n| n.len())
+                    .max(MIN_COLUMN_WIDTH);
                 line.push_str(&format!("{cell:<width$} "));
             }
         }
@@ -93,10 +113,18 @@ impl Output {
         match self.format {
             Format::Text => {
                 let fields: Vec<String> = f.fields.iter().map(|(k, v)| format!("{k}={}", text_value(v))).collect();
-                writeln!(self.out, "[{}] {plugin}/{}: {} {}", severity(f.severity).to_uppercase(), f.rule, f.message, fields.join(" "))
+                writeln!(
+                    self.out,
+                    "[{}] {plugin}/{}: {} {}",
+                    severity(f.severity).to_uppercase(),
+                    f.rule,
+                    f.message,
+                    fields.join(" ")
+                )
             }
             Format::Json => {
-                let fields: JsonObject<String, Json> = f.fields.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
+                let fields: JsonObject<String, Json> =
+                    f.fields.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
                 self.json_line(json!({
                     "type": "finding", "plugin": plugin, "severity": severity(f.severity),
                     "rule": f.rule, "message": f.message, "fields": fields,
@@ -132,7 +160,9 @@ impl Output {
         for s in stats {
             match self.format {
                 Format::Text => writeln!(self.out, "probe {}: {} events, {} lost", s.probe, s.events, s.lost)?,
-                Format::Json => self.json_line(json!({"type": "probe", "probe": s.probe, "events": s.events, "lost": s.lost}))?,
+                Format::Json => {
+                    self.json_line(json!({"type": "probe", "probe": s.probe, "events": s.events, "lost": s.lost}))?
+                }
             }
         }
         self.out.flush()
@@ -232,7 +262,11 @@ mod tests {
     fn rows() -> Vec<Emitted> {
         vec![
             Emitted::Columns(vec!["PID".into(), "COMM".into(), "PATH".into()]),
-            Emitted::Row(vec![Value::Uint(42), Value::Text("cat".into()), Value::Text("/etc/motd".into())]),
+            Emitted::Row(vec![
+                Value::Uint(42),
+                Value::Text("cat".into()),
+                Value::Text("/etc/motd".into()),
+            ]),
         ]
     }
 
@@ -250,7 +284,10 @@ mod tests {
         let mut out = Output::new(Format::Json, Box::new(buf.clone()), false);
         out.emitted("opensnoop", rows()).unwrap();
         let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
-        assert_eq!(line, json!({"type": "row", "plugin": "opensnoop", "fields": {"PID": 42, "COMM": "cat", "PATH": "/etc/motd"}}));
+        assert_eq!(
+            line,
+            json!({"type": "row", "plugin": "opensnoop", "fields": {"PID": 42, "COMM": "cat", "PATH": "/etc/motd"}})
+        );
     }
 
     #[test]
@@ -262,10 +299,14 @@ mod tests {
             fields: vec![("pid".into(), Value::Uint(7))],
         };
         let buf = Captured::default();
-        Output::new(Format::Text, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding.clone())]).unwrap();
+        Output::new(Format::Text, Box::new(buf.clone()), false)
+            .emitted("p", vec![Emitted::Finding(finding.clone())])
+            .unwrap();
         assert_eq!(buf.text(), "[HIGH] p/shell: a shell pid=7\n");
         let buf = Captured::default();
-        Output::new(Format::Json, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding)]).unwrap();
+        Output::new(Format::Json, Box::new(buf.clone()), false)
+            .emitted("p", vec![Emitted::Finding(finding)])
+            .unwrap();
         let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
         assert_eq!(line["severity"], "high");
         assert_eq!(line["fields"]["pid"], 7);
@@ -274,14 +315,21 @@ mod tests {
     #[test]
     fn maps_as_json() {
         let mut store = MapStore::default();
-        let c = store.create("p", "opens", MapKind::Counter, vec!["comm".into()]).unwrap();
+        let c = store
+            .create("p", "opens", MapKind::Counter, vec!["comm".into()])
+            .unwrap();
         store.add(c, &["cat".into()], 3).unwrap();
         let h = store.create("p", "lat", MapKind::Log2Histogram, vec![]).unwrap();
         store.record(h, &[], 5).unwrap();
         let buf = Captured::default();
-        Output::new(Format::Json, Box::new(buf.clone()), false).maps(&store).unwrap();
+        Output::new(Format::Json, Box::new(buf.clone()), false)
+            .maps(&store)
+            .unwrap();
         let lines: Vec<Json> = buf.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0]["entries"], json!([{"key": ["cat"], "value": 3}]));
-        assert_eq!(lines[1]["entries"], json!([{"key": [], "count": 1, "sum": 5, "buckets": [{"min": 4, "count": 1}]}]));
+        assert_eq!(
+            lines[1]["entries"],
+            json!([{"key": [], "count": 1, "sum": 5, "buckets": [{"min": 4, "count": 1}]}])
+        );
     }
 }

@@ -53,7 +53,11 @@ impl Session {
         for spec in &config.plugins {
             let plugin = runtime.load(spec, maps.clone())?;
             if plugin.probes.is_empty() {
-                tracing::warn!("plugin `{}` receives no probe: set `probes` in [plugin.{}]", spec.name, spec.name);
+                tracing::warn!(
+                    "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
+                    spec.name,
+                    spec.name
+                );
             }
             slots.push(Slot { plugin, failed: false });
         }
@@ -67,7 +71,9 @@ impl Session {
             }
         }
         if wanted.is_empty() {
-            bail!("nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)");
+            bail!(
+                "nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)"
+            );
         }
         let probes = Probes::attach(&wanted, config.ring_buffer_bytes, std::process::id())?;
 
@@ -127,7 +133,10 @@ impl Session {
         let stats = self.stats();
         self.output.probe_stats(&stats)?;
         if self.decode_errors > 0 {
-            tracing::warn!("{} records could not be decoded (a kernel/host version mismatch?)", self.decode_errors);
+            tracing::warn!(
+                "{} records could not be decoded (a kernel/host version mismatch?)",
+                self.decode_errors
+            );
         }
         Ok(())
     }
@@ -201,7 +210,9 @@ impl Session {
         let slot = &mut self.slots[i];
         let emitted = slot.plugin.take_emitted();
         if !emitted.is_empty() {
-            self.output.emitted(&slot.plugin.name, emitted).context("writing output")?;
+            self.output
+                .emitted(&slot.plugin.name, emitted)
+                .context("writing output")?;
         }
         Ok(())
     }
@@ -215,7 +226,11 @@ impl Session {
         self.probes
             .lost()
             .into_iter()
-            .map(|(id, lost)| ProbeStats { probe: catalog::by_id(id).name, events: self.events[id as usize], lost })
+            .map(|(id, lost)| ProbeStats {
+                probe: catalog::by_id(id).name,
+                events: self.events[id as usize],
+                lost,
+            })
             .collect()
     }
 

@@ -27,11 +27,20 @@ pub enum ProbeError {
         "probe `{probe}` is not available on this kernel: tracepoint {hook} does not exist. \
          {hint}Remove the probe from the config, or run on a kernel that has it"
     )]
-    Unavailable { probe: &'static str, hook: String, hint: &'static str },
+    Unavailable {
+        probe: &'static str,
+        hook: String,
+        hint: &'static str,
+    },
     #[error("cannot load {object} into the kernel: {reason}")]
     Load { object: &'static str, reason: String },
     #[error("probe `{probe}`: cannot attach program {program} to tracepoint {hook}: {reason}")]
-    Attach { probe: &'static str, program: &'static str, hook: String, reason: String },
+    Attach {
+        probe: &'static str,
+        program: &'static str,
+        hook: String,
+        reason: String,
+    },
 }
 
 /// Whether a probe can run here.
@@ -51,7 +60,11 @@ pub fn availability(probe: &Probe, events_dir: &Path) -> Availability {
         .filter(|h| h.required && !tracefs::has_tracepoint(events_dir, h.category, h.name))
         .map(|h| format!("{}/{}", h.category, h.name))
         .collect();
-    if missing.is_empty() { Availability::Available } else { Availability::Missing(missing) }
+    if missing.is_empty() {
+        Availability::Available
+    } else {
+        Availability::Missing(missing)
+    }
 }
 
 /// One loaded object and the probes attached from it.
@@ -71,7 +84,11 @@ pub struct Probes {
 impl Probes {
     /// Loads and attaches `wanted` probes with their filters. Events of the
     /// process `exclude_tgid` (wasmtrace itself) are dropped in the kernel.
-    pub fn attach(wanted: &BTreeMap<ProbeId, ProbeFilter>, ring_buffer_bytes: u32, exclude_tgid: u32) -> Result<Probes, ProbeError> {
+    pub fn attach(
+        wanted: &BTreeMap<ProbeId, ProbeFilter>,
+        ring_buffer_bytes: u32,
+        exclude_tgid: u32,
+    ) -> Result<Probes, ProbeError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err(ProbeError::NotRoot);
@@ -80,7 +97,11 @@ impl Probes {
         for &id in wanted.keys() {
             let probe = catalog::by_id(id);
             if let Availability::Missing(hooks) = availability(probe, &events_dir) {
-                return Err(ProbeError::Unavailable { probe: probe.name, hook: hooks.join(", "), hint: hint(probe) });
+                return Err(ProbeError::Unavailable {
+                    probe: probe.name,
+                    hook: hooks.join(", "),
+                    hint: hint(probe),
+                });
             }
         }
         let mut by_object: BTreeMap<Object, Vec<ProbeId>> = BTreeMap::new();
@@ -111,7 +132,11 @@ impl Probes {
     pub fn lost(&self) -> Vec<(ProbeId, u64)> {
         self.families
             .iter()
-            .flat_map(|f| f.probes.iter().map(move |&id| (id, f.drops.get(&(id as u32), 0).map(|v| v.iter().sum()).unwrap_or(0))))
+            .flat_map(|f| {
+                f.probes
+                    .iter()
+                    .map(move |&id| (id, f.drops.get(&(id as u32), 0).map(|v| v.iter().sum()).unwrap_or(0)))
+            })
             .collect()
     }
 
@@ -128,7 +153,11 @@ fn hint(probe: &Probe) -> &'static str {
 }
 
 fn kernel_filter(filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
-    let mut f = abi::Filter { enabled: 1, exclude_tgid, ..Default::default() };
+    let mut f = abi::Filter {
+        enabled: 1,
+        exclude_tgid,
+        ..Default::default()
+    };
     f.n_pids = filter.pids.len() as u32;
     f.pids[..filter.pids.len()].copy_from_slice(&filter.pids);
     f.n_uids = filter.uids.len() as u32;
@@ -149,7 +178,10 @@ fn load_family(
     exclude_tgid: u32,
     events_dir: &Path,
 ) -> Result<Family, ProbeError> {
-    let load_error = |reason: String| ProbeError::Load { object: object.name(), reason };
+    let load_error = |reason: String| ProbeError::Load {
+        object: object.name(),
+        reason,
+    };
     let mut ebpf = EbpfLoader::new()
         .map_max_entries("events", ring_buffer_bytes)
         .load(object.bytes())
@@ -163,7 +195,9 @@ fn load_family(
             .try_into()
             .map_err(|e| load_error(format!("`filters` map: {e}")))?;
         for &id in &probes {
-            filters.set(id as u32, kernel_filter(&wanted[&id], exclude_tgid), 0).map_err(|e| load_error(format!("setting filter: {e}")))?;
+            filters
+                .set(id as u32, kernel_filter(&wanted[&id], exclude_tgid), 0)
+                .map_err(|e| load_error(format!("setting filter: {e}")))?;
         }
     }
 
@@ -185,15 +219,28 @@ fn load_family(
                 .try_into()
                 .map_err(|e| attach_error(format!("{e}")))?;
             program.load().map_err(|e| attach_error(verifier_message(&e)))?;
-            program.attach(hook.category, hook.name).map_err(|e| attach_error(format!("{e:#}")))?;
+            program
+                .attach(hook.category, hook.name)
+                .map_err(|e| attach_error(format!("{e:#}")))?;
         }
     }
 
-    let ring = RingBuf::try_from(ebpf.take_map("events").ok_or_else(|| load_error("no `events` map".into()))?)
-        .map_err(|e| load_error(format!("`events` map: {e}")))?;
-    let drops = PerCpuArray::try_from(ebpf.take_map("drops").ok_or_else(|| load_error("no `drops` map".into()))?)
-        .map_err(|e| load_error(format!("`drops` map: {e}")))?;
-    Ok(Family { ring, drops, probes, _ebpf: ebpf })
+    let ring = RingBuf::try_from(
+        ebpf.take_map("events")
+            .ok_or_else(|| load_error("no `events` map".into()))?,
+    )
+    .map_err(|e| load_error(format!("`events` map: {e}")))?;
+    let drops = PerCpuArray::try_from(
+        ebpf.take_map("drops")
+            .ok_or_else(|| load_error("no `drops` map".into()))?,
+    )
+    .map_err(|e| load_error(format!("`drops` map: {e}")))?;
+    Ok(Family {
+        ring,
+        drops,
+        probes,
+        _ebpf: ebpf,
+    })
 }
 
 /// The verifier's last lines say why it refused a program.
@@ -202,7 +249,10 @@ fn verifier_message(e: &aya::programs::ProgramError) -> String {
         aya::programs::ProgramError::LoadError { io_error, verifier_log } => {
             let log = verifier_log.to_string();
             let tail: Vec<&str> = log.lines().rev().take(3).collect();
-            format!("{io_error}; verifier: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))
+            format!(
+                "{io_error}; verifier: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )
         }
         other => format!("{other:#}"),
     }

@@ -37,7 +37,11 @@ fn scalar_lines<'a>(out: &mut String, name: &str, entries: impl Iterator<Item = 
 }
 
 fn key_suffix(key: &[String]) -> String {
-    if key.is_empty() { String::new() } else { format!("[{}]", key.join(", ")) }
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("[{}]", key.join(", "))
+    }
 }
 
 /// `1024` → `1K`, as bpftrace labels buckets.
@@ -45,7 +49,7 @@ fn short(n: u64) -> String {
     const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
     let mut n = n;
     let mut unit = 0;
-    while n >= 1024 && n % 1024 == 0 {
+    while n >= 1024 && n.is_multiple_of(1024) {
         n /= 1024;
         unit += 1;
     }
@@ -57,7 +61,11 @@ fn bucket_label(b: usize) -> String {
         0 => "[0]".to_string(),
         1 => "[1]".to_string(),
         64 => format!("[{}, ...)", short(Log2Hist::lower_bound(64))),
-        _ => format!("[{}, {})", short(Log2Hist::lower_bound(b)), short(Log2Hist::lower_bound(b + 1))),
+        _ => format!(
+            "[{}, {})",
+            short(Log2Hist::lower_bound(b)),
+            short(Log2Hist::lower_bound(b + 1))
+        ),
     }
 }
 
@@ -99,13 +107,18 @@ mod tests {
         s.add(scalar, &[], 27).unwrap();
         s.create("p", "unused", MapKind::Counter, vec![]).unwrap();
         let all: Vec<_> = s.maps().iter().collect();
-        assert_eq!(maps(&all), "@opens[bash]: 3\n@opens[awk]: 12\n@opens[cat]: 12\n\n@total: 27\n\n");
+        assert_eq!(
+            maps(&all),
+            "@opens[bash]: 3\n@opens[awk]: 12\n@opens[cat]: 12\n\n@total: 27\n\n"
+        );
     }
 
     #[test]
     fn multi_part_keys() {
         let mut s = MapStore::default();
-        let id = s.create("p", "x", MapKind::Gauge, vec!["a".into(), "b".into()]).unwrap();
+        let id = s
+            .create("p", "x", MapKind::Gauge, vec!["a".into(), "b".into()])
+            .unwrap();
         s.set(id, &["1".into(), "2".into()], -4).unwrap();
         assert_eq!(maps(&s.maps().iter().collect::<Vec<_>>()), "@x[1, 2]: -4\n\n");
     }

@@ -48,7 +48,11 @@ fn mount_tracefs() -> std::io::Result<()> {
     const TARGET: &CStr = c"/sys/kernel/tracing";
     // SAFETY: all pointers are valid NUL-terminated strings; no data argument.
     let rc = unsafe { libc::mount(SOURCE.as_ptr(), TARGET.as_ptr(), SOURCE.as_ptr(), 0, std::ptr::null()) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Whether the tracepoint `category/name` exists on this kernel.

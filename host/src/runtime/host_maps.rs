@@ -2,17 +2,27 @@
 
 use wasmtime::component::Resource;
 
-use super::bindings::wasmtrace::plugin::maps::{Counter, Gauge, Host, HostCounter, HostGauge, HostLog2Histogram, Log2Histogram};
+use super::bindings::wasmtrace::plugin::maps::{
+    Counter, Gauge, Host, HostCounter, HostGauge, HostLog2Histogram, Log2Histogram,
+};
 use super::state::PluginState;
 use crate::maps::{MapError, MapId, MapKind};
 
 impl PluginState {
     fn create_map(&mut self, name: &str, kind: MapKind, labels: Vec<String>) -> wasmtime::Result<u32> {
-        let id = self.maps.lock().expect("map store lock").create(&self.plugin, name, kind, labels)?;
+        let id = self
+            .maps
+            .lock()
+            .expect("map store lock")
+            .create(&self.plugin, name, kind, labels)?;
         Ok(id.0)
     }
 
-    fn update_map(&mut self, rep: u32, update: impl FnOnce(&mut crate::maps::MapStore, MapId) -> Result<(), MapError>) -> wasmtime::Result<()> {
+    fn update_map(
+        &mut self,
+        rep: u32,
+        update: impl FnOnce(&mut crate::maps::MapStore, MapId) -> Result<(), MapError>,
+    ) -> wasmtime::Result<()> {
         update(&mut self.maps.lock().expect("map store lock"), MapId(rep))?;
         Ok(())
     }
@@ -28,7 +38,9 @@ impl HostCounter for PluginState {
     }
 
     fn add_many(&mut self, map: Resource<Counter>, updates: Vec<(Vec<String>, u64)>) -> wasmtime::Result<()> {
-        self.update_map(map.rep(), |s, id| updates.iter().try_for_each(|(key, delta)| s.add(id, key, *delta)))
+        self.update_map(map.rep(), |s, id| {
+            updates.iter().try_for_each(|(key, delta)| s.add(id, key, *delta))
+        })
     }
 
     /// Maps outlive their handles: the host keeps rendering them.
@@ -53,7 +65,11 @@ impl HostGauge for PluginState {
 
 impl HostLog2Histogram for PluginState {
     fn new(&mut self, name: String, labels: Vec<String>) -> wasmtime::Result<Resource<Log2Histogram>> {
-        Ok(Resource::new_own(self.create_map(&name, MapKind::Log2Histogram, labels)?))
+        Ok(Resource::new_own(self.create_map(
+            &name,
+            MapKind::Log2Histogram,
+            labels,
+        )?))
     }
 
     fn record(&mut self, map: Resource<Log2Histogram>, key: Vec<String>, value: u64) -> wasmtime::Result<()> {
@@ -61,7 +77,9 @@ impl HostLog2Histogram for PluginState {
     }
 
     fn record_many(&mut self, map: Resource<Log2Histogram>, updates: Vec<(Vec<String>, u64)>) -> wasmtime::Result<()> {
-        self.update_map(map.rep(), |s, id| updates.iter().try_for_each(|(key, value)| s.record(id, key, *value)))
+        self.update_map(map.rep(), |s, id| {
+            updates.iter().try_for_each(|(key, value)| s.record(id, key, *value))
+        })
     }
 
     fn drop(&mut self, _map: Resource<Log2Histogram>) -> wasmtime::Result<()> {

@@ -16,8 +16,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
 use wasmtrace_ebpf::abi::ProbeId;
 
-pub use self::state::Emitted;
 use self::bindings::{ConfigValue, Event};
+pub use self::state::Emitted;
 use self::state::PluginState;
 use crate::catalog;
 use crate::config::{PluginSpec, PluginValue};
@@ -38,7 +38,11 @@ pub enum PluginError {
     #[error("plugin `{plugin}`: {} does not exist; build the plugins (see the README) or set `path` in [plugin.{plugin}]", path.display())]
     Missing { plugin: String, path: PathBuf },
     #[error("plugin `{plugin}`: cannot read {}: {source}", path.display())]
-    Read { plugin: String, path: PathBuf, source: std::io::Error },
+    Read {
+        plugin: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("plugin `{plugin}`: {} is not a WebAssembly file", path.display())]
     NotWasm { plugin: String, path: PathBuf },
     #[error(
@@ -47,17 +51,31 @@ pub enum PluginError {
     )]
     CoreModule { plugin: String, path: PathBuf },
     #[error("plugin `{plugin}`: {} does not compile: {reason}", path.display())]
-    Compile { plugin: String, path: PathBuf, reason: String },
+    Compile {
+        plugin: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error(
         "plugin `{plugin}`: {} does not fit wasmtrace's plugin interface ({WIT_PACKAGE}): {reason}; \
          rebuild it against this wasmtrace's wit/", path.display()
     )]
-    Link { plugin: String, path: PathBuf, reason: String },
+    Link {
+        plugin: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("plugin `{plugin}` failed in {call}: {reason}")]
-    Trap { plugin: String, call: &'static str, reason: String },
+    Trap {
+        plugin: String,
+        call: &'static str,
+        reason: String,
+    },
     #[error("plugin `{plugin}` refused to start: {reason}")]
     Rejected { plugin: String, reason: String },
-    #[error("plugin `{plugin}` asks for unknown probe `{probe}`; set `probes` in [plugin.{plugin}] or update the plugin")]
+    #[error(
+        "plugin `{plugin}` asks for unknown probe `{probe}`; set `probes` in [plugin.{plugin}] or update the plugin"
+    )]
     UnknownProbe { plugin: String, probe: String },
 }
 
@@ -84,34 +102,53 @@ impl Runtime {
                 ticker_engine.increment_epoch();
             }
         })?;
-        Ok(Runtime { engine, linker, ticking })
+        Ok(Runtime {
+            engine,
+            linker,
+            ticking,
+        })
     }
 
     /// Compiles, instantiates and initialises a plugin.
     pub fn load(&self, spec: &PluginSpec, maps: SharedMaps) -> Result<PluginInstance, PluginError> {
         let component = self.compile(&spec.name, &spec.path)?;
-        let limits = StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).trap_on_grow_failure(true).build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(MEMORY_LIMIT)
+            .trap_on_grow_failure(true)
+            .build();
         let mut store = Store::new(&self.engine, PluginState::new(&spec.name, maps, limits));
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(deadline_ticks());
-        let instance = bindings::Plugin::instantiate(&mut store, &component, &self.linker).map_err(|e| PluginError::Link {
-            plugin: spec.name.clone(),
-            path: spec.path.clone(),
-            reason: first_line(&e),
-        })?;
-        let mut plugin = PluginInstance { name: spec.name.clone(), store, instance, probes: Vec::new() };
-        let config: Vec<(String, ConfigValue)> = spec.config.iter().map(|(k, v)| (k.clone(), config_value(v))).collect();
+        let instance =
+            bindings::Plugin::instantiate(&mut store, &component, &self.linker).map_err(|e| PluginError::Link {
+                plugin: spec.name.clone(),
+                path: spec.path.clone(),
+                reason: first_line(&e),
+            })?;
+        let mut plugin = PluginInstance {
+            name: spec.name.clone(),
+            store,
+            instance,
+            probes: Vec::new(),
+        };
+        let config: Vec<(String, ConfigValue)> =
+            spec.config.iter().map(|(k, v)| (k.clone(), config_value(v))).collect();
         let wanted = plugin.call("init", |p| p.instance.call_init(&mut p.store, &config))?;
-        let wanted = wanted.map_err(|reason| PluginError::Rejected { plugin: spec.name.clone(), reason })?;
+        let wanted = wanted.map_err(|reason| PluginError::Rejected {
+            plugin: spec.name.clone(),
+            reason,
+        })?;
         plugin.probes = match &spec.probes {
             Some(probes) => probes.clone(),
             None => wanted
                 .iter()
                 .map(|name| {
-                    catalog::find(name).map(|p| p.id).ok_or_else(|| PluginError::UnknownProbe {
-                        plugin: spec.name.clone(),
-                        probe: name.clone(),
-                    })
+                    catalog::find(name)
+                        .map(|p| p.id)
+                        .ok_or_else(|| PluginError::UnknownProbe {
+                            plugin: spec.name.clone(),
+                            probe: name.clone(),
+                        })
                 })
                 .collect::<Result<_, _>>()?,
         };
@@ -120,16 +157,31 @@ impl Runtime {
 
     fn compile(&self, plugin: &str, path: &Path) -> Result<Component, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => PluginError::Missing { plugin: plugin.into(), path: path.into() },
-            _ => PluginError::Read { plugin: plugin.into(), path: path.into(), source },
+            std::io::ErrorKind::NotFound => PluginError::Missing {
+                plugin: plugin.into(),
+                path: path.into(),
+            },
+            _ => PluginError::Read {
+                plugin: plugin.into(),
+                path: path.into(),
+                source,
+            },
         })?;
         match bytes.get(..8) {
             // The binary format's preamble: magic, then the layer/version word.
             Some([0, b'a', b's', b'm', 0x0d, 0, 0x01, 0]) => {}
             Some([0, b'a', b's', b'm', 0x01, 0, 0, 0]) => {
-                return Err(PluginError::CoreModule { plugin: plugin.into(), path: path.into() });
+                return Err(PluginError::CoreModule {
+                    plugin: plugin.into(),
+                    path: path.into(),
+                });
             }
-            _ => return Err(PluginError::NotWasm { plugin: plugin.into(), path: path.into() }),
+            _ => {
+                return Err(PluginError::NotWasm {
+                    plugin: plugin.into(),
+                    path: path.into(),
+                });
+            }
         }
         Component::new(&self.engine, &bytes).map_err(|e| PluginError::Compile {
             plugin: plugin.into(),
@@ -187,15 +239,23 @@ impl PluginInstance {
     }
 
     /// Calls into the guest under a fresh deadline and explains a trap.
-    fn call<R>(&mut self, call: &'static str, f: impl FnOnce(&mut Self) -> wasmtime::Result<R>) -> Result<R, PluginError> {
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(&mut Self) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
         self.store.set_epoch_deadline(deadline_ticks());
-        f(self).map_err(|e| PluginError::Trap { plugin: self.name.clone(), call, reason: self.explain(&e) })
+        f(self).map_err(|e| PluginError::Trap {
+            plugin: self.name.clone(),
+            call,
+            reason: self.explain(&e),
+        })
     }
 
     fn explain(&self, e: &wasmtime::Error) -> String {
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => format!("ran longer than its {CALL_DEADLINE:?} CPU limit per call"),
-            Some(Trap::UnreachableCodeReached) => match self.store.data().last_stderr_line() {
+            Some(Trap::UnreachableCodeReached) => match self.store.data().last_words() {
                 Some(line) => format!("trapped: {line}"),
                 None => "trapped: unreachable code reached".to_string(),
             },

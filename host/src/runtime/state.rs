@@ -1,7 +1,7 @@
 //! What each plugin's `Store` holds.
 
-use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -47,16 +47,37 @@ impl PluginState {
         }
     }
 
-    /// The last line the guest wrote to stderr (a panic message, typically).
-    pub fn last_stderr_line(&self) -> Option<String> {
+    /// What the guest last said on stderr before failing: a Rust panic's
+    /// "panicked at FILE:LINE: message", or else its last line.
+    pub fn last_words(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
-        text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: "))
+            .collect();
+        let panic = lines.iter().rposition(|l| l.contains("panicked at "));
+        match panic {
+            Some(i) => {
+                let at = &lines[i][lines[i].find("panicked at ").unwrap_or(0)..];
+                Some(
+                    std::iter::once(at)
+                        .chain(lines[i + 1..].iter().copied())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
+            }
+            None => lines.last().map(|l| l.to_string()),
+        }
     }
 }
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Config: `failed = true` also shows execs that failed (RET < 0).
 
-use wasmtrace_sdk::{plugin, set_columns, Body, Config, Event, Plugin, Row};
+use wasmtrace_sdk::{Body, Config, Event, Plugin, Row, plugin, set_columns};
 
 struct Execsnoop {
     show_failed: bool,

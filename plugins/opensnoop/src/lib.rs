@@ -4,7 +4,7 @@
 //! Config: `count_paths = true` also counts opens per path (`@paths`); mind
 //! the cardinality on a busy machine.
 
-use wasmtrace_sdk::{plugin, set_columns, Body, Config, Counter, Event, Plugin, Row};
+use wasmtrace_sdk::{Body, Config, Counter, Event, Plugin, Row, plugin, set_columns};
 
 struct Opensnoop {
     opens: Counter,

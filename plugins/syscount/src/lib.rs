@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use wasmtrace_sdk::{names, plugin, Body, Config, Counter, Event, Plugin};
+use wasmtrace_sdk::{Body, Config, Counter, Event, Plugin, names, plugin};
 
 struct Syscount {
     by_syscall: Counter,

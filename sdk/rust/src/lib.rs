@@ -47,9 +47,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
-pub use bindings::wasmtrace::plugin::events::{
-    Body, Event, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter,
-};
+pub use bindings::wasmtrace::plugin::events::{Body, Event, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
 pub use bindings::wasmtrace::plugin::log::Level;
 pub use bindings::wasmtrace::plugin::names;
 pub use bindings::wasmtrace::plugin::output::Severity;
@@ -92,7 +90,10 @@ macro_rules! plugin {
                 let instance = <$plugin as $crate::Plugin>::init(&$crate::Config::new(config))?;
                 __WASMTRACE_INSTANCE.with(|cell| *cell.borrow_mut() = Some(instance));
                 $crate::__flush();
-                Ok(<$plugin as $crate::Plugin>::PROBES.iter().map(|p| p.to_string()).collect())
+                Ok(<$plugin as $crate::Plugin>::PROBES
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect())
             }
 
             fn on_events(batch: ::std::vec::Vec<$crate::Event>) {

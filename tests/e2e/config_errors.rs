@@ -1,0 +1,71 @@
+//! The CLI reports config mistakes with file, line and key, and exits 1.
+
+use crate::harness::wasmtrace;
+
+fn check(config: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = wasmtrace().arg("check").arg("--config").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(path.to_str().unwrap(), "FILE");
+    (out.status.success(), stderr)
+}
+
+#[test]
+fn unknown_probe() {
+    let (ok, err) = check("[plugin.x]\n\n[probe.\"file.opne\"]\ncomm = [\"cat\"]\n");
+    assert!(!ok);
+    assert!(
+        err.starts_with("wasmtrace: error: FILE:3:8: unknown probe `file.opne` (did you mean `file.open`?); `wasmtrace list` shows the catalog"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_type() {
+    let (ok, err) = check("[probe.\"file.open\"]\nuid = \"root\"\n");
+    assert!(!ok);
+    assert!(
+        err.starts_with("wasmtrace: error: FILE:2:7: invalid type: string \"root\", expected a sequence"),
+        "{err}"
+    );
+    assert!(err.contains("uid = \"root\""), "the offending line is shown: {err}");
+}
+
+#[test]
+fn unknown_key() {
+    let (ok, err) = check("[plugin.opensnoop]\nprobe = [\"file.open\"]\n");
+    assert!(!ok);
+    assert!(
+        err.starts_with(
+            "wasmtrace: error: FILE:2:1: unknown field `probe`, expected one of `path`, `probes`, `config`"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file() {
+    let out = wasmtrace()
+        .args(["check", "--config", "/nonexistent/wasmtrace.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("wasmtrace: error: cannot read config /nonexistent/wasmtrace.toml: No such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shipped_default_config_is_valid() {
+    let out = wasmtrace()
+        .arg("check")
+        .arg("--config")
+        .arg(crate::harness::repo().join("wasmtrace.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("ok (0 probe filter(s), 3 plugin(s))\n"));
+}

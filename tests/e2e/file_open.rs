@@ -1,0 +1,99 @@
+use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, unique};
+
+fn opensnoop_config(filter_comm: &str) -> String {
+    format!(
+        r#"
+plugin_dir = "{}"
+[probe."file.open"]
+comm = ["{filter_comm}"]
+[plugin.opensnoop]
+[plugin.opensnoop.config]
+count_paths = true
+"#,
+        example_plugins().display()
+    )
+}
+
+#[test]
+fn opensnoop_counts_exactly_and_reports_path_and_pid() {
+    if !kernel_available("opensnoop_counts_exactly_and_reports_path_and_pid") {
+        return;
+    }
+    const N: usize = 37;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(unique("target-"));
+    std::fs::write(&path, b"x").unwrap();
+    let comm = unique("wt-open-");
+
+    let tracer = Tracer::start(&opensnoop_config(&comm));
+    let pid = child_opens(&comm, &path, N);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+
+    let path_str = path.to_str().unwrap();
+    let rows: Vec<_> = out.rows("opensnoop").filter(|r| r["PATH"] == path_str).collect();
+    assert_eq!(rows.len(), N, "rows for {path_str}; stderr:\n{}", out.stderr);
+    for row in rows {
+        assert_eq!(row["PID"], pid);
+        assert_eq!(row["COMM"], comm.as_str());
+        assert!(row["FD"].as_i64().unwrap() >= 0, "{row}");
+        assert_eq!(row["ERR"], 0);
+    }
+    assert_eq!(out.counter("opensnoop", "paths", &[path_str]), Some(N as u64));
+    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(N as u64));
+    assert_eq!(out.probe("file.open"), (N as u64, 0));
+}
+
+#[test]
+fn failed_opens_carry_the_errno() {
+    if !kernel_available("failed_opens_carry_the_errno") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("does-not-exist");
+    let comm = unique("wt-noent-");
+    let tracer = Tracer::start(&opensnoop_config(&comm));
+    child_opens(&comm, &missing, 3);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let rows: Vec<_> = out.rows("opensnoop").collect();
+    assert_eq!(rows.len(), 3, "stderr:\n{}", out.stderr);
+    for row in rows {
+        assert_eq!(row["ERR"], libc::ENOENT, "{row}");
+        assert_eq!(row["FD"], -1);
+        assert_eq!(row["PATH"], missing.to_str().unwrap());
+    }
+}
+
+/// Events from other processes are dropped in the kernel: they are not even counted by the host.
+#[test]
+fn filtered_events_never_reach_the_host() {
+    if !kernel_available("filtered_events_never_reach_the_host") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wanted_path = dir.path().join("wanted");
+    let other_path = dir.path().join("other");
+    std::fs::write(&wanted_path, b"").unwrap();
+    std::fs::write(&other_path, b"").unwrap();
+    let wanted = unique("wt-want-");
+    let other = unique("wt-other-");
+
+    let tracer = Tracer::start(&opensnoop_config(&wanted));
+    child_opens(&other, &other_path, 50);
+    let pid = child_opens(&wanted, &wanted_path, 5);
+    child_opens(&other, &other_path, 50);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+
+    assert_eq!(
+        out.probe("file.open"),
+        (5, 0),
+        "only the wanted comm's opens cross into user space"
+    );
+    assert!(
+        out.rows("opensnoop")
+            .all(|r| r["PID"] == pid && r["COMM"] == wanted.as_str())
+    );
+    assert_eq!(out.counter("opensnoop", "opens", &[&other]), None);
+}

@@ -1,0 +1,227 @@
+//! What the end-to-end tests share: building the plugin components from
+//! source, running the real `wasmtrace` binary, and driving workloads.
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+}
+
+pub fn wasmtrace() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasmtrace"))
+}
+
+/// Whether kernel tests can run. Without root they skip, unless
+/// WASMTRACE_REQUIRE_KERNEL=1 (as in CI), where skipping is a failure.
+pub fn kernel_available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var("WASMTRACE_REQUIRE_KERNEL").as_deref() != Ok("1"),
+        "{test}: kernel tests need root, and WASMTRACE_REQUIRE_KERNEL=1 forbids skipping them"
+    );
+    eprintln!("SKIPPED {test}: kernel tests need root");
+    false
+}
+
+/// Builds a workspace of plugins for wasm32-wasip2 and returns its output folder.
+fn build_components(workspace: &Path) -> PathBuf {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet"])
+        .current_dir(workspace)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("running cargo to build plugin components");
+    assert!(
+        status.success(),
+        "building the components in {} failed",
+        workspace.display()
+    );
+    workspace.join("target/wasm32-wasip2/release")
+}
+
+/// The example plugins (plugins/), built from source once per test run.
+pub fn example_plugins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_components(&repo().join("plugins")))
+}
+
+/// The misbehaving test plugins (tests/plugins/), built once per test run.
+pub fn test_plugins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_components(&repo().join("tests/plugins")))
+}
+
+/// A name no other test or process uses, short enough for a comm (15 bytes).
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{:x}{n:x}", std::process::id() & 0xffff)
+}
+
+/// A running `wasmtrace run --output json`.
+pub struct Tracer {
+    child: Child,
+    stdout: JoinHandle<String>,
+    stderr: mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// What a stopped tracer printed.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub lines: Vec<Json>,
+    pub stderr: String,
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Tracer {
+    /// Starts wasmtrace on `config` and waits until its probes are attached.
+    pub fn start(config: &str) -> Tracer {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wasmtrace.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = wasmtrace()
+            .args(["run", "--output", "json", "--config"])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning wasmtrace");
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            out.read_to_string(&mut s).unwrap();
+            s
+        });
+        let (tx, stderr) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = String::new();
+        loop {
+            match stderr.recv_timeout(START_TIMEOUT) {
+                Ok(line) => {
+                    let ready = line.starts_with("wasmtrace: tracing");
+                    seen.push_str(&line);
+                    seen.push('\n');
+                    if ready {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("wasmtrace did not start; it said:\n{seen}");
+                }
+            }
+        }
+        Tracer {
+            child,
+            stdout,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    /// Stops it as Ctrl-C would, and collects what it printed.
+    pub fn stop(mut self) -> Finished {
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().unwrap();
+        let stdout = self.stdout.join().unwrap();
+        let stderr: String = self.stderr.iter().map(|l| l + "\n").collect();
+        let lines = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        Finished { status, lines, stderr }
+    }
+}
+
+impl Finished {
+    pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
+        self.lines.iter().filter(move |l| l["type"] == kind)
+    }
+
+    /// The fields of every live row the plugin printed.
+    pub fn rows<'a>(&'a self, plugin: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
+        self.of_type("row")
+            .filter(move |l| l["plugin"] == plugin)
+            .map(|l| &l["fields"])
+    }
+
+    /// A counter's value for `key`, as printed at exit.
+    pub fn counter(&self, plugin: &str, map: &str, key: &[&str]) -> Option<u64> {
+        let map = self
+            .of_type("map")
+            .find(|l| l["plugin"] == plugin && l["name"] == map)?;
+        map["entries"]
+            .as_array()?
+            .iter()
+            .find(|e| e["key"] == serde_json::json!(key))?["value"]
+            .as_u64()
+    }
+
+    /// (events, lost) for a probe, as printed at exit.
+    pub fn probe(&self, probe: &str) -> (u64, u64) {
+        let p = self
+            .of_type("probe")
+            .find(|l| l["probe"] == probe)
+            .unwrap_or_else(|| panic!("no stats for probe {probe}; stderr:\n{}", self.stderr));
+        (p["events"].as_u64().unwrap(), p["lost"].as_u64().unwrap())
+    }
+
+    pub fn assert_clean_exit(&self) {
+        assert!(
+            self.status.success(),
+            "wasmtrace exited with {}; stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+    }
+}
+
+/// Forks a child that names itself `comm` and opens `path` `n` times; returns its pid.
+pub fn child_opens(comm: &str, path: &Path, n: usize) -> u32 {
+    // Everything the child needs is allocated before fork: after fork in a
+    // threaded process only async-signal-safe calls are allowed.
+    let comm = CString::new(comm).unwrap();
+    let path = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: the child makes only raw syscalls (prctl, open, close, _exit).
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0);
+            for _ in 0..n {
+                let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        pid as u32
+    }
+}

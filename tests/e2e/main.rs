@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `wasmtrace` binary, real kernel probes, and
+//! real plugin components built from their sources.
+
+mod harness;
+
+mod catalog;
+mod config_errors;
+mod file_open;
+mod plugin_errors;
+mod process_exec;

@@ -1,0 +1,151 @@
+//! Broken plugins are refused with a one-line cause; a plugin that fails
+//! while running is stopped and the others go on.
+
+use std::path::Path;
+
+use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, test_plugins, unique, wasmtrace};
+
+/// Runs wasmtrace on a config that loads one plugin from `path`; returns its stderr.
+fn run_with_plugin(path: &Path, extra: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wasmtrace.toml");
+    std::fs::write(
+        &config,
+        format!("[plugin.broken]\npath = \"{}\"\n{extra}", path.display()),
+    )
+    .unwrap();
+    let out = wasmtrace()
+        .args(["run", "--duration", "1s", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn missing_plugin_file() {
+    let err = run_with_plugin(Path::new("/nonexistent/x.wasm"), "");
+    assert!(
+        err.contains("error: plugin `broken`: /nonexistent/x.wasm does not exist; build the plugins"),
+        "{err}"
+    );
+}
+
+#[test]
+fn not_webassembly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.wasm");
+    std::fs::write(&path, b"#!/bin/sh\necho hi\n").unwrap();
+    let err = run_with_plugin(&path, "");
+    assert!(
+        err.contains(&format!(
+            "plugin `broken`: {} is not a WebAssembly file",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn core_module_is_not_a_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("core.wasm");
+    // The smallest valid core module: magic and version 1.
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+    let err = run_with_plugin(&path, "");
+    assert!(
+        err.contains("is a core WebAssembly module, not a component: build it for wasm32-wasip2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn component_of_another_world() {
+    // A component that imports nothing and exports nothing: valid, but not a plugin.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.wasm");
+    std::fs::write(&path, b"\0asm\x0d\0\x01\0").unwrap();
+    let err = run_with_plugin(&path, "");
+    assert!(
+        err.contains("does not fit wasmtrace's plugin interface (wasmtrace:plugin@0.1.0)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn trap_in_init_says_why() {
+    let err = run_with_plugin(
+        &test_plugins().join("misbehave.wasm"),
+        "[plugin.broken.config]\nfail_in = \"init\"\n",
+    );
+    assert!(
+        err.contains("error: plugin `broken` failed in init: trapped:")
+            && err.contains("misbehave: failing on purpose"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_rejection_says_why() {
+    let err = run_with_plugin(
+        &test_plugins().join("misbehave.wasm"),
+        "[plugin.broken.config]\nfail_in = \"init\"\nhow = \"reject\"\n",
+    );
+    assert!(
+        err.contains("error: plugin `broken` refused to start: misbehave: config says no"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_plugin_stops_alone_and_keeps_its_maps() {
+    if !kernel_available("a_failing_plugin_stops_alone_and_keeps_its_maps") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"").unwrap();
+    let comm = unique("wt-fail-");
+    let config = format!(
+        r#"
+plugin_dir = "{examples}"
+[probe."file.open"]
+comm = ["{comm}"]
+[plugin.opensnoop]
+[plugin.misbehave]
+path = "{tests}/misbehave.wasm"
+[plugin.misbehave.config]
+fail_in = "events"
+"#,
+        examples = example_plugins().display(),
+        tests = test_plugins().display(),
+    );
+    let tracer = Tracer::start(&config);
+    child_opens(&comm, &path, 4);
+    // A second burst, after the failure, still reaches the healthy plugin.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    child_opens(&comm, &path, 6);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(10),
+        "stderr:\n{}",
+        out.stderr
+    );
+    let failed: Vec<_> = out.of_type("plugin-failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["plugin"], "misbehave");
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("failed in on-events: trapped:")
+    );
+    assert!(
+        out.stderr.contains("its maps are kept, other plugins go on"),
+        "{}",
+        out.stderr
+    );
+}

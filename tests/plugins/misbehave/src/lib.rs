@@ -1,0 +1,73 @@
+//! A plugin that fails on purpose, as its config says, so that tests can
+//! check how the host contains it.
+//!
+//! Config: `fail_in` = "init" | "events" | "tick" (where to fail),
+//! `how` = "panic" | "reject" (init only) | "loop" | "oom";
+//! `after` = events to count before failing in "events".
+//! Until it fails it counts events in `@seen`.
+
+use wasmtrace_sdk::{Config, Counter, Event, Plugin, plugin};
+
+struct Misbehave {
+    fail_in: String,
+    how: String,
+    after: u64,
+    seen_so_far: u64,
+    seen: Counter,
+}
+
+fn fail(how: &str) {
+    match how {
+        "loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "oom" => {
+            let mut hog: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hog.push(vec![1; 1 << 20]);
+            }
+        }
+        _ => panic!("misbehave: failing on purpose"),
+    }
+}
+
+impl Plugin for Misbehave {
+    const PROBES: &'static [&'static str] = &["file.open"];
+
+    fn init(config: &Config) -> Result<Self, String> {
+        let fail_in = config.text("fail_in")?.unwrap_or("events").to_string();
+        let how = config.text("how")?.unwrap_or("panic").to_string();
+        if fail_in == "init" {
+            if how == "reject" {
+                return Err("misbehave: config says no".into());
+            }
+            fail(&how);
+        }
+        Ok(Misbehave {
+            fail_in,
+            how,
+            after: config.integer("after")?.unwrap_or(0) as u64,
+            seen_so_far: 0,
+            seen: Counter::new("seen", &[]),
+        })
+    }
+
+    fn on_event(&mut self, _event: &Event) {
+        if self.fail_in == "events" && self.seen_so_far >= self.after {
+            fail(&self.how);
+        }
+        self.seen_so_far += 1;
+        self.seen.add(&[], 1);
+    }
+
+    fn on_tick(&mut self) {
+        if self.fail_in == "tick" {
+            fail(&self.how);
+        }
+    }
+}
+
+plugin!(Misbehave);
