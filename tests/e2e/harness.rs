@@ -169,6 +169,13 @@ impl Finished {
             .map(|l| &l["fields"])
     }
 
+    /// The fields of every finding with this rule.
+    pub fn findings<'a>(&'a self, rule: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
+        self.of_type("finding")
+            .filter(move |l| l["rule"] == rule)
+            .map(|l| &l["fields"])
+    }
+
     /// A counter's value for `key`, as printed at exit.
     pub fn counter(&self, plugin: &str, map: &str, key: &[&str]) -> Option<u64> {
         let map = self
@@ -200,28 +207,39 @@ impl Finished {
     }
 }
 
-/// Forks a child that names itself `comm` and opens `path` `n` times; returns its pid.
-pub fn child_opens(comm: &str, path: &Path, n: usize) -> u32 {
-    // Everything the child needs is allocated before fork: after fork in a
-    // threaded process only async-signal-safe calls are allowed.
+/// Forks a child that names itself `comm` (its command name, as the kernel
+/// sees it), runs `body` and exits 0; waits for it and returns its pid.
+/// `body` runs after fork in a threaded process, so it may only make raw
+/// syscalls: no allocation, no locks.
+pub fn fork_child(comm: &str, body: impl FnOnce()) -> u32 {
     let comm = CString::new(comm).unwrap();
-    let path = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: the child makes only raw syscalls (prctl, open, close, _exit).
+    // SAFETY: the child only makes raw syscalls (prctl, what `body` makes, _exit).
     unsafe {
         let pid = libc::fork();
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
             libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0);
-            for _ in 0..n {
-                let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
-                if fd >= 0 {
-                    libc::close(fd);
-                }
-            }
+            body();
             libc::_exit(0);
         }
         let mut status = 0;
         libc::waitpid(pid, &mut status, 0);
         pid as u32
     }
+}
+
+/// Forks a child named `comm` that opens `path` `n` times; returns its pid.
+pub fn child_opens(comm: &str, path: &Path, n: usize) -> u32 {
+    let path = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    fork_child(comm, || {
+        for _ in 0..n {
+            // SAFETY: a valid NUL-terminated path.
+            unsafe {
+                let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+        }
+    })
 }

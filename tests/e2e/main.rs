@@ -6,5 +6,8 @@ mod harness;
 mod catalog;
 mod config_errors;
 mod file_open;
+mod losses;
 mod plugin_errors;
 mod process_exec;
+mod process_exit;
+mod syscall_enter;

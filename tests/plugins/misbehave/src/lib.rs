@@ -2,7 +2,8 @@
 //! check how the host contains it.
 //!
 //! Config: `fail_in` = "init" | "events" | "tick" (where to fail),
-//! `how` = "panic" | "reject" (init only) | "loop" | "oom";
+//! `how` = "panic" | "reject" (init only) | "loop" | "oom" | "slow" (spins
+//! 200 µs per event, in "events" only, without failing);
 //! `after` = events to count before failing in "events".
 //! Until it fails it counts events in `@seen`.
 
@@ -56,7 +57,10 @@ impl Plugin for Misbehave {
     }
 
     fn on_event(&mut self, _event: &Event) {
-        if self.fail_in == "events" && self.seen_so_far >= self.after {
+        if self.fail_in == "events" && self.how == "slow" {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_micros(200) {}
+        } else if self.fail_in == "events" && self.seen_so_far >= self.after {
             fail(&self.how);
         }
         self.seen_so_far += 1;

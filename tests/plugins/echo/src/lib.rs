@@ -1,0 +1,52 @@
+//! Echoes every event as a finding whose rule is the probe's name and whose
+//! fields are all of the event's fields, so tests can check each probe's
+//! decoding end to end.
+
+use wasmtrace_sdk::{Body, Config, Event, Finding, Plugin, Severity, plugin};
+
+struct Echo;
+
+impl Plugin for Echo {
+    const PROBES: &'static [&'static str] = &["process.exec", "process.exit", "file.open", "syscall.enter"];
+
+    fn init(_config: &Config) -> Result<Self, String> {
+        Ok(Echo)
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let h = &event.header;
+        let finding = |probe: &str| {
+            Finding::new(Severity::Info, probe, h.comm.as_str())
+                .field("pid", h.pid)
+                .field("tid", h.tid)
+                .field("ppid", h.ppid)
+                .field("uid", h.uid)
+                .field("gid", h.gid)
+                .field("cpu", h.cpu)
+                .field("cgroup_id", h.cgroup_id)
+                .field("timestamp_ns", h.timestamp_ns)
+        };
+        let f = match &event.body {
+            Body::ProcessExec(e) => finding("process.exec")
+                .field("filename", &e.filename)
+                .field("argv", e.argv.join("\u{1f}"))
+                .field("argv_truncated", e.argv_truncated)
+                .field("ret", e.ret),
+            Body::ProcessExit(e) => finding("process.exit")
+                .field("exit_code", e.exit_code)
+                .field("signal", e.signal)
+                .field("core_dumped", e.core_dumped)
+                .field("lifetime_ns", e.lifetime_ns),
+            Body::FileOpen(e) => finding("file.open")
+                .field("path", &e.path)
+                .field("flags", e.flags)
+                .field("mode", e.mode)
+                .field("dfd", e.dfd)
+                .field("ret", e.ret),
+            Body::SyscallEnter(e) => finding("syscall.enter").field("id", e.id),
+        };
+        f.emit();
+    }
+}
+
+plugin!(Echo);
