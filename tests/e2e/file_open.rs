@@ -97,3 +97,70 @@ fn filtered_events_never_reach_the_host() {
     );
     assert_eq!(out.counter("opensnoop", "opens", &[&other]), None);
 }
+
+#[test]
+fn uid_filter_selects_by_user() {
+    if !kernel_available("uid_filter_selects_by_user") {
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let comm = unique("wt-uid-");
+    let config = format!(
+        "plugin_dir = \"{}\"\n[probe.\"file.open\"]\ncomm = [\"{comm}\"]\nuid = [{NOBODY}]\n[plugin.opensnoop]\n",
+        example_plugins().display()
+    );
+    let tracer = Tracer::start(&config);
+    child_opens(&comm, &path, 3);
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let nobody_pid = crate::harness::fork_child(&comm, || {
+        // SAFETY: raw syscalls only.
+        unsafe {
+            libc::setresuid(NOBODY, NOBODY, NOBODY);
+            for _ in 0..4 {
+                let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+            }
+        }
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert_eq!(out.probe("file.open"), (4, 0), "stderr:\n{}", out.stderr);
+    assert!(out.rows("opensnoop").all(|r| r["PID"] == nobody_pid));
+}
+
+#[test]
+fn pid_filter_selects_one_process() {
+    if !kernel_available("pid_filter_selects_one_process") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(unique("mine-"));
+    std::fs::write(&path, b"").unwrap();
+    let me = std::process::id();
+    let config = format!(
+        "plugin_dir = \"{}\"\n[probe.\"file.open\"]\npid = [{me}]\n[plugin.opensnoop]\n",
+        example_plugins().display()
+    );
+    let tracer = Tracer::start(&config);
+    child_opens("wt-not-me", &path, 5);
+    for _ in 0..7 {
+        std::fs::File::open(&path).unwrap();
+    }
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let path = path.to_str().unwrap();
+    // Other tests run in this process too, so count only this test's path.
+    assert_eq!(
+        out.rows("opensnoop").filter(|r| r["PATH"] == path).count(),
+        7,
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert!(out.rows("opensnoop").all(|r| r["PID"] == me));
+}

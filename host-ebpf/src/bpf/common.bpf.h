@@ -42,33 +42,30 @@ static __always_inline int comm_eq(const char *a, const char *b)
 	       *(const __u64 *)(a + 8) == *(const __u64 *)(b + 8);
 }
 
+/* True when the list is empty (no filter) or holds the value. */
+static __always_inline int listed(const __u32 *list, __u32 n, __u32 value)
+{
+	if (!n)
+		return 1;
+	for (int i = 0; i < FILTER_MAX; i++)
+		if (i < n && list[i] == value)
+			return 1;
+	return 0;
+}
+
 /* True when the current task passes the probe's filter. */
 static __always_inline int task_selected(__u32 probe)
 {
 	struct filter *f = bpf_map_lookup_elem(&filters, &probe);
 	if (!f || !f->enabled)
 		return 0;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == f->exclude_tgid)
 		return 0;
-	if (f->n_pids) {
-		int hit = 0;
-		for (int i = 0; i < FILTER_MAX; i++)
-			if (i < f->n_pids && f->pids[i] == tgid)
-				hit = 1;
-		if (!hit)
-			return 0;
-	}
-	if (f->n_uids) {
-		__u32 uid = (__u32)bpf_get_current_uid_gid();
-		int hit = 0;
-		for (int i = 0; i < FILTER_MAX; i++)
-			if (i < f->n_uids && f->uids[i] == uid)
-				hit = 1;
-		if (!hit)
-			return 0;
-	}
+	if (!listed(f->pids, f->n_pids, tgid))
+		return 0;
+	if (!listed(f->uids, f->n_uids, (__u32)bpf_get_current_uid_gid()))
+		return 0;
 	if (f->n_comms) {
 		char comm[COMM_LEN] __attribute__((aligned(8))) = {};
 		bpf_get_current_comm(comm, sizeof(comm));
