@@ -40,6 +40,8 @@ pub struct Config {
     pub plugins: Vec<PluginSpec>,
     /// Bytes per probe family's ring buffer.
     pub ring_buffer_bytes: u32,
+    /// Rows, findings and logs one plugin may emit per output interval.
+    pub plugin_emits_per_interval: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +120,7 @@ struct RawOutput {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     ring_buffer_mib: Option<Spanned<u32>>,
+    plugin_emits_per_interval: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,6 +142,7 @@ struct RawPlugin {
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_RING_BUFFER_MIB: u32 = 16;
+pub const DEFAULT_PLUGIN_EMITS_PER_INTERVAL: u32 = 10_000;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -268,6 +272,10 @@ impl Config {
             probes,
             plugins,
             ring_buffer_bytes,
+            plugin_emits_per_interval: raw
+                .limits
+                .plugin_emits_per_interval
+                .unwrap_or(DEFAULT_PLUGIN_EMITS_PER_INTERVAL),
         })
     }
 }

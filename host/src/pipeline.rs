@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use wasmtime::component::Component;
 use wasmtrace_ebpf::abi::ProbeId;
 
 use crate::catalog;
-use crate::config::{Config, PrintMaps};
+use crate::config::{Config, PluginSpec, PrintMaps};
 use crate::decode::decode;
 use crate::maps::{MapStore, SharedMaps};
 use crate::output::{Output, ProbeStats};
@@ -24,14 +25,42 @@ const BATCH: usize = 1024;
 /// skips wake-ups, so this bounds the delay from event to plugin.
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
+/// First wait before restarting a failed plugin; it doubles with each failure.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
+
+enum SlotState {
+    Running(PluginInstance),
+    /// Failed; restarted from its compiled component at `retry_at`.
+    Down {
+        component: Component,
+        retry_at: Instant,
+        missed: u64,
+    },
+}
+
 struct Slot {
-    plugin: PluginInstance,
-    /// Set when the plugin failed; it then gets no more calls.
-    failed: bool,
+    spec: PluginSpec,
+    /// Failures so far; the back-off before each restart doubles with them.
+    failures: u32,
+    state: SlotState,
+}
+
+impl Slot {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    RESTART_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(6))
+        .min(MAX_RESTART_BACKOFF)
 }
 
 pub struct Session {
     config: Config,
+    runtime: Runtime,
     probes: Probes,
     slots: Vec<Slot>,
     maps: SharedMaps,
@@ -50,8 +79,10 @@ impl Session {
         let maps: SharedMaps = Arc::new(Mutex::new(MapStore::default()));
         let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?;
         let mut slots = Vec::new();
+        let mut wanted = config.probes.clone();
+        let mut subscribers = vec![Vec::new(); ProbeId::ALL.len()];
         for spec in &config.plugins {
-            let plugin = runtime.load(spec, maps.clone())?;
+            let plugin = runtime.load(spec, maps.clone(), config.plugin_emits_per_interval)?;
             if plugin.probes.is_empty() {
                 tracing::warn!(
                     "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
@@ -59,16 +90,15 @@ impl Session {
                     spec.name
                 );
             }
-            slots.push(Slot { plugin, failed: false });
-        }
-
-        let mut wanted = config.probes.clone();
-        let mut subscribers = vec![Vec::new(); ProbeId::ALL.len()];
-        for (i, slot) in slots.iter().enumerate() {
-            for &id in &slot.plugin.probes {
+            for &id in &plugin.probes {
                 wanted.entry(id).or_default();
-                subscribers[id as usize].push(i);
+                subscribers[id as usize].push(slots.len());
             }
+            slots.push(Slot {
+                spec: spec.clone(),
+                failures: 0,
+                state: SlotState::Running(plugin),
+            });
         }
         if wanted.is_empty() {
             bail!(
@@ -78,7 +108,7 @@ impl Session {
         let probes = Probes::attach(&wanted, config.ring_buffer_bytes, std::process::id())?;
 
         let names: Vec<&str> = probes.probes().map(|id| catalog::by_id(id).name).collect();
-        let plugins: Vec<&str> = slots.iter().map(|s| s.plugin.name.as_str()).collect();
+        let plugins: Vec<&str> = slots.iter().map(Slot::name).collect();
         eprintln!(
             "wasmtrace: tracing {} probe(s) ({}) into {} plugin(s) ({}); Ctrl-C to stop",
             names.len(),
@@ -89,6 +119,7 @@ impl Session {
 
         let mut session = Session {
             config,
+            runtime,
             probes,
             slots,
             maps,
@@ -171,10 +202,13 @@ impl Session {
             }
             for k in 0..self.subscribers[probe].len() {
                 let i = self.subscribers[probe][k];
-                if self.slots[i].failed {
-                    continue;
-                }
-                let result = self.slots[i].plugin.on_events(&self.batches[probe]);
+                let result = match &mut self.slots[i].state {
+                    SlotState::Running(plugin) => plugin.on_events(&self.batches[probe]),
+                    SlotState::Down { missed, .. } => {
+                        *missed += self.batches[probe].len() as u64;
+                        continue;
+                    }
+                };
                 self.after_call(i, result)?;
             }
             self.batches[probe].clear();
@@ -184,8 +218,18 @@ impl Session {
 
     fn tick(&mut self) -> anyhow::Result<()> {
         for i in 0..self.slots.len() {
-            if !self.slots[i].failed {
-                let result = self.slots[i].plugin.on_tick();
+            self.restart_if_due(i)?;
+            if let SlotState::Running(plugin) = &mut self.slots[i].state {
+                let result = plugin.on_tick();
+                let dropped = plugin.refill_emit_budget(self.config.plugin_emits_per_interval);
+                if dropped > 0 {
+                    tracing::warn!(
+                        "plugin `{}` emitted {dropped} rows/findings/logs over its limit of {} per interval; they were dropped. \
+                         Raise [limits] plugin_emits_per_interval if that is expected",
+                        self.slots[i].name(),
+                        self.config.plugin_emits_per_interval
+                    );
+                }
                 self.after_call(i, result)?;
             }
         }
@@ -193,25 +237,76 @@ impl Session {
         Ok(())
     }
 
-    /// Forwards what the plugin emitted; a failed plugin is stopped and
-    /// reported, its maps stay, and everything else goes on.
+    /// Brings a failed plugin back from its compiled component once its back-off has passed.
+    fn restart_if_due(&mut self, i: usize) -> anyhow::Result<()> {
+        let slot = &mut self.slots[i];
+        let failures = &mut slot.failures;
+        let SlotState::Down {
+            component,
+            retry_at,
+            missed,
+        } = &mut slot.state
+        else {
+            return Ok(());
+        };
+        if Instant::now() < *retry_at {
+            return Ok(());
+        }
+        match self.runtime.instantiate(
+            &slot.spec,
+            component,
+            self.maps.clone(),
+            self.config.plugin_emits_per_interval,
+        ) {
+            Ok(plugin) => {
+                tracing::info!(
+                    "plugin `{}` restarted after failure {failures}; it missed {missed} events while down",
+                    slot.spec.name
+                );
+                slot.state = SlotState::Running(plugin);
+                self.forward_output(i)
+            }
+            Err(e) => {
+                *failures += 1;
+                *retry_at = Instant::now() + backoff(*failures);
+                tracing::error!("{e}; next restart in {:?}", backoff(*failures));
+                self.output.plugin_failed(&slot.spec.name, &e.to_string())?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Forwards what the plugin emitted. A plugin that failed is stopped,
+    /// reported and scheduled for restart; its maps stay, and everything else goes on.
     fn after_call(&mut self, i: usize, result: Result<(), crate::runtime::PluginError>) -> anyhow::Result<()> {
         self.forward_output(i)?;
-        if let Err(e) = result {
-            let slot = &mut self.slots[i];
-            slot.failed = true;
-            tracing::error!("{e}; its maps are kept, other plugins go on");
-            self.output.plugin_failed(&slot.plugin.name, &e.to_string())?;
-        }
+        let Err(e) = result else { return Ok(()) };
+        let slot = &mut self.slots[i];
+        let SlotState::Running(plugin) = &slot.state else {
+            return Ok(());
+        };
+        let component = plugin.component.clone();
+        slot.failures += 1;
+        let wait = backoff(slot.failures);
+        slot.state = SlotState::Down {
+            component,
+            retry_at: Instant::now() + wait,
+            missed: 0,
+        };
+        tracing::error!("{e}; its maps are kept, other plugins go on; restarting it in {wait:?}");
+        self.output.plugin_failed(&slot.spec.name, &e.to_string())?;
         Ok(())
     }
 
     fn forward_output(&mut self, i: usize) -> anyhow::Result<()> {
         let slot = &mut self.slots[i];
-        let emitted = slot.plugin.take_emitted();
+        let SlotState::Running(plugin) = &mut slot.state else {
+            return Ok(());
+        };
+        let emitted = plugin.take_emitted();
         if !emitted.is_empty() {
             self.output
-                .emitted(&slot.plugin.name, emitted)
+                .emitted(&slot.spec.name, emitted)
                 .context("writing output")?;
         }
         Ok(())

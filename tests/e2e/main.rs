@@ -10,4 +10,5 @@ mod losses;
 mod plugin_errors;
 mod process_exec;
 mod process_exit;
+mod sandbox;
 mod syscall_enter;

@@ -8,7 +8,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use wasmtrace::plugin::events::{Body, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
-pub use wasmtrace::plugin::log::Level;
-pub use wasmtrace::plugin::output::{Finding, Severity};
-pub use wasmtrace::plugin::types::{ConfigValue, Value};
+pub use self::wasmtrace::plugin::events::{Body, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
+pub use self::wasmtrace::plugin::log::Level;
+pub use self::wasmtrace::plugin::output::{Finding, Severity};
+pub use self::wasmtrace::plugin::types::{ConfigValue, Value};

@@ -6,7 +6,7 @@ use super::state::{Emitted, PluginState};
 
 impl output::Host for PluginState {
     fn emit_finding(&mut self, finding: Finding) -> wasmtime::Result<()> {
-        self.emitted.push(Emitted::Finding(finding));
+        self.emit(Emitted::Finding(finding));
         Ok(())
     }
 
@@ -16,14 +16,14 @@ impl output::Host for PluginState {
     }
 
     fn emit_row(&mut self, values: Vec<Value>) -> wasmtime::Result<()> {
-        self.emitted.push(Emitted::Row(values));
+        self.emit(Emitted::Row(values));
         Ok(())
     }
 }
 
 impl log::Host for PluginState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.emitted.push(Emitted::Log(level, message));
+        self.emit(Emitted::Log(level, message));
         Ok(())
     }
 }

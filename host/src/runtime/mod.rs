@@ -5,6 +5,7 @@
 pub mod bindings;
 mod host_maps;
 mod host_output;
+mod limits;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -13,10 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, Store, Trap};
 use wasmtrace_ebpf::abi::ProbeId;
 
 use self::bindings::{ConfigValue, Event};
+use self::limits::{MemoryLimit, MemoryLimitExceeded};
 pub use self::state::Emitted;
 use self::state::PluginState;
 use crate::catalog;
@@ -110,23 +112,33 @@ impl Runtime {
     }
 
     /// Compiles, instantiates and initialises a plugin.
-    pub fn load(&self, spec: &PluginSpec, maps: SharedMaps) -> Result<PluginInstance, PluginError> {
+    pub fn load(&self, spec: &PluginSpec, maps: SharedMaps, emit_budget: u32) -> Result<PluginInstance, PluginError> {
         let component = self.compile(&spec.name, &spec.path)?;
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(MEMORY_LIMIT)
-            .trap_on_grow_failure(true)
-            .build();
-        let mut store = Store::new(&self.engine, PluginState::new(&spec.name, maps, limits));
+        self.instantiate(spec, &component, maps, emit_budget)
+    }
+
+    /// Instantiates and initialises a compiled plugin: how a failed plugin
+    /// is restarted without compiling it again.
+    pub fn instantiate(
+        &self,
+        spec: &PluginSpec,
+        component: &Component,
+        maps: SharedMaps,
+        emit_budget: u32,
+    ) -> Result<PluginInstance, PluginError> {
+        let limits = MemoryLimit { bytes: MEMORY_LIMIT };
+        let mut store = Store::new(&self.engine, PluginState::new(&spec.name, maps, limits, emit_budget));
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(deadline_ticks());
         let instance =
-            bindings::Plugin::instantiate(&mut store, &component, &self.linker).map_err(|e| PluginError::Link {
+            bindings::Plugin::instantiate(&mut store, component, &self.linker).map_err(|e| PluginError::Link {
                 plugin: spec.name.clone(),
                 path: spec.path.clone(),
                 reason: first_line(&e),
             })?;
         let mut plugin = PluginInstance {
             name: spec.name.clone(),
+            component: component.clone(),
             store,
             instance,
             probes: Vec::new(),
@@ -220,6 +232,8 @@ pub struct PluginInstance {
     pub name: String,
     /// The probes it receives.
     pub probes: Vec<ProbeId>,
+    /// The compiled code, to restart from.
+    pub component: Component,
     store: Store<PluginState>,
     instance: bindings::Plugin,
 }
@@ -231,6 +245,13 @@ impl PluginInstance {
 
     pub fn on_tick(&mut self) -> Result<(), PluginError> {
         self.call("on-tick", |p| p.instance.call_on_tick(&mut p.store))
+    }
+
+    /// Starts a new interval's emit budget; returns what was dropped over the last one.
+    pub fn refill_emit_budget(&mut self, budget: u32) -> u64 {
+        let state = self.store.data_mut();
+        state.emit_budget = budget;
+        std::mem::take(&mut state.emits_dropped)
     }
 
     /// Rows, findings and logs produced since the last call.
@@ -253,6 +274,9 @@ impl PluginInstance {
     }
 
     fn explain(&self, e: &wasmtime::Error) -> String {
+        if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
+            return limit.to_string();
+        }
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => format!("ran longer than its {CALL_DEADLINE:?} CPU limit per call"),
             Some(Trap::UnreachableCodeReached) => match self.store.data().last_words() {

@@ -1,11 +1,11 @@
 //! What each plugin's `Store` holds.
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Finding, Level, Value};
+use super::limits::MemoryLimit;
 use crate::maps::SharedMaps;
 
 /// What a plugin produced during one call, for the output to render after it.
@@ -21,7 +21,11 @@ pub struct PluginState {
     pub(crate) plugin: String,
     pub(crate) maps: SharedMaps,
     pub(crate) emitted: Vec<Emitted>,
-    pub(crate) limits: StoreLimits,
+    /// Rows, findings and logs the plugin may still emit this interval.
+    pub(crate) emit_budget: u32,
+    /// What it emitted over its budget this interval (dropped).
+    pub(crate) emits_dropped: u64,
+    pub(crate) limits: MemoryLimit,
     /// The guest's stderr, where a Rust panic message lands: shown when it traps.
     pub(crate) stderr: MemoryOutputPipe,
     wasi: WasiCtx,
@@ -32,7 +36,7 @@ pub struct PluginState {
 const STDERR_CAPACITY: usize = 64 * 1024;
 
 impl PluginState {
-    pub fn new(plugin: &str, maps: SharedMaps, limits: StoreLimits) -> PluginState {
+    pub fn new(plugin: &str, maps: SharedMaps, limits: MemoryLimit, emit_budget: u32) -> PluginState {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // WASI with nothing granted: no files, network, environment or args.
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
@@ -40,10 +44,22 @@ impl PluginState {
             plugin: plugin.to_string(),
             maps,
             emitted: Vec::new(),
+            emit_budget,
+            emits_dropped: 0,
             limits,
             stderr,
             wasi,
             table: ResourceTable::new(),
+        }
+    }
+
+    /// Queues a row, finding or log, unless the plugin has spent its budget.
+    pub fn emit(&mut self, item: Emitted) {
+        if self.emit_budget == 0 {
+            self.emits_dropped += 1;
+        } else {
+            self.emit_budget -= 1;
+            self.emitted.push(item);
         }
     }
 

@@ -1,0 +1,139 @@
+//! A plugin that loops, exhausts memory, crashes or floods is contained:
+//! stopped, reported, restarted with back-off, while the host and the other
+//! plugins keep their events and maps.
+
+use std::time::Duration;
+
+use crate::harness::{Finished, Tracer, child_opens, example_plugins, kernel_available, test_plugins, unique};
+
+/// Runs opensnoop beside a misbehaving plugin while a child opens a file
+/// `bursts.len()` times in bursts, `pause` apart.
+fn beside_opensnoop(misbehave_config: &str, limits: &str, bursts: &[usize], pause: Duration) -> (Finished, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"").unwrap();
+    let comm = unique("wt-box-");
+    let config = format!(
+        r#"
+plugin_dir = "{examples}"
+{limits}
+[probe."file.open"]
+comm = ["{comm}"]
+[plugin.opensnoop]
+[plugin.misbehave]
+path = "{tests}/misbehave.wasm"
+[plugin.misbehave.config]
+{misbehave_config}
+"#,
+        examples = example_plugins().display(),
+        tests = test_plugins().display(),
+    );
+    let tracer = Tracer::start(&config);
+    for (i, &n) in bursts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(pause);
+        }
+        child_opens(&comm, &path, n);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    (tracer.stop(), comm)
+}
+
+fn failures(out: &Finished) -> Vec<String> {
+    out.of_type("plugin-failed")
+        .map(|f| f["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_endless_loop_is_interrupted() {
+    if !kernel_available("an_endless_loop_is_interrupted") {
+        return;
+    }
+    let (out, comm) = beside_opensnoop(
+        "fail_in = \"events\"\nhow = \"loop\"",
+        "",
+        &[3, 4],
+        Duration::from_millis(200),
+    );
+    out.assert_clean_exit();
+    let failed = failures(&out);
+    assert_eq!(failed.len(), 1, "stderr:\n{}", out.stderr);
+    assert!(
+        failed[0].contains("failed in on-events: ran longer than its 2s CPU limit per call"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(7),
+        "the other plugin got every event"
+    );
+}
+
+#[test]
+fn exhausting_memory_is_stopped() {
+    if !kernel_available("exhausting_memory_is_stopped") {
+        return;
+    }
+    let (out, comm) = beside_opensnoop("fail_in = \"events\"\nhow = \"oom\"", "", &[2], Duration::ZERO);
+    out.assert_clean_exit();
+    let failed = failures(&out);
+    assert_eq!(failed.len(), 1, "stderr:\n{}", out.stderr);
+    assert!(
+        failed[0].ends_with("failed in on-events: exceeded its memory limit of 256 MiB"),
+        "{failed:?}"
+    );
+    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(2));
+}
+
+#[test]
+fn a_crashed_plugin_restarts_with_its_maps() {
+    if !kernel_available("a_crashed_plugin_restarts_with_its_maps") {
+        return;
+    }
+    // Counts 2, then 1 more and fails on the 4th event; the failed batch's
+    // updates are discarded (a batch is all or nothing), so @seen is 2.
+    // Restarted after 1 s, the new instance counts on in the same map.
+    let (out, comm) = beside_opensnoop(
+        "fail_in = \"events\"\nafter = 3",
+        "",
+        &[2, 2, 2],
+        Duration::from_millis(1600),
+    );
+    out.assert_clean_exit();
+    assert_eq!(failures(&out).len(), 1, "stderr:\n{}", out.stderr);
+    assert!(out.stderr.contains("restarting it in 1s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("plugin `misbehave` restarted after failure 1"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.counter("misbehave", "seen", &[]), Some(4));
+    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(6));
+}
+
+#[test]
+fn output_beyond_the_per_interval_bound_is_dropped_and_reported() {
+    if !kernel_available("output_beyond_the_per_interval_bound_is_dropped_and_reported") {
+        return;
+    }
+    let (out, comm) = beside_opensnoop(
+        "fail_in = \"never\"",
+        "[output]\ninterval = \"1h\"\n[limits]\nplugin_emits_per_interval = 10",
+        &[50],
+        Duration::ZERO,
+    );
+    out.assert_clean_exit();
+    assert_eq!(out.rows("opensnoop").count(), 10);
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(50),
+        "maps are not bounded"
+    );
+    assert!(
+        out.stderr
+            .contains("plugin `opensnoop` emitted 40 rows/findings/logs over its limit of 10 per interval"),
+        "{}",
+        out.stderr
+    );
+}
