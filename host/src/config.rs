@@ -33,6 +33,11 @@ pub struct Config {
     pub path: PathBuf,
     /// Where plugin components are looked up, relative paths resolved against the config's folder.
     pub plugin_dir: PathBuf,
+    /// Where compiled plugins are cached.
+    pub cache_dir: PathBuf,
+    /// Load every component in `plugin_dir`, and follow it while running:
+    /// new files are loaded, changed ones swapped in, removed ones unloaded.
+    pub watch: bool,
     pub output: Output,
     /// Filters for probes named in `[probe."NAME"]`; such probes are enabled
     /// even when no plugin asks for them.
@@ -98,6 +103,9 @@ pub enum PluginValue {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     plugin_dir: Option<Spanned<String>>,
+    cache_dir: Option<String>,
+    #[serde(default)]
+    watch: bool,
     #[serde(default)]
     output: RawOutput,
     #[serde(default)]
@@ -145,6 +153,22 @@ pub const DEFAULT_RING_BUFFER_MIB: u32 = 16;
 pub const DEFAULT_PLUGIN_EMITS_PER_INTERVAL: u32 = 10_000;
 
 impl Config {
+    /// The plugin to run from `path`: the `[plugin.NAME]` whose file it is,
+    /// or else one named after the file with no config of its own.
+    pub fn plugin_for_file(&self, path: &Path) -> Option<PluginSpec> {
+        if let Some(spec) = self.plugins.iter().find(|p| p.path == path) {
+            return Some(spec.clone());
+        }
+        let name = path.file_stem()?.to_str()?;
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        valid.then(|| PluginSpec {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            probes: None,
+            config: Vec::new(),
+        })
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -264,6 +288,8 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             plugin_dir,
+            cache_dir: raw.cache_dir.map_or_else(default_cache_dir, |dir| base.join(dir)),
+            watch: raw.watch,
             output: Output {
                 format,
                 interval,
@@ -278,6 +304,19 @@ impl Config {
                 .unwrap_or(DEFAULT_PLUGIN_EMITS_PER_INTERVAL),
         })
     }
+}
+
+/// /var/cache/wasmtrace for root, else the user's cache folder.
+fn default_cache_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/cache/wasmtrace");
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wasmtrace")
 }
 
 fn probe_id(name: &Spanned<String>) -> Result<ProbeId, String> {

@@ -12,3 +12,5 @@ pub mod probes;
 pub mod render;
 pub mod runtime;
 pub mod tracefs;
+pub mod trust;
+pub mod watch;

@@ -2,7 +2,7 @@
 //! filters, attaches them, and reads their ring buffers and drop counters.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::TracePoint;
@@ -69,16 +69,18 @@ pub fn availability(probe: &Probe, events_dir: &Path) -> Availability {
 
 /// One loaded object and the probes attached from it.
 struct Family {
+    ebpf: Ebpf,
     ring: RingBuf<MapData>,
     drops: PerCpuArray<MapData, u64>,
     probes: Vec<ProbeId>,
-    /// Keeps the programs and their links alive.
-    _ebpf: Ebpf,
 }
 
 /// The probes running in the kernel.
 pub struct Probes {
-    families: Vec<Family>,
+    families: BTreeMap<Object, Family>,
+    events_dir: PathBuf,
+    ring_buffer_bytes: u32,
+    exclude_tgid: u32,
 }
 
 impl Probes {
@@ -94,31 +96,51 @@ impl Probes {
             return Err(ProbeError::NotRoot);
         }
         let events_dir = tracefs::events_dir()?;
+        // Check them all first, so that nothing is attached when one is missing.
         for &id in wanted.keys() {
-            let probe = catalog::by_id(id);
-            if let Availability::Missing(hooks) = availability(probe, &events_dir) {
-                return Err(ProbeError::Unavailable {
-                    probe: probe.name,
-                    hook: hooks.join(", "),
-                    hint: hint(probe),
-                });
+            check_available(catalog::by_id(id), &events_dir)?;
+        }
+        let mut probes = Probes {
+            families: BTreeMap::new(),
+            events_dir,
+            ring_buffer_bytes,
+            exclude_tgid,
+        };
+        for (&id, filter) in wanted {
+            probes.ensure(id, filter)?;
+        }
+        Ok(probes)
+    }
+
+    /// Attaches a probe if it is not attached yet (loading its object if
+    /// need be), with this filter. Used at start and when a hot-loaded
+    /// plugin asks for a probe.
+    pub fn ensure(&mut self, id: ProbeId, filter: &ProbeFilter) -> Result<(), ProbeError> {
+        let probe = catalog::by_id(id);
+        if self.families.get(&probe.object).is_some_and(|f| f.probes.contains(&id)) {
+            return Ok(());
+        }
+        check_available(probe, &self.events_dir)?;
+        let family = match self.families.entry(probe.object) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(load_object(probe.object, self.ring_buffer_bytes)?)
             }
-        }
-        let mut by_object: BTreeMap<Object, Vec<ProbeId>> = BTreeMap::new();
-        for &id in wanted.keys() {
-            by_object.entry(catalog::by_id(id).object).or_default().push(id);
-        }
-        let families = by_object
-            .into_iter()
-            .map(|(object, probes)| load_family(object, probes, wanted, ring_buffer_bytes, exclude_tgid, &events_dir))
-            .collect::<Result<_, _>>()?;
-        Ok(Probes { families })
+        };
+        attach_probe(
+            family,
+            probe,
+            kernel_filter(filter, self.exclude_tgid),
+            &self.events_dir,
+        )?;
+        family.probes.push(id);
+        Ok(())
     }
 
     /// Passes up to `max` records from each ring buffer to `f`; returns how many.
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
         let mut n = 0;
-        for family in &mut self.families {
+        for family in self.families.values_mut() {
             for _ in 0..max {
                 let Some(item) = family.ring.next() else { break };
                 f(&item);
@@ -131,7 +153,7 @@ impl Probes {
     /// Events each probe dropped in the kernel because its ring buffer was full.
     pub fn lost(&self) -> Vec<(ProbeId, u64)> {
         self.families
-            .iter()
+            .values()
             .flat_map(|f| {
                 f.probes
                     .iter()
@@ -141,7 +163,18 @@ impl Probes {
     }
 
     pub fn probes(&self) -> impl Iterator<Item = ProbeId> + '_ {
-        self.families.iter().flat_map(|f| f.probes.iter().copied())
+        self.families.values().flat_map(|f| f.probes.iter().copied())
+    }
+}
+
+fn check_available(probe: &'static Probe, events_dir: &Path) -> Result<(), ProbeError> {
+    match availability(probe, events_dir) {
+        Availability::Missing(hooks) => Err(ProbeError::Unavailable {
+            probe: probe.name,
+            hook: hooks.join(", "),
+            hint: hint(probe),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -170,14 +203,7 @@ fn kernel_filter(filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
     f
 }
 
-fn load_family(
-    object: Object,
-    probes: Vec<ProbeId>,
-    wanted: &BTreeMap<ProbeId, ProbeFilter>,
-    ring_buffer_bytes: u32,
-    exclude_tgid: u32,
-    events_dir: &Path,
-) -> Result<Family, ProbeError> {
+fn load_object(object: Object, ring_buffer_bytes: u32) -> Result<Family, ProbeError> {
     let load_error = |reason: String| ProbeError::Load {
         object: object.name(),
         reason,
@@ -186,45 +212,6 @@ fn load_family(
         .map_max_entries("events", ring_buffer_bytes)
         .load(object.bytes())
         .map_err(|e| load_error(format!("{e:#}")))?;
-
-    // Filters first: a probe whose filter is unset emits nothing.
-    {
-        let mut filters: Array<_, abi::Filter> = ebpf
-            .map_mut("filters")
-            .ok_or_else(|| load_error("no `filters` map".into()))?
-            .try_into()
-            .map_err(|e| load_error(format!("`filters` map: {e}")))?;
-        for &id in &probes {
-            filters
-                .set(id as u32, kernel_filter(&wanted[&id], exclude_tgid), 0)
-                .map_err(|e| load_error(format!("setting filter: {e}")))?;
-        }
-    }
-
-    for &id in &probes {
-        let probe = catalog::by_id(id);
-        for hook in probe.hooks {
-            if !hook.required && !tracefs::has_tracepoint(events_dir, hook.category, hook.name) {
-                continue;
-            }
-            let attach_error = |reason: String| ProbeError::Attach {
-                probe: probe.name,
-                program: hook.program,
-                hook: format!("{}/{}", hook.category, hook.name),
-                reason,
-            };
-            let program: &mut TracePoint = ebpf
-                .program_mut(hook.program)
-                .ok_or_else(|| attach_error(format!("{} has no such program", object.name())))?
-                .try_into()
-                .map_err(|e| attach_error(format!("{e}")))?;
-            program.load().map_err(|e| attach_error(verifier_message(&e)))?;
-            program
-                .attach(hook.category, hook.name)
-                .map_err(|e| attach_error(format!("{e:#}")))?;
-        }
-    }
-
     let ring = RingBuf::try_from(
         ebpf.take_map("events")
             .ok_or_else(|| load_error("no `events` map".into()))?,
@@ -236,11 +223,55 @@ fn load_family(
     )
     .map_err(|e| load_error(format!("`drops` map: {e}")))?;
     Ok(Family {
+        ebpf,
         ring,
         drops,
-        probes,
-        _ebpf: ebpf,
+        probes: Vec::new(),
     })
+}
+
+/// Sets the probe's filter, then attaches its programs: a probe whose
+/// filter is unset emits nothing, so no unfiltered event gets out.
+fn attach_probe(
+    family: &mut Family,
+    probe: &'static Probe,
+    filter: abi::Filter,
+    events_dir: &Path,
+) -> Result<(), ProbeError> {
+    let object = probe.object.name();
+    let load_error = |reason: String| ProbeError::Load { object, reason };
+    let mut filters: Array<_, abi::Filter> = family
+        .ebpf
+        .map_mut("filters")
+        .ok_or_else(|| load_error("no `filters` map".into()))?
+        .try_into()
+        .map_err(|e| load_error(format!("`filters` map: {e}")))?;
+    filters
+        .set(probe.id as u32, filter, 0)
+        .map_err(|e| load_error(format!("setting filter: {e}")))?;
+
+    for hook in probe.hooks {
+        if !hook.required && !tracefs::has_tracepoint(events_dir, hook.category, hook.name) {
+            continue;
+        }
+        let attach_error = |reason: String| ProbeError::Attach {
+            probe: probe.name,
+            program: hook.program,
+            hook: format!("{}/{}", hook.category, hook.name),
+            reason,
+        };
+        let program: &mut TracePoint = family
+            .ebpf
+            .program_mut(hook.program)
+            .ok_or_else(|| attach_error(format!("{object} has no such program")))?
+            .try_into()
+            .map_err(|e| attach_error(format!("{e}")))?;
+        program.load().map_err(|e| attach_error(verifier_message(&e)))?;
+        program
+            .attach(hook.category, hook.name)
+            .map_err(|e| attach_error(format!("{e:#}")))?;
+    }
+    Ok(())
 }
 
 /// The verifier's last lines say why it refused a program.

@@ -79,6 +79,8 @@ pub struct Tracer {
     child: Child,
     stdout: JoinHandle<String>,
     stderr: mpsc::Receiver<String>,
+    /// Stderr lines read so far.
+    said: String,
     _dir: tempfile::TempDir,
 }
 
@@ -94,7 +96,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 impl Tracer {
     /// Starts wasmtrace on `config` and waits until its probes are attached.
     pub fn start(config: &str) -> Tracer {
-        let dir = tempfile::tempdir().unwrap();
+        Tracer::start_in(tempfile::tempdir().unwrap(), config)
+    }
+
+    /// Like `start`, with the config written into `dir`.
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Tracer {
         let path = dir.path().join("wasmtrace.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = wasmtrace()
@@ -117,28 +123,34 @@ impl Tracer {
                 let _ = tx.send(line);
             }
         });
-        let mut seen = String::new();
-        loop {
-            match stderr.recv_timeout(START_TIMEOUT) {
-                Ok(line) => {
-                    let ready = line.starts_with("wasmtrace: tracing");
-                    seen.push_str(&line);
-                    seen.push('\n');
-                    if ready {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("wasmtrace did not start; it said:\n{seen}");
-                }
-            }
-        }
-        Tracer {
+        let mut tracer = Tracer {
             child,
             stdout,
             stderr,
+            said: String::new(),
             _dir: dir,
+        };
+        tracer.wait_for_stderr("wasmtrace: tracing");
+        tracer
+    }
+
+    /// Waits until wasmtrace writes a stderr line containing `needle`.
+    pub fn wait_for_stderr(&mut self, needle: &str) {
+        loop {
+            match self.stderr.recv_timeout(START_TIMEOUT) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.said.push_str(&line);
+                    self.said.push('\n');
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("wasmtrace never said {needle:?}; it said:\n{}", self.said);
+                }
+            }
         }
     }
 
@@ -148,7 +160,7 @@ impl Tracer {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().unwrap();
         let stdout = self.stdout.join().unwrap();
-        let stderr: String = self.stderr.iter().map(|l| l + "\n").collect();
+        let stderr: String = self.said + &self.stderr.iter().map(|l| l + "\n").collect::<String>();
         let lines = stdout
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

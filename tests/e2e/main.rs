@@ -6,6 +6,7 @@ mod harness;
 mod catalog;
 mod config_errors;
 mod file_open;
+mod hot_reload;
 mod losses;
 mod plugin_errors;
 mod process_exec;

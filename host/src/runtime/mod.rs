@@ -3,6 +3,7 @@
 //! calls their exports.
 
 pub mod bindings;
+mod cache;
 mod host_maps;
 mod host_output;
 mod limits;
@@ -11,19 +12,21 @@ mod state;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtrace_ebpf::abi::ProbeId;
 
 use self::bindings::{ConfigValue, Event};
+use self::cache::{Cache, Source};
 use self::limits::{MemoryLimit, MemoryLimitExceeded};
 pub use self::state::Emitted;
 use self::state::PluginState;
 use crate::catalog;
 use crate::config::{PluginSpec, PluginValue};
 use crate::maps::SharedMaps;
+use crate::trust::{self, TrustError};
 
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -39,6 +42,8 @@ pub const WIT_PACKAGE: &str = "wasmtrace:plugin@0.1.0";
 pub enum PluginError {
     #[error("plugin `{plugin}`: {} does not exist; build the plugins (see the README) or set `path` in [plugin.{plugin}]", path.display())]
     Missing { plugin: String, path: PathBuf },
+    #[error("refusing plugin `{plugin}`: {source}")]
+    Untrusted { plugin: String, source: TrustError },
     #[error("plugin `{plugin}`: cannot read {}: {source}", path.display())]
     Read {
         plugin: String,
@@ -84,12 +89,14 @@ pub enum PluginError {
 /// Compiles and instantiates plugins. One per process.
 pub struct Runtime {
     engine: Engine,
+    cache: Option<Cache>,
     linker: Linker<PluginState>,
     ticking: Arc<AtomicBool>,
 }
 
 impl Runtime {
-    pub fn new() -> wasmtime::Result<Runtime> {
+    /// A runtime that caches compiled plugins in `cache_dir`.
+    pub fn new(cache_dir: &Path) -> wasmtime::Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
@@ -104,8 +111,10 @@ impl Runtime {
                 ticker_engine.increment_epoch();
             }
         })?;
+        let cache = Cache::open(cache_dir, &engine);
         Ok(Runtime {
             engine,
+            cache,
             linker,
             ticking,
         })
@@ -167,7 +176,8 @@ impl Runtime {
         Ok(plugin)
     }
 
-    fn compile(&self, plugin: &str, path: &Path) -> Result<Component, PluginError> {
+    /// Reads, checks and compiles a plugin's component (or takes it from the cache).
+    pub fn compile(&self, plugin: &str, path: &Path) -> Result<Component, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => PluginError::Missing {
                 plugin: plugin.into(),
@@ -178,6 +188,10 @@ impl Runtime {
                 path: path.into(),
                 source,
             },
+        })?;
+        trust::check_file(path).map_err(|source| PluginError::Untrusted {
+            plugin: plugin.into(),
+            source,
         })?;
         match bytes.get(..8) {
             // The binary format's preamble: magic, then the layer/version word.
@@ -195,11 +209,23 @@ impl Runtime {
                 });
             }
         }
-        Component::new(&self.engine, &bytes).map_err(|e| PluginError::Compile {
-            plugin: plugin.into(),
-            path: path.into(),
-            reason: first_line(&e),
-        })
+        let started = Instant::now();
+        let (component, source) =
+            Cache::component(self.cache.as_ref(), &self.engine, &bytes).map_err(|e| PluginError::Compile {
+                plugin: plugin.into(),
+                path: path.into(),
+                reason: first_line(&e),
+            })?;
+        let how = match source {
+            Source::Compiled => "compiled",
+            Source::Cached => "loaded from the compile cache",
+        };
+        tracing::info!(
+            "plugin `{plugin}`: {how} in {:.0?} ({} KiB)",
+            started.elapsed(),
+            bytes.len() / 1024
+        );
+        Ok(component)
     }
 }
 

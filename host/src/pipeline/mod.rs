@@ -1,6 +1,8 @@
 //! The run loop: ring buffers → decoded batches → subscribed plugins →
 //! output; ticks, loss reports, and the final maps at exit.
 
+mod reload;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,9 +33,12 @@ const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 
 enum SlotState {
     Running(PluginInstance),
+    /// Its file was removed: it gets no events, its maps stay.
+    Unloaded,
     /// Failed; restarted from its compiled component at `retry_at`.
     Down {
         component: Component,
+        probes: Vec<ProbeId>,
         retry_at: Instant,
         missed: u64,
     },
@@ -60,7 +65,8 @@ fn backoff(failures: u32) -> Duration {
 
 pub struct Session {
     config: Config,
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
+    reloads: Option<reload::Reloads>,
     probes: Probes,
     slots: Vec<Slot>,
     maps: SharedMaps,
@@ -77,12 +83,28 @@ impl Session {
     /// Loads the plugins, works out the probes they need, and attaches them.
     pub fn start(config: Config, output: Output) -> anyhow::Result<Session> {
         let maps: SharedMaps = Arc::new(Mutex::new(MapStore::default()));
-        let runtime = Runtime::new().map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?;
+        let runtime =
+            Runtime::new(&config.cache_dir).map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?;
+        // Watch before listing the folder, so that no change falls between the two.
+        let reloads = if config.watch {
+            Some(reload::Reloads::watch(&config.plugin_dir)?)
+        } else {
+            None
+        };
+        let mut specs = config.plugins.clone();
+        if config.watch {
+            for path in crate::watch::plugin_files(&config.plugin_dir)
+                .with_context(|| format!("reading the plugins folder {}", config.plugin_dir.display()))?
+            {
+                if !specs.iter().any(|s| s.path == path) {
+                    specs.extend(config.plugin_for_file(&path));
+                }
+            }
+        }
         let mut slots = Vec::new();
         let mut wanted = config.probes.clone();
-        let mut subscribers = vec![Vec::new(); ProbeId::ALL.len()];
-        for spec in &config.plugins {
-            let plugin = runtime.load(spec, maps.clone(), config.plugin_emits_per_interval)?;
+        for spec in specs {
+            let plugin = runtime.load(&spec, maps.clone(), config.plugin_emits_per_interval)?;
             if plugin.probes.is_empty() {
                 tracing::warn!(
                     "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
@@ -92,15 +114,14 @@ impl Session {
             }
             for &id in &plugin.probes {
                 wanted.entry(id).or_default();
-                subscribers[id as usize].push(slots.len());
             }
             slots.push(Slot {
-                spec: spec.clone(),
+                spec,
                 failures: 0,
                 state: SlotState::Running(plugin),
             });
         }
-        if wanted.is_empty() {
+        if wanted.is_empty() && !config.watch {
             bail!(
                 "nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)"
             );
@@ -119,17 +140,19 @@ impl Session {
 
         let mut session = Session {
             config,
-            runtime,
+            runtime: Arc::new(runtime),
+            reloads,
             probes,
             slots,
             maps,
             output,
             batches: vec![Vec::with_capacity(BATCH); ProbeId::ALL.len()],
-            subscribers,
+            subscribers: Vec::new(),
             events: vec![0; ProbeId::ALL.len()],
             lost_reported: BTreeMap::new(),
             decode_errors: 0,
         };
+        session.resubscribe();
         for i in 0..session.slots.len() {
             session.forward_output(i)?;
         }
@@ -146,6 +169,7 @@ impl Session {
                 break;
             }
             let n = self.pump()?;
+            self.apply_plugin_changes()?;
             if Instant::now() >= next_tick {
                 next_tick += self.config.output.interval;
                 self.tick()?;
@@ -208,6 +232,7 @@ impl Session {
                         *missed += self.batches[probe].len() as u64;
                         continue;
                     }
+                    SlotState::Unloaded => continue,
                 };
                 self.after_call(i, result)?;
             }
@@ -245,6 +270,7 @@ impl Session {
             component,
             retry_at,
             missed,
+            ..
         } = &mut slot.state
         else {
             return Ok(());
@@ -285,11 +311,12 @@ impl Session {
         let SlotState::Running(plugin) = &slot.state else {
             return Ok(());
         };
-        let component = plugin.component.clone();
+        let (component, probes) = (plugin.component.clone(), plugin.probes.clone());
         slot.failures += 1;
         let wait = backoff(slot.failures);
         slot.state = SlotState::Down {
             component,
+            probes,
             retry_at: Instant::now() + wait,
             missed: 0,
         };
@@ -310,6 +337,21 @@ impl Session {
                 .context("writing output")?;
         }
         Ok(())
+    }
+
+    /// Who receives each probe's batches, from the slots' current plugins.
+    fn resubscribe(&mut self) {
+        self.subscribers = vec![Vec::new(); ProbeId::ALL.len()];
+        for (i, slot) in self.slots.iter().enumerate() {
+            let probes = match &slot.state {
+                SlotState::Running(plugin) => plugin.probes.as_slice(),
+                SlotState::Down { probes, .. } => probes.as_slice(),
+                SlotState::Unloaded => &[],
+            };
+            for &id in probes {
+                self.subscribers[id as usize].push(i);
+            }
+        }
     }
 
     fn print_maps(&mut self) -> anyhow::Result<()> {

@@ -1,0 +1,71 @@
+//! Watches the plugins folder and reports `.wasm` files that changed once
+//! they have been quiet for a moment (a copy arrives in several writes).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+
+/// How long a file must go unchanged before it is (re)loaded.
+const QUIET: Duration = Duration::from_millis(300);
+
+pub struct PluginWatcher {
+    _watcher: RecommendedWatcher,
+    events: Receiver<notify::Result<notify::Event>>,
+    /// Changed files and when they last changed.
+    pending: HashMap<PathBuf, Instant>,
+}
+
+impl PluginWatcher {
+    pub fn new(dir: &Path) -> notify::Result<PluginWatcher> {
+        let (tx, events) = channel();
+        let mut watcher = notify::recommended_watcher(tx)?;
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        Ok(PluginWatcher {
+            _watcher: watcher,
+            events,
+            pending: HashMap::new(),
+        })
+    }
+
+    /// `.wasm` files created, changed or removed that have since been quiet.
+    pub fn settled(&mut self) -> Vec<PathBuf> {
+        for event in self.events.try_iter() {
+            match event {
+                Ok(event) => {
+                    for path in event.paths.into_iter().filter(|p| is_plugin_file(p)) {
+                        self.pending.insert(path, Instant::now());
+                    }
+                }
+                Err(e) => tracing::warn!("watching the plugins folder: {e}"),
+            }
+        }
+        let now = Instant::now();
+        let ready: Vec<PathBuf> = self
+            .pending
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= QUIET)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in &ready {
+            self.pending.remove(path);
+        }
+        ready
+    }
+}
+
+pub fn is_plugin_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "wasm")
+}
+
+/// The `.wasm` files in `dir`, sorted.
+pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_plugin_file(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}

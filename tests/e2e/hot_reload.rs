@@ -1,0 +1,219 @@
+//! The plugins folder is followed while running: new components start
+//! receiving events, replaced ones are swapped between batches (no event
+//! lost or delivered twice), removed ones are unloaded with their maps kept,
+//! and a broken new version leaves the running one in place.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, unique, wasmtrace};
+
+/// Puts a component in place the way a careful deploy does: write aside, then rename.
+fn install(dir: &Path, name: &str, bytes: &[u8]) {
+    let aside = dir.join(format!(".{name}.partial"));
+    std::fs::write(&aside, bytes).unwrap();
+    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::rename(&aside, dir.join(format!("{name}.wasm"))).unwrap();
+}
+
+/// The same component with a custom section appended: other bytes, same behaviour.
+fn another_build(component: &[u8], tag: &str) -> Vec<u8> {
+    let mut content = vec![tag.len() as u8];
+    content.extend_from_slice(tag.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    out.push(content.len() as u8); // LEB128 size, < 128
+    out.extend_from_slice(&content);
+    out
+}
+
+fn opensnoop() -> Vec<u8> {
+    std::fs::read(example_plugins().join("opensnoop.wasm")).unwrap()
+}
+
+/// A watched plugins folder with a kernel filter on `comm`.
+fn watching(plugins: &Path, comm: &str) -> String {
+    format!(
+        r#"
+watch = true
+plugin_dir = "{}"
+cache_dir = "{}/.cache"
+[limits]
+plugin_emits_per_interval = 1000000
+[probe."file.open"]
+comm = ["{comm}"]
+"#,
+        plugins.display(),
+        plugins.display()
+    )
+}
+
+#[test]
+fn a_new_component_starts_receiving_events() {
+    if !kernel_available("a_new_component_starts_receiving_events") {
+        return;
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    let comm = unique("wt-new-");
+    let mut tracer = Tracer::start(&watching(plugins.path(), &comm));
+    install(plugins.path(), "opensnoop", &opensnoop());
+    tracer.wait_for_stderr("plugin `opensnoop`: loaded");
+    child_opens(&comm, Path::new("/dev/null"), 5);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(5),
+        "stderr:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_replaced_component_is_swapped_without_loss_or_duplicates() {
+    if !kernel_available("a_replaced_component_is_swapped_without_loss_or_duplicates") {
+        return;
+    }
+    const N: usize = 3000;
+    let plugins = tempfile::tempdir().unwrap();
+    install(plugins.path(), "opensnoop", &opensnoop());
+    let comm = unique("wt-swap-");
+    let mut tracer = Tracer::start(&watching(plugins.path(), &comm));
+
+    // A steady stream: N opens, one every ~0.5 ms, from another thread.
+    let stream_comm = comm.clone();
+    let stream = std::thread::spawn(move || {
+        let path = std::ffi::CString::new("/dev/null").unwrap();
+        crate::harness::fork_child(&stream_comm, || {
+            for _ in 0..N {
+                // SAFETY: raw syscalls with a valid path.
+                unsafe {
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                    libc::close(fd);
+                    libc::usleep(500);
+                }
+            }
+        })
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    install(plugins.path(), "opensnoop", &another_build(&opensnoop(), "v2"));
+    tracer.wait_for_stderr("plugin `opensnoop`: new version swapped in");
+    let pid = stream.join().unwrap();
+    let out = tracer.stop();
+    out.assert_clean_exit();
+
+    assert_eq!(out.probe("file.open"), (N as u64, 0));
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(N as u64),
+        "stderr:\n{}",
+        out.stderr
+    );
+    let rows: Vec<_> = out.rows("opensnoop").collect();
+    assert_eq!(rows.len(), N, "one row per open, across both versions");
+    assert!(rows.iter().all(|r| r["PID"] == pid));
+}
+
+#[test]
+fn a_removed_component_is_unloaded_and_its_maps_kept() {
+    if !kernel_available("a_removed_component_is_unloaded_and_its_maps_kept") {
+        return;
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    install(plugins.path(), "opensnoop", &opensnoop());
+    let comm = unique("wt-rm-");
+    let mut tracer = Tracer::start(&watching(plugins.path(), &comm));
+    child_opens(&comm, Path::new("/dev/null"), 4);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::fs::remove_file(plugins.path().join("opensnoop.wasm")).unwrap();
+    tracer.wait_for_stderr("plugin `opensnoop` unloaded");
+    child_opens(&comm, Path::new("/dev/null"), 6);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(4),
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(out.probe("file.open"), (10, 0));
+}
+
+#[test]
+fn a_broken_new_version_leaves_the_running_one() {
+    if !kernel_available("a_broken_new_version_leaves_the_running_one") {
+        return;
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    install(plugins.path(), "opensnoop", &opensnoop());
+    let comm = unique("wt-bad-");
+    let mut tracer = Tracer::start(&watching(plugins.path(), &comm));
+    install(plugins.path(), "opensnoop", b"\0asm\x0d\0\x01\0garbage");
+    tracer.wait_for_stderr("new version not loaded");
+    child_opens(&comm, Path::new("/dev/null"), 3);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert!(
+        out.stderr.contains("does not compile") && out.stderr.contains("the running version stays"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(3));
+}
+
+/// Runs `wasmtrace run` briefly on one plugin; returns its stderr. (Plugins
+/// load before probes attach, so this needs no root.)
+fn load_once(config: &Path) -> String {
+    let out = wasmtrace()
+        .args(["run", "--duration", "100ms", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_restart_takes_compiled_components_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wasmtrace.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "cache_dir = \"cache\"\n[plugin.p]\npath = \"{}/opensnoop.wasm\"\n",
+            example_plugins().display()
+        ),
+    )
+    .unwrap();
+    let first = load_once(&config);
+    assert!(first.contains("plugin `p`: compiled in"), "{first}");
+    let cached: Vec<_> = std::fs::read_dir(dir.path().join("cache")).unwrap().collect();
+    assert_eq!(cached.len(), 1);
+    let second = load_once(&config);
+    assert!(
+        second.contains("plugin `p`: loaded from the compile cache in"),
+        "{second}"
+    );
+}
+
+#[test]
+fn a_plugin_others_can_write_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("p.wasm");
+    std::fs::write(&plugin, opensnoop()).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let config = dir.path().join("wasmtrace.toml");
+    std::fs::write(
+        &config,
+        format!("plugin_dir = \"{}\"\n[plugin.p]\n", dir.path().display()),
+    )
+    .unwrap();
+    let err = load_once(&config);
+    assert!(
+        err.contains(&format!(
+            "refusing plugin `p`: {} is writable by group or others (mode 0666): wasmtrace runs only code that its owner alone can change; fix it with `chmod go-w {}`",
+            plugin.display(),
+            plugin.display()
+        )),
+        "{err}"
+    );
+}
