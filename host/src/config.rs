@@ -87,6 +87,23 @@ pub struct PluginSpec {
     /// Overrides the probes the plugin asks for in `init`.
     pub probes: Option<Vec<ProbeId>>,
     pub config: Vec<(String, PluginValue)>,
+    pub grants: Grants,
+}
+
+/// What a plugin's sandbox lets through beyond the host interfaces. By
+/// default nothing: no files, no environment, frozen clocks, no network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Real wall and monotonic clocks (otherwise both read 0).
+    #[serde(default)]
+    pub clocks: bool,
+    /// Host environment variables passed through by name.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Folders the plugin may read, at the same path inside the sandbox.
+    #[serde(default)]
+    pub read_dirs: Vec<PathBuf>,
 }
 
 /// A value in a plugin's own config table.
@@ -146,6 +163,8 @@ struct RawPlugin {
     probes: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     config: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    grant: Grants,
 }
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -166,6 +185,7 @@ impl Config {
             path: path.to_path_buf(),
             probes: None,
             config: Vec::new(),
+            grants: Grants::default(),
         })
     }
 
@@ -282,6 +302,7 @@ impl Config {
                 path,
                 probes,
                 config,
+                grants: raw_plugin.grant.clone(),
             });
         }
 

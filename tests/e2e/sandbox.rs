@@ -137,3 +137,72 @@ fn output_beyond_the_per_interval_bound_is_dropped_and_reported() {
         out.stderr
     );
 }
+
+/// What the `escape` plugin managed to do at start, by rule: (ok, detail).
+fn escape_attempts(
+    grant: &str,
+    file: &std::path::Path,
+    addr: &str,
+) -> std::collections::HashMap<String, (bool, String)> {
+    let config = format!(
+        r#"
+[probe."file.open"]
+comm = ["{comm}"]
+[plugin.escape]
+path = "{tests}/escape.wasm"
+[plugin.escape.config]
+file = "{file}"
+env = "PATH"
+connect = "{addr}"
+{grant}
+"#,
+        comm = unique("wt-esc-"),
+        tests = test_plugins().display(),
+        file = file.display(),
+    );
+    let out = Tracer::start(&config).stop();
+    out.assert_clean_exit();
+    out.of_type("finding")
+        .map(|f| {
+            let fields = &f["fields"];
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                (
+                    fields["ok"].as_bool().unwrap(),
+                    fields["detail"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_sandbox_holds_no_files_env_clock_or_network_unless_granted() {
+    if !kernel_available("the_sandbox_holds_no_files_env_clock_or_network_unless_granted") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+
+    let denied = escape_attempts("", &secret, &addr);
+    assert!(!denied["file"].0, "{denied:?}");
+    assert!(!denied["env"].0, "{denied:?}");
+    assert_eq!(denied["clock"], (true, "0".to_string()), "clocks are frozen");
+    assert!(!denied["connect"].0, "{denied:?}");
+
+    let grant = format!(
+        "[plugin.escape.grant]\nclocks = true\nenv = [\"PATH\"]\nread_dirs = [\"{}\"]",
+        dir.path().display()
+    );
+    let granted = escape_attempts(&grant, &secret, &addr);
+    assert_eq!(granted["file"], (true, "s3cret".to_string()));
+    assert_eq!(granted["env"], (true, std::env::var("PATH").unwrap()));
+    assert!(
+        granted["clock"].1.parse::<u64>().unwrap() > 1_700_000_000,
+        "{granted:?}"
+    );
+    assert!(!granted["connect"].0, "the network is never granted: {granted:?}");
+}

@@ -78,6 +78,8 @@ pub enum PluginError {
         call: &'static str,
         reason: String,
     },
+    #[error("plugin `{plugin}`: cannot set up its sandbox: {reason}; fix [plugin.{plugin}.grant]")]
+    Grant { plugin: String, reason: String },
     #[error("plugin `{plugin}` refused to start: {reason}")]
     Rejected { plugin: String, reason: String },
     #[error(
@@ -136,7 +138,12 @@ impl Runtime {
         emit_budget: u32,
     ) -> Result<PluginInstance, PluginError> {
         let limits = MemoryLimit { bytes: MEMORY_LIMIT };
-        let mut store = Store::new(&self.engine, PluginState::new(&spec.name, maps, limits, emit_budget));
+        let state =
+            PluginState::new(&spec.name, &spec.grants, maps, limits, emit_budget).map_err(|e| PluginError::Grant {
+                plugin: spec.name.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(deadline_ticks());
         let instance =

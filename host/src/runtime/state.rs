@@ -1,11 +1,14 @@
 //! What each plugin's `Store` holds.
 
+use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Finding, Level, Value};
 use super::limits::MemoryLimit;
+use crate::config::Grants;
 use crate::maps::SharedMaps;
 
 /// What a plugin produced during one call, for the output to render after it.
@@ -36,11 +39,31 @@ pub struct PluginState {
 const STDERR_CAPACITY: usize = 64 * 1024;
 
 impl PluginState {
-    pub fn new(plugin: &str, maps: SharedMaps, limits: MemoryLimit, emit_budget: u32) -> PluginState {
+    pub fn new(
+        plugin: &str,
+        grants: &Grants,
+        maps: SharedMaps,
+        limits: MemoryLimit,
+        emit_budget: u32,
+    ) -> std::io::Result<PluginState> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        // WASI with nothing granted: no files, network, environment or args.
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
-        PluginState {
+        // WASI grants nothing by default: no files, network, environment or args.
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone());
+        if !grants.clocks {
+            wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+        }
+        for name in &grants.env {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
+        }
+        for dir in &grants.read_dirs {
+            wasi.preopened_dir(dir, dir.to_string_lossy(), FsPerms::ReadOnly)
+                .map_err(|e| std::io::Error::other(format!("granting {}: {e}", dir.display())))?;
+        }
+        let wasi = wasi.build();
+        Ok(PluginState {
             plugin: plugin.to_string(),
             maps,
             emitted: Vec::new(),
@@ -50,7 +73,7 @@ impl PluginState {
             stderr,
             wasi,
             table: ResourceTable::new(),
-        }
+        })
     }
 
     /// Queues a row, finding or log, unless the plugin has spent its budget.
@@ -95,5 +118,28 @@ impl WasiView for PluginState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// Clocks that always read 0: time is what the events say, unless granted.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }
