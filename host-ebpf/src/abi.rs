@@ -56,6 +56,7 @@ pub struct ProcessExecEvent {
     pub argc: u32,
     pub argv_len: u32,
     pub truncated: u32,
+    pub caller_comm: [u8; COMM_LEN],
     pub filename: [u8; PATH_LEN],
     pub argv: [u8; ARGV_LEN],
 }
@@ -104,7 +105,7 @@ pub struct Filter {
 }
 
 const _: () = assert!(size_of::<EventHeader>() == 64);
-const _: () = assert!(size_of::<ProcessExecEvent>() == 64 + 16 + PATH_LEN + ARGV_LEN);
+const _: () = assert!(size_of::<ProcessExecEvent>() == 64 + 16 + COMM_LEN + PATH_LEN + ARGV_LEN);
 const _: () = assert!(size_of::<ProcessExitEvent>() == 80);
 const _: () = assert!(size_of::<FileOpenEvent>() == 64 + 24 + PATH_LEN);
 const _: () = assert!(size_of::<SyscallEnterEvent>() == 72);

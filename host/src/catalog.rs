@@ -86,6 +86,11 @@ pub const PROBES: &[Probe] = &[
             optional_tp("process_execat_exit", "syscalls", "sys_exit_execveat"),
         ],
         fields: &[
+            field(
+                "caller-comm",
+                "string",
+                "command name before the exec: who ran the program",
+            ),
             field("filename", "string", "the path passed to execve (at most 255 bytes)"),
             field(
                 "argv",

@@ -45,6 +45,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             let e: abi::ProcessExecEvent = abi::read(bytes).ok_or_else(truncated)?;
             let used = &e.argv[..(e.argv_len as usize).min(abi::ARGV_LEN)];
             Body::ProcessExec(ProcessExec {
+                caller_comm: text(&e.caller_comm),
                 filename: text(&e.filename),
                 argv: used
                     .split(|&b| b == 0)
@@ -166,6 +167,7 @@ mod tests {
             argc: 3,
             argv_len: raw.len() as u32,
             truncated: 1,
+            caller_comm: comm("bash"),
             filename,
             argv,
         };
@@ -173,6 +175,7 @@ mod tests {
         let Body::ProcessExec(x) = ev.body else { panic!() };
         assert_eq!(x.argv, ["ls", "-l", "/tmp"]);
         assert_eq!(x.filename, "/bin/ls");
+        assert_eq!(x.caller_comm, "bash");
         assert!(x.argv_truncated);
     }
 

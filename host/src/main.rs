@@ -34,6 +34,12 @@ enum Command {
         #[arg(long, short, default_value = "wasmtrace.toml")]
         config: PathBuf,
     },
+    /// Write the WASI preview1 reactor adapter that turns a C (wasm32-wasi)
+    /// module into a component: `wasm-tools component new --adapt`.
+    WasiAdapter {
+        /// Where to write it.
+        out: PathBuf,
+    },
     /// Attach the probes and run the plugins of a config.
     Run {
         #[arg(long, short, default_value = "wasmtrace.toml")]
@@ -77,6 +83,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 listing::text(dir.as_deref().map_err(Clone::clone))
             };
             std::io::stdout().write_all(text.as_bytes())?;
+        }
+        Command::WasiAdapter { out } => {
+            std::fs::write(
+                &out,
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
         }
         Command::Check { config } => {
             let config = Config::load(&config)?;

@@ -55,10 +55,20 @@ fn build_components(workspace: &Path) -> PathBuf {
     workspace.join("target/wasm32-wasip2/release")
 }
 
-/// The example plugins (plugins/), built from source once per test run.
+/// The example plugins (plugins/) in every language, built from source by
+/// plugins/build once per test run.
 pub fn example_plugins() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| build_components(&repo().join("plugins")))
+    DIR.get_or_init(|| {
+        let status = Command::new(repo().join("plugins/build"))
+            .env("WASMTRACE", env!("CARGO_BIN_EXE_wasmtrace"))
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .status()
+            .expect("running plugins/build");
+        assert!(status.success(), "plugins/build failed");
+        repo().join("plugins/target/components")
+    })
 }
 
 /// The misbehaving test plugins (tests/plugins/), built once per test run.

@@ -7,6 +7,7 @@ mod catalog;
 mod config_errors;
 mod file_open;
 mod hot_reload;
+mod languages;
 mod losses;
 mod plugin_errors;
 mod process_exec;

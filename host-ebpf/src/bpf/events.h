@@ -46,10 +46,11 @@ struct process_exec_event {
 	__u32 argc;       /* entries kept in argv */
 	__u32 argv_len;   /* bytes used in argv */
 	__u32 truncated;  /* 1 when argv had more than fits */
+	char caller_comm[COMM_LEN]; /* comm before the exec: who ran the program */
 	char filename[PATH_LEN];
 	char argv[ARGV_LEN];
 };
-_Static_assert(sizeof(struct process_exec_event) == 64 + 16 + PATH_LEN + ARGV_LEN, "exec layout is ABI");
+_Static_assert(sizeof(struct process_exec_event) == 64 + 16 + COMM_LEN + PATH_LEN + ARGV_LEN, "exec layout is ABI");
 
 struct process_exit_event {
 	struct event_header h;

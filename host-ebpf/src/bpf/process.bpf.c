@@ -33,6 +33,7 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
 	e->argc = 0;
 	e->argv_len = 0;
 	e->truncated = 0;
+	bpf_get_current_comm(e->caller_comm, sizeof(e->caller_comm));
 	bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
 	for (int i = 0; i < ARGV_MAX; i++) {
 		const char *arg = 0;

@@ -91,6 +91,7 @@ impl PluginState {
     pub fn last_words(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
+        tracing::debug!(plugin = self.plugin, "guest stderr:\n{text}");
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
@@ -100,12 +101,16 @@ impl PluginState {
         match panic {
             Some(i) => {
                 let at = &lines[i][lines[i].find("panicked at ").unwrap_or(0)..];
-                Some(
-                    std::iter::once(at)
-                        .chain(lines[i + 1..].iter().copied())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )
+                let panic = std::iter::once(at)
+                    .chain(lines[i + 1..].iter().copied())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                // A language runtime's panic follows the guest's own error
+                // (e.g. a Python exception): that line says more.
+                Some(match lines[..i].last() {
+                    Some(cause) => format!("{cause} ({panic})"),
+                    None => panic,
+                })
             }
             None => lines.last().map(|l| l.to_string()),
         }

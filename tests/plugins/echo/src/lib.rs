@@ -28,6 +28,7 @@ impl Plugin for Echo {
         };
         let f = match &event.body {
             Body::ProcessExec(e) => finding("process.exec")
+                .field("caller_comm", &e.caller_comm)
                 .field("filename", &e.filename)
                 .field("argv", e.argv.join("\u{1f}"))
                 .field("argv_truncated", e.argv_truncated)

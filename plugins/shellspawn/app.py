@@ -1,0 +1,34 @@
+"""shellspawn: flags a shell started by a network service, the classic sign
+of a web shell or an exploited daemon (Falco's "shell spawned by an untrusted
+program" idea). Probe: process.exec.
+
+Config: `services` (command names of network services), `shells`.
+"""
+
+from wasmtrace import Counter, Plugin, events, finding
+
+SHELLS = ["sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "busybox"]
+SERVICES = ["nginx", "apache2", "httpd", "lighttpd", "php-fpm", "sshd", "postgres", "mysqld", "mariadbd",
+            "redis-server", "memcached", "node", "java", "tomcat", "gunicorn", "uwsgi", "vsftpd", "named"]
+
+
+class WitWorld(Plugin):
+    probes = ["process.exec"]
+
+    def setup(self, config):
+        self.services = set(config.texts("services", SERVICES))
+        self.shells = set(config.texts("shells", SHELLS))
+        self.spawned = Counter("shells_spawned", ["service", "shell"])
+
+    def on_event(self, event):
+        body = event.body
+        if not isinstance(body, events.Body_ProcessExec) or body.value.ret != 0:
+            return
+        e = body.value
+        shell = e.filename.rsplit("/", 1)[-1]
+        if shell not in self.shells or e.caller_comm not in self.services:
+            return
+        self.spawned.add([e.caller_comm, shell])
+        h = event.header
+        finding("high", "shell-from-network-service", f"{e.caller_comm} started a shell: {' '.join(e.argv)}",
+                service=e.caller_comm, shell=shell, pid=h.pid, ppid=h.ppid, uid=h.uid)

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Builds shellspawn.wasm from app.py with componentize-py (pip install componentize-py).
+set -eu
+cd "$(dirname "$0")"
+WIT="${WIT:-wit}" SDK="${SDK:-sdk}" OUT="${OUT:-.}"
+componentize-py -d "$WIT" -w plugin componentize -p . -p "$SDK" app -o "$OUT/shellspawn.wasm"
