@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod probes;
 pub mod render;
 pub mod runtime;
+pub mod templates;
 pub mod tracefs;
 pub mod trust;
 pub mod watch;

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
 use wasmtrace::pipeline::Session;
-use wasmtrace::{listing, tracefs};
+use wasmtrace::{listing, templates, tracefs};
 
 /// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
 #[derive(Parser)]
@@ -33,6 +33,15 @@ enum Command {
     Check {
         #[arg(long, short, default_value = "wasmtrace.toml")]
         config: PathBuf,
+    },
+    /// Write a new plugin that builds as is (with its build.sh) into ./NAME.
+    NewPlugin {
+        #[arg(long, value_enum)]
+        lang: templates::Lang,
+        name: String,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Write the WASI preview1 reactor adapter that turns a C (wasm32-wasi)
     /// module into a component: `wasm-tools component new --adapt`.
@@ -83,6 +92,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 listing::text(dir.as_deref().map_err(Clone::clone))
             };
             std::io::stdout().write_all(text.as_bytes())?;
+        }
+        Command::NewPlugin { lang, name, dir } => {
+            let root = templates::create(lang, &name, &dir)?;
+            println!(
+                "created {root}: build it with `{root}/build.sh`, then run it with a config holding\n\n\
+                 [plugin.{name}]\npath = \"{wasm}\"\n",
+                root = root.display(),
+                wasm = std::path::absolute(root.join(format!("{name}.wasm")))?.display(),
+            );
         }
         Command::WasiAdapter { out } => {
             std::fs::write(

@@ -14,3 +14,4 @@ mod process_exec;
 mod process_exit;
 mod sandbox;
 mod syscall_enter;
+mod templates;

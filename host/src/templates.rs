@@ -1,0 +1,152 @@
+//! `wasmtrace new-plugin`: writes a plugin skeleton that builds as is, in
+//! Rust, C, Python or JavaScript. The files are embedded from sdk/ and wit/,
+//! so a new plugin needs nothing from this repository.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    C,
+    Python,
+    Js,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("plugin name `{0}` must start with a lowercase letter and hold only a-z, 0-9 and `_`")]
+    BadName(String),
+    #[error("{} already exists: pick another name or folder", .0.display())]
+    Exists(PathBuf),
+    #[error("writing {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+const WIT: &str = include_str!("../../wit/plugin.wit");
+
+/// (path in the new folder, contents with `{{name}}` placeholders, executable)
+type TemplateFile = (&'static str, &'static [u8], bool);
+
+macro_rules! text {
+    ($path:literal, $file:literal) => {
+        ($path, include_bytes!(concat!("../../", $file)).as_slice(), false)
+    };
+    ($path:literal, $file:literal, exec) => {
+        ($path, include_bytes!(concat!("../../", $file)).as_slice(), true)
+    };
+}
+
+fn files(lang: Lang) -> Vec<TemplateFile> {
+    match lang {
+        Lang::Rust => vec![
+            text!("Cargo.toml", "sdk/templates/rust/Cargo.toml"),
+            text!(".cargo/config.toml", "sdk/templates/rust/config.toml"),
+            text!("src/lib.rs", "sdk/templates/rust/lib.rs"),
+            text!("build.sh", "sdk/templates/rust/build.sh", exec),
+            text!("sdk/Cargo.toml", "sdk/rust/Cargo.toml"),
+            text!("sdk/src/lib.rs", "sdk/rust/src/lib.rs"),
+            text!("sdk/src/config.rs", "sdk/rust/src/config.rs"),
+            text!("sdk/src/maps.rs", "sdk/rust/src/maps.rs"),
+            text!("sdk/src/output.rs", "sdk/rust/src/output.rs"),
+            ("sdk/wit/plugin.wit", WIT.as_bytes(), false),
+        ],
+        Lang::C => vec![
+            text!("plugin.c", "sdk/templates/c/plugin.c"),
+            text!("build.sh", "sdk/templates/c/build.sh", exec),
+            (
+                "wasi_snapshot_preview1.reactor.wasm",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+                false,
+            ),
+            ("wit/plugin.wit", WIT.as_bytes(), false),
+        ],
+        Lang::Python => vec![
+            text!("app.py", "sdk/templates/python/app.py"),
+            text!("build.sh", "sdk/templates/python/build.sh", exec),
+            text!("wasmtrace.py", "sdk/python/wasmtrace.py"),
+            ("wit/plugin.wit", WIT.as_bytes(), false),
+        ],
+        Lang::Js => vec![
+            text!("plugin.js", "sdk/templates/js/plugin.js"),
+            text!("package.json", "sdk/templates/js/package.json"),
+            text!("build.sh", "sdk/templates/js/build.sh", exec),
+            text!("componentize.mjs", "sdk/js/componentize.mjs"),
+            ("wit/plugin.wit", WIT.as_bytes(), false),
+        ],
+    }
+}
+
+/// A template's text with the plugin's name filled in.
+pub fn render(template: &[u8], name: &str) -> Vec<u8> {
+    match std::str::from_utf8(template) {
+        Ok(text) => text.replace("{{name}}", name).into_bytes(),
+        Err(_) => template.to_vec(),
+    }
+}
+
+/// Writes a new plugin called `name` into `dir/name`; returns that folder.
+pub fn create(lang: Lang, name: &str, dir: &Path) -> Result<PathBuf, TemplateError> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(TemplateError::BadName(name.to_string()));
+    }
+    let root = dir.join(name);
+    if root.exists() {
+        return Err(TemplateError::Exists(root));
+    }
+    for (path, contents, executable) in files(lang) {
+        let path = root.join(path);
+        let write = || -> std::io::Result<()> {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(path.parent().expect("template paths have a folder"))?;
+            std::fs::write(&path, render(contents, name))?;
+            let mode = if executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        };
+        write().map_err(|source| TemplateError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example plugins build with their template's script, so the two cannot drift.
+    #[test]
+    fn example_build_scripts_are_rendered_templates() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for (plugin, lang) in [
+            ("lifetime", Lang::C),
+            ("shellspawn", Lang::Python),
+            ("opentop", Lang::Js),
+        ] {
+            let (_, template, _) = files(lang).into_iter().find(|(p, _, _)| *p == "build.sh").unwrap();
+            let script = std::fs::read(repo.join("plugins").join(plugin).join("build.sh")).unwrap();
+            assert_eq!(
+                String::from_utf8(render(template, plugin)).unwrap(),
+                String::from_utf8(script).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_existing_folders_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            create(Lang::Rust, "Bad-Name", dir.path()),
+            Err(TemplateError::BadName(_))
+        ));
+        let made = create(Lang::Python, "mine", dir.path()).unwrap();
+        assert!(made.join("app.py").exists() && made.join("wit/plugin.wit").exists());
+        assert!(matches!(
+            create(Lang::Python, "mine", dir.path()),
+            Err(TemplateError::Exists(_))
+        ));
+    }
+}

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Builds {{name}}.wasm from app.py with componentize-py (pip install componentize-py).
+set -eu
+cd "$(dirname "$0")"
+WIT="${WIT:-wit}" OUT="${OUT:-.}" SDK="${SDK:-.}"
+componentize-py -d "$WIT" -w plugin componentize -p . -p "$SDK" app -o "$OUT/{{name}}.wasm"
