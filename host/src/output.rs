@@ -20,6 +20,14 @@ pub struct ProbeStats {
     pub lost: u64,
 }
 
+/// What a plugin cost, shown at exit so that each language's price is plain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginStats {
+    pub plugin: String,
+    pub events: u64,
+    pub busy: std::time::Duration,
+}
+
 pub struct Output {
     format: Format,
     out: Box<dyn Write + Send>,
@@ -163,6 +171,24 @@ impl Output {
                 Format::Json => {
                     self.json_line(json!({"type": "probe", "probe": s.probe, "events": s.events, "lost": s.lost}))?
                 }
+            }
+        }
+        self.out.flush()
+    }
+
+    pub fn plugin_stats(&mut self, stats: &[PluginStats]) -> io::Result<()> {
+        for s in stats {
+            let per_event_ns = s.busy.as_nanos().checked_div(u128::from(s.events)).unwrap_or(0);
+            match self.format {
+                Format::Text => writeln!(
+                    self.out,
+                    "plugin {}: {} events in {:.1?} ({per_event_ns} ns/event)",
+                    s.plugin, s.events, s.busy
+                )?,
+                Format::Json => self.json_line(json!({
+                    "type": "plugin", "plugin": s.plugin, "events": s.events,
+                    "busy_ns": s.busy.as_nanos() as u64, "ns_per_event": per_event_ns as u64,
+                }))?,
             }
         }
         self.out.flush()

@@ -16,7 +16,7 @@ use crate::catalog;
 use crate::config::{Config, PluginSpec, PrintMaps};
 use crate::decode::decode;
 use crate::maps::{MapStore, SharedMaps};
-use crate::output::{Output, ProbeStats};
+use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
 use crate::runtime::bindings::Event;
 use crate::runtime::{PluginInstance, Runtime};
@@ -187,6 +187,19 @@ impl Session {
         self.print_maps()?;
         let stats = self.stats();
         self.output.probe_stats(&stats)?;
+        let plugin_stats: Vec<PluginStats> = self
+            .slots
+            .iter()
+            .filter_map(|slot| match &slot.state {
+                SlotState::Running(p) => Some(PluginStats {
+                    plugin: slot.spec.name.clone(),
+                    events: p.events,
+                    busy: p.busy,
+                }),
+                _ => None,
+            })
+            .collect();
+        self.output.plugin_stats(&plugin_stats)?;
         if self.decode_errors > 0 {
             tracing::warn!(
                 "{} records could not be decoded (a kernel/host version mismatch?)",

@@ -155,6 +155,8 @@ impl Runtime {
         let mut plugin = PluginInstance {
             name: spec.name.clone(),
             component: component.clone(),
+            events: 0,
+            busy: Duration::ZERO,
             store,
             instance,
             probes: Vec::new(),
@@ -267,13 +269,20 @@ pub struct PluginInstance {
     pub probes: Vec<ProbeId>,
     /// The compiled code, to restart from.
     pub component: Component,
+    /// Events delivered, and the time spent in `on-events` calls.
+    pub events: u64,
+    pub busy: Duration,
     store: Store<PluginState>,
     instance: bindings::Plugin,
 }
 
 impl PluginInstance {
     pub fn on_events(&mut self, batch: &[Event]) -> Result<(), PluginError> {
-        self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch))
+        let started = Instant::now();
+        let result = self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch));
+        self.busy += started.elapsed();
+        self.events += batch.len() as u64;
+        result
     }
 
     pub fn on_tick(&mut self) -> Result<(), PluginError> {
