@@ -217,3 +217,31 @@ fn a_plugin_others_can_write_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_new_component_gets_its_probe_attached_while_running() {
+    if !kernel_available("a_new_component_gets_its_probe_attached_while_running") {
+        return;
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    let comm = unique("wt-late-");
+    // Only process.exit runs at first; opensnoop's file.open is attached when it arrives.
+    let config = format!(
+        "watch = true\nplugin_dir = \"{}\"\ncache_dir = \"{}/.cache\"\n[probe.\"process.exit\"]\ncomm = [\"{comm}\"]\n",
+        plugins.path().display(),
+        plugins.path().display()
+    );
+    let mut tracer = Tracer::start(&config);
+    install(plugins.path(), "opensnoop", &opensnoop());
+    tracer.wait_for_stderr("plugin `opensnoop`: loaded");
+    child_opens(&comm, Path::new("/dev/null"), 6);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(6),
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(out.probe("process.exit").0, 1, "the child's exit");
+}
