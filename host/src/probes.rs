@@ -137,6 +137,18 @@ impl Probes {
         Ok(())
     }
 
+    /// Turns an attached probe's events on or off in the kernel (through its
+    /// filter), so a probe nobody receives any more costs nothing.
+    pub fn set_enabled(&mut self, id: ProbeId, filter: &ProbeFilter, enabled: bool) -> Result<(), ProbeError> {
+        let probe = catalog::by_id(id);
+        let Some(family) = self.families.get_mut(&probe.object).filter(|f| f.probes.contains(&id)) else {
+            return Ok(());
+        };
+        let mut kernel = kernel_filter(filter, self.exclude_tgid);
+        kernel.enabled = u32::from(enabled);
+        set_filter(family, probe, kernel)
+    }
+
     /// Passes up to `max` records from each ring buffer to `f`; returns how many.
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
         let mut n = 0;
@@ -272,6 +284,22 @@ fn attach_probe(
             .map_err(|e| attach_error(format!("{e:#}")))?;
     }
     Ok(())
+}
+
+fn set_filter(family: &mut Family, probe: &'static Probe, filter: abi::Filter) -> Result<(), ProbeError> {
+    let load_error = |reason: String| ProbeError::Load {
+        object: probe.object.name(),
+        reason,
+    };
+    let mut filters: Array<_, abi::Filter> = family
+        .ebpf
+        .map_mut("filters")
+        .ok_or_else(|| load_error("no `filters` map".into()))?
+        .try_into()
+        .map_err(|e| load_error(format!("`filters` map: {e}")))?;
+    filters
+        .set(probe.id as u32, filter, 0)
+        .map_err(|e| load_error(format!("setting filter: {e}")))
 }
 
 /// The verifier's last lines say why it refused a program.

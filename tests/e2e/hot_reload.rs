@@ -245,3 +245,42 @@ fn a_new_component_gets_its_probe_attached_while_running() {
     );
     assert_eq!(out.probe("process.exit").0, 1, "the child's exit");
 }
+
+#[test]
+fn a_probe_nobody_receives_any_more_is_switched_off_in_the_kernel() {
+    if !kernel_available("a_probe_nobody_receives_any_more_is_switched_off_in_the_kernel") {
+        return;
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    let comm = unique("wt-off-");
+    // No [probe."file.open"]: only opensnoop wants that probe.
+    let config = format!(
+        "watch = true\nplugin_dir = \"{}\"\ncache_dir = \"{}/.cache\"\n[probe.\"process.exit\"]\ncomm = [\"{comm}\"]\n",
+        plugins.path().display(),
+        plugins.path().display()
+    );
+    let mut tracer = Tracer::start(&config);
+    install(plugins.path(), "opensnoop", &opensnoop());
+    tracer.wait_for_stderr("plugin `opensnoop`: loaded");
+    child_opens(&comm, Path::new("/dev/null"), 3);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::fs::remove_file(plugins.path().join("opensnoop.wasm")).unwrap();
+    tracer.wait_for_stderr("plugin `opensnoop` unloaded");
+    child_opens(&comm, Path::new("/dev/null"), 20_000);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&comm]),
+        Some(3),
+        "stderr:\n{}",
+        out.stderr
+    );
+    // Decoded but received by nobody: at most what raced the switch-off (other
+    // tests open files too), never the 20,000 opens made after it.
+    let (decoded, _) = out.probe("file.open");
+    let received = out.rows("opensnoop").count() as u64;
+    assert!(
+        decoded - received < 10_000,
+        "{decoded} decoded, {received} received: the probe was not switched off"
+    );
+}

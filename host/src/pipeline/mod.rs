@@ -152,7 +152,7 @@ impl Session {
             lost_reported: BTreeMap::new(),
             decode_errors: 0,
         };
-        session.resubscribe();
+        session.resubscribe()?;
         for i in 0..session.slots.len() {
             session.forward_output(i)?;
         }
@@ -352,8 +352,10 @@ impl Session {
         Ok(())
     }
 
-    /// Who receives each probe's batches, from the slots' current plugins.
-    fn resubscribe(&mut self) {
+    /// Who receives each probe's batches, from the slots' current plugins;
+    /// probes nobody receives (and the config does not name) are switched off
+    /// in the kernel, and back on when a plugin wants them again.
+    fn resubscribe(&mut self) -> anyhow::Result<()> {
         self.subscribers = vec![Vec::new(); ProbeId::ALL.len()];
         for (i, slot) in self.slots.iter().enumerate() {
             let probes = match &slot.state {
@@ -365,6 +367,14 @@ impl Session {
                 self.subscribers[id as usize].push(i);
             }
         }
+        let attached: Vec<ProbeId> = self.probes.probes().collect();
+        for id in attached {
+            let filter = self.config.probes.get(&id);
+            let wanted = filter.is_some() || !self.subscribers[id as usize].is_empty();
+            self.probes
+                .set_enabled(id, &filter.cloned().unwrap_or_default(), wanted)?;
+        }
+        Ok(())
     }
 
     fn print_maps(&mut self) -> anyhow::Result<()> {

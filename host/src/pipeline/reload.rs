@@ -66,7 +66,7 @@ impl Session {
         if !path.exists() {
             if let Some(i) = self.slot_named(&spec.name) {
                 self.slots[i].state = SlotState::Unloaded;
-                self.resubscribe();
+                self.resubscribe()?;
                 tracing::info!(
                     "plugin `{}` unloaded: {} was removed; its maps are kept",
                     spec.name,
@@ -144,7 +144,7 @@ impl Session {
                 self.slots.len() - 1
             }
         };
-        self.resubscribe();
+        self.resubscribe()?;
         self.forward_output(i)
     }
 }
