@@ -24,7 +24,7 @@ pub enum ProbeError {
     #[error(transparent)]
     Tracefs(#[from] tracefs::TracefsError),
     #[error(
-        "probe `{probe}` is not available on this kernel: tracepoint {hook} does not exist. \
+        "probe `{probe}` is not available on this kernel, which lacks the tracepoint(s) {hook}. \
          {hint}Remove the probe from the config, or run on a kernel that has it"
     )]
     Unavailable {
@@ -314,5 +314,49 @@ fn verifier_message(e: &aya::programs::ProgramError) -> String {
             )
         }
         other => format!("{other:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tracefs events folder holding only the given tracepoints.
+    fn events_dir(tracepoints: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for tp in tracepoints {
+            let tp_dir = dir.path().join(tp);
+            std::fs::create_dir_all(&tp_dir).unwrap();
+            std::fs::write(tp_dir.join("id"), "1\n").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_probe_needs_its_required_hooks_only() {
+        let open = catalog::find("file.open").unwrap();
+        let dir = events_dir(&["syscalls/sys_enter_openat", "syscalls/sys_exit_openat"]);
+        assert_eq!(
+            availability(open, dir.path()),
+            Availability::Available,
+            "open/openat2 are optional"
+        );
+        let dir = events_dir(&["syscalls/sys_enter_openat"]);
+        assert_eq!(
+            availability(open, dir.path()),
+            Availability::Missing(vec!["syscalls/sys_exit_openat".into()])
+        );
+    }
+
+    #[test]
+    fn a_missing_hook_is_explained() {
+        let dir = events_dir(&[]);
+        let err = check_available(catalog::find("file.open").unwrap(), dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "probe `file.open` is not available on this kernel, which lacks the tracepoint(s) \
+             syscalls/sys_enter_openat, syscalls/sys_exit_openat. Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. \
+             Remove the probe from the config, or run on a kernel that has it"
+        );
     }
 }
