@@ -122,11 +122,8 @@ pub const PROBES: &[Probe] = &[
         object: Object::File,
         summary: "a file was opened (open, openat or openat2 returned)",
         hooks: &[
-            tp("file_openat_enter", "syscalls", "sys_enter_openat"),
             tp("file_openat_exit", "syscalls", "sys_exit_openat"),
-            optional_tp("file_open_enter", "syscalls", "sys_enter_open"),
             optional_tp("file_open_exit", "syscalls", "sys_exit_open"),
-            optional_tp("file_openat2_enter", "syscalls", "sys_enter_openat2"),
             optional_tp("file_openat2_exit", "syscalls", "sys_exit_openat2"),
         ],
         fields: &[
@@ -136,7 +133,7 @@ pub const PROBES: &[Probe] = &[
             field("dfd", "s32", "directory fd the path is relative to; -100 is AT_FDCWD"),
             field("ret", "s64", "the new fd, or -errno"),
         ],
-        notes: "Entry and exit are paired in the kernel: one event per open, sent when it returns.",
+        notes: "One event per open, sent when it returns; the arguments are read from the registers saved at syscall entry.",
     },
     Probe {
         name: "syscall.enter",

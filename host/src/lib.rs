@@ -1,5 +1,6 @@
 //! wasmtrace: eBPF probes streamed to sandboxed WebAssembly plugins.
 
+pub mod bench;
 pub mod catalog;
 pub mod config;
 pub mod decode;

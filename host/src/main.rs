@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
 use wasmtrace::pipeline::Session;
-use wasmtrace::{listing, templates, tracefs};
+use wasmtrace::{bench, listing, templates, tracefs};
 
 /// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
 #[derive(Parser)]
@@ -59,6 +59,33 @@ enum Command {
         /// Overrides the config's `[output] format`.
         #[arg(long, short)]
         output: Option<OutputFormat>,
+    },
+    /// Measure what tracing costs: generated workloads run untraced, under
+    /// wasmtrace, and under bpftrace and libbpf-tools where installed.
+    Bench {
+        /// Which workloads (default: all).
+        #[arg(long, short, value_enum)]
+        workload: Vec<bench::Workload>,
+        /// Repetitions per workload (default: about a second's worth each).
+        #[arg(long, short)]
+        count: Option<u64>,
+        /// Where the built example plugins are (`tally` counts every event).
+        #[arg(long, default_value = "plugins/target/components")]
+        plugin_dir: PathBuf,
+        /// Runs of each workload per tracer; the fastest is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: u32,
+        /// Do not run bpftrace and libbpf-tools.
+        #[arg(long)]
+        no_compare: bool,
+    },
+    /// One workload of `bench`, in a process of its own.
+    #[command(hide = true)]
+    BenchWorkload {
+        #[arg(value_enum)]
+        workload: bench::Workload,
+        count: u64,
+        program: PathBuf,
     },
 }
 
@@ -140,6 +167,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 config.plugins.len() > 1,
             );
             Session::start(config, output)?.run(&stop, duration)?;
+        }
+        Command::Bench {
+            workload,
+            count,
+            plugin_dir,
+            repeat,
+            no_compare,
+        } => bench::run(&bench::Options {
+            workloads: if workload.is_empty() {
+                bench::Workload::ALL.to_vec()
+            } else {
+                workload
+            },
+            count,
+            plugin_dir,
+            repeat,
+            compare: !no_compare,
+        })?,
+        Command::BenchWorkload {
+            workload,
+            count,
+            program,
+        } => {
+            bench::workload::generate(workload, count, Some(&program))?;
         }
     }
     Ok(())

@@ -335,13 +335,13 @@ mod tests {
     #[test]
     fn a_probe_needs_its_required_hooks_only() {
         let open = catalog::find("file.open").unwrap();
-        let dir = events_dir(&["syscalls/sys_enter_openat", "syscalls/sys_exit_openat"]);
+        let dir = events_dir(&["syscalls/sys_exit_openat"]);
         assert_eq!(
             availability(open, dir.path()),
             Availability::Available,
             "open/openat2 are optional"
         );
-        let dir = events_dir(&["syscalls/sys_enter_openat"]);
+        let dir = events_dir(&["syscalls/sys_exit_open"]);
         assert_eq!(
             availability(open, dir.path()),
             Availability::Missing(vec!["syscalls/sys_exit_openat".into()])
@@ -355,7 +355,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "probe `file.open` is not available on this kernel, which lacks the tracepoint(s) \
-             syscalls/sys_enter_openat, syscalls/sys_exit_openat. Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. \
+             syscalls/sys_exit_openat. Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. \
              Remove the probe from the config, or run on a kernel that has it"
         );
     }

@@ -164,3 +164,85 @@ fn pid_filter_selects_one_process() {
     );
     assert!(out.rows("opensnoop").all(|r| r["PID"] == me));
 }
+
+/// open, openat and openat2 each report their own arguments: the probe reads
+/// them from the registers saved at syscall entry, so each layout is checked.
+#[test]
+fn every_open_syscall_reports_its_arguments() {
+    if !kernel_available("every_open_syscall_reports_its_arguments") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let comm = unique("wt-args-");
+    let config = format!(
+        r#"
+[probe."file.open"]
+comm = ["{comm}"]
+[plugin.echo]
+path = "{}/echo.wasm"
+probes = ["file.open"]
+"#,
+        crate::harness::test_plugins().display()
+    );
+    let tracer = Tracer::start(&config);
+    let dir_c = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+    let legacy = std::ffi::CString::new(dir.path().join("legacy").as_os_str().as_encoded_bytes()).unwrap();
+    let pid = crate::harness::fork_child(&comm, || {
+        // SAFETY: raw syscalls with valid, NUL-terminated paths and a valid open_how.
+        unsafe {
+            let dfd = libc::open(dir_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            libc::syscall(libc::SYS_open, legacy.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600);
+            libc::syscall(
+                libc::SYS_openat,
+                dfd,
+                c"at".as_ptr(),
+                libc::O_CREAT | libc::O_RDWR | libc::O_CLOEXEC,
+                0o640,
+            );
+            // struct open_how: flags, mode, resolve.
+            let how: [u64; 3] = [(libc::O_CREAT | libc::O_WRONLY) as u64, 0o604, 0];
+            libc::syscall(libc::SYS_openat2, dfd, c"at2".as_ptr(), how.as_ptr(), size_of_val(&how));
+        }
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+
+    let opens: Vec<_> = out.findings("file.open").collect();
+    assert_eq!(opens.len(), 4, "stderr:\n{}", out.stderr);
+    let dir_str = dir.path().to_str().unwrap();
+    let dfd = opens[0]["ret"].as_i64().unwrap();
+    assert!(dfd >= 0, "{}", opens[0]);
+    let fields = |f: &serde_json::Value| {
+        assert_eq!(f["pid"], pid);
+        (
+            f["path"].as_str().unwrap().to_string(),
+            f["dfd"].as_i64().unwrap(),
+            f["flags"].as_i64().unwrap() as i32,
+            f["mode"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(
+        fields(opens[0]),
+        (dir_str.to_string(), -100, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+    );
+    assert_eq!(
+        fields(opens[1]),
+        (format!("{dir_str}/legacy"), -100, libc::O_CREAT | libc::O_WRONLY, 0o600)
+    );
+    assert_eq!(
+        fields(opens[2]),
+        (
+            "at".to_string(),
+            dfd,
+            libc::O_CREAT | libc::O_RDWR | libc::O_CLOEXEC,
+            0o640
+        )
+    );
+    assert_eq!(
+        fields(opens[3]),
+        ("at2".to_string(), dfd, libc::O_CREAT | libc::O_WRONLY, 0o604)
+    );
+    for f in &opens[1..] {
+        assert!(f["ret"].as_i64().unwrap() >= 0, "{f}");
+    }
+}

@@ -33,6 +33,34 @@ struct trace_event_raw_sys_exit {
 	long ret;
 };
 
+/* The user registers saved at syscall entry, which still hold the syscall's
+ * arguments at its exit (the return value goes elsewhere). */
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+	unsigned long r10;
+};
+#define SYSCALL_ARG1(regs) BPF_CORE_READ(regs, di)
+#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, si)
+#define SYSCALL_ARG3(regs) BPF_CORE_READ(regs, dx)
+#define SYSCALL_ARG4(regs) BPF_CORE_READ(regs, r10)
+#elif defined(__TARGET_ARCH_arm64)
+/* x0 is overwritten by the return value; the kernel keeps it in orig_x0. */
+struct user_pt_regs {
+	__u64 regs[31];
+};
+struct pt_regs {
+	struct user_pt_regs user_regs;
+	__u64 orig_x0;
+};
+#define SYSCALL_ARG1(regs) BPF_CORE_READ(regs, orig_x0)
+#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, user_regs.regs[1])
+#define SYSCALL_ARG3(regs) BPF_CORE_READ(regs, user_regs.regs[2])
+#define SYSCALL_ARG4(regs) BPF_CORE_READ(regs, user_regs.regs[3])
+#endif
+
 #pragma clang attribute pop
 
 /* syscalls/sys_enter_* and sys_exit_*: the args follow the syscall number. */

@@ -1,0 +1,154 @@
+//! The workloads `wasmtrace bench` generates: each runs in its own process
+//! (`wasmtrace bench-workload`), under a command name of its own, so that a
+//! tracer's counts for it can be told apart from the rest of the machine.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// open() and close() /dev/null.
+    Open,
+    /// fork and exec a copy of /bin/true, and wait for it.
+    Exec,
+    /// connect() to a loopback TCP listener, accept, and close with a reset.
+    Connect,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::Open, Workload::Exec, Workload::Connect];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Open => "open storm",
+            Workload::Exec => "exec storm",
+            Workload::Connect => "connect storm",
+        }
+    }
+
+    /// Repetitions that take about a second untraced on a small machine.
+    pub fn default_count(self) -> u64 {
+        match self {
+            Workload::Open => 2_000_000,
+            Workload::Exec => 2_000,
+            Workload::Connect => 20_000,
+        }
+    }
+
+    /// The command name its events carry. For the exec storm it is the
+    /// executed program's name, which the exec gives the child.
+    pub fn comm(self) -> &'static str {
+        match self {
+            Workload::Open => "wtb-open",
+            Workload::Exec => "wtb-exec",
+            Workload::Connect => "wtb-connect",
+        }
+    }
+
+    /// The probe whose events it generates, one per repetition.
+    pub fn probe(self) -> &'static str {
+        match self {
+            Workload::Open => "file.open",
+            Workload::Exec => "process.exec",
+            Workload::Connect => "syscall.enter",
+        }
+    }
+}
+
+/// Runs `count` repetitions of the workload in this process and returns how long they took.
+/// `program` is the executable the exec storm runs.
+pub fn generate(workload: Workload, count: u64, program: Option<&Path>) -> anyhow::Result<Duration> {
+    let comm = CString::new(workload.comm()).expect("no NUL in a command name");
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    let started;
+    match workload {
+        Workload::Open => {
+            let path = c"/dev/null";
+            started = Instant::now();
+            for _ in 0..count {
+                // SAFETY: a valid path; the fd is ours to close.
+                unsafe {
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                    anyhow::ensure!(fd >= 0, "opening /dev/null: {}", std::io::Error::last_os_error());
+                    libc::close(fd);
+                }
+            }
+        }
+        Workload::Exec => {
+            let program = program.context("the exec storm needs a program to run")?;
+            started = Instant::now();
+            for _ in 0..count {
+                let status = Command::new(program)
+                    .status()
+                    .with_context(|| format!("running {}", program.display()))?;
+                anyhow::ensure!(status.success(), "{} failed: {status}", program.display());
+            }
+        }
+        Workload::Connect => {
+            let listener = TcpListener::bind("127.0.0.1:0").context("listening on loopback")?;
+            let addr = listener.local_addr()?;
+            started = Instant::now();
+            // Accepting in the same thread keeps the backlog from overflowing
+            // (an overflow drops the SYN and costs a 1 s retransmit).
+            for _ in 0..count {
+                let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+                reset_on_close(&stream);
+                let (accepted, _) = listener.accept().context("accepting on loopback")?;
+                drop(stream);
+                drop(accepted);
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    writeln!(std::io::stdout(), "{}", elapsed.as_nanos())?;
+    Ok(elapsed)
+}
+
+/// Closing with a reset leaves no TIME_WAIT socket behind, so repeated
+/// storms do not run out of ephemeral ports and slow each other down.
+fn reset_on_close(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a correctly sized option value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Runs the workload in a child process (`exe bench-workload`) and returns
+/// the time its repetitions took, as the child measured it.
+pub fn spawn(exe: &Path, workload: Workload, count: u64, program: &Path) -> anyhow::Result<Duration> {
+    let kind = clap::ValueEnum::to_possible_value(&workload).expect("no skipped workloads");
+    let output = Command::new(exe)
+        .args(["bench-workload", kind.get_name(), &count.to_string()])
+        .arg(program)
+        .output()
+        .context("starting the workload")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the {} failed: {}",
+        workload.name(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let nanos: u64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .context("reading the workload's time")?;
+    Ok(Duration::from_nanos(nanos))
+}
