@@ -133,3 +133,14 @@ pub fn c_str(field: &[u8]) -> &[u8] {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
     &field[..end]
 }
+
+/// The size of each probe's record: what a recording notes so that a
+/// replay can tell records of another layout from its own.
+pub fn record_size(probe: ProbeId) -> usize {
+    match probe {
+        ProbeId::ProcessExec => size_of::<ProcessExecEvent>(),
+        ProbeId::ProcessExit => size_of::<ProcessExitEvent>(),
+        ProbeId::FileOpen => size_of::<FileOpenEvent>(),
+        ProbeId::SyscallEnter => size_of::<SyscallEnterEvent>(),
+    }
+}

@@ -10,6 +10,8 @@ pub mod names;
 pub mod output;
 pub mod pipeline;
 pub mod probes;
+pub mod recorder;
+pub mod recording;
 pub mod render;
 pub mod runtime;
 pub mod templates;

@@ -10,8 +10,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
-use wasmtrace::pipeline::Session;
-use wasmtrace::{bench, listing, templates, tracefs};
+use wasmtrace::pipeline::{Replay, Session};
+use wasmtrace::{bench, catalog, listing, recorder, templates, tracefs};
 
 /// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
 #[derive(Parser)]
@@ -59,6 +59,31 @@ enum Command {
         /// Overrides the config's `[output] format`.
         #[arg(long, short)]
         output: Option<OutputFormat>,
+    },
+    /// Record probes' raw events into a file, for `replay`.
+    Record {
+        /// The probes to record (as well as the config's [probe] tables and its plugins' `probes`).
+        #[arg(long, short)]
+        probe: Vec<String>,
+        /// Filters and probes from this config, if given.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Stop after this long; otherwise record until Ctrl-C.
+        #[arg(long, short, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// The recording to write.
+        file: PathBuf,
+    },
+    /// Deliver a recording's events to the config's plugins, as `run` would
+    /// deliver live ones (no root needed; ticks follow the recorded time).
+    Replay {
+        #[arg(long, short, default_value = "wasmtrace.toml")]
+        config: PathBuf,
+        /// Overrides the config's `[output] format`.
+        #[arg(long, short)]
+        output: Option<OutputFormat>,
+        /// The recording to replay.
+        file: PathBuf,
     },
     /// Measure what tracing costs: generated workloads run untraced, under
     /// wasmtrace, and under bpftrace and libbpf-tools where installed.
@@ -109,6 +134,34 @@ fn main() {
     }
 }
 
+fn load_for_output(path: &std::path::Path, output: Option<OutputFormat>) -> anyhow::Result<Config> {
+    let mut config = Config::load(path)?;
+    if let Some(format) = output {
+        config.output.format = match format {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        };
+    }
+    Ok(config)
+}
+
+fn stdout_output(config: &Config) -> Output {
+    Output::new(
+        config.output.format,
+        Box::new(std::io::stdout()),
+        config.plugins.len() > 1,
+    )
+}
+
+/// A flag that Ctrl-C (SIGINT) or SIGTERM sets, so that a run ends cleanly.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+    }
+    Ok(stop)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::List { markdown } => {
@@ -150,23 +203,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duration,
             output,
         } => {
-            let mut config = Config::load(&config)?;
-            if let Some(format) = output {
-                config.output.format = match format {
-                    OutputFormat::Text => Format::Text,
-                    OutputFormat::Json => Format::Json,
-                };
+            let config = load_for_output(&config, output)?;
+            let output = stdout_output(&config);
+            Session::start(config, output, None)?.run(&*stop_on_signals()?, duration)?;
+        }
+        Command::Replay { config, output, file } => {
+            let config = load_for_output(&config, output)?;
+            let replay = Replay::open(&file, config.output.interval)?;
+            let output = stdout_output(&config);
+            Session::start(config, output, Some(replay))?.run(&*stop_on_signals()?, None)?;
+        }
+        Command::Record {
+            probe,
+            config,
+            duration,
+            file,
+        } => {
+            let config = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::parse(std::path::Path::new("wasmtrace.toml"), "")?,
+            };
+            let named = probe
+                .iter()
+                .map(|name| {
+                    catalog::find(name)
+                        .map(|p| p.id)
+                        .ok_or_else(|| anyhow::anyhow!("unknown probe `{name}`: `wasmtrace list` shows the catalog"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let wanted = recorder::wanted(&config, &named);
+            let summary = recorder::record(&wanted, config.ring_buffer_bytes, &file, &*stop_on_signals()?, duration)?;
+            for (probe, events) in &summary.events {
+                eprintln!(
+                    "probe {probe}: {events} events recorded, {} lost",
+                    summary.lost.get(probe).copied().unwrap_or(0)
+                );
             }
-            let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
-            }
-            let output = Output::new(
-                config.output.format,
-                Box::new(std::io::stdout()),
-                config.plugins.len() > 1,
-            );
-            Session::start(config, output)?.run(&stop, duration)?;
         }
         Command::Bench {
             workload,

@@ -111,10 +111,26 @@ impl Tracer {
 
     /// Like `start`, with the config written into `dir`.
     pub fn start_in(dir: tempfile::TempDir, config: &str) -> Tracer {
+        Tracer::spawn(dir, config, &["run", "--output", "json"], "wasmtrace: tracing")
+    }
+
+    /// Starts `wasmtrace record --config CONFIG FILE` and waits until it records.
+    pub fn record(config: &str, file: &Path) -> Tracer {
+        let file = file.to_str().unwrap();
+        Tracer::spawn(
+            tempfile::tempdir().unwrap(),
+            config,
+            &["record", file],
+            "wasmtrace: recording",
+        )
+    }
+
+    fn spawn(dir: tempfile::TempDir, config: &str, args: &[&str], ready: &str) -> Tracer {
         let path = dir.path().join("wasmtrace.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = wasmtrace()
-            .args(["run", "--output", "json", "--config"])
+            .args(args)
+            .arg("--config")
             .arg(&path)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -140,7 +156,7 @@ impl Tracer {
             said: String::new(),
             _dir: dir,
         };
-        tracer.wait_for_stderr("wasmtrace: tracing");
+        tracer.wait_for_stderr(ready);
         tracer
     }
 
@@ -171,15 +187,20 @@ impl Tracer {
         let status = self.child.wait().unwrap();
         let stdout = self.stdout.join().unwrap();
         let stderr: String = self.said + &self.stderr.iter().map(|l| l + "\n").collect::<String>();
+        Finished::new(status, &stdout, stderr)
+    }
+}
+
+impl Finished {
+    /// From what a `--output json` run printed.
+    pub fn new(status: ExitStatus, stdout: &str, stderr: String) -> Finished {
         let lines = stdout
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect();
         Finished { status, lines, stderr }
     }
-}
 
-impl Finished {
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
         self.lines.iter().filter(move |l| l["type"] == kind)
     }

@@ -2,6 +2,10 @@
 //! output; ticks, loss reports, and the final maps at exit.
 
 mod reload;
+mod source;
+
+pub use source::Replay;
+use source::Source;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +71,7 @@ pub struct Session {
     config: Config,
     runtime: Arc<Runtime>,
     reloads: Option<reload::Reloads>,
-    probes: Probes,
+    source: Source,
     slots: Vec<Slot>,
     maps: SharedMaps,
     output: Output,
@@ -80,8 +84,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads the plugins, works out the probes they need, and attaches them.
-    pub fn start(config: Config, output: Output) -> anyhow::Result<Session> {
+    /// Loads the plugins, works out the probes they need, and attaches them;
+    /// or, given a recording, replays it to them instead.
+    pub fn start(config: Config, output: Output, replay: Option<Replay>) -> anyhow::Result<Session> {
         let maps: SharedMaps = Arc::new(Mutex::new(MapStore::default()));
         let runtime =
             Runtime::new(&config.cache_dir).map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?;
@@ -121,28 +126,38 @@ impl Session {
                 state: SlotState::Running(plugin),
             });
         }
-        if wanted.is_empty() && !config.watch {
-            bail!(
-                "nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)"
-            );
-        }
-        let probes = Probes::attach(&wanted, config.ring_buffer_bytes, std::process::id())?;
+        let source = match replay {
+            Some(replay) => Source::Recording(replay),
+            None => {
+                if wanted.is_empty() && !config.watch {
+                    bail!(
+                        "nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)"
+                    );
+                }
+                Source::Kernel {
+                    probes: Probes::attach(&wanted, config.ring_buffer_bytes, std::process::id())?,
+                    next_tick: Instant::now() + config.output.interval,
+                }
+            }
+        };
 
-        let names: Vec<&str> = probes.probes().map(|id| catalog::by_id(id).name).collect();
+        let names: Vec<&str> = source.probes().into_iter().map(|id| catalog::by_id(id).name).collect();
         let plugins: Vec<&str> = slots.iter().map(Slot::name).collect();
         eprintln!(
-            "wasmtrace: tracing {} probe(s) ({}) into {} plugin(s) ({}); Ctrl-C to stop",
+            "wasmtrace: {} {} probe(s) ({}) into {} plugin(s) ({}){}",
+            if source.is_live() { "tracing" } else { "replaying" },
             names.len(),
             names.join(", "),
             plugins.len(),
-            plugins.join(", ")
+            plugins.join(", "),
+            if source.is_live() { "; Ctrl-C to stop" } else { "" }
         );
 
         let mut session = Session {
             config,
             runtime: Arc::new(runtime),
             reloads,
-            probes,
+            source,
             slots,
             maps,
             output,
@@ -159,30 +174,12 @@ impl Session {
         Ok(session)
     }
 
-    /// Runs until `stop` is set or `duration` has passed, then prints the final maps.
+    /// Runs until `stop` is set, `duration` has passed or the replay has
+    /// ended, then prints the final maps (also when the replay failed).
     pub fn run(mut self, stop: &AtomicBool, duration: Option<Duration>) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let mut next_tick = started + self.config.output.interval;
-        loop {
-            let done = stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
-            if done {
-                break;
-            }
-            let n = self.pump()?;
-            self.apply_plugin_changes()?;
-            if Instant::now() >= next_tick {
-                next_tick += self.config.output.interval;
-                self.tick()?;
-                if self.config.output.print_maps == PrintMaps::Interval {
-                    self.print_maps()?;
-                }
-            }
-            if n == 0 {
-                std::thread::sleep(IDLE_POLL);
-            }
-        }
+        let result = self.run_until(stop, duration);
         // What is already in the ring buffers still counts.
-        while self.pump()? > 0 {}
+        while self.pump().unwrap_or(0) > 0 {}
         self.tick()?;
         self.print_maps()?;
         let stats = self.stats();
@@ -206,7 +203,30 @@ impl Session {
                 self.decode_errors
             );
         }
-        Ok(())
+        result
+    }
+
+    fn run_until(&mut self, stop: &AtomicBool, duration: Option<Duration>) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let done = stop.load(Ordering::Relaxed)
+                || (self.source.is_live() && duration.is_some_and(|d| started.elapsed() >= d))
+                || self.source.finished();
+            if done {
+                return Ok(());
+            }
+            let n = self.pump()?;
+            self.apply_plugin_changes()?;
+            if self.source.tick_due(self.config.output.interval) {
+                self.tick()?;
+                if self.config.output.print_maps == PrintMaps::Interval {
+                    self.print_maps()?;
+                }
+            }
+            if n == 0 && self.source.is_live() {
+                std::thread::sleep(IDLE_POLL);
+            }
+        }
     }
 
     /// Reads what the ring buffers hold and delivers it; returns the number of records.
@@ -214,7 +234,7 @@ impl Session {
         let mut total = 0;
         loop {
             let (batches, events, errors) = (&mut self.batches, &mut self.events, &mut self.decode_errors);
-            let n = self.probes.drain(BATCH, |bytes| match decode(bytes) {
+            let n = self.source.drain(BATCH, |bytes| match decode(bytes) {
                 Ok((probe, event)) => {
                     events[probe as usize] += 1;
                     batches[probe as usize].push(event);
@@ -223,7 +243,7 @@ impl Session {
                     *errors += 1;
                     tracing::debug!("dropping a record: {e}");
                 }
-            });
+            })?;
             self.dispatch()?;
             total += n;
             if n < BATCH {
@@ -367,11 +387,11 @@ impl Session {
                 self.subscribers[id as usize].push(i);
             }
         }
-        let attached: Vec<ProbeId> = self.probes.probes().collect();
+        let attached = self.source.probes();
         for id in attached {
             let filter = self.config.probes.get(&id);
             let wanted = filter.is_some() || !self.subscribers[id as usize].is_empty();
-            self.probes
+            self.source
                 .set_enabled(id, &filter.cloned().unwrap_or_default(), wanted)?;
         }
         Ok(())
@@ -383,7 +403,7 @@ impl Session {
     }
 
     fn stats(&self) -> Vec<ProbeStats> {
-        self.probes
+        self.source
             .lost()
             .into_iter()
             .map(|(id, lost)| ProbeStats {
@@ -395,7 +415,7 @@ impl Session {
     }
 
     fn report_new_losses(&mut self) {
-        for (id, lost) in self.probes.lost() {
+        for (id, lost) in self.source.lost() {
             let before = self.lost_reported.insert(id, lost).unwrap_or(0);
             if lost > before {
                 tracing::warn!(

@@ -118,7 +118,7 @@ impl Session {
         };
         for &id in &plugin.probes {
             let filter = self.config.probes.get(&id).cloned().unwrap_or_default();
-            if let Err(e) = self.probes.ensure(id, &filter) {
+            if let Err(e) = self.source.ensure(id, &filter) {
                 tracing::error!("plugin `{}` not loaded: {e}{keeps}", spec.name);
                 return self
                     .output

@@ -1,0 +1,174 @@
+//! Where a session's events come from: the kernel's ring buffers, or a
+//! recording replayed deterministically (ticks follow the recorded time).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wasmtrace_ebpf::abi::{self, ProbeId};
+
+use crate::catalog;
+use crate::config::ProbeFilter;
+use crate::probes::{ProbeError, Probes};
+use crate::recording::{Frame, Reader, RecordingError, Summary};
+
+pub enum Source {
+    Kernel { probes: Probes, next_tick: Instant },
+    Recording(Replay),
+}
+
+impl Source {
+    /// Passes up to `max` records to `f`; returns how many.
+    pub fn drain(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, RecordingError> {
+        match self {
+            Source::Kernel { probes, .. } => Ok(probes.drain(max, f)),
+            Source::Recording(replay) => replay.drain(max, f),
+        }
+    }
+
+    /// Whether plugins' `on-tick` is due: every `interval` of wall time
+    /// live, of recorded time in a replay.
+    pub fn tick_due(&mut self, interval: Duration) -> bool {
+        match self {
+            Source::Kernel { next_tick, .. } => {
+                let due = Instant::now() >= *next_tick;
+                if due {
+                    *next_tick += interval;
+                }
+                due
+            }
+            Source::Recording(replay) => std::mem::take(&mut replay.tick_due),
+        }
+    }
+
+    /// A replay ends with its file; the kernel never does.
+    pub fn finished(&self) -> bool {
+        match self {
+            Source::Kernel { .. } => false,
+            Source::Recording(replay) => replay.exhausted && replay.held.is_none(),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self, Source::Kernel { .. })
+    }
+
+    pub fn lost(&self) -> Vec<(ProbeId, u64)> {
+        match self {
+            Source::Kernel { probes, .. } => probes.lost(),
+            Source::Recording(replay) => replay.lost(),
+        }
+    }
+
+    pub fn probes(&self) -> Vec<ProbeId> {
+        match self {
+            Source::Kernel { probes, .. } => probes.probes().collect(),
+            Source::Recording(replay) => replay.probes.clone(),
+        }
+    }
+
+    /// Attaches a probe a new plugin wants; a replay has what it recorded.
+    pub fn ensure(&mut self, id: ProbeId, filter: &ProbeFilter) -> Result<(), ProbeError> {
+        match self {
+            Source::Kernel { probes, .. } => probes.ensure(id, filter),
+            Source::Recording(_) => Ok(()),
+        }
+    }
+
+    /// Switches a probe on or off in the kernel; a replay's filters were
+    /// applied when it was recorded.
+    pub fn set_enabled(&mut self, id: ProbeId, filter: &ProbeFilter, enabled: bool) -> Result<(), ProbeError> {
+        match self {
+            Source::Kernel { probes, .. } => probes.set_enabled(id, filter, enabled),
+            Source::Recording(_) => Ok(()),
+        }
+    }
+}
+
+pub struct Replay {
+    reader: Reader,
+    interval_ns: u64,
+    next_tick_ns: Option<u64>,
+    tick_due: bool,
+    /// A record past the next tick, held back until the tick has run.
+    held: Option<Vec<u8>>,
+    summary: Option<Summary>,
+    exhausted: bool,
+    probes: Vec<ProbeId>,
+}
+
+impl Replay {
+    pub fn open(path: &Path, interval: Duration) -> Result<Replay, RecordingError> {
+        let reader = Reader::open(path)?;
+        let probes = reader
+            .header
+            .records
+            .keys()
+            .filter_map(|name| catalog::find(name).map(|p| p.id))
+            .collect();
+        Ok(Replay {
+            reader,
+            interval_ns: interval.as_nanos() as u64,
+            next_tick_ns: None,
+            tick_due: false,
+            held: None,
+            summary: None,
+            exhausted: false,
+            probes,
+        })
+    }
+
+    fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize, RecordingError> {
+        let mut n = 0;
+        if let Some(record) = self.held.take() {
+            f(&record);
+            n += 1;
+        }
+        while n < max && !self.exhausted && !self.tick_due {
+            let frame = match self.reader.next_frame() {
+                Ok(frame) => frame,
+                Err(e) => {
+                    self.exhausted = true;
+                    return Err(e);
+                }
+            };
+            match frame {
+                Some(Frame::Event(record)) => {
+                    let ts = abi::read::<abi::EventHeader>(record).map(|h| h.ts_boot_ns);
+                    let next = *self.next_tick_ns.get_or_insert(ts.unwrap_or(0) + self.interval_ns);
+                    if let Some(ts) = ts.filter(|&ts| ts >= next) {
+                        // Ticks that fell in a quiet stretch collapse into one.
+                        let behind = (ts - next) / self.interval_ns.max(1);
+                        self.next_tick_ns = Some(next + (behind + 1) * self.interval_ns);
+                        self.tick_due = true;
+                        self.held = Some(record.to_vec());
+                        break;
+                    }
+                    f(record);
+                    n += 1;
+                }
+                Some(Frame::End(summary)) => {
+                    self.summary = Some(summary);
+                    self.exhausted = true;
+                }
+                None => {
+                    tracing::warn!(
+                        "the recording has no end summary: it was cut short (its losses are unknown); replayed what it holds"
+                    );
+                    self.exhausted = true;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn lost(&self) -> Vec<(ProbeId, u64)> {
+        self.probes
+            .iter()
+            .map(|&id| {
+                let name = catalog::by_id(id).name;
+                let lost = self.summary.as_ref().and_then(|s| s.lost.get(name)).copied();
+                (id, lost.unwrap_or(0))
+            })
+            .collect()
+    }
+}
