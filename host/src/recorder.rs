@@ -66,7 +66,7 @@ pub fn record(
             }
         })
     };
-    while !stop.load(Ordering::Relaxed) && !duration.is_some_and(|d| started.elapsed() >= d) {
+    while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
         if drain(&mut probes) == 0 {
             std::thread::sleep(IDLE_POLL);
         }

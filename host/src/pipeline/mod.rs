@@ -127,7 +127,7 @@ impl Session {
             });
         }
         let source = match replay {
-            Some(replay) => Source::Recording(replay),
+            Some(replay) => Source::Recording(Box::new(replay)),
             None => {
                 if wanted.is_empty() && !config.watch {
                     bail!(

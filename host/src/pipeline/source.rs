@@ -13,7 +13,7 @@ use crate::recording::{Frame, Reader, RecordingError, Summary};
 
 pub enum Source {
     Kernel { probes: Probes, next_tick: Instant },
-    Recording(Replay),
+    Recording(Box<Replay>),
 }
 
 impl Source {
