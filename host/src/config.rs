@@ -70,6 +70,19 @@ pub struct Output {
     /// How often plugins' `on-tick` runs (and maps print, with `print_maps = "interval"`).
     pub interval: Duration,
     pub print_maps: PrintMaps,
+    /// Serve maps as Prometheus metrics at http://ADDR/metrics.
+    pub prometheus: Option<std::net::SocketAddr>,
+    /// Write output to this file instead of stdout, rotated by size.
+    pub file: Option<FileOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutput {
+    pub path: PathBuf,
+    /// Rotate when the file would grow past this many bytes.
+    pub rotate_bytes: u64,
+    /// Rotated files kept: FILE.1 (newest) to FILE.keep.
+    pub keep: u32,
 }
 
 /// Kernel-side filter: an empty list does not filter.
@@ -139,6 +152,10 @@ struct RawOutput {
     format: Option<Spanned<String>>,
     interval: Option<Spanned<String>>,
     print_maps: Option<Spanned<String>>,
+    prometheus: Option<Spanned<String>>,
+    file: Option<String>,
+    rotate_mib: Option<Spanned<u64>>,
+    keep: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -170,6 +187,8 @@ struct RawPlugin {
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_RING_BUFFER_MIB: u32 = 16;
 pub const DEFAULT_PLUGIN_EMITS_PER_INTERVAL: u32 = 10_000;
+pub const DEFAULT_ROTATE_MIB: u64 = 64;
+pub const DEFAULT_KEEP: u32 = 5;
 
 impl Config {
     /// The plugin to run from `path`: the `[plugin.NAME]` whose file it is,
@@ -241,6 +260,32 @@ impl Config {
                 ));
             }
         };
+
+        let prometheus = match &raw.output.prometheus {
+            None => None,
+            Some(addr) => Some(addr.get_ref().parse().map_err(|e| {
+                at(
+                    Some(addr.span()),
+                    format!(
+                        "bad prometheus address `{}`: {e} (write e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")",
+                        addr.get_ref()
+                    ),
+                )
+            })?),
+        };
+        if let Some(mib) = raw.output.rotate_mib.as_ref().filter(|m| *m.get_ref() == 0) {
+            return Err(at(Some(mib.span()), "rotate_mib must be at least 1".into()));
+        }
+        let file = raw.output.file.as_ref().map(|f| FileOutput {
+            path: base.join(f),
+            rotate_bytes: raw
+                .output
+                .rotate_mib
+                .as_ref()
+                .map_or(DEFAULT_ROTATE_MIB, |m| *m.get_ref())
+                << 20,
+            keep: raw.output.keep.unwrap_or(DEFAULT_KEEP),
+        });
 
         let ring_buffer_bytes = match &raw.limits.ring_buffer_mib {
             None => DEFAULT_RING_BUFFER_MIB << 20,
@@ -315,6 +360,8 @@ impl Config {
                 format,
                 interval,
                 print_maps,
+                prometheus,
+                file,
             },
             probes,
             plugins,
@@ -429,6 +476,10 @@ plugin_dir = "build"
 format = "json"
 interval = "250ms"
 print_maps = "interval"
+prometheus = "127.0.0.1:9464"
+file = "out/events.jsonl"
+rotate_mib = 8
+keep = 2
 [limits]
 ring_buffer_mib = 4
 [probe."file.open"]
@@ -446,6 +497,15 @@ names = ["a", "b"]
         assert_eq!(c.output.format, Format::Json);
         assert_eq!(c.output.interval, Duration::from_millis(250));
         assert_eq!(c.output.print_maps, PrintMaps::Interval);
+        assert_eq!(c.output.prometheus, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(
+            c.output.file,
+            Some(FileOutput {
+                path: "/etc/wasmtrace/out/events.jsonl".into(),
+                rotate_bytes: 8 << 20,
+                keep: 2
+            })
+        );
         assert_eq!(c.ring_buffer_bytes, 4 << 20);
         let f = &c.probes[&ProbeId::FileOpen];
         assert_eq!(
@@ -515,6 +575,10 @@ names = ["a", "b"]
     fn bad_values() {
         let e = parse("[output]\nformat = \"xml\"\n").unwrap_err();
         assert!(e.contains(":2:10: unknown output format `xml`"), "{e}");
+        let e = parse("[output]\nprometheus = \"localhost\"\n").unwrap_err();
+        assert!(e.contains(":2:14: bad prometheus address `localhost`"), "{e}");
+        let e = parse("[output]\nfile = \"x\"\nrotate_mib = 0\n").unwrap_err();
+        assert!(e.contains(":3:14: rotate_mib must be at least 1"), "{e}");
         let e = parse("[output]\ninterval = \"soon\"\n").unwrap_err();
         assert!(e.contains(":2:12: bad interval `soon`"), "{e}");
         let e = parse("[limits]\nring_buffer_mib = 3\n").unwrap_err();

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
 use wasmtrace::pipeline::{Replay, Session};
+use wasmtrace::rotate::RotatingFile;
 use wasmtrace::{bench, catalog, listing, recorder, templates, tracefs};
 
 /// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
@@ -145,12 +146,16 @@ fn load_for_output(path: &std::path::Path, output: Option<OutputFormat>) -> anyh
     Ok(config)
 }
 
-fn stdout_output(config: &Config) -> Output {
-    Output::new(
-        config.output.format,
-        Box::new(std::io::stdout()),
-        config.plugins.len() > 1,
-    )
+/// Standard output, or the config's `[output] file` (rotated by size).
+fn output_for(config: &Config) -> anyhow::Result<Output> {
+    let out: Box<dyn Write + Send> = match &config.output.file {
+        None => Box::new(std::io::stdout()),
+        Some(file) => Box::new(
+            RotatingFile::open(&file.path, file.rotate_bytes, file.keep)
+                .with_context(|| format!("opening the output file {}", file.path.display()))?,
+        ),
+    };
+    Ok(Output::new(config.output.format, out, config.plugins.len() > 1))
 }
 
 /// A flag that Ctrl-C (SIGINT) or SIGTERM sets, so that a run ends cleanly.
@@ -204,13 +209,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => {
             let config = load_for_output(&config, output)?;
-            let output = stdout_output(&config);
+            let output = output_for(&config)?;
             Session::start(config, output, None)?.run(&*stop_on_signals()?, duration)?;
         }
         Command::Replay { config, output, file } => {
             let config = load_for_output(&config, output)?;
             let replay = Replay::open(&file, config.output.interval)?;
-            let output = stdout_output(&config);
+            let output = output_for(&config)?;
             Session::start(config, output, Some(replay))?.run(&*stop_on_signals()?, None)?;
         }
         Command::Record {

@@ -12,6 +12,7 @@ mod losses;
 mod plugin_errors;
 mod process_exec;
 mod process_exit;
+mod prometheus;
 mod record_replay;
 mod sandbox;
 mod syscall_enter;

@@ -22,6 +22,7 @@ use crate::decode::decode;
 use crate::maps::{MapStore, SharedMaps};
 use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
+use crate::prometheus::SharedStats;
 use crate::runtime::bindings::Event;
 use crate::runtime::{PluginInstance, Runtime};
 
@@ -81,6 +82,8 @@ pub struct Session {
     events: Vec<u64>,
     lost_reported: BTreeMap<ProbeId, u64>,
     decode_errors: u64,
+    /// Probe counts as the Prometheus endpoint last saw them.
+    published: SharedStats,
 }
 
 impl Session {
@@ -141,6 +144,12 @@ impl Session {
             }
         };
 
+        let published = SharedStats::default();
+        if let Some(addr) = config.output.prometheus {
+            crate::prometheus::serve(addr, maps.clone(), published.clone())?;
+            eprintln!("wasmtrace: Prometheus metrics at http://{addr}/metrics");
+        }
+
         let names: Vec<&str> = source.probes().into_iter().map(|id| catalog::by_id(id).name).collect();
         let plugins: Vec<&str> = slots.iter().map(Slot::name).collect();
         eprintln!(
@@ -166,6 +175,7 @@ impl Session {
             events: vec![0; ProbeId::ALL.len()],
             lost_reported: BTreeMap::new(),
             decode_errors: 0,
+            published,
         };
         session.resubscribe()?;
         for i in 0..session.slots.len() {
@@ -292,6 +302,7 @@ impl Session {
             }
         }
         self.report_new_losses();
+        *self.published.lock().expect("stats lock") = self.stats();
         Ok(())
     }
 
