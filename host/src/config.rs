@@ -185,7 +185,7 @@ struct RawPlugin {
 }
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
-pub const DEFAULT_RING_BUFFER_MIB: u32 = 16;
+pub const DEFAULT_RING_BUFFER_MIB: u32 = 4;
 pub const DEFAULT_PLUGIN_EMITS_PER_INTERVAL: u32 = 10_000;
 pub const DEFAULT_ROTATE_MIB: u64 = 64;
 pub const DEFAULT_KEEP: u32 = 5;

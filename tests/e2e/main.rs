@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod bench;
 mod catalog;
 mod config_errors;
 mod file_open;

@@ -129,7 +129,8 @@ impl Running {
                 if bpftrace && line.starts_with("Attaching") {
                     let _ = tx.send(());
                 }
-                if line.contains(comm) {
+                // libbpf-tools print the command in their first or second column.
+                if line.split_whitespace().take(2).any(|word| word == comm) {
                     collected.matching += 1;
                 }
                 let keep = if wasmtrace {
@@ -241,7 +242,7 @@ impl Running {
 struct Collected {
     /// The lines its report is read from.
     lines: Vec<String>,
-    /// How many lines name the workload's command (libbpf-tools print one per event).
+    /// How many lines are the workload's events (libbpf-tools print one per event).
     matching: u64,
 }
 

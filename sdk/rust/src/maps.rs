@@ -2,8 +2,10 @@
 //! plugin and sent to the host in one call per map when the batch is done.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::rc::{Rc, Weak};
+
+use hashbrown::{Equivalent, HashMap};
 
 use crate::bindings::wasmtrace::plugin::maps as host;
 
@@ -11,6 +13,23 @@ type Key = Vec<String>;
 
 fn owned_key(key: &[&str]) -> Key {
     key.iter().map(|part| part.to_string()).collect()
+}
+
+/// A borrowed key that finds its owned form in a map: the sum of a key seen
+/// before in the batch is updated without allocating.
+struct KeyRef<'a>(&'a [&'a str]);
+
+impl Hash for KeyRef<'_> {
+    // `[&str]` hashes exactly as `[String]` does: the length, then each part.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        key.len() == self.0.len() && key.iter().zip(self.0).all(|(a, b)| a == b)
+    }
 }
 
 trait Flush {
@@ -67,7 +86,13 @@ impl Counter {
 
     /// Adds `delta` to the key's sum (one part per label).
     pub fn add(&self, key: &[&str], delta: u64) {
-        *self.0.sums.borrow_mut().entry(owned_key(key)).or_default() += delta;
+        let mut sums = self.0.sums.borrow_mut();
+        match sums.get_mut(&KeyRef(key)) {
+            Some(sum) => *sum += delta,
+            None => {
+                sums.insert(owned_key(key), delta);
+            }
+        }
     }
 }
 

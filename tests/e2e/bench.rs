@@ -1,0 +1,44 @@
+//! `wasmtrace bench` counts right: what it generates is what it reports delivered.
+//! (Its times are figures to read, not to assert.)
+
+use crate::harness::{example_plugins, kernel_available, wasmtrace};
+
+#[test]
+fn bench_reports_every_generated_event_as_delivered() {
+    if !kernel_available("bench_reports_every_generated_event_as_delivered") {
+        return;
+    }
+    let out = wasmtrace()
+        .args([
+            "bench",
+            "-w",
+            "open",
+            "-w",
+            "exec",
+            "-c",
+            "300",
+            "--repeat",
+            "2",
+            "--no-compare",
+            "--plugin-dir",
+        ])
+        .arg(example_plugins())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.contains("wasmtrace ("))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    // open: tally, no plugin, 4 plugins; exec: tally.
+    assert_eq!(rows.len(), 4, "{stdout}");
+    for row in &rows {
+        let at = row.iter().position(|w| w.ends_with('x')).expect("a slowdown column");
+        let (generated, delivered, lost) = (row[at + 1], row[at + 2], row[at + 3]);
+        assert_eq!(generated, "600", "{stdout}");
+        let expected = if row.contains(&"plugin)") { "0" } else { "600" };
+        assert_eq!((delivered, lost), (expected, "0"), "{stdout}");
+    }
+}
