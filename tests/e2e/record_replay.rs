@@ -37,45 +37,64 @@ fn results(out: &Finished) -> Vec<&serde_json::Value> {
     out.lines.iter().filter(|l| l["type"] != "plugin").collect()
 }
 
+/// A recording of `n` opens of a file by a child named after `prefix`, in a
+/// folder that `nobody` can read (with a compile cache it can write).
+struct Recorded {
+    dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    target: String,
+    comm: String,
+    pid: u32,
+    stderr: String,
+}
+
+fn record_opens(prefix: &str, n: usize) -> Recorded {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(dir.path().join("cache")).unwrap();
+    let nobody = uzers::get_user_by_name("nobody").expect("a user `nobody`").uid();
+    std::os::unix::fs::chown(dir.path().join("cache"), Some(nobody), None).unwrap();
+    let target = dir.path().join("target");
+    std::fs::write(&target, b"x").unwrap();
+    let comm = unique(prefix);
+    let file = dir.path().join("opens.wtr");
+    let recorder = Tracer::record(&format!("[probe.\"file.open\"]\ncomm = [\"{comm}\"]\n"), &file);
+    let pid = child_opens(&comm, &target, n);
+    let recorded = recorder.stop();
+    assert!(recorded.status.success(), "record failed:\n{}", recorded.stderr);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Recorded {
+        target: target.to_str().unwrap().to_string(),
+        dir,
+        file,
+        comm,
+        pid,
+        stderr: recorded.stderr,
+    }
+}
+
 #[test]
 fn a_recording_replays_exactly_without_root_and_the_same_each_time() {
     if !kernel_available("a_recording_replays_exactly_without_root_and_the_same_each_time") {
         return;
     }
     const N: usize = 41;
-    let dir = tempfile::tempdir().unwrap();
-    // Readable by nobody: the recording, the config and the cache folder.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir(dir.path().join("cache")).unwrap();
-    let nobody = uzers_nobody();
-    std::os::unix::fs::chown(dir.path().join("cache"), Some(nobody), None).unwrap();
-    let target = dir.path().join("target");
-    std::fs::write(&target, b"x").unwrap();
-    let comm = unique("wt-rec-");
-    let file = dir.path().join("opens.wtr");
-
-    let recorder = Tracer::record(&format!("[probe.\"file.open\"]\ncomm = [\"{comm}\"]\n"), &file);
-    let pid = child_opens(&comm, &target, N);
-    let recorded = recorder.stop();
-    assert!(recorded.status.success(), "record failed:\n{}", recorded.stderr);
+    let rec = record_opens("wt-rec-", N);
     assert!(
-        recorded
-            .stderr
+        rec.stderr
             .contains(&format!("probe file.open: {N} events recorded, 0 lost")),
         "{}",
-        recorded.stderr
+        rec.stderr
     );
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    let first = replay_as_nobody(&file, dir.path());
+    let first = replay_as_nobody(&rec.file, rec.dir.path());
     assert!(first.status.success(), "replay failed:\n{}", first.stderr);
-    let target = target.to_str().unwrap();
-    assert_eq!(first.counter("opensnoop", "paths", &[target]), Some(N as u64));
-    assert_eq!(first.counter("opensnoop", "opens", &[&comm]), Some(N as u64));
-    assert!(first.rows("opensnoop").all(|r| r["PID"] == pid));
+    assert_eq!(first.counter("opensnoop", "paths", &[&rec.target]), Some(N as u64));
+    assert_eq!(first.counter("opensnoop", "opens", &[&rec.comm]), Some(N as u64));
+    assert!(first.rows("opensnoop").all(|r| r["PID"] == rec.pid));
     assert_eq!(first.probe("file.open"), (N as u64, 0));
 
-    let second = replay_as_nobody(&file, dir.path());
+    let second = replay_as_nobody(&rec.file, rec.dir.path());
     assert_eq!(results(&first), results(&second));
 }
 
@@ -84,27 +103,15 @@ fn a_cut_recording_is_replayed_up_to_the_cut_and_then_refused_clearly() {
     if !kernel_available("a_cut_recording_is_replayed_up_to_the_cut_and_then_refused_clearly") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir(dir.path().join("cache")).unwrap();
-    std::os::unix::fs::chown(dir.path().join("cache"), Some(uzers_nobody()), None).unwrap();
-    let target = dir.path().join("target");
-    std::fs::write(&target, b"x").unwrap();
-    let comm = unique("wt-cut-");
-    let file = dir.path().join("opens.wtr");
-    let recorder = Tracer::record(&format!("[probe.\"file.open\"]\ncomm = [\"{comm}\"]\n"), &file);
-    child_opens(&comm, &target, 10);
-    assert!(recorder.stop().status.success());
-
+    let rec = record_opens("wt-cut-", 10);
     // Cut in the middle of the 8th record.
-    let whole = std::fs::read(&file).unwrap();
+    let whole = std::fs::read(&rec.file).unwrap();
     let header = 16 + u32::from_le_bytes(whole[12..16].try_into().unwrap()) as usize;
     // A frame: kind (1 byte), length (4), one record.
     let frame = 5 + wasmtrace_ebpf::abi::record_size(wasmtrace_ebpf::abi::ProbeId::FileOpen);
-    std::fs::write(&file, &whole[..header + 7 * frame + frame / 2]).unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&rec.file, &whole[..header + 7 * frame + frame / 2]).unwrap();
 
-    let out = replay_as_nobody(&file, dir.path());
+    let out = replay_as_nobody(&rec.file, rec.dir.path());
     assert!(!out.status.success());
     assert!(
         out.stderr.contains("is truncated at byte") && out.stderr.contains("the 7 events before it were replayed"),
@@ -112,9 +119,5 @@ fn a_cut_recording_is_replayed_up_to_the_cut_and_then_refused_clearly() {
         out.stderr
     );
     // What was replayed before the cut is kept and printed.
-    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(7));
-}
-
-fn uzers_nobody() -> u32 {
-    uzers::get_user_by_name("nobody").expect("a user `nobody`").uid()
+    assert_eq!(out.counter("opensnoop", "opens", &[&rec.comm]), Some(7));
 }
