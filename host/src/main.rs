@@ -208,15 +208,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duration,
             output,
         } => {
+            // Before starting: a signal right after "tracing" must stop it cleanly.
+            let stop = stop_on_signals()?;
             let config = load_for_output(&config, output)?;
             let output = output_for(&config)?;
-            Session::start(config, output, None)?.run(&*stop_on_signals()?, duration)?;
+            Session::start(config, output, None)?.run(&stop, duration)?;
         }
         Command::Replay { config, output, file } => {
+            let stop = stop_on_signals()?;
             let config = load_for_output(&config, output)?;
             let replay = Replay::open(&file, config.output.interval)?;
             let output = output_for(&config)?;
-            Session::start(config, output, Some(replay))?.run(&*stop_on_signals()?, None)?;
+            Session::start(config, output, Some(replay))?.run(&stop, None)?;
         }
         Command::Record {
             probe,
@@ -236,8 +239,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .ok_or_else(|| anyhow::anyhow!("unknown probe `{name}`: `wasmtrace list` shows the catalog"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let stop = stop_on_signals()?;
             let wanted = recorder::wanted(&config, &named);
-            let summary = recorder::record(&wanted, config.ring_buffer_bytes, &file, &*stop_on_signals()?, duration)?;
+            let summary = recorder::record(&wanted, config.ring_buffer_bytes, &file, &stop, duration)?;
             for (probe, events) in &summary.events {
                 eprintln!(
                     "probe {probe}: {events} events recorded, {} lost",
