@@ -17,14 +17,20 @@ pub enum ProbeId {
     ProcessExit = 1,
     FileOpen = 2,
     SyscallEnter = 3,
+    SignalKill = 4,
+    ProcessSleep = 5,
+    FileSync = 6,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 4] = [
+    pub const ALL: [ProbeId; 7] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
         ProbeId::SyscallEnter,
+        ProbeId::SignalKill,
+        ProbeId::ProcessSleep,
+        ProbeId::FileSync,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -89,6 +95,36 @@ pub struct SyscallEnterEvent {
     pub id: u64,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SignalKillEvent {
+    pub h: EventHeader,
+    pub target: i32,
+    pub signal: u32,
+    pub ret: i32,
+    /// `enum kill_call`: 0 kill, 1 tkill, 2 tgkill.
+    pub call: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSleepEvent {
+    pub h: EventHeader,
+    pub duration_ns: u64,
+    pub clock: u32,
+    pub flags: u32,
+    pub parent_comm: [u8; COMM_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FileSyncEvent {
+    pub h: EventHeader,
+    /// `enum sync_call`: 0 sync, 1 syncfs, 2 fsync, 3 fdatasync, 4 sync_file_range, 5 msync.
+    pub call: u32,
+    pub fd: i32,
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -109,6 +145,9 @@ const _: () = assert!(size_of::<ProcessExecEvent>() == 64 + 16 + COMM_LEN + PATH
 const _: () = assert!(size_of::<ProcessExitEvent>() == 80);
 const _: () = assert!(size_of::<FileOpenEvent>() == 64 + 24 + PATH_LEN);
 const _: () = assert!(size_of::<SyscallEnterEvent>() == 72);
+const _: () = assert!(size_of::<SignalKillEvent>() == 80);
+const _: () = assert!(size_of::<ProcessSleepEvent>() == 96);
+const _: () = assert!(size_of::<FileSyncEvent>() == 72);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -118,6 +157,9 @@ unsafe impl aya::Pod for ProcessExecEvent {}
 unsafe impl aya::Pod for ProcessExitEvent {}
 unsafe impl aya::Pod for FileOpenEvent {}
 unsafe impl aya::Pod for SyscallEnterEvent {}
+unsafe impl aya::Pod for SignalKillEvent {}
+unsafe impl aya::Pod for ProcessSleepEvent {}
+unsafe impl aya::Pod for FileSyncEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -142,5 +184,8 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::ProcessExit => size_of::<ProcessExitEvent>(),
         ProbeId::FileOpen => size_of::<FileOpenEvent>(),
         ProbeId::SyscallEnter => size_of::<SyscallEnterEvent>(),
+        ProbeId::SignalKill => size_of::<SignalKillEvent>(),
+        ProbeId::ProcessSleep => size_of::<ProcessSleepEvent>(),
+        ProbeId::FileSync => size_of::<FileSyncEvent>(),
     }
 }

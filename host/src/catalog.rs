@@ -148,6 +148,80 @@ pub const PROBES: &[Probe] = &[
         )],
         notes: "Fires for every syscall on the machine: narrow it with filters where you can.",
     },
+    Probe {
+        name: "signal.kill",
+        id: ProbeId::SignalKill,
+        object: Object::Process,
+        summary: "a signal was sent with kill, tkill or tgkill (as killsnoop)",
+        hooks: &[
+            tp("signal_kill_exit", "syscalls", "sys_exit_kill"),
+            optional_tp("signal_tkill_exit", "syscalls", "sys_exit_tkill"),
+            optional_tp("signal_tgkill_exit", "syscalls", "sys_exit_tgkill"),
+        ],
+        fields: &[
+            field("call", "kill-call", "`kill`, `tkill` or `tgkill`"),
+            field(
+                "target",
+                "s32",
+                "kill's pid (0: the sender's process group, -1: all it may signal, < -1: that group), or tkill/tgkill's thread id",
+            ),
+            field(
+                "signal",
+                "u32",
+                "the signal number; 0 only checks that the target exists",
+            ),
+            field("ret", "s32", "0 on success, or -errno"),
+        ],
+        notes: "The header is the sender. One event when the call returns; the arguments are read from the registers saved at syscall entry.",
+    },
+    Probe {
+        name: "process.sleep",
+        id: ProbeId::ProcessSleep,
+        object: Object::Process,
+        summary: "a thread went to sleep with nanosleep or clock_nanosleep (as naptime)",
+        hooks: &[
+            tp("process_nanosleep_enter", "syscalls", "sys_enter_nanosleep"),
+            optional_tp("process_clock_nanosleep_enter", "syscalls", "sys_enter_clock_nanosleep"),
+        ],
+        fields: &[
+            field(
+                "duration-ns",
+                "u64",
+                "the requested sleep; with `absolute`, the wake-up time on `clock`",
+            ),
+            field(
+                "clock",
+                "u32",
+                "the clock: 0 CLOCK_REALTIME, 1 CLOCK_MONOTONIC (nanosleep's), ...",
+            ),
+            field("absolute", "bool", "TIMER_ABSTIME was given"),
+            field("parent-comm", "string", "the parent process's command name"),
+        ],
+        notes: "Sent when the sleep starts: `duration-ns` is what was asked for, not how long it slept. glibc's sleep() and nanosleep() use clock_nanosleep.",
+    },
+    Probe {
+        name: "file.sync",
+        id: ProbeId::FileSync,
+        object: Object::File,
+        summary: "data was flushed with sync, syncfs, fsync, fdatasync, sync_file_range or msync (as syncsnoop)",
+        hooks: &[
+            tp("file_fsync_enter", "syscalls", "sys_enter_fsync"),
+            optional_tp("file_sync_enter", "syscalls", "sys_enter_sync"),
+            optional_tp("file_syncfs_enter", "syscalls", "sys_enter_syncfs"),
+            optional_tp("file_fdatasync_enter", "syscalls", "sys_enter_fdatasync"),
+            optional_tp("file_sync_file_range_enter", "syscalls", "sys_enter_sync_file_range"),
+            optional_tp("file_msync_enter", "syscalls", "sys_enter_msync"),
+        ],
+        fields: &[
+            field(
+                "call",
+                "sync-call",
+                "`sync`, `syncfs`, `fsync`, `fdatasync`, `sync-file-range` or `msync`",
+            ),
+            field("fd", "s32", "the file descriptor, or -1 for sync and msync"),
+        ],
+        notes: "Sent when the call is entered, as syncsnoop.bt does.",
+    },
 ];
 
 /// The probe with this name.

@@ -2,7 +2,10 @@
 
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
-use crate::runtime::bindings::{Body, Event, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
+use crate::runtime::bindings::{
+    Body, Event, FileOpen, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessSleep, SignalKill, SyncCall,
+    SyscallEnter,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -12,6 +15,8 @@ pub enum DecodeError {
     UnknownProbe(u32),
     #[error("{probe:?} record of {len} bytes is truncated")]
     Truncated { probe: ProbeId, len: usize },
+    #[error("{probe:?} record names an unknown call {call}")]
+    UnknownCall { probe: ProbeId, call: u32 },
 }
 
 fn text(field: &[u8]) -> String {
@@ -79,6 +84,43 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         ProbeId::SyscallEnter => {
             let e: abi::SyscallEnterEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::SyscallEnter(SyscallEnter { id: e.id as u32 })
+        }
+        ProbeId::SignalKill => {
+            let e: abi::SignalKillEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let call = match e.call {
+                0 => KillCall::Kill,
+                1 => KillCall::Tkill,
+                2 => KillCall::Tgkill,
+                call => return Err(DecodeError::UnknownCall { probe, call }),
+            };
+            Body::SignalKill(SignalKill {
+                call,
+                target: e.target,
+                signal: e.signal,
+                ret: e.ret,
+            })
+        }
+        ProbeId::ProcessSleep => {
+            let e: abi::ProcessSleepEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::ProcessSleep(ProcessSleep {
+                duration_ns: e.duration_ns,
+                clock: e.clock,
+                absolute: e.flags & 1 != 0,
+                parent_comm: text(&e.parent_comm),
+            })
+        }
+        ProbeId::FileSync => {
+            let e: abi::FileSyncEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let call = match e.call {
+                0 => SyncCall::Sync,
+                1 => SyncCall::Syncfs,
+                2 => SyncCall::Fsync,
+                3 => SyncCall::Fdatasync,
+                4 => SyncCall::SyncFileRange,
+                5 => SyncCall::Msync,
+                call => return Err(DecodeError::UnknownCall { probe, call }),
+            };
+            Body::FileSync(FileSync { call, fd: e.fd })
         }
     };
     Ok((
@@ -201,6 +243,61 @@ mod tests {
             panic!()
         };
         assert_eq!((x.exit_code, x.signal, x.core_dumped), (3, 0, false));
+    }
+
+    #[test]
+    fn calls_map_to_their_enums_and_unknown_ones_are_refused() {
+        let kill = |call| abi::SignalKillEvent {
+            h: head(ProbeId::SignalKill),
+            target: -1,
+            signal: 15,
+            ret: 0,
+            call,
+        };
+        assert_eq!(
+            decode(&as_bytes(&kill(2))).unwrap().1.body,
+            Body::SignalKill(SignalKill {
+                call: KillCall::Tgkill,
+                target: -1,
+                signal: 15,
+                ret: 0
+            })
+        );
+        assert_eq!(
+            decode(&as_bytes(&kill(3))).unwrap_err(),
+            DecodeError::UnknownCall {
+                probe: ProbeId::SignalKill,
+                call: 3
+            }
+        );
+        let sync = abi::FileSyncEvent {
+            h: head(ProbeId::FileSync),
+            call: 4,
+            fd: 7,
+        };
+        assert_eq!(
+            decode(&as_bytes(&sync)).unwrap().1.body,
+            Body::FileSync(FileSync {
+                call: SyncCall::SyncFileRange,
+                fd: 7
+            })
+        );
+        let sleep = abi::ProcessSleepEvent {
+            h: head(ProbeId::ProcessSleep),
+            duration_ns: 1_500_000_000,
+            clock: 0,
+            flags: 1,
+            parent_comm: comm("bash"),
+        };
+        assert_eq!(
+            decode(&as_bytes(&sleep)).unwrap().1.body,
+            Body::ProcessSleep(ProcessSleep {
+                duration_ns: 1_500_000_000,
+                clock: 0,
+                absolute: true,
+                parent_comm: "bash".into()
+            })
+        );
     }
 
     #[test]

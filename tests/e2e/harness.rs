@@ -286,3 +286,47 @@ pub fn child_opens(comm: &str, path: &Path, n: usize) -> u32 {
         }
     })
 }
+
+/// A bpftrace tool (e.g. /usr/sbin/killsnoop.bt) watching alongside
+/// wasmtrace, for parity tests.
+pub struct Bpftrace {
+    child: Child,
+    stdout: JoinHandle<String>,
+}
+
+impl Bpftrace {
+    /// Starts the tool and waits until it has attached.
+    pub fn start(tool: &str) -> Bpftrace {
+        let mut child = Command::new("bpftrace")
+            .arg(tool)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running bpftrace (Debian package `bpftrace`; scripts/install-deps installs it)");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert!(first.starts_with("Attaching"), "bpftrace {tool} said {first:?}");
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            out.read_to_string(&mut s).unwrap();
+            s
+        });
+        // bpftrace prints "Attaching" before it attaches; its BEGIN header
+        // comes after. Give it the time it needs.
+        std::thread::sleep(Duration::from_secs(2));
+        Bpftrace { child, stdout }
+    }
+
+    /// Stops it as Ctrl-C would; the words of each line it printed.
+    pub fn stop(self) -> Vec<Vec<String>> {
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let mut child = self.child;
+        child.wait().unwrap();
+        let text = self.stdout.join().unwrap();
+        text.lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .collect()
+    }
+}

@@ -18,3 +18,4 @@ mod record_replay;
 mod sandbox;
 mod syscall_enter;
 mod templates;
+mod tools;

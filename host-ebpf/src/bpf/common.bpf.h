@@ -112,6 +112,13 @@ static __always_inline void *reserve_event(__u32 probe, __u64 size)
 	return h;
 }
 
+/* The user registers saved at syscall entry: at a syscall's exit they still
+ * hold its arguments (SYSCALL_ARGn in kernel.h), so one exit hook suffices. */
+static __always_inline struct pt_regs *syscall_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
 /* The host drains the ring buffer on its own schedule, so the kernel skips the
  * wake-up (the dominant per-event cost of a busy ring buffer). */
 static __always_inline void submit_event(void *e)

@@ -22,6 +22,9 @@ enum probe_id {
 	PROBE_PROCESS_EXIT = 1,
 	PROBE_FILE_OPEN = 2,
 	PROBE_SYSCALL_ENTER = 3,
+	PROBE_SIGNAL_KILL = 4,
+	PROBE_PROCESS_SLEEP = 5,
+	PROBE_FILE_SYNC = 6,
 	PROBE_COUNT,
 };
 
@@ -91,5 +94,47 @@ struct filter {
 	char comms[FILTER_MAX][COMM_LEN];
 };
 _Static_assert(sizeof(struct filter) == 24 + 32 + 32 + 128, "filter layout is ABI");
+
+/* Which syscall a signal.kill event is about. */
+enum kill_call {
+	KILL_CALL_KILL = 0,
+	KILL_CALL_TKILL = 1,
+	KILL_CALL_TGKILL = 2,
+};
+
+struct signal_kill_event {
+	struct event_header h;
+	__s32 target;     /* kill's pid (negative: a process group), or the thread of tkill/tgkill */
+	__u32 signal;
+	__s32 ret;        /* 0, or -errno */
+	__u32 call;       /* enum kill_call */
+};
+_Static_assert(sizeof(struct signal_kill_event) == 80, "kill layout is ABI");
+
+struct process_sleep_event {
+	struct event_header h;
+	__u64 duration_ns; /* requested; with TIMER_ABSTIME, the wake-up time on `clock` */
+	__u32 clock;       /* clockid_t; nanosleep sleeps on CLOCK_MONOTONIC */
+	__u32 flags;       /* clock_nanosleep's flags (TIMER_ABSTIME = 1) */
+	char parent_comm[COMM_LEN];
+};
+_Static_assert(sizeof(struct process_sleep_event) == 96, "sleep layout is ABI");
+
+/* Which syscall a file.sync event is about. */
+enum sync_call {
+	SYNC_CALL_SYNC = 0,
+	SYNC_CALL_SYNCFS = 1,
+	SYNC_CALL_FSYNC = 2,
+	SYNC_CALL_FDATASYNC = 3,
+	SYNC_CALL_SYNC_FILE_RANGE = 4,
+	SYNC_CALL_MSYNC = 5,
+};
+
+struct file_sync_event {
+	struct event_header h;
+	__u32 call;       /* enum sync_call */
+	__s32 fd;         /* -1 for sync and msync */
+};
+_Static_assert(sizeof(struct file_sync_event) == 72, "sync layout is ABI");
 
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* file.open: open, openat and openat2, one event when each returns.
+ * file.sync: the sync family, one event when each is entered (like syncsnoop.bt).
  *
  * Only the exit tracepoints are hooked: the arguments are read from the
  * registers saved at syscall entry, and the path is read once the kernel has
@@ -8,11 +9,6 @@
 #include "common.bpf.h"
 
 #define AT_FDCWD -100
-
-static __always_inline struct pt_regs *syscall_regs(void)
-{
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
 
 static __always_inline int open_exit(long ret, const char *path, __s32 dfd, __u32 flags, __u32 mode)
 {
@@ -55,4 +51,53 @@ int file_openat2_exit(struct syscall_exit_ctx *ctx)
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (void *)SYSCALL_ARG3(regs));
 	return open_exit(ctx->ret, (const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), how.flags, how.mode);
+}
+
+static __always_inline int sync_enter(__u32 call, __s32 fd)
+{
+	if (!task_selected(PROBE_FILE_SYNC))
+		return 0;
+	struct file_sync_event *e = reserve_event(PROBE_FILE_SYNC, sizeof(*e));
+	if (!e)
+		return 0;
+	e->call = call;
+	e->fd = fd;
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sync")
+int file_sync_enter(struct syscall_enter_ctx *ctx)
+{
+	return sync_enter(SYNC_CALL_SYNC, -1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_syncfs")
+int file_syncfs_enter(struct syscall_enter_ctx *ctx)
+{
+	return sync_enter(SYNC_CALL_SYNCFS, ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fsync")
+int file_fsync_enter(struct syscall_enter_ctx *ctx)
+{
+	return sync_enter(SYNC_CALL_FSYNC, ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fdatasync")
+int file_fdatasync_enter(struct syscall_enter_ctx *ctx)
+{
+	return sync_enter(SYNC_CALL_FDATASYNC, ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sync_file_range")
+int file_sync_file_range_enter(struct syscall_enter_ctx *ctx)
+{
+	return sync_enter(SYNC_CALL_SYNC_FILE_RANGE, ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_msync")
+int file_msync_enter(struct syscall_enter_ctx *ctx)
+{
+	return sync_enter(SYNC_CALL_MSYNC, -1);
 }

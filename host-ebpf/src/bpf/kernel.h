@@ -13,6 +13,7 @@
 struct task_struct {
 	int pid;
 	int tgid;
+	char comm[16];
 	int exit_code;
 	unsigned long long start_time;
 	struct task_struct *real_parent;
@@ -76,6 +77,11 @@ struct syscall_exit_ctx {
 	int nr;
 	int _pad;
 	long ret;
+};
+
+struct timespec64_user {
+	long long tv_sec;
+	long long tv_nsec;
 };
 
 struct open_how {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* process.exec and process.exit. */
+/* process.exec, process.exit, process.sleep and signal.kill. */
 #include "common.bpf.h"
 
 #define ARG_CHUNK 128
@@ -121,4 +121,76 @@ int process_exit(void *ctx)
 	e->_pad = 0;
 	submit_event(e);
 	return 0;
+}
+
+/* signal.kill: at exit, with the arguments from the registers saved at entry
+ * (as file.open does), so that one hook gives the call and its result. */
+static __always_inline int kill_exit(__u32 call, __s32 target, __u32 signal, long ret)
+{
+	if (!task_selected(PROBE_SIGNAL_KILL))
+		return 0;
+	struct signal_kill_event *e = reserve_event(PROBE_SIGNAL_KILL, sizeof(*e));
+	if (!e)
+		return 0;
+	e->call = call;
+	e->target = target;
+	e->signal = signal;
+	e->ret = ret;
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_kill")
+int signal_kill_exit(struct syscall_exit_ctx *ctx)
+{
+	struct pt_regs *regs = syscall_regs();
+	return kill_exit(KILL_CALL_KILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_tkill")
+int signal_tkill_exit(struct syscall_exit_ctx *ctx)
+{
+	struct pt_regs *regs = syscall_regs();
+	return kill_exit(KILL_CALL_TKILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_tgkill")
+int signal_tgkill_exit(struct syscall_exit_ctx *ctx)
+{
+	struct pt_regs *regs = syscall_regs();
+	return kill_exit(KILL_CALL_TGKILL, SYSCALL_ARG2(regs), SYSCALL_ARG3(regs), ctx->ret);
+}
+
+/* process.sleep: at entry, with the requested time, like naptime.bt. */
+static __always_inline int sleep_enter(__u32 clock, __u32 flags, const struct timespec64_user *req)
+{
+	if (!task_selected(PROBE_PROCESS_SLEEP))
+		return 0;
+	struct timespec64_user ts = {};
+	if (bpf_probe_read_user(&ts, sizeof(ts), req))
+		return 0;
+	struct process_sleep_event *e = reserve_event(PROBE_PROCESS_SLEEP, sizeof(*e));
+	if (!e)
+		return 0;
+	e->duration_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	e->clock = clock;
+	e->flags = flags;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	BPF_CORE_READ_STR_INTO(&e->parent_comm, task, real_parent, comm);
+	submit_event(e);
+	return 0;
+}
+
+#define CLOCK_MONOTONIC 1
+
+SEC("tracepoint/syscalls/sys_enter_nanosleep")
+int process_nanosleep_enter(struct syscall_enter_ctx *ctx)
+{
+	return sleep_enter(CLOCK_MONOTONIC, 0, (const struct timespec64_user *)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clock_nanosleep")
+int process_clock_nanosleep_enter(struct syscall_enter_ctx *ctx)
+{
+	return sleep_enter(ctx->args[0], ctx->args[1], (const struct timespec64_user *)ctx->args[2]);
 }

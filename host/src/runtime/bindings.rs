@@ -8,7 +8,10 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use self::wasmtrace::plugin::events::{Body, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
+pub use self::wasmtrace::plugin::events::{
+    Body, FileOpen, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessSleep, SignalKill, SyncCall,
+    SyscallEnter,
+};
 pub use self::wasmtrace::plugin::log::Level;
 pub use self::wasmtrace::plugin::output::{Finding, Severity};
 pub use self::wasmtrace::plugin::types::{ConfigValue, Value};

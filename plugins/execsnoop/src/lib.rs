@@ -2,11 +2,11 @@
 //!
 //! Config: `failed = true` also shows execs that failed (RET < 0).
 
-use wasmtrace_sdk::{Body, Config, Event, Plugin, Row, plugin, set_columns};
+use wasmtrace_sdk::{Body, Config, Elapsed, Event, Plugin, Row, plugin, set_columns};
 
 struct Execsnoop {
     show_failed: bool,
-    first_ns: Option<u64>,
+    elapsed: Elapsed,
 }
 
 impl Plugin for Execsnoop {
@@ -16,7 +16,7 @@ impl Plugin for Execsnoop {
         set_columns(&["TIME(ms)", "PID", "PPID", "RET", "ARGS"]);
         Ok(Execsnoop {
             show_failed: config.boolean("failed")?.unwrap_or(false),
-            first_ns: None,
+            elapsed: Elapsed::default(),
         })
     }
 
@@ -27,8 +27,7 @@ impl Plugin for Execsnoop {
         if exec.ret < 0 && !self.show_failed {
             return;
         }
-        let ts = event.header.timestamp_ns;
-        let elapsed_ms = (ts - *self.first_ns.get_or_insert(ts)) / 1_000_000;
+        let elapsed_ms = self.elapsed.since_first(event.header.timestamp_ns) / 1_000_000;
         let mut args = exec.argv.join(" ");
         if exec.argv_truncated {
             args.push_str(" ...");

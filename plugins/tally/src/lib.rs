@@ -1,5 +1,5 @@
 //! tally: counts every event it receives per command and per key (the path
-//! opened, the program executed, the syscall entered), like bpftrace's
+//! opened, the program executed, the syscall entered, the call made), like bpftrace's
 //! `@[comm, str(args.filename)] = count()`. `wasmtrace bench` uses it as
 //! the plugin that consumes every event.
 //!
@@ -34,6 +34,9 @@ impl Plugin for Tally {
                 self.id.as_str()
             }
             Body::ProcessExit(_) => "exit",
+            Body::SignalKill(kill) => kill.call.name(),
+            Body::ProcessSleep(_) => "sleep",
+            Body::FileSync(sync) => sync.call.name(),
         };
         self.events.add(&[&event.header.comm, key], 1);
     }

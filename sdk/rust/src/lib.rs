@@ -31,6 +31,7 @@ extern crate self as wasmtrace_sdk;
 mod config;
 mod maps;
 mod output;
+mod tools;
 
 #[doc(hidden)]
 pub mod bindings {
@@ -47,7 +48,10 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
-pub use bindings::wasmtrace::plugin::events::{Body, Event, FileOpen, Header, ProcessExec, ProcessExit, SyscallEnter};
+pub use bindings::wasmtrace::plugin::events::{
+    Body, Event, FileOpen, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessSleep, SignalKill, SyncCall,
+    SyscallEnter,
+};
 pub use bindings::wasmtrace::plugin::log::Level;
 pub use bindings::wasmtrace::plugin::names;
 pub use bindings::wasmtrace::plugin::output::Severity;
@@ -55,6 +59,7 @@ pub use bindings::wasmtrace::plugin::types::Value;
 pub use config::Config;
 pub use maps::{Counter, Gauge, Log2Histogram};
 pub use output::{Finding, Row, log, set_columns};
+pub use tools::Elapsed;
 
 /// A wasmtrace plugin. One instance lives for the plugin's lifetime.
 pub trait Plugin: Sized + 'static {

@@ -7,7 +7,15 @@ use wasmtrace_sdk::{Body, Config, Event, Finding, Plugin, Severity, plugin};
 struct Echo;
 
 impl Plugin for Echo {
-    const PROBES: &'static [&'static str] = &["process.exec", "process.exit", "file.open", "syscall.enter"];
+    const PROBES: &'static [&'static str] = &[
+        "process.exec",
+        "process.exit",
+        "file.open",
+        "syscall.enter",
+        "signal.kill",
+        "process.sleep",
+        "file.sync",
+    ];
 
     fn init(_config: &Config) -> Result<Self, String> {
         Ok(Echo)
@@ -45,6 +53,17 @@ impl Plugin for Echo {
                 .field("dfd", e.dfd)
                 .field("ret", e.ret),
             Body::SyscallEnter(e) => finding("syscall.enter").field("id", e.id),
+            Body::SignalKill(e) => finding("signal.kill")
+                .field("call", e.call.name())
+                .field("target", e.target)
+                .field("signal", e.signal)
+                .field("ret", e.ret),
+            Body::ProcessSleep(e) => finding("process.sleep")
+                .field("duration_ns", e.duration_ns)
+                .field("clock", e.clock)
+                .field("absolute", e.absolute)
+                .field("parent_comm", &e.parent_comm),
+            Body::FileSync(e) => finding("file.sync").field("call", e.call.name()).field("fd", e.fd),
         };
         f.emit();
     }

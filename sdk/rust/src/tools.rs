@@ -1,0 +1,47 @@
+//! What the bpftrace-like tools print: the event enums by their system
+//! calls' names, and a TIME column.
+
+use crate::{KillCall, SyncCall};
+
+impl KillCall {
+    pub fn name(self) -> &'static str {
+        match self {
+            KillCall::Kill => "kill",
+            KillCall::Tkill => "tkill",
+            KillCall::Tgkill => "tgkill",
+        }
+    }
+}
+
+impl SyncCall {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncCall::Sync => "sync",
+            SyncCall::Syncfs => "syncfs",
+            SyncCall::Fsync => "fsync",
+            SyncCall::Fdatasync => "fdatasync",
+            SyncCall::SyncFileRange => "sync_file_range",
+            SyncCall::Msync => "msync",
+        }
+    }
+}
+
+/// Time since the first event a plugin saw: the TIME column of tools that
+/// print the time of day where a plugin has no wall clock.
+#[derive(Debug, Default)]
+pub struct Elapsed {
+    first_ns: Option<u64>,
+}
+
+impl Elapsed {
+    /// Nanoseconds from the first timestamp passed here to `timestamp_ns`.
+    pub fn since_first(&mut self, timestamp_ns: u64) -> u64 {
+        timestamp_ns.saturating_sub(*self.first_ns.get_or_insert(timestamp_ns))
+    }
+
+    /// The same, as seconds with milliseconds (`"1.204"`).
+    pub fn seconds(&mut self, timestamp_ns: u64) -> String {
+        let ns = self.since_first(timestamp_ns);
+        format!("{}.{:03}", ns / 1_000_000_000, ns % 1_000_000_000 / 1_000_000)
+    }
+}

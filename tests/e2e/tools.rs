@@ -1,0 +1,260 @@
+//! The bpftrace tools as plugins: each one's rows for a workload the test
+//! drives, exactly; and, beside the bpftrace original, the same facts.
+
+use serde_json::Value as Json;
+
+use crate::harness::{Bpftrace, Finished, Tracer, example_plugins, fork_child, kernel_available, unique};
+
+/// Runs `workload` in a child named `comm` while wasmtrace runs the example
+/// `plugin` (its probe narrowed to `comm`) and bpftrace runs the original
+/// `/usr/sbin/BT`; returns wasmtrace's output, bpftrace's lines and the child's pid.
+fn watch_both(
+    plugin: &str,
+    probe: &str,
+    bt: &str,
+    comm: &str,
+    workload: impl FnOnce(),
+) -> (Finished, Vec<Vec<String>>, String) {
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"{probe}\"]\ncomm = [\"{comm}\"]\n[plugin.{plugin}]\n",
+        example_plugins().display()
+    ));
+    let bpftrace = Bpftrace::start(&format!("/usr/sbin/{bt}"));
+    let pid = fork_child(comm, workload);
+    let out = tracer.stop();
+    let bt = bpftrace.stop();
+    out.assert_clean_exit();
+    (out, bt, pid.to_string())
+}
+
+/// These columns of the plugin's rows, as text.
+fn columns(rows: impl Iterator<Item = Json>, names: &[&str]) -> Vec<Vec<String>> {
+    rows.map(|r| {
+        names
+            .iter()
+            .map(|n| match &r[n] {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    })
+    .collect()
+}
+
+/// The bpftrace tool's lines whose `comm_column`th word is `comm`, as these columns.
+fn bpftrace_lines(lines: &[Vec<String>], comm_column: usize, comm: &str, columns: &[usize]) -> Vec<Vec<String>> {
+    lines
+        .iter()
+        .filter(|l| l.get(comm_column).is_some_and(|c| c == comm))
+        .map(|l| columns.iter().map(|&i| l[i].clone()).collect())
+        .collect()
+}
+
+fn strings(rows: &[&[&str]]) -> Vec<Vec<String>> {
+    rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
+}
+
+#[test]
+fn killsnoop_shows_each_signal_and_agrees_with_killsnoop_bt() {
+    if !kernel_available("killsnoop_shows_each_signal_and_agrees_with_killsnoop_bt") {
+        return;
+    }
+    let comm = unique("wt-kill-");
+    const NO_SUCH_PID: i32 = 0x3fff_fff0;
+    // SAFETY: raw syscalls only.
+    let (out, bt, pid) = watch_both("killsnoop", "signal.kill", "killsnoop.bt", &comm, || unsafe {
+        libc::kill(libc::getpid(), 0);
+        libc::kill(NO_SUCH_PID, libc::SIGUSR1);
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), 0);
+    });
+    let comm = comm.as_str();
+    let rows = columns(
+        out.rows("killsnoop").cloned(),
+        &["PID", "COMM", "SIG", "TPID", "RESULT"],
+    );
+    let expected = strings(&[
+        &[&pid, comm, "0", &pid, "0"],
+        &[
+            &pid,
+            comm,
+            &libc::SIGUSR1.to_string(),
+            &NO_SUCH_PID.to_string(),
+            &(-libc::ESRCH).to_string(),
+        ],
+        &[&pid, comm, "0", &pid, "0"],
+    ]);
+    assert_eq!(rows, expected, "stderr:\n{}", out.stderr);
+    // killsnoop.bt: TIME PID COMM SIG TPID RESULT; it traces kill() only.
+    assert_eq!(bpftrace_lines(&bt, 2, comm, &[1, 2, 3, 4, 5]), expected[..2]);
+}
+
+#[test]
+fn naptime_shows_each_sleep_and_agrees_with_naptime_bt() {
+    if !kernel_available("naptime_shows_each_sleep_and_agrees_with_naptime_bt") {
+        return;
+    }
+    let comm = unique("wt-nap-");
+    let parent_comm = std::fs::read_to_string("/proc/thread-self/comm")
+        .unwrap()
+        .trim()
+        .to_string();
+    // SAFETY: raw syscalls with valid timespecs.
+    let (out, bt, pid) = watch_both("naptime", "process.sleep", "naptime.bt", &comm, || unsafe {
+        let nap = |ns: i64| libc::timespec { tv_sec: 0, tv_nsec: ns };
+        libc::syscall(libc::SYS_nanosleep, &nap(12_000_000), 0usize);
+        libc::syscall(
+            libc::SYS_clock_nanosleep,
+            libc::CLOCK_MONOTONIC,
+            0,
+            &nap(13_000_000),
+            0usize,
+        );
+        // Neither a yield nor a sleep until a point in time is a nap.
+        libc::syscall(libc::SYS_nanosleep, &nap(0), 0usize);
+        let mut now = nap(0);
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
+        libc::syscall(
+            libc::SYS_clock_nanosleep,
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &now,
+            0usize,
+        );
+    });
+    let (ppid, comm) = (std::process::id().to_string(), comm.as_str());
+    let rows = columns(
+        out.rows("naptime").cloned(),
+        &["PPID", "PCOMM", "PID", "COMM", "SECONDS"],
+    );
+    assert_eq!(
+        rows,
+        strings(&[
+            &[&ppid, &parent_comm, &pid, comm, "0.012"],
+            &[&ppid, &parent_comm, &pid, comm, "0.013"],
+        ]),
+        "stderr:\n{}",
+        out.stderr
+    );
+    // naptime.bt: TIME PPID PCOMM PID COMM SECONDS; it traces nanosleep only,
+    // and its PPID is the parent thread's id, so that column is left out.
+    assert_eq!(
+        bpftrace_lines(&bt, 4, comm, &[2, 3, 4, 5]),
+        strings(&[&[&parent_comm, &pid, comm, "0.012"]])
+    );
+}
+
+#[test]
+fn syncsnoop_shows_each_sync_call_and_agrees_with_syncsnoop_bt() {
+    if !kernel_available("syncsnoop_shows_each_sync_call_and_agrees_with_syncsnoop_bt") {
+        return;
+    }
+    let comm = unique("wt-sync-");
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::ffi::CString::new(dir.path().join("f").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: raw syscalls on a file and a mapping of our own.
+    let (out, bt, pid) = watch_both("syncsnoop", "file.sync", "syncsnoop.bt", &comm, || unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600);
+        libc::write(fd, b"x".as_ptr().cast(), 1);
+        libc::fsync(fd);
+        libc::fdatasync(fd);
+        libc::sync_file_range(fd, 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        libc::syncfs(fd);
+        let map = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_SHARED, fd, 0);
+        libc::msync(map, 4096, libc::MS_SYNC);
+        libc::sync();
+    });
+    let events = ["fsync", "fdatasync", "sync_file_range", "syncfs", "msync", "sync"];
+    let comm = comm.as_str();
+    let expected: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                pid.clone(),
+                comm.to_string(),
+                format!("tracepoint:syscalls:sys_enter_{e}"),
+            ]
+        })
+        .collect();
+    let rows = columns(out.rows("syncsnoop").cloned(), &["PID", "COMM", "EVENT"]);
+    assert_eq!(rows, expected, "stderr:\n{}", out.stderr);
+    for e in events {
+        assert_eq!(out.counter("syncsnoop", "syncs", &[comm, e]), Some(1), "{e}");
+    }
+    // syncsnoop.bt: TIME PID COMM EVENT.
+    assert_eq!(bpftrace_lines(&bt, 2, comm, &[1, 2, 3]), expected);
+}
+
+/// The fields the tools do not print: which call, the clock, absolute sleeps, the fd.
+#[test]
+fn signal_sleep_and_sync_events_carry_every_field() {
+    if !kernel_available("signal_sleep_and_sync_events_carry_every_field") {
+        return;
+    }
+    let comm = unique("wt-fields-");
+    let tracer = Tracer::start(&format!(
+        r#"
+[probe."signal.kill"]
+comm = ["{comm}"]
+[probe."process.sleep"]
+comm = ["{comm}"]
+[probe."file.sync"]
+comm = ["{comm}"]
+[plugin.echo]
+path = "{}/echo.wasm"
+probes = ["signal.kill", "process.sleep", "file.sync"]
+"#,
+        crate::harness::test_plugins().display()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::ffi::CString::new(dir.path().join("f").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: raw syscalls with valid arguments.
+    fork_child(&comm, || unsafe {
+        libc::syscall(libc::SYS_tkill, libc::gettid(), 0);
+        let at = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 5_000,
+        };
+        libc::syscall(libc::SYS_clock_nanosleep, libc::CLOCK_REALTIME, 0, &at, 0usize);
+        let mut now = at;
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
+        libc::syscall(
+            libc::SYS_clock_nanosleep,
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &now,
+            0usize,
+        );
+        let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600);
+        libc::syscall(libc::SYS_fsync, fd);
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+
+    let kills: Vec<_> = out.findings("signal.kill").collect();
+    assert_eq!(kills.len(), 1, "stderr:\n{}", out.stderr);
+    assert_eq!(
+        (kills[0]["call"].as_str(), kills[0]["signal"].as_u64()),
+        (Some("tkill"), Some(0))
+    );
+    assert_eq!(kills[0]["target"], kills[0]["tid"]);
+
+    let sleeps: Vec<_> = out.findings("process.sleep").collect();
+    assert_eq!(sleeps.len(), 2, "stderr:\n{}", out.stderr);
+    assert_eq!(
+        (&sleeps[0]["duration_ns"], &sleeps[0]["clock"], &sleeps[0]["absolute"]),
+        (
+            &Json::from(5_000),
+            &Json::from(libc::CLOCK_REALTIME),
+            &Json::from(false)
+        )
+    );
+    assert_eq!(
+        (&sleeps[1]["clock"], &sleeps[1]["absolute"]),
+        (&Json::from(libc::CLOCK_MONOTONIC), &Json::from(true))
+    );
+
+    let syncs: Vec<_> = out.findings("file.sync").collect();
+    assert_eq!(syncs.len(), 1, "stderr:\n{}", out.stderr);
+    assert_eq!(syncs[0]["call"], "fsync");
+    assert!(syncs[0]["fd"].as_i64().unwrap() >= 3, "{}", syncs[0]);
+}
