@@ -20,10 +20,13 @@ pub enum ProbeId {
     SignalKill = 4,
     ProcessSleep = 5,
     FileSync = 6,
+    FileStat = 7,
+    SecuritySetuid = 8,
+    ProcessFork = 9,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 7] = [
+    pub const ALL: [ProbeId; 10] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -31,6 +34,9 @@ impl ProbeId {
         ProbeId::SignalKill,
         ProbeId::ProcessSleep,
         ProbeId::FileSync,
+        ProbeId::FileStat,
+        ProbeId::SecuritySetuid,
+        ProbeId::ProcessFork,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -125,6 +131,37 @@ pub struct FileSyncEvent {
     pub fd: i32,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FileStatEvent {
+    pub h: EventHeader,
+    pub ret: i32,
+    /// `enum stat_call`: 0 stat, 1 lstat, 2 fstatat, 3 statx, 4 statfs.
+    pub call: u32,
+    pub path: [u8; PATH_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SecuritySetuidEvent {
+    pub h: EventHeader,
+    /// `enum setuid_call`: 0 setuid, 1 setfsuid, 2 setresuid, 3 setreuid.
+    pub call: u32,
+    pub caller_uid: u32,
+    pub uid: i32,
+    pub euid: i32,
+    pub suid: i32,
+    pub ret: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessForkEvent {
+    pub h: EventHeader,
+    pub child_pid: u32,
+    pub _pad: u32,
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -148,6 +185,9 @@ const _: () = assert!(size_of::<SyscallEnterEvent>() == 72);
 const _: () = assert!(size_of::<SignalKillEvent>() == 80);
 const _: () = assert!(size_of::<ProcessSleepEvent>() == 96);
 const _: () = assert!(size_of::<FileSyncEvent>() == 72);
+const _: () = assert!(size_of::<FileStatEvent>() == 64 + 8 + PATH_LEN);
+const _: () = assert!(size_of::<SecuritySetuidEvent>() == 88);
+const _: () = assert!(size_of::<ProcessForkEvent>() == 72);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -160,6 +200,9 @@ unsafe impl aya::Pod for SyscallEnterEvent {}
 unsafe impl aya::Pod for SignalKillEvent {}
 unsafe impl aya::Pod for ProcessSleepEvent {}
 unsafe impl aya::Pod for FileSyncEvent {}
+unsafe impl aya::Pod for FileStatEvent {}
+unsafe impl aya::Pod for SecuritySetuidEvent {}
+unsafe impl aya::Pod for ProcessForkEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -187,5 +230,8 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::SignalKill => size_of::<SignalKillEvent>(),
         ProbeId::ProcessSleep => size_of::<ProcessSleepEvent>(),
         ProbeId::FileSync => size_of::<FileSyncEvent>(),
+        ProbeId::FileStat => size_of::<FileStatEvent>(),
+        ProbeId::SecuritySetuid => size_of::<SecuritySetuidEvent>(),
+        ProbeId::ProcessFork => size_of::<ProcessForkEvent>(),
     }
 }

@@ -222,6 +222,79 @@ pub const PROBES: &[Probe] = &[
         ],
         notes: "Sent when the call is entered, as syncsnoop.bt does.",
     },
+    Probe {
+        name: "file.stat",
+        id: ProbeId::FileStat,
+        object: Object::File,
+        summary: "a file's status was read with stat, lstat, fstatat, statx or statfs (as statsnoop)",
+        hooks: &[
+            tp("file_statx_exit", "syscalls", "sys_exit_statx"),
+            optional_tp("file_stat_exit", "syscalls", "sys_exit_newstat"),
+            optional_tp("file_lstat_exit", "syscalls", "sys_exit_newlstat"),
+            optional_tp("file_fstatat_exit", "syscalls", "sys_exit_newfstatat"),
+            optional_tp("file_statfs_exit", "syscalls", "sys_exit_statfs"),
+        ],
+        fields: &[
+            field("call", "stat-call", "`stat`, `lstat`, `fstatat`, `statx` or `statfs`"),
+            field(
+                "path",
+                "string",
+                "the path as passed, at most 255 bytes (fstatat, statx: relative to their directory fd)",
+            ),
+            field("ret", "s32", "0 on success, or -errno"),
+        ],
+        notes: "One event when the call returns; the arguments are read from the registers saved at syscall entry. glibc's stat() uses fstatat or statx, which statsnoop.bt does not trace.",
+    },
+    Probe {
+        name: "security.setuid",
+        id: ProbeId::SecuritySetuid,
+        object: Object::Process,
+        summary: "a process changed its user ids with setuid, setfsuid, setresuid or setreuid (as setuids)",
+        hooks: &[
+            tp("security_setuid_enter", "syscalls", "sys_enter_setuid"),
+            tp("security_setuid_exit", "syscalls", "sys_exit_setuid"),
+            optional_tp("security_setfsuid_enter", "syscalls", "sys_enter_setfsuid"),
+            optional_tp("security_setfsuid_exit", "syscalls", "sys_exit_setfsuid"),
+            optional_tp("security_setresuid_enter", "syscalls", "sys_enter_setresuid"),
+            optional_tp("security_setresuid_exit", "syscalls", "sys_exit_setresuid"),
+            optional_tp("security_setreuid_enter", "syscalls", "sys_enter_setreuid"),
+            optional_tp("security_setreuid_exit", "syscalls", "sys_exit_setreuid"),
+        ],
+        fields: &[
+            field("call", "setuid-call", "`setuid`, `setfsuid`, `setresuid` or `setreuid`"),
+            field("caller-uid", "u32", "the caller's uid before the call"),
+            field(
+                "uid",
+                "s32",
+                "setuid and setfsuid's uid; setresuid and setreuid's real uid (-1: unchanged)",
+            ),
+            field(
+                "euid",
+                "s32",
+                "setresuid and setreuid's effective uid (-1: unchanged or not given)",
+            ),
+            field("suid", "s32", "setresuid's saved uid (-1: unchanged or not given)"),
+            field(
+                "ret",
+                "s32",
+                "0 on success, or -errno; setfsuid returns the previous fsuid",
+            ),
+        ],
+        notes: "Entry and exit are paired in the kernel, as the caller's uid is read at entry. The header's uid is the uid after the call.",
+    },
+    Probe {
+        name: "process.fork",
+        id: ProbeId::ProcessFork,
+        object: Object::Process,
+        summary: "a task was created by fork, vfork or clone: a process or a thread (as pidpersec)",
+        hooks: &[tp("process_fork", "sched", "sched_process_fork")],
+        fields: &[field(
+            "child-pid",
+            "u32",
+            "the new task's id: its pid, or its thread id for a thread",
+        )],
+        notes: "The header is the parent, in whose context the tracepoint fires.",
+    },
 ];
 
 /// The probe with this name.

@@ -3,8 +3,8 @@
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
-    Body, Event, FileOpen, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessSleep, SignalKill, SyncCall,
-    SyscallEnter,
+    Body, Event, FileOpen, FileStat, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessFork, ProcessSleep,
+    SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -121,6 +121,44 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 call => return Err(DecodeError::UnknownCall { probe, call }),
             };
             Body::FileSync(FileSync { call, fd: e.fd })
+        }
+        ProbeId::FileStat => {
+            let e: abi::FileStatEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let call = match e.call {
+                0 => StatCall::Stat,
+                1 => StatCall::Lstat,
+                2 => StatCall::Fstatat,
+                3 => StatCall::Statx,
+                4 => StatCall::Statfs,
+                call => return Err(DecodeError::UnknownCall { probe, call }),
+            };
+            Body::FileStat(FileStat {
+                call,
+                path: text(&e.path),
+                ret: e.ret,
+            })
+        }
+        ProbeId::SecuritySetuid => {
+            let e: abi::SecuritySetuidEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let call = match e.call {
+                0 => SetuidCall::Setuid,
+                1 => SetuidCall::Setfsuid,
+                2 => SetuidCall::Setresuid,
+                3 => SetuidCall::Setreuid,
+                call => return Err(DecodeError::UnknownCall { probe, call }),
+            };
+            Body::SecuritySetuid(SecuritySetuid {
+                call,
+                caller_uid: e.caller_uid,
+                uid: e.uid,
+                euid: e.euid,
+                suid: e.suid,
+                ret: e.ret,
+            })
+        }
+        ProbeId::ProcessFork => {
+            let e: abi::ProcessForkEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::ProcessFork(ProcessFork { child_pid: e.child_pid })
         }
     };
     Ok((

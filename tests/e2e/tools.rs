@@ -258,3 +258,136 @@ probes = ["signal.kill", "process.sleep", "file.sync"]
     assert_eq!(syncs[0]["call"], "fsync");
     assert!(syncs[0]["fd"].as_i64().unwrap() >= 3, "{}", syncs[0]);
 }
+
+#[test]
+fn statsnoop_shows_each_stat_and_agrees_with_statsnoop_bt() {
+    if !kernel_available("statsnoop_shows_each_stat_and_agrees_with_statsnoop_bt") {
+        return;
+    }
+    let comm = unique("wt-stat-");
+    let dir = tempfile::tempdir().unwrap();
+    let present = dir.path().join("present");
+    std::fs::write(&present, b"x").unwrap();
+    let missing = dir.path().join("missing");
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let (present_c, missing_c, dir_c) = (c(&present), c(&missing), c(dir.path()));
+    // SAFETY: raw syscalls with valid paths and buffers.
+    let (out, bt, pid) = watch_both("statsnoop", "file.stat", "statsnoop.bt", &comm, || unsafe {
+        let mut buf = [0u8; 512];
+        libc::syscall(libc::SYS_stat, present_c.as_ptr(), buf.as_mut_ptr());
+        libc::syscall(libc::SYS_lstat, missing_c.as_ptr(), buf.as_mut_ptr());
+        libc::syscall(libc::SYS_statfs, dir_c.as_ptr(), buf.as_mut_ptr());
+        libc::syscall(
+            libc::SYS_statx,
+            libc::AT_FDCWD,
+            present_c.as_ptr(),
+            0,
+            0x7ff,
+            buf.as_mut_ptr(),
+        );
+        libc::syscall(
+            libc::SYS_newfstatat,
+            libc::AT_FDCWD,
+            missing_c.as_ptr(),
+            buf.as_mut_ptr(),
+            0,
+        );
+    });
+    let comm = comm.as_str();
+    let (present, missing, dir) = (
+        present.to_str().unwrap(),
+        missing.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    );
+    let enoent = libc::ENOENT.to_string();
+    let rows = columns(out.rows("statsnoop").cloned(), &["PID", "COMM", "ERR", "PATH"]);
+    let expected = strings(&[
+        &[&pid, comm, "0", present],
+        &[&pid, comm, &enoent, missing],
+        &[&pid, comm, "0", dir],
+        &[&pid, comm, "0", present],
+        &[&pid, comm, &enoent, missing],
+    ]);
+    assert_eq!(rows, expected, "stderr:\n{}", out.stderr);
+    for (call, n) in [
+        ("stat", 1),
+        ("lstat", 1),
+        ("statfs", 1),
+        ("statx", 1),
+        ("newfstatat", 1),
+    ] {
+        assert_eq!(out.counter("statsnoop", "stats", &[call]), Some(n), "{call}");
+    }
+    // statsnoop.bt: PID COMM ERR PATH; it does not trace newfstatat.
+    assert_eq!(bpftrace_lines(&bt, 1, comm, &[0, 1, 2, 3]), expected[..4]);
+}
+
+#[test]
+fn setuids_shows_each_uid_change_and_agrees_with_setuids_bt() {
+    if !kernel_available("setuids_shows_each_uid_change_and_agrees_with_setuids_bt") {
+        return;
+    }
+    let comm = unique("wt-suid-");
+    // SAFETY: raw syscalls; the child drops to nobody, then fails to come back.
+    let (out, bt, pid) = watch_both("setuids", "security.setuid", "setuids.bt", &comm, || unsafe {
+        libc::syscall(libc::SYS_setuid, 0);
+        libc::syscall(libc::SYS_setfsuid, 0);
+        libc::syscall(libc::SYS_setreuid, -1, -1);
+        libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534);
+        libc::syscall(libc::SYS_setuid, 0);
+    });
+    let comm = comm.as_str();
+    let eperm = format!("uid=0 ({})", -libc::EPERM);
+    let rows = columns(
+        out.rows("setuids").cloned(),
+        &["PID", "COMM", "UID", "SYSCALL", "ARGS (RET)"],
+    );
+    let expected = strings(&[
+        &[&pid, comm, "0", "setuid", "uid=0 (0)"],
+        &[&pid, comm, "0", "setfsuid", "uid=0 (prevuid=0)"],
+        &[&pid, comm, "0", "setreuid", "ruid=-1 euid=-1 (0)"],
+        &[&pid, comm, "0", "setresuid", "ruid=65534 euid=65534 suid=65534 (0)"],
+        &[&pid, comm, "65534", "setuid", &eperm],
+    ]);
+    assert_eq!(rows, expected, "stderr:\n{}", out.stderr);
+    // setuids.bt: TIME PID COMM UID SYSCALL ARGS... (RET); it does not trace setreuid.
+    let bt: Vec<Vec<String>> = bt
+        .iter()
+        .filter(|l| l.get(2).is_some_and(|c| c == comm))
+        .map(|l| {
+            let mut row = l[1..5].to_vec();
+            row.push(l[5..].join(" "));
+            row
+        })
+        .collect();
+    let without_setreuid: Vec<Vec<String>> = expected.iter().filter(|r| r[3] != "setreuid").cloned().collect();
+    assert_eq!(bt, without_setreuid);
+}
+
+#[test]
+fn pidpersec_counts_every_new_task() {
+    if !kernel_available("pidpersec_counts_every_new_task") {
+        return;
+    }
+    const N: u64 = 7;
+    let comm = unique("wt-fork-");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[output]\ninterval = \"200ms\"\n[probe.\"process.fork\"]\ncomm = [\"{comm}\"]\n[plugin.pidpersec]\n",
+        example_plugins().display()
+    ));
+    // SAFETY: fork, _exit and waitpid only.
+    fork_child(&comm, || unsafe {
+        for _ in 0..N {
+            let child = libc::fork();
+            if child == 0 {
+                libc::_exit(0);
+            }
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let per_interval: u64 = out.rows("pidpersec").map(|r| r["PIDS"].as_u64().unwrap()).sum();
+    assert_eq!(per_interval, N, "stderr:\n{}", out.stderr);
+    assert_eq!(out.counter("pidpersec", "forks", &[&comm]), Some(N));
+}

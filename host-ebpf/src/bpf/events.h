@@ -25,6 +25,9 @@ enum probe_id {
 	PROBE_SIGNAL_KILL = 4,
 	PROBE_PROCESS_SLEEP = 5,
 	PROBE_FILE_SYNC = 6,
+	PROBE_FILE_STAT = 7,
+	PROBE_SECURITY_SETUID = 8,
+	PROBE_PROCESS_FORK = 9,
 	PROBE_COUNT,
 };
 
@@ -136,5 +139,48 @@ struct file_sync_event {
 	__s32 fd;         /* -1 for sync and msync */
 };
 _Static_assert(sizeof(struct file_sync_event) == 72, "sync layout is ABI");
+
+/* Which syscall a file.stat event is about. */
+enum stat_call {
+	STAT_CALL_STAT = 0,   /* newstat */
+	STAT_CALL_LSTAT = 1,  /* newlstat */
+	STAT_CALL_FSTATAT = 2, /* newfstatat */
+	STAT_CALL_STATX = 3,
+	STAT_CALL_STATFS = 4,
+};
+
+struct file_stat_event {
+	struct event_header h;
+	__s32 ret;        /* 0, or -errno */
+	__u32 call;       /* enum stat_call */
+	char path[PATH_LEN];
+};
+_Static_assert(sizeof(struct file_stat_event) == 64 + 8 + PATH_LEN, "stat layout is ABI");
+
+/* Which syscall a security.setuid event is about. */
+enum setuid_call {
+	SETUID_CALL_SETUID = 0,
+	SETUID_CALL_SETFSUID = 1,
+	SETUID_CALL_SETRESUID = 2,
+	SETUID_CALL_SETREUID = 3,
+};
+
+struct security_setuid_event {
+	struct event_header h;
+	__u32 call;       /* enum setuid_call */
+	__u32 caller_uid; /* the uid before the call */
+	__s32 uid;        /* setuid/setfsuid's uid; setresuid/setreuid's ruid */
+	__s32 euid;       /* setresuid/setreuid; else -1 */
+	__s32 suid;       /* setresuid; else -1 */
+	__s32 ret;        /* 0 or -errno; setfsuid: the previous fsuid */
+};
+_Static_assert(sizeof(struct security_setuid_event) == 88, "setuid layout is ABI");
+
+struct process_fork_event {
+	struct event_header h;  /* the parent */
+	__u32 child_pid;        /* the new task's id: a process, or a thread of the parent */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct process_fork_event) == 72, "fork layout is ABI");
 
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* file.open: open, openat and openat2, one event when each returns.
  * file.sync: the sync family, one event when each is entered (like syncsnoop.bt).
+ * file.stat: the stat family, one event when each returns (like statsnoop.bt).
  *
  * Only the exit tracepoints are hooked: the arguments are read from the
  * registers saved at syscall entry, and the path is read once the kernel has
@@ -100,4 +101,49 @@ SEC("tracepoint/syscalls/sys_enter_msync")
 int file_msync_enter(struct syscall_enter_ctx *ctx)
 {
 	return sync_enter(SYNC_CALL_MSYNC, -1);
+}
+
+static __always_inline int stat_exit(__u32 call, const char *path, long ret)
+{
+	if (!task_selected(PROBE_FILE_STAT))
+		return 0;
+	struct file_stat_event *e = reserve_event(PROBE_FILE_STAT, sizeof(*e));
+	if (!e)
+		return 0;
+	e->call = call;
+	e->ret = ret;
+	if (bpf_probe_read_user_str(e->path, sizeof(e->path), path) < 0)
+		e->path[0] = 0;
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_newstat")
+int file_stat_exit(struct syscall_exit_ctx *ctx)
+{
+	return stat_exit(STAT_CALL_STAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_newlstat")
+int file_lstat_exit(struct syscall_exit_ctx *ctx)
+{
+	return stat_exit(STAT_CALL_LSTAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_newfstatat")
+int file_fstatat_exit(struct syscall_exit_ctx *ctx)
+{
+	return stat_exit(STAT_CALL_FSTATAT, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_statx")
+int file_statx_exit(struct syscall_exit_ctx *ctx)
+{
+	return stat_exit(STAT_CALL_STATX, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_statfs")
+int file_statfs_exit(struct syscall_exit_ctx *ctx)
+{
+	return stat_exit(STAT_CALL_STATFS, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }

@@ -28,6 +28,12 @@ struct trace_event_raw_sys_enter {
 	unsigned long args[6];
 };
 
+/* Its comm fields changed from arrays to __data_loc in 6.x; CO-RE finds
+ * child_pid wherever it is. */
+struct trace_event_raw_sched_process_fork {
+	int child_pid;
+};
+
 struct trace_event_raw_sys_exit {
 	unsigned long long common;
 	long id;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* process.exec, process.exit, process.sleep and signal.kill. */
+/* process.exec, process.exit, process.sleep, process.fork, signal.kill and
+ * security.setuid. */
 #include "common.bpf.h"
 
 #define ARG_CHUNK 128
@@ -193,4 +194,110 @@ SEC("tracepoint/syscalls/sys_enter_clock_nanosleep")
 int process_clock_nanosleep_enter(struct syscall_enter_ctx *ctx)
 {
 	return sleep_enter(ctx->args[0], ctx->args[1], (const struct timespec64_user *)ctx->args[2]);
+}
+
+/* security.setuid: the caller's uid is taken at entry (at exit it may be the
+ * new one); the arguments and result at exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+} setuid_caller SEC(".maps");
+
+static __always_inline int setuid_enter(void)
+{
+	if (!task_selected(PROBE_SECURITY_SETUID))
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	bpf_map_update_elem(&setuid_caller, &tid, &uid, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int setuid_exit(__u32 call, __s32 uid, __s32 euid, __s32 suid, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 *caller = bpf_map_lookup_elem(&setuid_caller, &tid);
+	if (!caller)
+		return 0;
+	struct security_setuid_event *e = reserve_event(PROBE_SECURITY_SETUID, sizeof(*e));
+	if (e) {
+		e->call = call;
+		e->caller_uid = *caller;
+		e->uid = uid;
+		e->euid = euid;
+		e->suid = suid;
+		e->ret = ret;
+		submit_event(e);
+	}
+	bpf_map_delete_elem(&setuid_caller, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_setuid")
+int security_setuid_enter(struct syscall_enter_ctx *ctx)
+{
+	return setuid_enter();
+}
+
+SEC("tracepoint/syscalls/sys_enter_setfsuid")
+int security_setfsuid_enter(struct syscall_enter_ctx *ctx)
+{
+	return setuid_enter();
+}
+
+SEC("tracepoint/syscalls/sys_enter_setresuid")
+int security_setresuid_enter(struct syscall_enter_ctx *ctx)
+{
+	return setuid_enter();
+}
+
+SEC("tracepoint/syscalls/sys_enter_setreuid")
+int security_setreuid_enter(struct syscall_enter_ctx *ctx)
+{
+	return setuid_enter();
+}
+
+SEC("tracepoint/syscalls/sys_exit_setuid")
+int security_setuid_exit(struct syscall_exit_ctx *ctx)
+{
+	return setuid_exit(SETUID_CALL_SETUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_setfsuid")
+int security_setfsuid_exit(struct syscall_exit_ctx *ctx)
+{
+	return setuid_exit(SETUID_CALL_SETFSUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_setresuid")
+int security_setresuid_exit(struct syscall_exit_ctx *ctx)
+{
+	struct pt_regs *regs = syscall_regs();
+	return setuid_exit(SETUID_CALL_SETRESUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), SYSCALL_ARG3(regs),
+			   ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_setreuid")
+int security_setreuid_exit(struct syscall_exit_ctx *ctx)
+{
+	struct pt_regs *regs = syscall_regs();
+	return setuid_exit(SETUID_CALL_SETREUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), -1, ctx->ret);
+}
+
+/* process.fork: in the parent, as the new task is created (a process, or a
+ * thread when the parent used CLONE_THREAD). */
+SEC("tracepoint/sched/sched_process_fork")
+int process_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	if (!task_selected(PROBE_PROCESS_FORK))
+		return 0;
+	struct process_fork_event *e = reserve_event(PROBE_PROCESS_FORK, sizeof(*e));
+	if (!e)
+		return 0;
+	e->child_pid = BPF_CORE_READ(ctx, child_pid);
+	e->_pad = 0;
+	submit_event(e);
+	return 0;
 }

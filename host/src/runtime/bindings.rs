@@ -9,8 +9,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::wasmtrace::plugin::events::{
-    Body, FileOpen, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessSleep, SignalKill, SyncCall,
-    SyscallEnter,
+    Body, FileOpen, FileStat, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessFork, ProcessSleep,
+    SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter,
 };
 pub use self::wasmtrace::plugin::log::Level;
 pub use self::wasmtrace::plugin::output::{Finding, Severity};

@@ -37,6 +37,9 @@ impl Plugin for Tally {
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
             Body::FileSync(sync) => sync.call.name(),
+            Body::FileStat(stat) => stat.path.as_str(),
+            Body::SecuritySetuid(setuid) => setuid.call.name(),
+            Body::ProcessFork(_) => "fork",
         };
         self.events.add(&[&event.header.comm, key], 1);
     }

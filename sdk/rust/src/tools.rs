@@ -1,7 +1,7 @@
 //! What the bpftrace-like tools print: the event enums by their system
 //! calls' names, and a TIME column.
 
-use crate::{KillCall, SyncCall};
+use crate::{KillCall, SetuidCall, StatCall, SyncCall};
 
 impl KillCall {
     pub fn name(self) -> &'static str {
@@ -22,6 +22,30 @@ impl SyncCall {
             SyncCall::Fdatasync => "fdatasync",
             SyncCall::SyncFileRange => "sync_file_range",
             SyncCall::Msync => "msync",
+        }
+    }
+}
+
+impl StatCall {
+    /// The system call's name: `newstat` is `stat`, and so on, as strace shows them.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatCall::Stat => "stat",
+            StatCall::Lstat => "lstat",
+            StatCall::Fstatat => "newfstatat",
+            StatCall::Statx => "statx",
+            StatCall::Statfs => "statfs",
+        }
+    }
+}
+
+impl SetuidCall {
+    pub fn name(self) -> &'static str {
+        match self {
+            SetuidCall::Setuid => "setuid",
+            SetuidCall::Setfsuid => "setfsuid",
+            SetuidCall::Setresuid => "setresuid",
+            SetuidCall::Setreuid => "setreuid",
         }
     }
 }

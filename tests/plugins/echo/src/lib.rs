@@ -15,6 +15,9 @@ impl Plugin for Echo {
         "signal.kill",
         "process.sleep",
         "file.sync",
+        "file.stat",
+        "security.setuid",
+        "process.fork",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -64,6 +67,18 @@ impl Plugin for Echo {
                 .field("absolute", e.absolute)
                 .field("parent_comm", &e.parent_comm),
             Body::FileSync(e) => finding("file.sync").field("call", e.call.name()).field("fd", e.fd),
+            Body::FileStat(e) => finding("file.stat")
+                .field("call", e.call.name())
+                .field("path", &e.path)
+                .field("ret", e.ret),
+            Body::SecuritySetuid(e) => finding("security.setuid")
+                .field("call", e.call.name())
+                .field("caller_uid", e.caller_uid)
+                .field("uid", e.uid)
+                .field("euid", e.euid)
+                .field("suid", e.suid)
+                .field("ret", e.ret),
+            Body::ProcessFork(e) => finding("process.fork").field("child_pid", e.child_pid),
         };
         f.emit();
     }
