@@ -23,10 +23,12 @@ pub enum ProbeId {
     FileStat = 7,
     SecuritySetuid = 8,
     ProcessFork = 9,
+    SecurityCapable = 10,
+    MemoryOomKill = 11,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 10] = [
+    pub const ALL: [ProbeId; 12] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -37,6 +39,8 @@ impl ProbeId {
         ProbeId::FileStat,
         ProbeId::SecuritySetuid,
         ProbeId::ProcessFork,
+        ProbeId::SecurityCapable,
+        ProbeId::MemoryOomKill,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -162,6 +166,29 @@ pub struct ProcessForkEvent {
     pub _pad: u32,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityCapableEvent {
+    pub h: EventHeader,
+    pub cap: u32,
+    pub ret: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryOomKillEvent {
+    pub h: EventHeader,
+    pub total_vm_kb: u64,
+    pub anon_rss_kb: u64,
+    pub file_rss_kb: u64,
+    pub shmem_rss_kb: u64,
+    pub victim_pid: u32,
+    pub victim_uid: u32,
+    pub oom_score_adj: i32,
+    pub _pad: u32,
+    pub victim_comm: [u8; COMM_LEN],
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -188,6 +215,8 @@ const _: () = assert!(size_of::<FileSyncEvent>() == 72);
 const _: () = assert!(size_of::<FileStatEvent>() == 64 + 8 + PATH_LEN);
 const _: () = assert!(size_of::<SecuritySetuidEvent>() == 88);
 const _: () = assert!(size_of::<ProcessForkEvent>() == 72);
+const _: () = assert!(size_of::<SecurityCapableEvent>() == 72);
+const _: () = assert!(size_of::<MemoryOomKillEvent>() == 64 + 48 + COMM_LEN);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -203,6 +232,8 @@ unsafe impl aya::Pod for FileSyncEvent {}
 unsafe impl aya::Pod for FileStatEvent {}
 unsafe impl aya::Pod for SecuritySetuidEvent {}
 unsafe impl aya::Pod for ProcessForkEvent {}
+unsafe impl aya::Pod for SecurityCapableEvent {}
+unsafe impl aya::Pod for MemoryOomKillEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -233,5 +264,7 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::FileStat => size_of::<FileStatEvent>(),
         ProbeId::SecuritySetuid => size_of::<SecuritySetuidEvent>(),
         ProbeId::ProcessFork => size_of::<ProcessForkEvent>(),
+        ProbeId::SecurityCapable => size_of::<SecurityCapableEvent>(),
+        ProbeId::MemoryOomKill => size_of::<MemoryOomKillEvent>(),
     }
 }

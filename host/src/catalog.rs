@@ -295,6 +295,40 @@ pub const PROBES: &[Probe] = &[
         )],
         notes: "The header is the parent, in whose context the tracepoint fires.",
     },
+    Probe {
+        name: "security.capable",
+        id: ProbeId::SecurityCapable,
+        object: Object::Process,
+        summary: "the kernel checked a capability of a task, granted or not (as capable)",
+        hooks: &[tp("security_capable", "capability", "cap_capable")],
+        fields: &[
+            field(
+                "cap",
+                "u32",
+                "the capability's number: CAP_CHOWN 0, ..., CAP_SYS_ADMIN 21, ...",
+            ),
+            field("ret", "s32", "0 when the task has it, else -EPERM"),
+        ],
+        notes: "capable.bt used the cap_capable kprobe, which also showed the audit flag; the tracepoint (6.x) does not have it. Checks are frequent: filter by comm or pid.",
+    },
+    Probe {
+        name: "memory.oom-kill",
+        id: ProbeId::MemoryOomKill,
+        object: Object::Process,
+        summary: "the OOM killer chose a victim (as oomkill)",
+        hooks: &[tp("memory_oom_kill", "oom", "mark_victim")],
+        fields: &[
+            field("victim-pid", "u32", "the process to be killed"),
+            field("victim-comm", "string", "its command name (empty before Linux 6.x)"),
+            field("victim-uid", "u32", "its user (0 before Linux 6.x)"),
+            field("total-vm-kb", "u64", "its virtual memory, KiB (0 before Linux 6.x)"),
+            field("anon-rss-kb", "u64", "its anonymous resident memory, KiB"),
+            field("file-rss-kb", "u64", "its file-backed resident memory, KiB"),
+            field("shmem-rss-kb", "u64", "its shared-memory resident memory, KiB"),
+            field("oom-score-adj", "s32", "its oom_score_adj"),
+        ],
+        notes: "The header is the task whose allocation triggered the OOM killer; filters apply to it, not to the victim.",
+    },
 ];
 
 /// The probe with this name.

@@ -3,8 +3,8 @@
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
-    Body, Event, FileOpen, FileStat, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessFork, ProcessSleep,
-    SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter,
+    Body, Event, FileOpen, FileStat, FileSync, Header, KillCall, MemoryOomKill, ProcessExec, ProcessExit, ProcessFork,
+    ProcessSleep, SecurityCapable, SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -159,6 +159,23 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         ProbeId::ProcessFork => {
             let e: abi::ProcessForkEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::ProcessFork(ProcessFork { child_pid: e.child_pid })
+        }
+        ProbeId::SecurityCapable => {
+            let e: abi::SecurityCapableEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::SecurityCapable(SecurityCapable { cap: e.cap, ret: e.ret })
+        }
+        ProbeId::MemoryOomKill => {
+            let e: abi::MemoryOomKillEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::MemoryOomKill(MemoryOomKill {
+                victim_pid: e.victim_pid,
+                victim_comm: text(&e.victim_comm),
+                victim_uid: e.victim_uid,
+                total_vm_kb: e.total_vm_kb,
+                anon_rss_kb: e.anon_rss_kb,
+                file_rss_kb: e.file_rss_kb,
+                shmem_rss_kb: e.shmem_rss_kb,
+                oom_score_adj: e.oom_score_adj,
+            })
         }
     };
     Ok((

@@ -391,3 +391,145 @@ fn pidpersec_counts_every_new_task() {
     assert_eq!(per_interval, N, "stderr:\n{}", out.stderr);
     assert_eq!(out.counter("pidpersec", "forks", &[&comm]), Some(N));
 }
+
+#[test]
+fn capable_shows_granted_and_denied_checks() {
+    if !kernel_available("capable_shows_granted_and_denied_checks") {
+        return;
+    }
+    let comm = unique("wt-cap-");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"security.capable\"]\ncomm = [\"{comm}\"]\n[plugin.capable]\n",
+        example_plugins().display()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::ffi::CString::new(dir.path().join("f").as_os_str().as_encoded_bytes()).unwrap();
+    std::fs::write(dir.path().join("f"), b"x").unwrap();
+    // SAFETY: raw syscalls on a file of our own; the child drops to nobody.
+    let pid = fork_child(&comm, || unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+        // Giving a file away takes CAP_CHOWN: root has it ...
+        libc::fchown(fd, 65534, u32::MAX);
+        libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534);
+        // ... nobody, taking it back to root, does not.
+        libc::fchown(fd, 0, u32::MAX);
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let rows = columns(
+        out.rows("capable").cloned(),
+        &["UID", "PID", "COMM", "CAP", "NAME", "VERDICT"],
+    );
+    let chown: Vec<_> = rows.iter().filter(|r| r[4] == "CAP_CHOWN").cloned().collect();
+    let (pid, comm) = (pid.to_string(), comm.as_str());
+    assert_eq!(
+        chown,
+        strings(&[
+            &["0", &pid, comm, "0", "CAP_CHOWN", "granted"],
+            &["65534", &pid, comm, "0", "CAP_CHOWN", "denied"],
+        ]),
+        "all rows: {rows:?}\nstderr:\n{}",
+        out.stderr
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r[4] == "CAP_SETUID" && r[0] == "0" && r[5] == "granted"),
+        "{rows:?}"
+    );
+    assert_eq!(out.counter("capable", "checks", &["CAP_CHOWN", "denied"]), Some(1));
+}
+
+/// A memory cgroup limited to `bytes` (cgroup v2, or v1's memory
+/// controller); removed on drop. Its `procs` file moves a process in.
+struct MemoryCgroup {
+    dir: std::path::PathBuf,
+    procs: std::path::PathBuf,
+}
+
+impl MemoryCgroup {
+    fn new(name: &str, bytes: u64) -> MemoryCgroup {
+        let v2 = std::path::Path::new("/sys/fs/cgroup");
+        let v2_memory = std::fs::read_to_string(v2.join("cgroup.subtree_control")).is_ok_and(|c| c.contains("memory"));
+        let (dir, limit) = if v2_memory {
+            (v2.join(name), "memory.max")
+        } else {
+            (v2.join("memory").join(name), "memory.limit_in_bytes")
+        };
+        std::fs::create_dir(&dir).unwrap_or_else(|e| {
+            panic!(
+                "creating the memory cgroup {}: {e} (needs cgroup v2 with the memory controller, or v1's)",
+                dir.display()
+            )
+        });
+        std::fs::write(dir.join(limit), bytes.to_string()).unwrap();
+        // No swap to escape to, where the controller can say so.
+        let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+        MemoryCgroup {
+            procs: dir.join("cgroup.procs"),
+            dir,
+        }
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[test]
+fn oomkill_reports_the_victim_of_a_memory_limited_cgroup() {
+    if !kernel_available("oomkill_reports_the_victim_of_a_memory_limited_cgroup") {
+        return;
+    }
+    let comm = unique("wt-oom-");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"memory.oom-kill\"]\ncomm = [\"{comm}\"]\n[plugin.oomkill]\n",
+        example_plugins().display()
+    ));
+    let cgroup = MemoryCgroup::new(&comm, 32 << 20);
+    let procs = std::ffi::CString::new(cgroup.procs.as_os_str().as_encoded_bytes()).unwrap();
+    const HOG: usize = 512 << 20;
+    // SAFETY: raw syscalls; the child moves itself into the cgroup and
+    // touches more memory than it may have, until the OOM killer stops it.
+    let pid = fork_child(&comm, || unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+        libc::write(fd, b"0".as_ptr().cast(), 1);
+        libc::close(fd);
+        let hog = libc::mmap(
+            std::ptr::null_mut(),
+            HOG,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+        .cast::<u8>();
+        for page in (0..HOG).step_by(4096) {
+            hog.add(page).write_volatile(1);
+        }
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    drop(cgroup);
+
+    let kills: Vec<_> = out.findings("oom-kill").collect();
+    assert_eq!(kills.len(), 1, "stderr:\n{}", out.stderr);
+    let kill = kills[0];
+    assert_eq!(
+        (&kill["trigger_pid"], &kill["victim_pid"]),
+        (&Json::from(pid), &Json::from(pid))
+    );
+    assert_eq!(kill["victim_comm"], comm.as_str());
+    let rss = kill["anon_rss_kb"].as_u64().unwrap();
+    // About the limit: the hog, with what the child shares with its parent.
+    assert!((16 << 10..=40 << 10).contains(&rss), "anon-rss {rss} kB: {kill}");
+    let message = out.of_type("finding").find(|f| f["rule"] == "oom-kill").unwrap()["message"].clone();
+    assert!(
+        message.as_str().unwrap().starts_with(&format!(
+            "Triggered by PID {pid} (\"{comm}\"), OOM kill of PID {pid} (\"{comm}\")"
+        )),
+        "{message}"
+    );
+    assert_eq!(out.counter("oomkill", "kills", &[&comm]), Some(1));
+}

@@ -28,6 +28,8 @@ enum probe_id {
 	PROBE_FILE_STAT = 7,
 	PROBE_SECURITY_SETUID = 8,
 	PROBE_PROCESS_FORK = 9,
+	PROBE_SECURITY_CAPABLE = 10,
+	PROBE_MEMORY_OOM_KILL = 11,
 	PROBE_COUNT,
 };
 
@@ -182,5 +184,26 @@ struct process_fork_event {
 	__u32 _pad;
 };
 _Static_assert(sizeof(struct process_fork_event) == 72, "fork layout is ABI");
+
+struct security_capable_event {
+	struct event_header h;
+	__u32 cap;        /* CAP_* number */
+	__s32 ret;        /* 0: granted, else -EPERM */
+};
+_Static_assert(sizeof(struct security_capable_event) == 72, "capable layout is ABI");
+
+struct memory_oom_kill_event {
+	struct event_header h;  /* the task whose allocation triggered the OOM killer */
+	__u64 total_vm_kb;
+	__u64 anon_rss_kb;
+	__u64 file_rss_kb;
+	__u64 shmem_rss_kb;
+	__u32 victim_pid;
+	__u32 victim_uid;
+	__s32 oom_score_adj;
+	__u32 _pad;
+	char victim_comm[COMM_LEN];
+};
+_Static_assert(sizeof(struct memory_oom_kill_event) == 64 + 48 + COMM_LEN, "oom layout is ABI");
 
 #endif

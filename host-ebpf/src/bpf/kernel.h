@@ -34,6 +34,23 @@ struct trace_event_raw_sched_process_fork {
 	int child_pid;
 };
 
+struct trace_event_raw_cap_capable {
+	int cap;
+	int ret;
+};
+
+/* Older kernels have only `pid`: the host reads what exists. */
+struct trace_event_raw_mark_victim {
+	int pid;
+	unsigned int __data_loc_comm;
+	unsigned long total_vm;
+	unsigned long anon_rss;
+	unsigned long file_rss;
+	unsigned long shmem_rss;
+	unsigned int uid;
+	short oom_score_adj;
+};
+
 struct trace_event_raw_sys_exit {
 	unsigned long long common;
 	long id;

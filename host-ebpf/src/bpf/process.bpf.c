@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* process.exec, process.exit, process.sleep, process.fork, signal.kill and
- * security.setuid. */
+/* process.exec, process.exit, process.sleep, process.fork, signal.kill,
+ * security.setuid, security.capable and memory.oom-kill. */
 #include "common.bpf.h"
 
 #define ARG_CHUNK 128
@@ -298,6 +298,50 @@ int process_fork(struct trace_event_raw_sched_process_fork *ctx)
 		return 0;
 	e->child_pid = BPF_CORE_READ(ctx, child_pid);
 	e->_pad = 0;
+	submit_event(e);
+	return 0;
+}
+
+/* security.capable: every capability check, granted or not, in the task
+ * that needed it (capable.bt used the cap_capable kprobe). */
+SEC("tracepoint/capability/cap_capable")
+int security_capable(struct trace_event_raw_cap_capable *ctx)
+{
+	if (!task_selected(PROBE_SECURITY_CAPABLE))
+		return 0;
+	struct security_capable_event *e = reserve_event(PROBE_SECURITY_CAPABLE, sizeof(*e));
+	if (!e)
+		return 0;
+	e->cap = BPF_CORE_READ(ctx, cap);
+	e->ret = BPF_CORE_READ(ctx, ret);
+	submit_event(e);
+	return 0;
+}
+
+/* memory.oom-kill: the OOM killer chose a victim (oomkill.bt used the
+ * oom_kill_process kprobe). Kernels before 6.x give only the victim's pid. */
+SEC("tracepoint/oom/mark_victim")
+int memory_oom_kill(struct trace_event_raw_mark_victim *ctx)
+{
+	if (!task_selected(PROBE_MEMORY_OOM_KILL))
+		return 0;
+	struct memory_oom_kill_event *e = reserve_event(PROBE_MEMORY_OOM_KILL, sizeof(*e));
+	if (!e)
+		return 0;
+	__builtin_memset(&e->total_vm_kb, 0, sizeof(*e) - sizeof(e->h));
+	e->victim_pid = BPF_CORE_READ(ctx, pid);
+	if (bpf_core_field_exists(ctx->total_vm)) {
+		e->total_vm_kb = BPF_CORE_READ(ctx, total_vm);
+		e->anon_rss_kb = BPF_CORE_READ(ctx, anon_rss);
+		e->file_rss_kb = BPF_CORE_READ(ctx, file_rss);
+		e->shmem_rss_kb = BPF_CORE_READ(ctx, shmem_rss);
+		e->victim_uid = BPF_CORE_READ(ctx, uid);
+		e->oom_score_adj = BPF_CORE_READ(ctx, oom_score_adj);
+	}
+	if (bpf_core_field_exists(ctx->__data_loc_comm)) {
+		__u32 loc = BPF_CORE_READ(ctx, __data_loc_comm);
+		bpf_probe_read_kernel_str(e->victim_comm, sizeof(e->victim_comm), (void *)ctx + (loc & 0xffff));
+	}
 	submit_event(e);
 	return 0;
 }

@@ -40,6 +40,8 @@ impl Plugin for Tally {
             Body::FileStat(stat) => stat.path.as_str(),
             Body::SecuritySetuid(setuid) => setuid.call.name(),
             Body::ProcessFork(_) => "fork",
+            Body::SecurityCapable(_) => "capable",
+            Body::MemoryOomKill(oom) => oom.victim_comm.as_str(),
         };
         self.events.add(&[&event.header.comm, key], 1);
     }

@@ -49,8 +49,8 @@ pub mod bindings {
 pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::wasmtrace::plugin::events::{
-    Body, Event, FileOpen, FileStat, FileSync, Header, KillCall, ProcessExec, ProcessExit, ProcessFork, ProcessSleep,
-    SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter,
+    Body, Event, FileOpen, FileStat, FileSync, Header, KillCall, MemoryOomKill, ProcessExec, ProcessExit, ProcessFork,
+    ProcessSleep, SecurityCapable, SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter,
 };
 pub use bindings::wasmtrace::plugin::log::Level;
 pub use bindings::wasmtrace::plugin::names;

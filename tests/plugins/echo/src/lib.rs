@@ -18,6 +18,8 @@ impl Plugin for Echo {
         "file.stat",
         "security.setuid",
         "process.fork",
+        "security.capable",
+        "memory.oom-kill",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -79,6 +81,16 @@ impl Plugin for Echo {
                 .field("suid", e.suid)
                 .field("ret", e.ret),
             Body::ProcessFork(e) => finding("process.fork").field("child_pid", e.child_pid),
+            Body::SecurityCapable(e) => finding("security.capable").field("cap", e.cap).field("ret", e.ret),
+            Body::MemoryOomKill(e) => finding("memory.oom-kill")
+                .field("victim_pid", e.victim_pid)
+                .field("victim_comm", &e.victim_comm)
+                .field("victim_uid", e.victim_uid)
+                .field("total_vm_kb", e.total_vm_kb)
+                .field("anon_rss_kb", e.anon_rss_kb)
+                .field("file_rss_kb", e.file_rss_kb)
+                .field("shmem_rss_kb", e.shmem_rss_kb)
+                .field("oom_score_adj", e.oom_score_adj),
         };
         f.emit();
     }
