@@ -25,10 +25,13 @@ pub enum ProbeId {
     ProcessFork = 9,
     SecurityCapable = 10,
     MemoryOomKill = 11,
+    NetTcpConnect = 12,
+    NetTcpLife = 13,
+    NetTcpRetransmit = 14,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 12] = [
+    pub const ALL: [ProbeId; 15] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -41,6 +44,9 @@ impl ProbeId {
         ProbeId::ProcessFork,
         ProbeId::SecurityCapable,
         ProbeId::MemoryOomKill,
+        ProbeId::NetTcpConnect,
+        ProbeId::NetTcpLife,
+        ProbeId::NetTcpRetransmit,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -189,6 +195,49 @@ pub struct MemoryOomKillEvent {
     pub victim_comm: [u8; COMM_LEN],
 }
 
+/// `struct tcp_ends`: local and remote address and port.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TcpEnds {
+    /// AF_INET 2 or AF_INET6 10.
+    pub family: u16,
+    pub sport: u16,
+    pub dport: u16,
+    pub _pad: u16,
+    /// IPv4 in the first 4 bytes.
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NetTcpConnectEvent {
+    pub h: EventHeader,
+    pub ends: TcpEnds,
+    pub latency_ns: u64,
+    pub established: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NetTcpLifeEvent {
+    pub h: EventHeader,
+    pub ends: TcpEnds,
+    pub duration_ns: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NetTcpRetransmitEvent {
+    pub h: EventHeader,
+    pub ends: TcpEnds,
+    pub state: u32,
+    pub _pad: u32,
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -217,6 +266,10 @@ const _: () = assert!(size_of::<SecuritySetuidEvent>() == 88);
 const _: () = assert!(size_of::<ProcessForkEvent>() == 72);
 const _: () = assert!(size_of::<SecurityCapableEvent>() == 72);
 const _: () = assert!(size_of::<MemoryOomKillEvent>() == 64 + 48 + COMM_LEN);
+const _: () = assert!(size_of::<TcpEnds>() == 40);
+const _: () = assert!(size_of::<NetTcpConnectEvent>() == 64 + 40 + 16);
+const _: () = assert!(size_of::<NetTcpLifeEvent>() == 64 + 40 + 24);
+const _: () = assert!(size_of::<NetTcpRetransmitEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -234,6 +287,9 @@ unsafe impl aya::Pod for SecuritySetuidEvent {}
 unsafe impl aya::Pod for ProcessForkEvent {}
 unsafe impl aya::Pod for SecurityCapableEvent {}
 unsafe impl aya::Pod for MemoryOomKillEvent {}
+unsafe impl aya::Pod for NetTcpConnectEvent {}
+unsafe impl aya::Pod for NetTcpLifeEvent {}
+unsafe impl aya::Pod for NetTcpRetransmitEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -266,5 +322,8 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::ProcessFork => size_of::<ProcessForkEvent>(),
         ProbeId::SecurityCapable => size_of::<SecurityCapableEvent>(),
         ProbeId::MemoryOomKill => size_of::<MemoryOomKillEvent>(),
+        ProbeId::NetTcpConnect => size_of::<NetTcpConnectEvent>(),
+        ProbeId::NetTcpLife => size_of::<NetTcpLifeEvent>(),
+        ProbeId::NetTcpRetransmit => size_of::<NetTcpRetransmitEvent>(),
     }
 }

@@ -9,6 +9,7 @@ pub enum Object {
     Process,
     File,
     Syscall,
+    Net,
 }
 
 /// aya parses the ELF in place, which wants 8-byte alignment.
@@ -29,6 +30,7 @@ impl Object {
             Object::Process => object_bytes!("process"),
             Object::File => object_bytes!("file"),
             Object::Syscall => object_bytes!("syscall"),
+            Object::Net => object_bytes!("net"),
         }
     }
 
@@ -38,6 +40,7 @@ impl Object {
             Object::Process => "process.bpf.o",
             Object::File => "file.bpf.o",
             Object::Syscall => "syscall.bpf.o",
+            Object::Net => "net.bpf.o",
         }
     }
 }

@@ -329,7 +329,54 @@ pub const PROBES: &[Probe] = &[
         ],
         notes: "The header is the task whose allocation triggered the OOM killer; filters apply to it, not to the victim.",
     },
+    Probe {
+        name: "net.tcp.connect",
+        id: ProbeId::NetTcpConnect,
+        object: Object::Net,
+        summary: "an outgoing TCP connection (IPv4 or IPv6) was established or failed (as tcpconnect)",
+        hooks: &[tp("net_tcp_connect_state", "sock", "inet_sock_set_state")],
+        fields: &[
+            field("ends", "tcp-ends", TCP_ENDS),
+            field("established", "bool", "false when it was refused, reset or timed out"),
+            field("latency-ns", "u64", "from the SYN to the answer"),
+        ],
+        notes: "The header is the task that called connect(); filters apply to it. Sent when the handshake ends, once the local port is known (tcpconnect.bt printed at connect(), from a kprobe).",
+    },
+    Probe {
+        name: "net.tcp.life",
+        id: ProbeId::NetTcpLife,
+        object: Object::Net,
+        summary: "a TCP connection closed, with its duration and bytes (as tcplife)",
+        hooks: &[tp("net_tcp_life_state", "sock", "inet_sock_set_state")],
+        fields: &[
+            field("ends", "tcp-ends", TCP_ENDS),
+            field("duration-ns", "u64", "from the first SYN to the close"),
+            field("rx-bytes", "u64", "bytes received (tcp_sock.bytes_received)"),
+            field("tx-bytes", "u64", "bytes sent and acknowledged (tcp_sock.bytes_acked)"),
+        ],
+        notes: "The header is the task that called connect(), or else the one that closed the socket (close() or shutdown() first); filters apply to it. Connections opened before the probe, or reset without a close() by their owner, are not reported.",
+    },
+    Probe {
+        name: "net.tcp.retransmit",
+        id: ProbeId::NetTcpRetransmit,
+        object: Object::Net,
+        summary: "a TCP segment was retransmitted (as tcpretrans)",
+        hooks: &[tp("net_tcp_retransmit", "tcp", "tcp_retransmit_skb")],
+        fields: &[
+            field("ends", "tcp-ends", TCP_ENDS),
+            field(
+                "state",
+                "tcp-state",
+                "the connection's TCP state (`syn-sent` for a SYN sent again)",
+            ),
+        ],
+        notes: "Retransmits run from timers: the header is whatever task the CPU was running, so pid and comm filters do not select connections here.",
+    },
 ];
+
+/// What a `tcp-ends` field holds.
+const TCP_ENDS: &str =
+    "`family` (`ipv4`, `ipv6`), `saddr` and `sport` (local), `daddr` and `dport` (remote); addresses as text";
 
 /// The probe with this name.
 pub fn find(name: &str) -> Option<&'static Probe> {

@@ -3,8 +3,9 @@
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
-    Body, Event, FileOpen, FileStat, FileSync, Header, KillCall, MemoryOomKill, ProcessExec, ProcessExit, ProcessFork,
-    ProcessSleep, SecurityCapable, SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter,
+    Body, Event, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpConnect, NetTcpLife,
+    NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable, SecuritySetuid, SetuidCall,
+    SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -17,6 +18,10 @@ pub enum DecodeError {
     Truncated { probe: ProbeId, len: usize },
     #[error("{probe:?} record names an unknown call {call}")]
     UnknownCall { probe: ProbeId, call: u32 },
+    #[error("{probe:?} record has an unknown address family {family}")]
+    UnknownFamily { probe: ProbeId, family: u16 },
+    #[error("{probe:?} record has an unknown TCP state {state}")]
+    UnknownState { probe: ProbeId, state: u32 },
 }
 
 fn text(field: &[u8]) -> String {
@@ -35,6 +40,30 @@ fn header(h: &abi::EventHeader) -> Header {
         comm: text(&h.comm),
         cgroup_id: h.cgroup_id,
     }
+}
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+fn tcp_ends(probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEnds, DecodeError> {
+    let (family, saddr, daddr) = match e.family {
+        AF_INET => {
+            let v4 = |a: &[u8; 16]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string();
+            (IpFamily::Ipv4, v4(&e.saddr), v4(&e.daddr))
+        }
+        AF_INET6 => {
+            let v6 = |a: &[u8; 16]| std::net::Ipv6Addr::from(*a).to_string();
+            (IpFamily::Ipv6, v6(&e.saddr), v6(&e.daddr))
+        }
+        family => return Err(DecodeError::UnknownFamily { probe, family }),
+    };
+    Ok(TcpEnds {
+        family,
+        saddr,
+        sport: e.sport,
+        daddr,
+        dport: e.dport,
+    })
 }
 
 /// Decodes one record. The probe id says which layout follows the header.
@@ -175,6 +204,49 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 file_rss_kb: e.file_rss_kb,
                 shmem_rss_kb: e.shmem_rss_kb,
                 oom_score_adj: e.oom_score_adj,
+            })
+        }
+        ProbeId::NetTcpConnect => {
+            let e: abi::NetTcpConnectEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::NetTcpConnect(NetTcpConnect {
+                ends: tcp_ends(probe, &e.ends)?,
+                established: e.established != 0,
+                latency_ns: e.latency_ns,
+            })
+        }
+        ProbeId::NetTcpLife => {
+            let e: abi::NetTcpLifeEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::NetTcpLife(NetTcpLife {
+                ends: tcp_ends(probe, &e.ends)?,
+                duration_ns: e.duration_ns,
+                rx_bytes: e.rx_bytes,
+                tx_bytes: e.tx_bytes,
+            })
+        }
+        ProbeId::NetTcpRetransmit => {
+            let e: abi::NetTcpRetransmitEvent = abi::read(bytes).ok_or_else(truncated)?;
+            const STATES: [TcpState; 12] = [
+                TcpState::Established,
+                TcpState::SynSent,
+                TcpState::SynRecv,
+                TcpState::FinWait1,
+                TcpState::FinWait2,
+                TcpState::TimeWait,
+                TcpState::Close,
+                TcpState::CloseWait,
+                TcpState::LastAck,
+                TcpState::Listen,
+                TcpState::Closing,
+                TcpState::NewSynRecv,
+            ];
+            let state = (e.state as usize)
+                .checked_sub(1)
+                .and_then(|i| STATES.get(i))
+                .copied()
+                .ok_or(DecodeError::UnknownState { probe, state: e.state })?;
+            Body::NetTcpRetransmit(NetTcpRetransmit {
+                ends: tcp_ends(probe, &e.ends)?,
+                state,
             })
         }
     };
@@ -352,6 +424,48 @@ mod tests {
                 absolute: true,
                 parent_comm: "bash".into()
             })
+        );
+    }
+
+    #[test]
+    fn tcp_ends_are_addresses_as_text() {
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        let mut v4 = [0u8; 16];
+        v4[..4].copy_from_slice(&[10, 0, 0, 7]);
+        let ends = |family, saddr, daddr| abi::TcpEnds {
+            family,
+            sport: 40000,
+            dport: 443,
+            _pad: 0,
+            saddr,
+            daddr,
+        };
+        let connect = |e: abi::TcpEnds| abi::NetTcpConnectEvent {
+            h: head(ProbeId::NetTcpConnect),
+            ends: e,
+            latency_ns: 9,
+            established: 1,
+            _pad: 0,
+        };
+        let Body::NetTcpConnect(c) = decode(&as_bytes(&connect(ends(AF_INET6, v6, v6)))).unwrap().1.body else {
+            panic!()
+        };
+        assert_eq!(
+            (c.ends.family, c.ends.saddr.as_str(), c.ends.sport, c.ends.dport),
+            (IpFamily::Ipv6, "::1", 40000, 443)
+        );
+        assert!(c.established);
+        let Body::NetTcpConnect(c) = decode(&as_bytes(&connect(ends(AF_INET, v4, v4)))).unwrap().1.body else {
+            panic!()
+        };
+        assert_eq!((c.ends.family, c.ends.daddr.as_str()), (IpFamily::Ipv4, "10.0.0.7"));
+        assert_eq!(
+            decode(&as_bytes(&connect(ends(1, v4, v4)))).unwrap_err(),
+            DecodeError::UnknownFamily {
+                probe: ProbeId::NetTcpConnect,
+                family: 1
+            }
         );
     }
 

@@ -287,16 +287,41 @@ pub fn child_opens(comm: &str, path: &Path, n: usize) -> u32 {
     })
 }
 
-/// A bpftrace tool (e.g. /usr/sbin/killsnoop.bt) watching alongside
+/// The original of a tool (a bpftrace script such as
+/// /usr/sbin/killsnoop.bt, or a libbpf-tools program) watching alongside
 /// wasmtrace, for parity tests.
-pub struct Bpftrace {
+pub struct Original {
     child: Child,
     stdout: JoinHandle<String>,
 }
 
-impl Bpftrace {
-    /// Starts the tool and waits until it has attached.
-    pub fn start(tool: &str) -> Bpftrace {
+impl Original {
+    /// Starts a libbpf-tools program (line-buffered, so its lines come as
+    /// they happen) and waits for its column header, printed once attached.
+    pub fn libbpf_tool(tool: &str) -> Original {
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", tool])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running stdbuf");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut header = String::new();
+        out.read_line(&mut header).unwrap();
+        assert!(
+            !header.is_empty(),
+            "{tool} printed nothing (is libbpf-tools installed?)"
+        );
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            out.read_to_string(&mut s).unwrap();
+            s
+        });
+        Original { child, stdout }
+    }
+
+    /// Starts a bpftrace tool and waits until it has attached.
+    pub fn bpftrace(tool: &str) -> Original {
         let mut child = Command::new("bpftrace")
             .arg(tool)
             .stdout(Stdio::piped())
@@ -315,7 +340,7 @@ impl Bpftrace {
         // bpftrace prints "Attaching" before it attaches; its BEGIN header
         // comes after. Give it the time it needs.
         std::thread::sleep(Duration::from_secs(2));
-        Bpftrace { child, stdout }
+        Original { child, stdout }
     }
 
     /// Stops it as Ctrl-C would; the words of each line it printed.

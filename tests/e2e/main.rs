@@ -10,6 +10,7 @@ mod file_open;
 mod hot_reload;
 mod languages;
 mod losses;
+mod net;
 mod plugin_errors;
 mod process_exec;
 mod process_exit;

@@ -3,7 +3,7 @@
 
 use serde_json::Value as Json;
 
-use crate::harness::{Bpftrace, Finished, Tracer, example_plugins, fork_child, kernel_available, unique};
+use crate::harness::{Finished, Original, Tracer, example_plugins, fork_child, kernel_available, unique};
 
 /// Runs `workload` in a child named `comm` while wasmtrace runs the example
 /// `plugin` (its probe narrowed to `comm`) and bpftrace runs the original
@@ -19,7 +19,7 @@ fn watch_both(
         "plugin_dir = \"{}\"\n[probe.\"{probe}\"]\ncomm = [\"{comm}\"]\n[plugin.{plugin}]\n",
         example_plugins().display()
     ));
-    let bpftrace = Bpftrace::start(&format!("/usr/sbin/{bt}"));
+    let bpftrace = Original::bpftrace(&format!("/usr/sbin/{bt}"));
     let pid = fork_child(comm, workload);
     let out = tracer.stop();
     let bt = bpftrace.stop();

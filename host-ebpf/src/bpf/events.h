@@ -30,6 +30,9 @@ enum probe_id {
 	PROBE_PROCESS_FORK = 9,
 	PROBE_SECURITY_CAPABLE = 10,
 	PROBE_MEMORY_OOM_KILL = 11,
+	PROBE_NET_TCP_CONNECT = 12,
+	PROBE_NET_TCP_LIFE = 13,
+	PROBE_NET_TCP_RETRANSMIT = 14,
 	PROBE_COUNT,
 };
 
@@ -205,5 +208,42 @@ struct memory_oom_kill_event {
 	char victim_comm[COMM_LEN];
 };
 _Static_assert(sizeof(struct memory_oom_kill_event) == 64 + 48 + COMM_LEN, "oom layout is ABI");
+
+/* A TCP connection's ends, as the kernel's tracepoints give them. */
+struct tcp_ends {
+	__u16 family;     /* AF_INET 2 or AF_INET6 10 */
+	__u16 sport;      /* local port */
+	__u16 dport;      /* remote port */
+	__u16 _pad;
+	__u8 saddr[16];   /* local address; IPv4 in the first 4 bytes */
+	__u8 daddr[16];   /* remote address */
+};
+_Static_assert(sizeof(struct tcp_ends) == 40, "tcp ends layout is ABI");
+
+struct net_tcp_connect_event {
+	struct event_header h;  /* the task that called connect() */
+	struct tcp_ends ends;
+	__u64 latency_ns;       /* from SYN sent to the answer */
+	__u32 established;      /* 1: established; 0: refused, reset or timed out */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct net_tcp_connect_event) == 64 + 40 + 16, "connect layout is ABI");
+
+struct net_tcp_life_event {
+	struct event_header h;  /* the task that opened or closed it */
+	struct tcp_ends ends;
+	__u64 duration_ns;
+	__u64 rx_bytes;
+	__u64 tx_bytes;
+};
+_Static_assert(sizeof(struct net_tcp_life_event) == 64 + 40 + 24, "life layout is ABI");
+
+struct net_tcp_retransmit_event {
+	struct event_header h;  /* whatever ran on the CPU: retransmits come from timers */
+	struct tcp_ends ends;
+	__u32 state;            /* TCP state (TCP_ESTABLISHED 1, TCP_SYN_SENT 2, ...) */
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct net_tcp_retransmit_event) == 64 + 40 + 8, "retransmit layout is ABI");
 
 #endif

@@ -51,6 +51,51 @@ struct trace_event_raw_mark_victim {
 	short oom_score_adj;
 };
 
+struct trace_event_raw_inet_sock_set_state {
+	const void *skaddr;
+	int oldstate;
+	int newstate;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 protocol;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
+};
+
+/* tcp_retransmit_skb's record: its own class since 6.x (with `err`), the
+ * shared tcp_event_sk_skb class before; the same fields either way. */
+struct trace_event_raw_tcp_retransmit_skb {
+	const void *skaddr;
+	int state;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
+};
+
+struct trace_event_raw_tcp_event_sk_skb {
+	const void *skaddr;
+	int state;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
+};
+
+struct tcp_sock {
+	__u64 bytes_received;
+	__u64 bytes_acked;
+};
+
 struct trace_event_raw_sys_exit {
 	unsigned long long common;
 	long id;

@@ -42,6 +42,9 @@ impl Plugin for Tally {
             Body::ProcessFork(_) => "fork",
             Body::SecurityCapable(_) => "capable",
             Body::MemoryOomKill(oom) => oom.victim_comm.as_str(),
+            Body::NetTcpConnect(c) => c.ends.daddr.as_str(),
+            Body::NetTcpLife(l) => l.ends.daddr.as_str(),
+            Body::NetTcpRetransmit(r) => r.ends.daddr.as_str(),
         };
         self.events.add(&[&event.header.comm, key], 1);
     }

@@ -1,7 +1,7 @@
 //! What the bpftrace-like tools print: the event enums by their system
 //! calls' names, and a TIME column.
 
-use crate::{KillCall, SetuidCall, StatCall, SyncCall};
+use crate::{KillCall, SetuidCall, StatCall, SyncCall, TcpState};
 
 impl KillCall {
     pub fn name(self) -> &'static str {
@@ -46,6 +46,26 @@ impl SetuidCall {
             SetuidCall::Setfsuid => "setfsuid",
             SetuidCall::Setresuid => "setresuid",
             SetuidCall::Setreuid => "setreuid",
+        }
+    }
+}
+
+impl TcpState {
+    /// The kernel's name without its `TCP_`, as tcpretrans prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+            TcpState::NewSynRecv => "NEW_SYN_RECV",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! fields are all of the event's fields, so tests can check each probe's
 //! decoding end to end.
 
-use wasmtrace_sdk::{Body, Config, Event, Finding, Plugin, Severity, plugin};
+use wasmtrace_sdk::{Body, Config, Event, Finding, IpFamily, Plugin, Severity, TcpEnds, plugin};
 
 struct Echo;
 
@@ -20,6 +20,9 @@ impl Plugin for Echo {
         "process.fork",
         "security.capable",
         "memory.oom-kill",
+        "net.tcp.connect",
+        "net.tcp.life",
+        "net.tcp.retransmit",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -91,9 +94,29 @@ impl Plugin for Echo {
                 .field("file_rss_kb", e.file_rss_kb)
                 .field("shmem_rss_kb", e.shmem_rss_kb)
                 .field("oom_score_adj", e.oom_score_adj),
+            Body::NetTcpConnect(e) => ends(finding("net.tcp.connect"), &e.ends)
+                .field("established", e.established)
+                .field("latency_ns", e.latency_ns),
+            Body::NetTcpLife(e) => ends(finding("net.tcp.life"), &e.ends)
+                .field("duration_ns", e.duration_ns)
+                .field("rx_bytes", e.rx_bytes)
+                .field("tx_bytes", e.tx_bytes),
+            Body::NetTcpRetransmit(e) => ends(finding("net.tcp.retransmit"), &e.ends).field("state", e.state.name()),
         };
         f.emit();
     }
+}
+
+fn ends(f: Finding, e: &TcpEnds) -> Finding {
+    let family = match e.family {
+        IpFamily::Ipv4 => "ipv4",
+        IpFamily::Ipv6 => "ipv6",
+    };
+    f.field("family", family)
+        .field("saddr", &e.saddr)
+        .field("sport", e.sport)
+        .field("daddr", &e.daddr)
+        .field("dport", e.dport)
 }
 
 plugin!(Echo);

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* net.tcp.connect, net.tcp.life and net.tcp.retransmit, from the stable
+ * sock:inet_sock_set_state and tcp:tcp_retransmit_skb tracepoints (the
+ * bpftrace tools used kprobes). State changes after the first often run in
+ * softirq context, so the task that owns a connection is remembered when it
+ * is known: at connect(), and when it closes the socket. */
+#include "common.bpf.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
+
+/* A connection seen from its start, per socket address. */
+struct seen {
+	struct event_header owner; /* valid when owner.pid != 0 */
+	__u64 start_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct seen);
+} connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct seen);
+} living SEC(".maps");
+
+#define FILL_ENDS(ends, ctx)                                                                  \
+	do {                                                                                  \
+		(ends)->family = BPF_CORE_READ(ctx, family);                                  \
+		(ends)->sport = BPF_CORE_READ(ctx, sport);                                    \
+		(ends)->dport = BPF_CORE_READ(ctx, dport);                                    \
+		(ends)->_pad = 0;                                                             \
+		__builtin_memset((ends)->saddr, 0, sizeof((ends)->saddr));                    \
+		__builtin_memset((ends)->daddr, 0, sizeof((ends)->daddr));                    \
+		if ((ends)->family == AF_INET6) {                                             \
+			BPF_CORE_READ_INTO(&(ends)->saddr, ctx, saddr_v6);                    \
+			BPF_CORE_READ_INTO(&(ends)->daddr, ctx, daddr_v6);                    \
+		} else {                                                                      \
+			bpf_probe_read_kernel((ends)->saddr, 4, (void *)(ctx)->saddr);        \
+			bpf_probe_read_kernel((ends)->daddr, 4, (void *)(ctx)->daddr);        \
+		}                                                                             \
+	} while (0)
+
+/* The calling task's header, as reserve_event would write it. */
+static __always_inline void current_header(struct event_header *h, __u32 probe)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->probe = probe;
+	h->cpu = bpf_get_smp_processor_id();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)uid_gid;
+	h->gid = uid_gid >> 32;
+	h->_pad = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* A record whose header is a remembered task's, stamped now. */
+static __always_inline void *reserve_for(__u32 probe, __u64 size, const struct event_header *owner)
+{
+	struct event_header *h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
+		count_drop(probe);
+		return 0;
+	}
+	*h = *owner;
+	h->probe = probe;
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->cpu = bpf_get_smp_processor_id();
+	return h;
+}
+
+/* net.tcp.connect: remembered at SYN sent (in connect()), sent when the
+ * handshake ends, once the local port is known. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int net_tcp_connect_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (BPF_CORE_READ(ctx, protocol) != IPPROTO_TCP)
+		return 0;
+	__u64 sk = (__u64)BPF_CORE_READ(ctx, skaddr);
+	int old = BPF_CORE_READ(ctx, oldstate), new = BPF_CORE_READ(ctx, newstate);
+	if (new == TCP_SYN_SENT) {
+		if (!task_selected(PROBE_NET_TCP_CONNECT))
+			return 0;
+		struct seen seen = {};
+		current_header(&seen.owner, PROBE_NET_TCP_CONNECT);
+		seen.start_ns = seen.owner.ts_boot_ns;
+		bpf_map_update_elem(&connecting, &sk, &seen, BPF_ANY);
+		return 0;
+	}
+	if (old != TCP_SYN_SENT)
+		return 0;
+	struct seen *seen = bpf_map_lookup_elem(&connecting, &sk);
+	if (!seen)
+		return 0;
+	struct net_tcp_connect_event *e = reserve_for(PROBE_NET_TCP_CONNECT, sizeof(*e), &seen->owner);
+	if (e) {
+		FILL_ENDS(&e->ends, ctx);
+		e->latency_ns = e->h.ts_boot_ns - seen->start_ns;
+		e->established = new == TCP_ESTABLISHED;
+		e->_pad = 0;
+		submit_event(e);
+	}
+	bpf_map_delete_elem(&connecting, &sk);
+	return 0;
+}
+
+/* net.tcp.life: from SYN (sent or received) to close, with the bytes the
+ * socket counted; the owner is the task at connect() or at close(). */
+SEC("tracepoint/sock/inet_sock_set_state")
+int net_tcp_life_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (BPF_CORE_READ(ctx, protocol) != IPPROTO_TCP)
+		return 0;
+	__u64 sk = (__u64)BPF_CORE_READ(ctx, skaddr);
+	int new = BPF_CORE_READ(ctx, newstate);
+	if (new == TCP_SYN_SENT || new == TCP_SYN_RECV) {
+		struct seen seen = {.start_ns = bpf_ktime_get_boot_ns()};
+		if (new == TCP_SYN_SENT && task_selected(PROBE_NET_TCP_LIFE))
+			current_header(&seen.owner, PROBE_NET_TCP_LIFE);
+		bpf_map_update_elem(&living, &sk, &seen, BPF_ANY);
+		return 0;
+	}
+	struct seen *seen = bpf_map_lookup_elem(&living, &sk);
+	if (!seen)
+		return 0;
+	if (new == TCP_FIN_WAIT1 || new == TCP_LAST_ACK) {
+		/* close() or shutdown() by the owner, in its own context. */
+		if (!seen->owner.pid && task_selected(PROBE_NET_TCP_LIFE))
+			current_header(&seen->owner, PROBE_NET_TCP_LIFE);
+		return 0;
+	}
+	if (new != TCP_CLOSE)
+		return 0;
+	if (seen->owner.pid) {
+		struct net_tcp_life_event *e = reserve_for(PROBE_NET_TCP_LIFE, sizeof(*e), &seen->owner);
+		if (e) {
+			FILL_ENDS(&e->ends, ctx);
+			e->duration_ns = e->h.ts_boot_ns - seen->start_ns;
+			struct tcp_sock *tp = (struct tcp_sock *)sk;
+			e->rx_bytes = BPF_CORE_READ(tp, bytes_received);
+			e->tx_bytes = BPF_CORE_READ(tp, bytes_acked);
+			submit_event(e);
+		}
+	}
+	bpf_map_delete_elem(&living, &sk);
+	return 0;
+}
+
+/* net.tcp.retransmit: a segment was sent again (timers run it, so the
+ * header is whatever task the CPU was running). */
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int net_tcp_retransmit(void *ctx)
+{
+	if (!task_selected(PROBE_NET_TCP_RETRANSMIT))
+		return 0;
+	struct net_tcp_retransmit_event *e = reserve_event(PROBE_NET_TCP_RETRANSMIT, sizeof(*e));
+	if (!e)
+		return 0;
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb)) {
+		struct trace_event_raw_tcp_retransmit_skb *tp = ctx;
+		FILL_ENDS(&e->ends, tp);
+		e->state = BPF_CORE_READ(tp, state);
+	} else {
+		struct trace_event_raw_tcp_event_sk_skb *tp = ctx;
+		FILL_ENDS(&e->ends, tp);
+		e->state = BPF_CORE_READ(tp, state);
+	}
+	e->_pad = 0;
+	submit_event(e);
+	return 0;
+}

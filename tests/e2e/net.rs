@@ -1,0 +1,202 @@
+//! The TCP tools on IPv4 and IPv6 loopback: tcpconnect and tcplife (checked
+//! against libbpf-tools' tcplife, which uses the same tracepoint), and
+//! tcpretrans on a SYN that a full accept queue dropped.
+
+use std::process::Command;
+
+use serde_json::Value as Json;
+
+use crate::harness::{Original, Tracer, example_plugins, kernel_available, unique};
+
+/// Runs a Python workload under the command name `comm`; returns its pid
+/// and the JSON it printed.
+fn python(comm: &str, body: &str) -> (u32, Json) {
+    let script = format!(
+        "import ctypes, json, os, socket, time\n\
+         ctypes.CDLL(None).prctl(15, {comm:?}.encode(), 0, 0, 0)\n\
+         out = {{'pid': os.getpid()}}\n{body}\nprint(json.dumps(out))\n"
+    );
+    let run = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out: Json = serde_json::from_slice(&run.stdout).unwrap();
+    (out["pid"].as_u64().unwrap() as u32, out)
+}
+
+/// For each family: a connection that sends 5000 bytes one way and 3000 the
+/// other, then a connect to the closed port, which is refused.
+const CONNECTIONS: &str = r#"
+for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF_INET6, "::1")]:
+    listener = socket.socket(family)
+    listener.bind((host, 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.socket(family)
+    client.connect((host, port))
+    server, _ = listener.accept()
+    client.sendall(b"x" * 5000)
+    got = 0
+    while got < 5000:
+        got += len(server.recv(65536))
+    server.sendall(b"y" * 3000)
+    got = 0
+    while got < 3000:
+        got += len(client.recv(65536))
+    out[name] = {"port": port, "client": client.getsockname()[1]}
+    client.close()
+    time.sleep(0.05)
+    server.close()
+    listener.close()
+    refused = socket.socket(family)
+    refused.bind((host, 0))
+    out[name]["refused"] = refused.getsockname()[1]
+    try:
+        refused.connect((host, port))
+    except ConnectionRefusedError:
+        pass
+    refused.close()
+"#;
+
+fn text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn rows(out: &crate::harness::Finished, plugin: &str, columns: &[&str]) -> Vec<Vec<String>> {
+    out.rows(plugin)
+        .map(|r| columns.iter().map(|c| text(&r[c])).collect())
+        .collect()
+}
+
+#[test]
+fn tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife() {
+    if !kernel_available("tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife") {
+        return;
+    }
+    let comm = unique("wt-tcp-");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"net.tcp.connect\"]\ncomm = [\"{comm}\"]\n[probe.\"net.tcp.life\"]\ncomm = [\"{comm}\"]\n[plugin.tcpconnect]\n[plugin.tcplife]\n",
+        example_plugins().display()
+    ));
+    let original = Original::libbpf_tool("/usr/sbin/tcplife");
+    let (pid, ports) = python(&comm, CONNECTIONS);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = tracer.stop();
+    let libbpf = original.stop();
+    out.assert_clean_exit();
+
+    let (pid, comm) = (pid.to_string(), comm.as_str());
+    let mut connects = Vec::new();
+    let mut lives = Vec::new();
+    for (name, host) in [("v4", "127.0.0.1"), ("v6", "::1")] {
+        let p = |k: &str| ports[name][k].to_string();
+        let (port, client, refused) = (p("port"), p("client"), p("refused"));
+        connects.push(vec![
+            pid.clone(),
+            comm.into(),
+            host.into(),
+            client.clone(),
+            host.into(),
+            port.clone(),
+            "ok".into(),
+        ]);
+        connects.push(vec![
+            pid.clone(),
+            comm.into(),
+            host.into(),
+            refused.clone(),
+            host.into(),
+            port.clone(),
+            "failed".into(),
+        ]);
+        // PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB: the client's end, the server's, the refused one.
+        let life = |l: &str, r: &str, tx: &str, rx: &str| {
+            vec![
+                pid.clone(),
+                comm.into(),
+                host.into(),
+                l.into(),
+                host.into(),
+                r.into(),
+                tx.into(),
+                rx.into(),
+            ]
+        };
+        lives.push(life(&client, &port, "4", "2"));
+        lives.push(life(&port, &client, "2", "4"));
+        lives.push(life(&refused, &port, "0", "0"));
+    }
+    let got = rows(
+        &out,
+        "tcpconnect",
+        &["PID", "COMM", "SADDR", "SPORT", "DADDR", "DPORT", "RESULT"],
+    );
+    assert_eq!(got, connects, "stderr:\n{}", out.stderr);
+    let mut got = rows(
+        &out,
+        "tcplife",
+        &["PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "TX_KB", "RX_KB"],
+    );
+    got.sort();
+    lives.sort();
+    assert_eq!(got, lives, "stderr:\n{}", out.stderr);
+
+    // libbpf-tools tcplife: PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS,
+    // with KB as decimals; the same connections, ends and pid.
+    let mut theirs: Vec<Vec<String>> = libbpf
+        .iter()
+        .filter(|l| l.get(1).is_some_and(|c| c == comm))
+        .map(|l| l[..6].to_vec())
+        .collect();
+    theirs.sort();
+    let mut ours: Vec<Vec<String>> = lives.iter().map(|l| l[..6].to_vec()).collect();
+    ours.sort();
+    assert_eq!(theirs, ours, "libbpf-tools tcplife said: {libbpf:?}");
+}
+
+#[test]
+fn tcpretrans_shows_a_syn_sent_again_after_a_full_accept_queue_dropped_it() {
+    if !kernel_available("tcpretrans_shows_a_syn_sent_again_after_a_full_accept_queue_dropped_it") {
+        return;
+    }
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[plugin.tcpretrans]\n",
+        example_plugins().display()
+    ));
+    // A listener with a backlog of 0 queues one connection; the SYN of the
+    // next is dropped, and its sender tries again after a second.
+    let (_, ports) = python(
+        &unique("wt-rtx-"),
+        r#"
+for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF_INET6, "::1")]:
+    listener = socket.socket(family)
+    listener.bind((host, 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    first = socket.socket(family)
+    first.connect((host, port))
+    second = socket.socket(family)
+    second.setblocking(False)
+    second.connect_ex((host, port))
+    out[name] = {"port": port, "second": second.getsockname()[1]}
+    time.sleep(1.6)
+    for s in (second, first, listener):
+        s.close()
+"#,
+    );
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    for (name, host) in [("v4", "127.0.0.1"), ("v6", "::1")] {
+        let local = format!("{host}:{}", ports[name]["second"]);
+        let remote = format!("{host}:{}", ports[name]["port"]);
+        let retransmits = rows(&out, "tcpretrans", &["LADDR:LPORT", "RADDR:RPORT", "STATE"]);
+        let ours: Vec<_> = retransmits.iter().filter(|r| r[0] == local).collect();
+        assert_eq!(
+            ours,
+            [&vec![local.clone(), remote, "SYN_SENT".to_string()]],
+            "{name}: all retransmits {retransmits:?}\nstderr:\n{}",
+            out.stderr
+        );
+    }
+}
