@@ -533,3 +533,98 @@ fn oomkill_reports_the_victim_of_a_memory_limited_cgroup() {
     );
     assert_eq!(out.counter("oomkill", "kills", &[&comm]), Some(1));
 }
+
+#[test]
+fn opensnoop_agrees_with_opensnoop_bt() {
+    if !kernel_available("opensnoop_agrees_with_opensnoop_bt") {
+        return;
+    }
+    let comm = unique("wt-obt-");
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join(unique("target-"));
+    std::fs::write(&target, b"x").unwrap();
+    let path = std::ffi::CString::new(target.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: raw syscalls with a valid path.
+    let (out, bt, pid) = watch_both("opensnoop", "file.open", "opensnoop.bt", &comm, || unsafe {
+        for _ in 0..5 {
+            libc::close(libc::open(path.as_ptr(), libc::O_RDONLY));
+        }
+    });
+    let target = target.to_str().unwrap();
+    let ours: Vec<_> = columns(out.rows("opensnoop").cloned(), &["PID", "COMM", "ERR", "PATH"])
+        .into_iter()
+        .filter(|r| r[3] == target)
+        .collect();
+    assert_eq!(ours, vec![vec![pid, comm.clone(), "0".into(), target.into()]; 5]);
+    // opensnoop.bt: PID COMM FD ERR PATH.
+    let theirs: Vec<_> = bpftrace_lines(&bt, 1, &comm, &[0, 1, 3, 4])
+        .into_iter()
+        .filter(|r| r[3] == target)
+        .collect();
+    assert_eq!(theirs, ours);
+}
+
+#[test]
+fn execsnoop_agrees_with_execsnoop_bt() {
+    if !kernel_available("execsnoop_agrees_with_execsnoop_bt") {
+        return;
+    }
+    // The exec'd program's name is the comm the filter sees.
+    let comm = unique("wt-ebt-");
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join(&comm);
+    std::fs::copy("/bin/true", &program).unwrap();
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"process.exec\"]\ncomm = [\"{comm}\"]\n[plugin.execsnoop]\n",
+        example_plugins().display()
+    ));
+    let bpftrace = Original::bpftrace("/usr/sbin/execsnoop.bt");
+    let child = std::process::Command::new(&program)
+        .args(["one", "two"])
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    child.wait_with_output().unwrap();
+    let out = tracer.stop();
+    let bt = bpftrace.stop();
+    out.assert_clean_exit();
+
+    let args = format!("{} one two", program.display());
+    let ours = columns(out.rows("execsnoop").cloned(), &["PID", "ARGS"]);
+    assert_eq!(ours, [[pid, args.clone()]], "stderr:\n{}", out.stderr);
+    // execsnoop.bt: TIME(ms) PID ARGS...
+    let theirs: Vec<Vec<String>> = bt
+        .iter()
+        .filter(|l| l.len() > 2 && l[2..].join(" ") == args)
+        .map(|l| vec![l[1].clone(), l[2..].join(" ")])
+        .collect();
+    assert_eq!(theirs, ours);
+}
+
+#[test]
+fn syscount_agrees_with_syscount_bt() {
+    if !kernel_available("syscount_agrees_with_syscount_bt") {
+        return;
+    }
+    let comm = unique("wt-sbt-");
+    // Enough calls to be in syscount.bt's top 10 processes on a busy machine.
+    // SAFETY: getppid has no preconditions.
+    let (out, bt, _) = watch_both("syscount", "syscall.enter", "syscount.bt", &comm, || unsafe {
+        for _ in 0..100_000 {
+            libc::getppid();
+        }
+    });
+    let ours = out
+        .counter("syscount", "processes", &[&comm])
+        .expect("a count for the child");
+    assert!(ours > 100_000, "{ours}");
+    // syscount.bt: `@process[COMM]: N` in its top 10.
+    let prefix = format!("@process[{comm}]:");
+    let theirs: Vec<u64> = bt
+        .iter()
+        .filter(|l| l.first().is_some_and(|w| *w == prefix))
+        .map(|l| l[1].parse().unwrap())
+        .collect();
+    assert_eq!(theirs, [ours]);
+    assert_eq!(out.counter("syscount", "syscalls", &["getppid"]), Some(100_000));
+}
