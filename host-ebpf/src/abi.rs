@@ -28,10 +28,11 @@ pub enum ProbeId {
     NetTcpConnect = 12,
     NetTcpLife = 13,
     NetTcpRetransmit = 14,
+    NetTcpAccept = 15,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 15] = [
+    pub const ALL: [ProbeId; 16] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -47,6 +48,7 @@ impl ProbeId {
         ProbeId::NetTcpConnect,
         ProbeId::NetTcpLife,
         ProbeId::NetTcpRetransmit,
+        ProbeId::NetTcpAccept,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -238,6 +240,15 @@ pub struct NetTcpRetransmitEvent {
     pub _pad: u32,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NetTcpAcceptEvent {
+    pub h: EventHeader,
+    pub ends: TcpEnds,
+    pub backlog: u32,
+    pub max_backlog: u32,
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -270,6 +281,7 @@ const _: () = assert!(size_of::<TcpEnds>() == 40);
 const _: () = assert!(size_of::<NetTcpConnectEvent>() == 64 + 40 + 16);
 const _: () = assert!(size_of::<NetTcpLifeEvent>() == 64 + 40 + 24);
 const _: () = assert!(size_of::<NetTcpRetransmitEvent>() == 64 + 40 + 8);
+const _: () = assert!(size_of::<NetTcpAcceptEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -290,6 +302,7 @@ unsafe impl aya::Pod for MemoryOomKillEvent {}
 unsafe impl aya::Pod for NetTcpConnectEvent {}
 unsafe impl aya::Pod for NetTcpLifeEvent {}
 unsafe impl aya::Pod for NetTcpRetransmitEvent {}
+unsafe impl aya::Pod for NetTcpAcceptEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -325,5 +338,6 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::NetTcpConnect => size_of::<NetTcpConnectEvent>(),
         ProbeId::NetTcpLife => size_of::<NetTcpLifeEvent>(),
         ProbeId::NetTcpRetransmit => size_of::<NetTcpRetransmitEvent>(),
+        ProbeId::NetTcpAccept => size_of::<NetTcpAcceptEvent>(),
     }
 }

@@ -372,6 +372,26 @@ pub const PROBES: &[Probe] = &[
         ],
         notes: "Retransmits run from timers: the header is whatever task the CPU was running, so pid and comm filters do not select connections here.",
     },
+    Probe {
+        name: "net.tcp.accept",
+        id: ProbeId::NetTcpAccept,
+        object: Object::Net,
+        summary: "a TCP connection (IPv4 or IPv6) was accepted (as tcpaccept)",
+        hooks: &[
+            tp("net_tcp_accept4_exit", "syscalls", "sys_exit_accept4"),
+            optional_tp("net_tcp_accept_exit", "syscalls", "sys_exit_accept"),
+        ],
+        fields: &[
+            field("ends", "tcp-ends", TCP_ENDS),
+            field(
+                "backlog",
+                "u32",
+                "connections still waiting on the listener after this one",
+            ),
+            field("max-backlog", "u32", "the listener's listen() backlog"),
+        ],
+        notes: "The header is the task that called accept(); one event when it returns, read from the new socket and the listening one (tcpaccept.bt used the inet_csk_accept kretprobe).",
+    },
 ];
 
 /// What a `tcp-ends` field holds.

@@ -3,9 +3,9 @@
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
-    Body, Event, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpConnect, NetTcpLife,
-    NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable, SecuritySetuid, SetuidCall,
-    SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    Body, Event, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpAccept, NetTcpConnect,
+    NetTcpLife, NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable, SecuritySetuid,
+    SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -247,6 +247,14 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             Body::NetTcpRetransmit(NetTcpRetransmit {
                 ends: tcp_ends(probe, &e.ends)?,
                 state,
+            })
+        }
+        ProbeId::NetTcpAccept => {
+            let e: abi::NetTcpAcceptEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::NetTcpAccept(NetTcpAccept {
+                ends: tcp_ends(probe, &e.ends)?,
+                backlog: e.backlog,
+                max_backlog: e.max_backlog,
             })
         }
     };

@@ -200,3 +200,58 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
         );
     }
 }
+
+#[test]
+fn tcpaccept_shows_each_accepted_connection_with_the_backlog() {
+    if !kernel_available("tcpaccept_shows_each_accepted_connection_with_the_backlog") {
+        return;
+    }
+    let comm = unique("wt-acc-");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"net.tcp.accept\"]\ncomm = [\"{comm}\"]\n[plugin.tcpaccept]\n",
+        example_plugins().display()
+    ));
+    // Two clients wait on a listener with a backlog of 8; it accepts both.
+    let (pid, ports) = python(
+        &comm,
+        r#"
+for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF_INET6, "::1")]:
+    listener = socket.socket(family)
+    listener.bind((host, 0))
+    listener.listen(8)
+    clients = [socket.socket(family) for _ in range(2)]
+    for c in clients:
+        c.connect(listener.getsockname()[:2])
+    time.sleep(0.05)
+    accepted = [listener.accept()[0] for _ in clients]
+    out[name] = {"port": listener.getsockname()[1], "clients": [c.getsockname()[1] for c in clients]}
+    for s in accepted + clients + [listener]:
+        s.close()
+"#,
+    );
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let (pid, comm) = (pid.to_string(), comm.as_str());
+    let mut expected = Vec::new();
+    for (name, host) in [("v4", "127.0.0.1"), ("v6", "::1")] {
+        let port = ports[name]["port"].to_string();
+        for (i, client) in ports[name]["clients"].as_array().unwrap().iter().enumerate() {
+            let waiting = format!("{}/8", 1 - i);
+            expected.push(vec![
+                pid.clone(),
+                comm.to_string(),
+                host.to_string(),
+                client.to_string(),
+                host.to_string(),
+                port.clone(),
+                waiting,
+            ]);
+        }
+    }
+    let got = rows(
+        &out,
+        "tcpaccept",
+        &["PID", "COMM", "RADDR", "RPORT", "LADDR", "LPORT", "BL"],
+    );
+    assert_eq!(got, expected, "stderr:\n{}", out.stderr);
+}

@@ -33,6 +33,7 @@ enum probe_id {
 	PROBE_NET_TCP_CONNECT = 12,
 	PROBE_NET_TCP_LIFE = 13,
 	PROBE_NET_TCP_RETRANSMIT = 14,
+	PROBE_NET_TCP_ACCEPT = 15,
 	PROBE_COUNT,
 };
 
@@ -245,5 +246,13 @@ struct net_tcp_retransmit_event {
 	__u32 _pad;
 };
 _Static_assert(sizeof(struct net_tcp_retransmit_event) == 64 + 40 + 8, "retransmit layout is ABI");
+
+struct net_tcp_accept_event {
+	struct event_header h;  /* the task that called accept() */
+	struct tcp_ends ends;   /* local: the listening address and port */
+	__u32 backlog;          /* connections still waiting on the listener */
+	__u32 max_backlog;      /* its listen() backlog */
+};
+_Static_assert(sizeof(struct net_tcp_accept_event) == 64 + 40 + 8, "accept layout is ABI");
 
 #endif

@@ -10,10 +10,13 @@
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+struct files_struct;
+
 struct task_struct {
 	int pid;
 	int tgid;
 	char comm[16];
+	struct files_struct *files;
 	int exit_code;
 	unsigned long long start_time;
 	struct task_struct *real_parent;
@@ -89,6 +92,43 @@ struct trace_event_raw_tcp_event_sk_skb {
 	__u8 daddr[4];
 	__u8 saddr_v6[16];
 	__u8 daddr_v6[16];
+};
+
+/* From a file descriptor to its socket's addresses (tcp accept). */
+struct file {
+	void *private_data;
+};
+
+struct fdtable {
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct in6_addr {
+	__u8 u6_addr8[16];
+};
+
+struct sock_common {
+	__u32 skc_daddr;
+	__u32 skc_rcv_saddr;
+	__u16 skc_dport;    /* network order */
+	__u16 skc_num;      /* host order */
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	__u32 sk_ack_backlog;
+	__u32 sk_max_ack_backlog;
+};
+
+struct socket {
+	struct sock *sk;
 };
 
 struct tcp_sock {

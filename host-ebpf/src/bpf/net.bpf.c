@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* net.tcp.connect, net.tcp.life and net.tcp.retransmit, from the stable
- * sock:inet_sock_set_state and tcp:tcp_retransmit_skb tracepoints (the
- * bpftrace tools used kprobes). State changes after the first often run in
+ * sock:inet_sock_set_state and tcp:tcp_retransmit_skb tracepoints, and
+ * net.tcp.accept from accept()'s return (the bpftrace tools used kprobes). State changes after the first often run in
  * softirq context, so the task that owns a connection is remembered when it
  * is known: at connect(), and when it closes the socket. */
 #include "common.bpf.h"
@@ -187,4 +187,63 @@ int net_tcp_retransmit(void *ctx)
 	e->_pad = 0;
 	submit_event(e);
 	return 0;
+}
+
+/* The socket behind one of the current task's file descriptors. */
+static __always_inline struct sock *fd_sock(long fd)
+{
+	if (fd < 0)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *file = 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	struct socket *socket = BPF_CORE_READ(file, private_data);
+	return socket ? BPF_CORE_READ(socket, sk) : 0;
+}
+
+/* net.tcp.accept: at accept()'s return, from the new socket (the client and
+ * the local address) and the listening one (its backlog). */
+static __always_inline int accept_exit(long listen_fd, long ret)
+{
+	if (ret < 0 || !task_selected(PROBE_NET_TCP_ACCEPT))
+		return 0;
+	struct sock *sk = fd_sock(ret);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	struct net_tcp_accept_event *e = reserve_event(PROBE_NET_TCP_ACCEPT, sizeof(*e));
+	if (!e)
+		return 0;
+	__builtin_memset(&e->ends, 0, sizeof(e->ends));
+	e->ends.family = family;
+	e->ends.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->ends.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->ends.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->ends.daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)e->ends.saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)e->ends.daddr, sk, __sk_common.skc_daddr);
+	}
+	struct sock *listener = fd_sock(listen_fd);
+	e->backlog = listener ? BPF_CORE_READ(listener, sk_ack_backlog) : 0;
+	e->max_backlog = listener ? BPF_CORE_READ(listener, sk_max_ack_backlog) : 0;
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int net_tcp_accept4_exit(struct syscall_exit_ctx *ctx)
+{
+	return accept_exit(SYSCALL_ARG1(syscall_regs()), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int net_tcp_accept_exit(struct syscall_exit_ctx *ctx)
+{
+	return accept_exit(SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }

@@ -45,6 +45,7 @@ impl Plugin for Tally {
             Body::NetTcpConnect(c) => c.ends.daddr.as_str(),
             Body::NetTcpLife(l) => l.ends.daddr.as_str(),
             Body::NetTcpRetransmit(r) => r.ends.daddr.as_str(),
+            Body::NetTcpAccept(a) => a.ends.daddr.as_str(),
         };
         self.events.add(&[&event.header.comm, key], 1);
     }

@@ -23,6 +23,7 @@ impl Plugin for Echo {
         "net.tcp.connect",
         "net.tcp.life",
         "net.tcp.retransmit",
+        "net.tcp.accept",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -102,6 +103,9 @@ impl Plugin for Echo {
                 .field("rx_bytes", e.rx_bytes)
                 .field("tx_bytes", e.tx_bytes),
             Body::NetTcpRetransmit(e) => ends(finding("net.tcp.retransmit"), &e.ends).field("state", e.state.name()),
+            Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), &e.ends)
+                .field("backlog", e.backlog)
+                .field("max_backlog", e.max_backlog),
         };
         f.emit();
     }
