@@ -29,10 +29,11 @@ pub enum ProbeId {
     NetTcpLife = 13,
     NetTcpRetransmit = 14,
     NetTcpAccept = 15,
+    NetTcpDrop = 16,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 16] = [
+    pub const ALL: [ProbeId; 17] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -49,6 +50,7 @@ impl ProbeId {
         ProbeId::NetTcpLife,
         ProbeId::NetTcpRetransmit,
         ProbeId::NetTcpAccept,
+        ProbeId::NetTcpDrop,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -249,6 +251,16 @@ pub struct NetTcpAcceptEvent {
     pub max_backlog: u32,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NetTcpDropEvent {
+    pub h: EventHeader,
+    pub ends: TcpEnds,
+    pub reason: u32,
+    pub tcp_flags: u8,
+    pub _pad: [u8; 3],
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -282,6 +294,7 @@ const _: () = assert!(size_of::<NetTcpConnectEvent>() == 64 + 40 + 16);
 const _: () = assert!(size_of::<NetTcpLifeEvent>() == 64 + 40 + 24);
 const _: () = assert!(size_of::<NetTcpRetransmitEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<NetTcpAcceptEvent>() == 64 + 40 + 8);
+const _: () = assert!(size_of::<NetTcpDropEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -303,6 +316,7 @@ unsafe impl aya::Pod for NetTcpConnectEvent {}
 unsafe impl aya::Pod for NetTcpLifeEvent {}
 unsafe impl aya::Pod for NetTcpRetransmitEvent {}
 unsafe impl aya::Pod for NetTcpAcceptEvent {}
+unsafe impl aya::Pod for NetTcpDropEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -339,5 +353,6 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::NetTcpLife => size_of::<NetTcpLifeEvent>(),
         ProbeId::NetTcpRetransmit => size_of::<NetTcpRetransmitEvent>(),
         ProbeId::NetTcpAccept => size_of::<NetTcpAcceptEvent>(),
+        ProbeId::NetTcpDrop => size_of::<NetTcpDropEvent>(),
     }
 }

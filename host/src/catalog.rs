@@ -392,6 +392,31 @@ pub const PROBES: &[Probe] = &[
         ],
         notes: "The header is the task that called accept(); one event when it returns, read from the new socket and the listening one (tcpaccept.bt used the inet_csk_accept kretprobe).",
     },
+    Probe {
+        name: "net.tcp.drop",
+        id: ProbeId::NetTcpDrop,
+        object: Object::Net,
+        summary: "the kernel dropped a TCP packet (IPv4 or IPv6), with its reason (as tcpdrop)",
+        hooks: &[tp("net_tcp_drop", "skb", "kfree_skb")],
+        fields: &[
+            field(
+                "ends",
+                "tcp-ends",
+                "as in the packet: `saddr`/`sport` its source, `daddr`/`dport` its destination; `family`",
+            ),
+            field(
+                "tcp-flags",
+                "u8",
+                "the packet's TCP flags: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10",
+            ),
+            field(
+                "reason",
+                "u32",
+                "the kernel's drop reason (`names.drop-reason` names it: NO_SOCKET, TCP_LISTEN_OVERFLOW, ...); 0 before Linux 5.17",
+            ),
+        ],
+        notes: "Drops happen in softirq: the header is whatever task the CPU was running, so pid and comm filters do not select packets. tcpdrop.bt used the tcp_drop kprobe, which newer kernels removed; every dropped skb passes kfree_skb.",
+    },
 ];
 
 /// What a `tcp-ends` field holds.

@@ -4,8 +4,8 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
     Body, Event, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpAccept, NetTcpConnect,
-    NetTcpLife, NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable, SecuritySetuid,
-    SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    NetTcpDrop, NetTcpLife, NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable,
+    SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -255,6 +255,14 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 ends: tcp_ends(probe, &e.ends)?,
                 backlog: e.backlog,
                 max_backlog: e.max_backlog,
+            })
+        }
+        ProbeId::NetTcpDrop => {
+            let e: abi::NetTcpDropEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::NetTcpDrop(NetTcpDrop {
+                ends: tcp_ends(probe, &e.ends)?,
+                tcp_flags: e.tcp_flags,
+                reason: e.reason,
             })
         }
     };

@@ -255,3 +255,48 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
     );
     assert_eq!(got, expected, "stderr:\n{}", out.stderr);
 }
+
+#[test]
+fn tcpdrop_shows_a_syn_to_a_closed_port_with_its_reason() {
+    if !kernel_available("tcpdrop_shows_a_syn_to_a_closed_port_with_its_reason") {
+        return;
+    }
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[plugin.tcpdrop]\n",
+        example_plugins().display()
+    ));
+    // A port that was just listened on and closed: the SYN finds no socket.
+    let (_, ports) = python(
+        &unique("wt-drop-"),
+        r#"
+for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF_INET6, "::1")]:
+    closed = socket.socket(family)
+    closed.bind((host, 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    client = socket.socket(family)
+    client.bind((host, 0))
+    out[name] = {"port": port, "client": client.getsockname()[1]}
+    try:
+        client.connect((host, port))
+    except ConnectionRefusedError:
+        pass
+    client.close()
+"#,
+    );
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let drops = rows(&out, "tcpdrop", &["SADDR:SPORT", "DADDR:DPORT", "FLAGS", "REASON"]);
+    for (name, host) in [("v4", "127.0.0.1"), ("v6", "::1")] {
+        let from = format!("{host}:{}", ports[name]["client"]);
+        let to = format!("{host}:{}", ports[name]["port"]);
+        let ours: Vec<_> = drops.iter().filter(|d| d[0] == from).cloned().collect();
+        assert_eq!(
+            ours,
+            [vec![from.clone(), to, "S".to_string(), "NO_SOCKET".to_string()]],
+            "{name}: all drops {drops:?}\nstderr:\n{}",
+            out.stderr
+        );
+    }
+    assert!(out.counter("tcpdrop", "drops", &["NO_SOCKET"]).unwrap() >= 2);
+}

@@ -34,6 +34,7 @@ enum probe_id {
 	PROBE_NET_TCP_LIFE = 13,
 	PROBE_NET_TCP_RETRANSMIT = 14,
 	PROBE_NET_TCP_ACCEPT = 15,
+	PROBE_NET_TCP_DROP = 16,
 	PROBE_COUNT,
 };
 
@@ -254,5 +255,14 @@ struct net_tcp_accept_event {
 	__u32 max_backlog;      /* its listen() backlog */
 };
 _Static_assert(sizeof(struct net_tcp_accept_event) == 64 + 40 + 8, "accept layout is ABI");
+
+struct net_tcp_drop_event {
+	struct event_header h;  /* whatever ran on the CPU: drops happen in softirq */
+	struct tcp_ends ends;   /* as in the packet: s = its source, d = its destination */
+	__u32 reason;           /* enum skb_drop_reason */
+	__u8 tcp_flags;         /* FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, ... */
+	__u8 _pad[3];
+};
+_Static_assert(sizeof(struct net_tcp_drop_event) == 64 + 40 + 8, "drop layout is ABI");
 
 #endif

@@ -131,6 +131,24 @@ struct socket {
 	struct sock *sk;
 };
 
+/* skb:kfree_skb; `reason` exists since 5.17. CO-RE matches an enum field
+ * only with an enum, whatever its values. */
+enum skb_drop_reason {
+	SKB_DROP_REASON_NOT_SPECIFIED = 2,
+};
+
+struct trace_event_raw_kfree_skb {
+	void *skbaddr;
+	unsigned short protocol;
+	enum skb_drop_reason reason;
+};
+
+struct sk_buff {
+	unsigned char *head;
+	__u16 transport_header;
+	__u16 network_header;
+};
+
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* net.tcp.connect, net.tcp.life and net.tcp.retransmit, from the stable
  * sock:inet_sock_set_state and tcp:tcp_retransmit_skb tracepoints, and
- * net.tcp.accept from accept()'s return (the bpftrace tools used kprobes). State changes after the first often run in
+ * net.tcp.accept from accept()'s return, net.tcp.drop from skb:kfree_skb
+ * (the bpftrace tools used kprobes). State changes after the first often run in
  * softirq context, so the task that owns a connection is remembered when it
  * is known: at connect(), and when it closes the socket. */
 #include "common.bpf.h"
@@ -246,4 +247,58 @@ SEC("tracepoint/syscalls/sys_exit_accept")
 int net_tcp_accept_exit(struct syscall_exit_ctx *ctx)
 {
 	return accept_exit(SYSCALL_ARG1(syscall_regs()), ctx->ret);
+}
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+/* net.tcp.drop: the kernel dropped a TCP packet, with its reason. The
+ * addresses and ports come from the packet's own headers. */
+SEC("tracepoint/skb/kfree_skb")
+int net_tcp_drop(struct trace_event_raw_kfree_skb *ctx)
+{
+	__u16 protocol = BPF_CORE_READ(ctx, protocol);
+	if (protocol != ETH_P_IP && protocol != ETH_P_IPV6)
+		return 0;
+	struct sk_buff *skb = BPF_CORE_READ(ctx, skbaddr);
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	unsigned char *ip = head + nh;
+	struct tcp_ends ends = {};
+	__u8 l4 = 0, vihl = 0;
+	if (protocol == ETH_P_IP) {
+		if (bpf_probe_read_kernel(&vihl, 1, ip) || bpf_probe_read_kernel(&l4, 1, ip + 9))
+			return 0;
+		ends.family = AF_INET;
+		bpf_probe_read_kernel(ends.saddr, 4, ip + 12);
+		bpf_probe_read_kernel(ends.daddr, 4, ip + 16);
+		if (th == (__u16)~0)
+			th = nh + (vihl & 0xf) * 4;
+	} else {
+		if (bpf_probe_read_kernel(&l4, 1, ip + 6))
+			return 0;
+		ends.family = AF_INET6;
+		bpf_probe_read_kernel(ends.saddr, 16, ip + 8);
+		bpf_probe_read_kernel(ends.daddr, 16, ip + 24);
+		if (th == (__u16)~0)
+			th = nh + 40;
+	}
+	if (l4 != IPPROTO_TCP || !task_selected(PROBE_NET_TCP_DROP))
+		return 0;
+	__u16 ports[2];
+	__u8 flags = 0;
+	if (bpf_probe_read_kernel(ports, sizeof(ports), head + th) || bpf_probe_read_kernel(&flags, 1, head + th + 13))
+		return 0;
+	struct net_tcp_drop_event *e = reserve_event(PROBE_NET_TCP_DROP, sizeof(*e));
+	if (!e)
+		return 0;
+	ends.sport = bpf_ntohs(ports[0]);
+	ends.dport = bpf_ntohs(ports[1]);
+	e->ends = ends;
+	e->reason = bpf_core_field_exists(ctx->reason) ? BPF_CORE_READ(ctx, reason) : 0;
+	e->tcp_flags = flags;
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	submit_event(e);
+	return 0;
 }

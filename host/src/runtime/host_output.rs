@@ -40,6 +40,10 @@ impl names::Host for PluginState {
     fn user(&mut self, uid: u32) -> wasmtime::Result<Option<String>> {
         Ok(crate::names::user(uid))
     }
+
+    fn drop_reason(&mut self, reason: u32) -> wasmtime::Result<Option<String>> {
+        Ok(crate::names::drop_reason(reason))
+    }
 }
 
 impl types::Host for PluginState {}

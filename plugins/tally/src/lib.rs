@@ -46,6 +46,7 @@ impl Plugin for Tally {
             Body::NetTcpLife(l) => l.ends.daddr.as_str(),
             Body::NetTcpRetransmit(r) => r.ends.daddr.as_str(),
             Body::NetTcpAccept(a) => a.ends.daddr.as_str(),
+            Body::NetTcpDrop(d) => d.ends.daddr.as_str(),
         };
         self.events.add(&[&event.header.comm, key], 1);
     }

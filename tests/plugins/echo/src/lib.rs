@@ -24,6 +24,7 @@ impl Plugin for Echo {
         "net.tcp.life",
         "net.tcp.retransmit",
         "net.tcp.accept",
+        "net.tcp.drop",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -103,6 +104,9 @@ impl Plugin for Echo {
                 .field("rx_bytes", e.rx_bytes)
                 .field("tx_bytes", e.tx_bytes),
             Body::NetTcpRetransmit(e) => ends(finding("net.tcp.retransmit"), &e.ends).field("state", e.state.name()),
+            Body::NetTcpDrop(e) => ends(finding("net.tcp.drop"), &e.ends)
+                .field("tcp_flags", e.tcp_flags)
+                .field("reason", e.reason),
             Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), &e.ends)
                 .field("backlog", e.backlog)
                 .field("max_backlog", e.max_backlog),
