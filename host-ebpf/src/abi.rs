@@ -30,10 +30,12 @@ pub enum ProbeId {
     NetTcpRetransmit = 14,
     NetTcpAccept = 15,
     NetTcpDrop = 16,
+    ShellReadline = 17,
+    ProcessThread = 18,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 17] = [
+    pub const ALL: [ProbeId; 19] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -51,6 +53,8 @@ impl ProbeId {
         ProbeId::NetTcpRetransmit,
         ProbeId::NetTcpAccept,
         ProbeId::NetTcpDrop,
+        ProbeId::ShellReadline,
+        ProbeId::ProcessThread,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -261,6 +265,20 @@ pub struct NetTcpDropEvent {
     pub _pad: [u8; 3],
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ShellReadlineEvent {
+    pub h: EventHeader,
+    pub line: [u8; PATH_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessThreadEvent {
+    pub h: EventHeader,
+    pub start_routine: u64,
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -295,6 +313,8 @@ const _: () = assert!(size_of::<NetTcpLifeEvent>() == 64 + 40 + 24);
 const _: () = assert!(size_of::<NetTcpRetransmitEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<NetTcpAcceptEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<NetTcpDropEvent>() == 64 + 40 + 8);
+const _: () = assert!(size_of::<ShellReadlineEvent>() == 64 + PATH_LEN);
+const _: () = assert!(size_of::<ProcessThreadEvent>() == 72);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -317,6 +337,8 @@ unsafe impl aya::Pod for NetTcpLifeEvent {}
 unsafe impl aya::Pod for NetTcpRetransmitEvent {}
 unsafe impl aya::Pod for NetTcpAcceptEvent {}
 unsafe impl aya::Pod for NetTcpDropEvent {}
+unsafe impl aya::Pod for ShellReadlineEvent {}
+unsafe impl aya::Pod for ProcessThreadEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -354,5 +376,7 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::NetTcpRetransmit => size_of::<NetTcpRetransmitEvent>(),
         ProbeId::NetTcpAccept => size_of::<NetTcpAcceptEvent>(),
         ProbeId::NetTcpDrop => size_of::<NetTcpDropEvent>(),
+        ProbeId::ShellReadline => size_of::<ShellReadlineEvent>(),
+        ProbeId::ProcessThread => size_of::<ProcessThreadEvent>(),
     }
 }

@@ -10,6 +10,7 @@ pub enum Object {
     File,
     Syscall,
     Net,
+    User,
 }
 
 /// aya parses the ELF in place, which wants 8-byte alignment.
@@ -31,6 +32,7 @@ impl Object {
             Object::File => object_bytes!("file"),
             Object::Syscall => object_bytes!("syscall"),
             Object::Net => object_bytes!("net"),
+            Object::User => object_bytes!("user"),
         }
     }
 
@@ -41,6 +43,7 @@ impl Object {
             Object::File => "file.bpf.o",
             Object::Syscall => "syscall.bpf.o",
             Object::Net => "net.bpf.o",
+            Object::User => "user.bpf.o",
         }
     }
 }

@@ -5,17 +5,41 @@
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::ProbeId;
 
-/// A kernel hook that one of a probe's programs attaches to.
+/// What a program attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attach {
+    /// A tracepoint: category and name, as under /sys/kernel/tracing/events.
+    Tracepoint { category: &'static str, name: &'static str },
+    /// A function of a user-space program or library (a uprobe; a uretprobe
+    /// when `ret`, as the program's section says). `target` is a path, or a
+    /// library's file name looked up in the usual library folders.
+    Uprobe {
+        target: &'static str,
+        symbol: &'static str,
+        ret: bool,
+    },
+}
+
+/// A hook that one of a probe's programs attaches to.
 #[derive(Debug)]
 pub struct Hook {
     /// The program's function name in the `.bpf.c` file.
     pub program: &'static str,
-    /// Tracepoint category and name, as under /sys/kernel/tracing/events.
-    pub category: &'static str,
-    pub name: &'static str,
+    pub attach: Attach,
     /// A probe is available when all its required hooks exist; optional
     /// hooks (e.g. `open`, which arm64 lacks) are attached where they exist.
     pub required: bool,
+}
+
+impl std::fmt::Display for Attach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attach::Tracepoint { category, name } => write!(f, "tracepoint:{category}/{name}"),
+            Attach::Uprobe { target, symbol, ret } => {
+                write!(f, "{}:{target}:{symbol}", if *ret { "uretprobe" } else { "uprobe" })
+            }
+        }
+    }
 }
 
 /// A field of a probe's event, for `wasmtrace list` and the docs.
@@ -41,8 +65,7 @@ pub struct Probe {
 const fn tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
     Hook {
         program,
-        category,
-        name,
+        attach: Attach::Tracepoint { category, name },
         required: true,
     }
 }
@@ -50,9 +73,16 @@ const fn tp(program: &'static str, category: &'static str, name: &'static str) -
 const fn optional_tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
     Hook {
         program,
-        category,
-        name,
+        attach: Attach::Tracepoint { category, name },
         required: false,
+    }
+}
+
+const fn uprobe(program: &'static str, target: &'static str, symbol: &'static str, ret: bool) -> Hook {
+    Hook {
+        program,
+        attach: Attach::Uprobe { target, symbol, ret },
+        required: true,
     }
 }
 
@@ -416,6 +446,28 @@ pub const PROBES: &[Probe] = &[
             ),
         ],
         notes: "Drops happen in softirq: the header is whatever task the CPU was running, so pid and comm filters do not select packets. tcpdrop.bt used the tcp_drop kprobe, which newer kernels removed; every dropped skb passes kfree_skb.",
+    },
+    Probe {
+        name: "shell.readline",
+        id: ProbeId::ShellReadline,
+        object: Object::User,
+        summary: "bash read a command line (as bashreadline)",
+        hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
+        fields: &[field("line", "string", "the line, at most 255 bytes")],
+        notes: "A uretprobe on /bin/bash's readline(): shells with readline linked in (Debian's, Ubuntu's, Fedora's bash) are seen; other shells or another bash binary are not.",
+    },
+    Probe {
+        name: "process.thread",
+        id: ProbeId::ProcessThread,
+        object: Object::User,
+        summary: "a thread is being created with pthread_create (as threadsnoop)",
+        hooks: &[uprobe("process_thread", "libc.so.6", "pthread_create", false)],
+        fields: &[field(
+            "start-routine",
+            "u64",
+            "the new thread's function: an address in the process (plugins cannot resolve it to a name)",
+        )],
+        notes: "A uprobe on glibc's pthread_create (in libc.so.6 since glibc 2.34). Threads made without it (Go, raw clone) are not seen; `process.fork` sees every new task.",
     },
 ];
 

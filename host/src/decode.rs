@@ -4,8 +4,9 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
     Body, Event, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpAccept, NetTcpConnect,
-    NetTcpDrop, NetTcpLife, NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable,
-    SecuritySetuid, SetuidCall, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    NetTcpDrop, NetTcpLife, NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread,
+    SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds,
+    TcpState,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -263,6 +264,16 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 ends: tcp_ends(probe, &e.ends)?,
                 tcp_flags: e.tcp_flags,
                 reason: e.reason,
+            })
+        }
+        ProbeId::ShellReadline => {
+            let e: abi::ShellReadlineEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::ShellReadline(ShellReadline { line: text(&e.line) })
+        }
+        ProbeId::ProcessThread => {
+            let e: abi::ProcessThreadEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::ProcessThread(ProcessThread {
+                start_routine: e.start_routine,
             })
         }
     };

@@ -11,14 +11,7 @@ fn hooks(probe: &Probe) -> String {
     probe
         .hooks
         .iter()
-        .map(|h| {
-            format!(
-                "tracepoint:{}/{}{}",
-                h.category,
-                h.name,
-                if h.required { "" } else { " (if present)" }
-            )
-        })
+        .map(|h| format!("{}{}", h.attach, if h.required { "" } else { " (if present)" }))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -34,7 +27,7 @@ pub fn text(events_dir: Result<&Path, String>) -> String {
         };
         let available = match available {
             Availability::Available => "yes".to_string(),
-            Availability::Missing(hooks) => format!("NO: this kernel lacks tracepoint {}", hooks.join(", ")),
+            Availability::Missing(hooks) => format!("NO: missing {}", hooks.join(", ")),
             Availability::Unknown(why) => format!("unknown ({why})"),
         };
         let _ = writeln!(out, "{}: {}", probe.name, probe.summary);

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
-use aya::programs::TracePoint;
+use aya::programs::uprobe::UProbeScope;
+use aya::programs::{TracePoint, UProbe};
 use aya::{Ebpf, EbpfLoader};
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 
-use crate::catalog::{self, Probe};
+use crate::catalog::{self, Attach, Probe};
 use crate::config::ProbeFilter;
 use crate::tracefs;
 
@@ -24,8 +25,8 @@ pub enum ProbeError {
     #[error(transparent)]
     Tracefs(#[from] tracefs::TracefsError),
     #[error(
-        "probe `{probe}` is not available on this kernel, which lacks the tracepoint(s) {hook}. \
-         {hint}Remove the probe from the config, or run on a kernel that has it"
+        "probe `{probe}` is not available here: it needs {hook}, which this system lacks. \
+         {hint}Remove the probe from the config, or run where it is available"
     )]
     Unavailable {
         probe: &'static str,
@@ -47,7 +48,8 @@ pub enum ProbeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Availability {
     Available,
-    /// These required tracepoints are missing.
+    /// These required hooks are missing (tracepoints this kernel lacks,
+    /// programs or libraries not installed).
     Missing(Vec<String>),
     /// tracefs could not be read, so nobody knows.
     Unknown(String),
@@ -57,8 +59,8 @@ pub fn availability(probe: &Probe, events_dir: &Path) -> Availability {
     let missing: Vec<String> = probe
         .hooks
         .iter()
-        .filter(|h| h.required && !tracefs::has_tracepoint(events_dir, h.category, h.name))
-        .map(|h| format!("{}/{}", h.category, h.name))
+        .filter(|h| h.required && !hook_exists(h.attach, events_dir))
+        .map(|h| h.attach.to_string())
         .collect();
     if missing.is_empty() {
         Availability::Available
@@ -191,10 +193,43 @@ fn check_available(probe: &'static Probe, events_dir: &Path) -> Result<(), Probe
 }
 
 fn hint(probe: &Probe) -> &'static str {
-    match probe.hooks[0].category {
-        "syscalls" => "Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. ",
-        _ => "",
+    match probe.hooks[0].attach {
+        Attach::Tracepoint {
+            category: "syscalls", ..
+        } => "Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. ",
+        Attach::Uprobe { .. } => "Install the program or library it probes. ",
+        Attach::Tracepoint { .. } => "",
     }
+}
+
+fn hook_exists(attach: Attach, events_dir: &Path) -> bool {
+    match attach {
+        Attach::Tracepoint { category, name } => tracefs::has_tracepoint(events_dir, category, name),
+        Attach::Uprobe { target, .. } => uprobe_target(target).is_some(),
+    }
+}
+
+/// Folders where shared libraries live, for uprobe targets given by file name.
+const LIBRARY_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+];
+
+/// The file a uprobe target names: a path, or a library found by file name.
+fn uprobe_target(target: &str) -> Option<PathBuf> {
+    if target.starts_with('/') {
+        return Path::new(target).exists().then(|| PathBuf::from(target));
+    }
+    LIBRARY_DIRS
+        .iter()
+        .map(|dir| Path::new(dir).join(target))
+        .find(|p| p.exists())
 }
 
 fn kernel_filter(filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
@@ -263,25 +298,36 @@ fn attach_probe(
         .map_err(|e| load_error(format!("setting filter: {e}")))?;
 
     for hook in probe.hooks {
-        if !hook.required && !tracefs::has_tracepoint(events_dir, hook.category, hook.name) {
+        if !hook.required && !hook_exists(hook.attach, events_dir) {
             continue;
         }
         let attach_error = |reason: String| ProbeError::Attach {
             probe: probe.name,
             program: hook.program,
-            hook: format!("{}/{}", hook.category, hook.name),
+            hook: hook.attach.to_string(),
             reason,
         };
-        let program: &mut TracePoint = family
+        let program = family
             .ebpf
             .program_mut(hook.program)
-            .ok_or_else(|| attach_error(format!("{object} has no such program")))?
-            .try_into()
-            .map_err(|e| attach_error(format!("{e}")))?;
-        program.load().map_err(|e| attach_error(verifier_message(&e)))?;
-        program
-            .attach(hook.category, hook.name)
-            .map_err(|e| attach_error(format!("{e:#}")))?;
+            .ok_or_else(|| attach_error(format!("{object} has no such program")))?;
+        match hook.attach {
+            Attach::Tracepoint { category, name } => {
+                let program: &mut TracePoint = program.try_into().map_err(|e| attach_error(format!("{e}")))?;
+                program.load().map_err(|e| attach_error(verifier_message(&e)))?;
+                program
+                    .attach(category, name)
+                    .map_err(|e| attach_error(format!("{e:#}")))?;
+            }
+            Attach::Uprobe { target, symbol, .. } => {
+                let path = uprobe_target(target).ok_or_else(|| attach_error(format!("{target} not found")))?;
+                let program: &mut UProbe = program.try_into().map_err(|e| attach_error(format!("{e}")))?;
+                program.load().map_err(|e| attach_error(verifier_message(&e)))?;
+                program
+                    .attach(symbol, &path, UProbeScope::AllProcesses)
+                    .map_err(|e| attach_error(format!("{e:#}")))?;
+            }
+        }
     }
     Ok(())
 }
@@ -344,7 +390,40 @@ mod tests {
         let dir = events_dir(&["syscalls/sys_exit_open"]);
         assert_eq!(
             availability(open, dir.path()),
-            Availability::Missing(vec!["syscalls/sys_exit_openat".into()])
+            Availability::Missing(vec!["tracepoint:syscalls/sys_exit_openat".into()])
+        );
+    }
+
+    #[test]
+    fn a_uprobe_needs_the_program_or_library_it_probes() {
+        let dir = events_dir(&[]);
+        let probe = |target| Probe {
+            name: "test.uprobe",
+            id: ProbeId::ShellReadline,
+            object: Object::User,
+            summary: "",
+            hooks: Box::leak(Box::new([catalog::Hook {
+                program: "shell_readline",
+                attach: Attach::Uprobe {
+                    target,
+                    symbol: "readline",
+                    ret: true,
+                },
+                required: true,
+            }])),
+            fields: &[],
+            notes: "",
+        };
+        assert_eq!(availability(&probe("libc.so.6"), dir.path()), Availability::Available);
+        let missing = probe("/nonexistent/bash");
+        assert_eq!(
+            availability(&missing, dir.path()),
+            Availability::Missing(vec!["uretprobe:/nonexistent/bash:readline".into()])
+        );
+        let err = check_available(Box::leak(Box::new(missing)), dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("Install the program or library it probes"),
+            "{err}"
         );
     }
 
@@ -354,9 +433,9 @@ mod tests {
         let err = check_available(catalog::find("file.open").unwrap(), dir.path()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "probe `file.open` is not available on this kernel, which lacks the tracepoint(s) \
-             syscalls/sys_exit_openat. Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. \
-             Remove the probe from the config, or run on a kernel that has it"
+            "probe `file.open` is not available here: it needs tracepoint:syscalls/sys_exit_openat, \
+             which this system lacks. Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. \
+             Remove the probe from the config, or run where it is available"
         );
     }
 }

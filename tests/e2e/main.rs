@@ -20,3 +20,4 @@ mod sandbox;
 mod syscall_enter;
 mod templates;
 mod tools;
+mod user_probes;

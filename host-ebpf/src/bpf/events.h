@@ -35,6 +35,8 @@ enum probe_id {
 	PROBE_NET_TCP_RETRANSMIT = 14,
 	PROBE_NET_TCP_ACCEPT = 15,
 	PROBE_NET_TCP_DROP = 16,
+	PROBE_SHELL_READLINE = 17,
+	PROBE_PROCESS_THREAD = 18,
 	PROBE_COUNT,
 };
 
@@ -264,5 +266,17 @@ struct net_tcp_drop_event {
 	__u8 _pad[3];
 };
 _Static_assert(sizeof(struct net_tcp_drop_event) == 64 + 40 + 8, "drop layout is ABI");
+
+struct shell_readline_event {
+	struct event_header h;
+	char line[PATH_LEN];    /* the line bash read, at most 255 bytes */
+};
+_Static_assert(sizeof(struct shell_readline_event) == 64 + PATH_LEN, "readline layout is ABI");
+
+struct process_thread_event {
+	struct event_header h;  /* the creating thread */
+	__u64 start_routine;    /* the new thread's function, an address in the process */
+};
+_Static_assert(sizeof(struct process_thread_event) == 72, "thread layout is ABI");
 
 #endif

@@ -168,7 +168,11 @@ struct pt_regs {
 	unsigned long si;
 	unsigned long dx;
 	unsigned long r10;
+	unsigned long ax;
 };
+/* A user function's third argument and return value, for uprobes. */
+#define FUNC_ARG3(regs) BPF_CORE_READ(regs, dx)
+#define FUNC_RET(regs) BPF_CORE_READ(regs, ax)
 #define SYSCALL_ARG1(regs) BPF_CORE_READ(regs, di)
 #define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, si)
 #define SYSCALL_ARG3(regs) BPF_CORE_READ(regs, dx)
@@ -186,6 +190,8 @@ struct pt_regs {
 #define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, user_regs.regs[1])
 #define SYSCALL_ARG3(regs) BPF_CORE_READ(regs, user_regs.regs[2])
 #define SYSCALL_ARG4(regs) BPF_CORE_READ(regs, user_regs.regs[3])
+#define FUNC_ARG3(regs) BPF_CORE_READ(regs, user_regs.regs[2])
+#define FUNC_RET(regs) BPF_CORE_READ(regs, user_regs.regs[0])
 #endif
 
 #pragma clang attribute pop

@@ -47,6 +47,8 @@ impl Plugin for Tally {
             Body::NetTcpRetransmit(r) => r.ends.daddr.as_str(),
             Body::NetTcpAccept(a) => a.ends.daddr.as_str(),
             Body::NetTcpDrop(d) => d.ends.daddr.as_str(),
+            Body::ShellReadline(r) => r.line.as_str(),
+            Body::ProcessThread(_) => "thread",
         };
         self.events.add(&[&event.header.comm, key], 1);
     }

@@ -25,6 +25,8 @@ impl Plugin for Echo {
         "net.tcp.retransmit",
         "net.tcp.accept",
         "net.tcp.drop",
+        "shell.readline",
+        "process.thread",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -107,6 +109,8 @@ impl Plugin for Echo {
             Body::NetTcpDrop(e) => ends(finding("net.tcp.drop"), &e.ends)
                 .field("tcp_flags", e.tcp_flags)
                 .field("reason", e.reason),
+            Body::ShellReadline(e) => finding("shell.readline").field("line", &e.line),
+            Body::ProcessThread(e) => finding("process.thread").field("start_routine", e.start_routine),
             Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), &e.ends)
                 .field("backlog", e.backlog)
                 .field("max_backlog", e.max_backlog),
