@@ -52,7 +52,7 @@ print(pid)
     let bash = bash.trim();
     let ours: Vec<(String, String)> = out
         .rows("bashreadline")
-        .filter(|r| r["PID"].to_string() == bash)
+        .filter(|r| r["PID"].as_u64().is_some_and(|p| p.to_string() == bash))
         .map(|r| (r["PID"].to_string(), r["COMMAND"].as_str().unwrap().to_string()))
         .collect();
     let expected = vec![
