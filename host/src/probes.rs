@@ -35,7 +35,7 @@ pub enum ProbeError {
     },
     #[error("cannot load {object} into the kernel: {reason}")]
     Load { object: &'static str, reason: String },
-    #[error("probe `{probe}`: cannot attach program {program} to tracepoint {hook}: {reason}")]
+    #[error("probe `{probe}`: cannot attach program {program} to {hook}: {reason}")]
     Attach {
         probe: &'static str,
         program: &'static str,
