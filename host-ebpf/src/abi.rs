@@ -32,10 +32,11 @@ pub enum ProbeId {
     NetTcpDrop = 16,
     ShellReadline = 17,
     ProcessThread = 18,
+    NetTcpSynBacklog = 19,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 19] = [
+    pub const ALL: [ProbeId; 20] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -55,6 +56,7 @@ impl ProbeId {
         ProbeId::NetTcpDrop,
         ProbeId::ShellReadline,
         ProbeId::ProcessThread,
+        ProbeId::NetTcpSynBacklog,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -279,6 +281,15 @@ pub struct ProcessThreadEvent {
     pub start_routine: u64,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NetTcpSynBacklogEvent {
+    pub h: EventHeader,
+    pub ends: TcpEnds,
+    pub backlog: u32,
+    pub max_backlog: u32,
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -315,6 +326,7 @@ const _: () = assert!(size_of::<NetTcpAcceptEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<NetTcpDropEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<ShellReadlineEvent>() == 64 + PATH_LEN);
 const _: () = assert!(size_of::<ProcessThreadEvent>() == 72);
+const _: () = assert!(size_of::<NetTcpSynBacklogEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -339,6 +351,7 @@ unsafe impl aya::Pod for NetTcpAcceptEvent {}
 unsafe impl aya::Pod for NetTcpDropEvent {}
 unsafe impl aya::Pod for ShellReadlineEvent {}
 unsafe impl aya::Pod for ProcessThreadEvent {}
+unsafe impl aya::Pod for NetTcpSynBacklogEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -378,5 +391,6 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::NetTcpDrop => size_of::<NetTcpDropEvent>(),
         ProbeId::ShellReadline => size_of::<ShellReadlineEvent>(),
         ProbeId::ProcessThread => size_of::<ProcessThreadEvent>(),
+        ProbeId::NetTcpSynBacklog => size_of::<NetTcpSynBacklogEvent>(),
     }
 }

@@ -448,6 +448,19 @@ pub const PROBES: &[Probe] = &[
         notes: "Drops happen in softirq: the header is whatever task the CPU was running, so pid and comm filters do not select packets. tcpdrop.bt used the tcp_drop kprobe, which newer kernels removed; every dropped skb passes kfree_skb.",
     },
     Probe {
+        name: "net.tcp.syn-backlog",
+        id: ProbeId::NetTcpSynBacklog,
+        object: Object::Net,
+        summary: "a TCP handshake completed on a listener, with the listener's backlog (as tcpsynbl)",
+        hooks: &[tp("net_tcp_syn_backlog_state", "sock", "inet_sock_set_state")],
+        fields: &[
+            field("ends", "tcp-ends", TCP_ENDS),
+            field("backlog", "u32", "connections already waiting on the listener"),
+            field("max-backlog", "u32", "the listener's listen() backlog"),
+        ],
+        notes: "Read from the new socket as it is created from the listener (a copy of it), where tcpsynbl.bt used the tcp_v4_syn_recv_sock kprobe. Handshakes complete in softirq: pid and comm filters do not select listeners.",
+    },
+    Probe {
         name: "shell.readline",
         id: ProbeId::ShellReadline,
         object: Object::User,

@@ -4,9 +4,9 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
     Body, Event, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpAccept, NetTcpConnect,
-    NetTcpDrop, NetTcpLife, NetTcpRetransmit, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread,
-    SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds,
-    TcpState,
+    NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit, ProcessFork, ProcessSleep,
+    ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall,
+    SyscallEnter, TcpEnds, TcpState,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -264,6 +264,14 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 ends: tcp_ends(probe, &e.ends)?,
                 tcp_flags: e.tcp_flags,
                 reason: e.reason,
+            })
+        }
+        ProbeId::NetTcpSynBacklog => {
+            let e: abi::NetTcpSynBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
+            Body::NetTcpSynBacklog(NetTcpSynBacklog {
+                ends: tcp_ends(probe, &e.ends)?,
+                backlog: e.backlog,
+                max_backlog: e.max_backlog,
             })
         }
         ProbeId::ShellReadline => {

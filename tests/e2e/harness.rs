@@ -221,14 +221,18 @@ impl Finished {
 
     /// A counter's value for `key`, as printed at exit.
     pub fn counter(&self, plugin: &str, map: &str, key: &[&str]) -> Option<u64> {
+        self.entry(plugin, map, key)?["value"].as_u64()
+    }
+
+    /// A map's entry for `key` (a histogram's has `count`, `sum`, `buckets`), as printed at exit.
+    pub fn entry(&self, plugin: &str, map: &str, key: &[&str]) -> Option<&Json> {
         let map = self
             .of_type("map")
             .find(|l| l["plugin"] == plugin && l["name"] == map)?;
         map["entries"]
             .as_array()?
             .iter()
-            .find(|e| e["key"] == serde_json::json!(key))?["value"]
-            .as_u64()
+            .find(|e| e["key"] == serde_json::json!(key))
     }
 
     /// (events, lost) for a probe, as printed at exit.

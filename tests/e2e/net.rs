@@ -300,3 +300,47 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
     }
     assert!(out.counter("tcpdrop", "drops", &["NO_SOCKET"]).unwrap() >= 2);
 }
+
+#[test]
+fn tcpsynbl_histograms_the_backlog_each_handshake_found() {
+    if !kernel_available("tcpsynbl_histograms_the_backlog_each_handshake_found") {
+        return;
+    }
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[plugin.tcpsynbl]\n",
+        example_plugins().display()
+    ));
+    // Three clients wait, unaccepted, on a listener with a backlog of 7 (a
+    // number no other test uses): they find 0, 1 and 2 already waiting.
+    python(
+        &unique("wt-synbl-"),
+        r#"
+for family, host in [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]:
+    listener = socket.socket(family)
+    listener.bind((host, 0))
+    listener.listen(7)
+    clients = [socket.socket(family) for _ in range(3)]
+    for c in clients:
+        c.connect(listener.getsockname()[:2])
+        time.sleep(0.02)
+    for s in clients + [listener]:
+        s.close()
+"#,
+    );
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let backlog = out
+        .entry("tcpsynbl", "backlog", &["7"])
+        .expect("a histogram for backlog 7");
+    // 0, 1, 2 for each family: buckets [0], [1], [2, 4).
+    assert_eq!(
+        (backlog["count"].as_u64(), backlog["sum"].as_u64()),
+        (Some(6), Some(6)),
+        "{backlog}"
+    );
+    assert_eq!(
+        backlog["buckets"],
+        serde_json::json!([{"min": 0, "count": 2}, {"min": 1, "count": 2}, {"min": 2, "count": 2}])
+    );
+    assert_eq!(out.counter("tcpsynbl", "full", &["7"]), None);
+}

@@ -37,6 +37,7 @@ enum probe_id {
 	PROBE_NET_TCP_DROP = 16,
 	PROBE_SHELL_READLINE = 17,
 	PROBE_PROCESS_THREAD = 18,
+	PROBE_NET_TCP_SYN_BACKLOG = 19,
 	PROBE_COUNT,
 };
 
@@ -278,5 +279,13 @@ struct process_thread_event {
 	__u64 start_routine;    /* the new thread's function, an address in the process */
 };
 _Static_assert(sizeof(struct process_thread_event) == 72, "thread layout is ABI");
+
+struct net_tcp_syn_backlog_event {
+	struct event_header h;  /* whatever ran on the CPU: handshakes complete in softirq */
+	struct tcp_ends ends;   /* the new connection: local is the listener's address */
+	__u32 backlog;          /* connections already waiting on the listener */
+	__u32 max_backlog;      /* its listen() backlog */
+};
+_Static_assert(sizeof(struct net_tcp_syn_backlog_event) == 64 + 40 + 8, "syn backlog layout is ABI");
 
 #endif

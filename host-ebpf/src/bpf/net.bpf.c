@@ -17,6 +17,7 @@
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
+#define TCP_LISTEN 10
 
 /* A connection seen from its start, per socket address. */
 struct seen {
@@ -121,6 +122,27 @@ int net_tcp_connect_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		submit_event(e);
 	}
 	bpf_map_delete_elem(&connecting, &sk);
+	return 0;
+}
+
+/* net.tcp.syn-backlog: a handshake completed on a listener. The new
+ * socket is a copy of the listener made just before this state change
+ * (inet_csk_clone_lock), so it goes from LISTEN to SYN_RECV and still holds
+ * the listener's backlog. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int net_tcp_syn_backlog_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (BPF_CORE_READ(ctx, protocol) != IPPROTO_TCP || BPF_CORE_READ(ctx, newstate) != TCP_SYN_RECV ||
+	    BPF_CORE_READ(ctx, oldstate) != TCP_LISTEN || !task_selected(PROBE_NET_TCP_SYN_BACKLOG))
+		return 0;
+	struct sock *sk = (struct sock *)BPF_CORE_READ(ctx, skaddr);
+	struct net_tcp_syn_backlog_event *e = reserve_event(PROBE_NET_TCP_SYN_BACKLOG, sizeof(*e));
+	if (!e)
+		return 0;
+	FILL_ENDS(&e->ends, ctx);
+	e->backlog = BPF_CORE_READ(sk, sk_ack_backlog);
+	e->max_backlog = BPF_CORE_READ(sk, sk_max_ack_backlog);
+	submit_event(e);
 	return 0;
 }
 

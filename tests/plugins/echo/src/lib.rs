@@ -27,6 +27,7 @@ impl Plugin for Echo {
         "net.tcp.drop",
         "shell.readline",
         "process.thread",
+        "net.tcp.syn-backlog",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -109,6 +110,9 @@ impl Plugin for Echo {
             Body::NetTcpDrop(e) => ends(finding("net.tcp.drop"), &e.ends)
                 .field("tcp_flags", e.tcp_flags)
                 .field("reason", e.reason),
+            Body::NetTcpSynBacklog(e) => ends(finding("net.tcp.syn-backlog"), &e.ends)
+                .field("backlog", e.backlog)
+                .field("max_backlog", e.max_backlog),
             Body::ShellReadline(e) => finding("shell.readline").field("line", &e.line),
             Body::ProcessThread(e) => finding("process.thread").field("start_routine", e.start_routine),
             Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), &e.ends)
