@@ -33,10 +33,11 @@ pub enum ProbeId {
     ShellReadline = 17,
     ProcessThread = 18,
     NetTcpSynBacklog = 19,
+    FileLatency = 20,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 20] = [
+    pub const ALL: [ProbeId; 21] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -57,6 +58,7 @@ impl ProbeId {
         ProbeId::ShellReadline,
         ProbeId::ProcessThread,
         ProbeId::NetTcpSynBacklog,
+        ProbeId::FileLatency,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -290,6 +292,18 @@ pub struct NetTcpSynBacklogEvent {
     pub max_backlog: u32,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct FileLatencyEvent {
+    pub h: EventHeader,
+    pub latency_ns: u64,
+    pub ret: i64,
+    /// `enum file_op`: 0 read, 1 write, 2 open, 3 fsync.
+    pub op: u32,
+    pub fd: i32,
+    pub fs_type: [u8; 16],
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -327,6 +341,7 @@ const _: () = assert!(size_of::<NetTcpDropEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<ShellReadlineEvent>() == 64 + PATH_LEN);
 const _: () = assert!(size_of::<ProcessThreadEvent>() == 72);
 const _: () = assert!(size_of::<NetTcpSynBacklogEvent>() == 64 + 40 + 8);
+const _: () = assert!(size_of::<FileLatencyEvent>() == 64 + 24 + 16);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -352,6 +367,7 @@ unsafe impl aya::Pod for NetTcpDropEvent {}
 unsafe impl aya::Pod for ShellReadlineEvent {}
 unsafe impl aya::Pod for ProcessThreadEvent {}
 unsafe impl aya::Pod for NetTcpSynBacklogEvent {}
+unsafe impl aya::Pod for FileLatencyEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -392,5 +408,6 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::ShellReadline => size_of::<ShellReadlineEvent>(),
         ProbeId::ProcessThread => size_of::<ProcessThreadEvent>(),
         ProbeId::NetTcpSynBacklog => size_of::<NetTcpSynBacklogEvent>(),
+        ProbeId::FileLatency => size_of::<FileLatencyEvent>(),
     }
 }

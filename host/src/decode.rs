@@ -3,10 +3,10 @@
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
-    Body, Event, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpAccept, NetTcpConnect,
-    NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit, ProcessFork, ProcessSleep,
-    ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall,
-    SyscallEnter, TcpEnds, TcpState,
+    Body, Event, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill,
+    NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit,
+    ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill,
+    StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -272,6 +272,23 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 ends: tcp_ends(probe, &e.ends)?,
                 backlog: e.backlog,
                 max_backlog: e.max_backlog,
+            })
+        }
+        ProbeId::FileLatency => {
+            let e: abi::FileLatencyEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let op = match e.op {
+                0 => FileOp::Read,
+                1 => FileOp::Write,
+                2 => FileOp::Open,
+                3 => FileOp::Fsync,
+                call => return Err(DecodeError::UnknownCall { probe, call }),
+            };
+            Body::FileLatency(FileLatency {
+                op,
+                fs_type: text(&e.fs_type),
+                latency_ns: e.latency_ns,
+                fd: e.fd,
+                ret: e.ret,
             })
         }
         ProbeId::ShellReadline => {

@@ -628,3 +628,55 @@ fn syscount_agrees_with_syscount_bt() {
     assert_eq!(theirs, [ours]);
     assert_eq!(out.counter("syscount", "syscalls", &["getppid"]), Some(100_000));
 }
+
+/// The file system type (as the kernel names it) of the mount holding `path`.
+fn fs_type(path: &std::path::Path) -> String {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            Some((fields[4], fields[dash + 1]))
+        })
+        .filter(|(mount, _)| path.starts_with(mount))
+        .max_by_key(|(mount, _)| mount.len())
+        .map(|(_, fs)| fs.to_string())
+        .unwrap()
+}
+
+#[test]
+fn xfsdist_histograms_each_operation_on_the_chosen_file_system() {
+    if !kernel_available("xfsdist_histograms_each_operation_on_the_chosen_file_system") {
+        return;
+    }
+    let comm = unique("wt-fsd-");
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_type(dir.path());
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"file.latency\"]\ncomm = [\"{comm}\"]\n[plugin.xfsdist]\n[plugin.xfsdist.config]\nfs = \"{fs}\"\n",
+        example_plugins().display()
+    ));
+    let path = std::ffi::CString::new(dir.path().join("f").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: raw syscalls on a file of our own.
+    fork_child(&comm, || unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600);
+        for _ in 0..4 {
+            libc::write(fd, b"data".as_ptr().cast(), 4);
+        }
+        let mut buf = [0u8; 4];
+        for i in 0..3 {
+            libc::pread(fd, buf.as_mut_ptr().cast(), 4, i * 4);
+        }
+        libc::fsync(fd);
+        libc::fdatasync(fd);
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    for (op, n) in [("open", 1), ("write", 4), ("read", 3), ("fsync", 2)] {
+        let hist = out
+            .entry("xfsdist", "us", &[op])
+            .unwrap_or_else(|| panic!("no histogram for {op} on {fs}; stderr:\n{}", out.stderr));
+        assert_eq!(hist["count"], n, "{op}: {hist}");
+    }
+}

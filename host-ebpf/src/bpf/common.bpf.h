@@ -120,6 +120,19 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
+/* The file behind one of the current task's file descriptors, or 0. */
+static __always_inline struct file *fd_file(long fd)
+{
+	if (fd < 0)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *file = 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return 0;
+	return file;
+}
+
 /* The host drains the ring buffer on its own schedule, so the kernel skips the
  * wake-up (the dominant per-event cost of a busy ring buffer). */
 static __always_inline void submit_event(void *e)

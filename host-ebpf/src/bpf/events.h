@@ -38,6 +38,7 @@ enum probe_id {
 	PROBE_SHELL_READLINE = 17,
 	PROBE_PROCESS_THREAD = 18,
 	PROBE_NET_TCP_SYN_BACKLOG = 19,
+	PROBE_FILE_LATENCY = 20,
 	PROBE_COUNT,
 };
 
@@ -287,5 +288,23 @@ struct net_tcp_syn_backlog_event {
 	__u32 max_backlog;      /* its listen() backlog */
 };
 _Static_assert(sizeof(struct net_tcp_syn_backlog_event) == 64 + 40 + 8, "syn backlog layout is ABI");
+
+/* Which operation a file.latency event timed. */
+enum file_op {
+	FILE_OP_READ = 0,
+	FILE_OP_WRITE = 1,
+	FILE_OP_OPEN = 2,
+	FILE_OP_FSYNC = 3,
+};
+
+struct file_latency_event {
+	struct event_header h;
+	__u64 latency_ns;
+	__s64 ret;              /* bytes, the new fd, or -errno */
+	__u32 op;               /* enum file_op */
+	__s32 fd;
+	char fs_type[16];       /* the file system's name: ext4, xfs, tmpfs, ... */
+};
+_Static_assert(sizeof(struct file_latency_event) == 64 + 24 + 16, "latency layout is ABI");
 
 #endif

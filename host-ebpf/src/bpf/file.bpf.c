@@ -2,6 +2,8 @@
 /* file.open: open, openat and openat2, one event when each returns.
  * file.sync: the sync family, one event when each is entered (like syncsnoop.bt).
  * file.stat: the stat family, one event when each returns (like statsnoop.bt).
+ * file.latency: read, write, open and fsync timed from entry to exit, with the
+ * file system they went to (like xfsdist.bt, for every file system).
  *
  * Only the exit tracepoints are hooked: the arguments are read from the
  * registers saved at syscall entry, and the path is read once the kernel has
@@ -147,3 +149,72 @@ int file_statfs_exit(struct syscall_exit_ctx *ctx)
 {
 	return stat_exit(STAT_CALL_STATFS, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
+
+struct io_start {
+	__u64 ts;
+	__s64 fd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct io_start);
+} io_started SEC(".maps");
+
+static __always_inline int io_enter(long fd)
+{
+	if (!task_selected(PROBE_FILE_LATENCY))
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct io_start start = {.ts = bpf_ktime_get_ns(), .fd = fd};
+	bpf_map_update_elem(&io_started, &tid, &start, BPF_ANY);
+	return 0;
+}
+
+/* `fd` < 0: the file is the one the call returned (open). */
+static __always_inline int io_exit(__u32 op, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct io_start *start = bpf_map_lookup_elem(&io_started, &tid);
+	if (!start)
+		return 0;
+	__u64 latency = bpf_ktime_get_ns() - start->ts;
+	long fd = start->fd < 0 ? ret : start->fd;
+	bpf_map_delete_elem(&io_started, &tid);
+	struct file *file = fd_file(fd);
+	if (!file)
+		return 0;
+	struct file_latency_event *e = reserve_event(PROBE_FILE_LATENCY, sizeof(*e));
+	if (!e)
+		return 0;
+	e->latency_ns = latency;
+	e->ret = ret;
+	e->op = op;
+	e->fd = fd;
+	const char *fs = BPF_CORE_READ(file, f_inode, i_sb, s_type, name);
+	if (bpf_probe_read_kernel_str(e->fs_type, sizeof(e->fs_type), fs) < 0)
+		e->fs_type[0] = 0;
+	submit_event(e);
+	return 0;
+}
+
+#define TIMED(call, op, fd_arg)                                                                     \
+	SEC("tracepoint/syscalls/sys_enter_" #call)                                                 \
+	int file_##call##_latency_enter(struct syscall_enter_ctx *ctx)                              \
+	{                                                                                           \
+		return io_enter(fd_arg);                                                            \
+	}                                                                                           \
+	SEC("tracepoint/syscalls/sys_exit_" #call)                                                  \
+	int file_##call##_latency_exit(struct syscall_exit_ctx *ctx)                                \
+	{                                                                                           \
+		return io_exit(op, ctx->ret);                                                       \
+	}
+
+TIMED(read, FILE_OP_READ, ctx->args[0])
+TIMED(pread64, FILE_OP_READ, ctx->args[0])
+TIMED(write, FILE_OP_WRITE, ctx->args[0])
+TIMED(pwrite64, FILE_OP_WRITE, ctx->args[0])
+TIMED(openat, FILE_OP_OPEN, -1)
+TIMED(fsync, FILE_OP_FSYNC, ctx->args[0])
+TIMED(fdatasync, FILE_OP_FSYNC, ctx->args[0])

@@ -94,9 +94,22 @@ struct trace_event_raw_tcp_event_sk_skb {
 	__u8 daddr_v6[16];
 };
 
-/* From a file descriptor to its socket's addresses (tcp accept). */
+/* From a file descriptor to its socket (tcp accept) or its file system. */
+struct file_system_type {
+	const char *name;
+};
+
+struct super_block {
+	struct file_system_type *s_type;
+};
+
+struct inode {
+	struct super_block *i_sb;
+};
+
 struct file {
 	void *private_data;
+	struct inode *f_inode;
 };
 
 struct fdtable {

@@ -215,12 +215,8 @@ int net_tcp_retransmit(void *ctx)
 /* The socket behind one of the current task's file descriptors. */
 static __always_inline struct sock *fd_sock(long fd)
 {
-	if (fd < 0)
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	struct file *file = 0;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	struct file *file = fd_file(fd);
+	if (!file)
 		return 0;
 	struct socket *socket = BPF_CORE_READ(file, private_data);
 	return socket ? BPF_CORE_READ(socket, sk) : 0;

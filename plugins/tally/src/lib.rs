@@ -49,6 +49,7 @@ impl Plugin for Tally {
             Body::NetTcpDrop(d) => d.ends.daddr.as_str(),
             Body::ShellReadline(r) => r.line.as_str(),
             Body::ProcessThread(_) => "thread",
+            Body::FileLatency(l) => l.fs_type.as_str(),
             Body::NetTcpSynBacklog(b) => b.ends.saddr.as_str(),
         };
         self.events.add(&[&event.header.comm, key], 1);

@@ -1,7 +1,7 @@
 //! What the bpftrace-like tools print: the event enums by their system
 //! calls' names, and a TIME column.
 
-use crate::{KillCall, SetuidCall, StatCall, SyncCall, TcpState};
+use crate::{FileOp, KillCall, SetuidCall, StatCall, SyncCall, TcpState};
 
 impl KillCall {
     pub fn name(self) -> &'static str {
@@ -46,6 +46,17 @@ impl SetuidCall {
             SetuidCall::Setfsuid => "setfsuid",
             SetuidCall::Setresuid => "setresuid",
             SetuidCall::Setreuid => "setreuid",
+        }
+    }
+}
+
+impl FileOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileOp::Read => "read",
+            FileOp::Write => "write",
+            FileOp::Open => "open",
+            FileOp::Fsync => "fsync",
         }
     }
 }

@@ -28,6 +28,7 @@ impl Plugin for Echo {
         "shell.readline",
         "process.thread",
         "net.tcp.syn-backlog",
+        "file.latency",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -113,6 +114,12 @@ impl Plugin for Echo {
             Body::NetTcpSynBacklog(e) => ends(finding("net.tcp.syn-backlog"), &e.ends)
                 .field("backlog", e.backlog)
                 .field("max_backlog", e.max_backlog),
+            Body::FileLatency(e) => finding("file.latency")
+                .field("op", e.op.name())
+                .field("fs_type", &e.fs_type)
+                .field("latency_ns", e.latency_ns)
+                .field("fd", e.fd)
+                .field("ret", e.ret),
             Body::ShellReadline(e) => finding("shell.readline").field("line", &e.line),
             Body::ProcessThread(e) => finding("process.thread").field("start_routine", e.start_routine),
             Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), &e.ends)
