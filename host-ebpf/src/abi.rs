@@ -8,6 +8,7 @@ pub const COMM_LEN: usize = 16;
 pub const PATH_LEN: usize = 256;
 pub const ARGV_LEN: usize = 1024;
 pub const FILTER_MAX: usize = 8;
+pub const SWAP_DEVICES_MAX: usize = 8;
 
 /// `enum probe_id`: the tag in every record's header.
 #[repr(u32)]
@@ -34,10 +35,11 @@ pub enum ProbeId {
     ProcessThread = 18,
     NetTcpSynBacklog = 19,
     FileLatency = 20,
+    MemorySwapin = 21,
 }
 
 impl ProbeId {
-    pub const ALL: [ProbeId; 21] = [
+    pub const ALL: [ProbeId; 22] = [
         ProbeId::ProcessExec,
         ProbeId::ProcessExit,
         ProbeId::FileOpen,
@@ -59,6 +61,7 @@ impl ProbeId {
         ProbeId::ProcessThread,
         ProbeId::NetTcpSynBacklog,
         ProbeId::FileLatency,
+        ProbeId::MemorySwapin,
     ];
 
     pub fn from_raw(raw: u32) -> Option<ProbeId> {
@@ -304,6 +307,15 @@ pub struct FileLatencyEvent {
     pub fs_type: [u8; 16],
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct MemorySwapinEvent {
+    pub h: EventHeader,
+    pub sector: u64,
+    pub pages: u32,
+    pub dev: u32,
+}
+
 /// `struct filter`: one per probe in each object's `filters` map.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -342,6 +354,7 @@ const _: () = assert!(size_of::<ShellReadlineEvent>() == 64 + PATH_LEN);
 const _: () = assert!(size_of::<ProcessThreadEvent>() == 72);
 const _: () = assert!(size_of::<NetTcpSynBacklogEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<FileLatencyEvent>() == 64 + 24 + 16);
+const _: () = assert!(size_of::<MemorySwapinEvent>() == 64 + 16);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
@@ -368,6 +381,7 @@ unsafe impl aya::Pod for ShellReadlineEvent {}
 unsafe impl aya::Pod for ProcessThreadEvent {}
 unsafe impl aya::Pod for NetTcpSynBacklogEvent {}
 unsafe impl aya::Pod for FileLatencyEvent {}
+unsafe impl aya::Pod for MemorySwapinEvent {}
 unsafe impl aya::Pod for Filter {}
 
 /// Reads a record from the front of a ring-buffer item; `None` if it is too short.
@@ -409,5 +423,6 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::ProcessThread => size_of::<ProcessThreadEvent>(),
         ProbeId::NetTcpSynBacklog => size_of::<NetTcpSynBacklogEvent>(),
         ProbeId::FileLatency => size_of::<FileLatencyEvent>(),
+        ProbeId::MemorySwapin => size_of::<MemorySwapinEvent>(),
     }
 }

@@ -486,6 +486,18 @@ pub const PROBES: &[Probe] = &[
         notes: "Timed at the syscall boundary for every file system (xfsdist.bt timed XFS's own functions with kprobes): it includes the VFS and page cache, and sockets and pipes show with their pseudo file systems (`sockfs`, `pipefs`). Every read and write on the machine passes here: filter by pid, uid or comm.",
     },
     Probe {
+        name: "memory.swapin",
+        id: ProbeId::MemorySwapin,
+        object: Object::Process,
+        summary: "pages were read back from a swap partition (as swapin)",
+        hooks: &[tp("memory_swapin", "block", "block_bio_queue")],
+        fields: &[
+            field("pages", "u32", "pages read (swap readahead reads several at once)"),
+            field("device", "string", "the swap device, as major:minor"),
+        ],
+        notes: "No tracepoint marks a swap-in (swapin.bt used the swap_readpage kprobe): this counts reads queued to the swap partitions /proc/swaps lists at start-up (disks, zram, loop devices), which the faulting task submits itself. Swap files share their file system's device and are not seen.",
+    },
+    Probe {
         name: "net.tcp.syn-backlog",
         id: ProbeId::NetTcpSynBacklog,
         object: Object::Net,

@@ -4,9 +4,9 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::runtime::bindings::{
     Body, Event, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill,
-    NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit,
-    ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill,
-    StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec,
+    ProcessExit, ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline,
+    SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -289,6 +289,14 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 latency_ns: e.latency_ns,
                 fd: e.fd,
                 ret: e.ret,
+            })
+        }
+        ProbeId::MemorySwapin => {
+            let e: abi::MemorySwapinEvent = abi::read(bytes).ok_or_else(truncated)?;
+            // The kernel's dev_t: major in the top 12 bits, minor in the low 20.
+            Body::MemorySwapin(MemorySwapin {
+                pages: e.pages,
+                device: format!("{}:{}", e.dev >> 20, e.dev & 0xfffff),
             })
         }
         ProbeId::ShellReadline => {

@@ -16,6 +16,7 @@ pub mod recording;
 pub mod render;
 pub mod rotate;
 pub mod runtime;
+pub mod swaps;
 pub mod templates;
 pub mod tracefs;
 pub mod trust;

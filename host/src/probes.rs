@@ -296,6 +296,9 @@ fn attach_probe(
     filters
         .set(probe.id as u32, filter, 0)
         .map_err(|e| load_error(format!("setting filter: {e}")))?;
+    if probe.id == ProbeId::MemorySwapin {
+        set_swap_devices(family).map_err(load_error)?;
+    }
 
     for hook in probe.hooks {
         if !hook.required && !hook_exists(hook.attach, events_dir) {
@@ -328,6 +331,28 @@ fn attach_probe(
                     .map_err(|e| attach_error(format!("{e:#}")))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Tells memory.swapin which block devices are swap partitions.
+fn set_swap_devices(family: &mut Family) -> Result<(), String> {
+    let devices = crate::swaps::partitions();
+    if devices.is_empty() {
+        tracing::warn!(
+            "probe memory.swapin: /proc/swaps lists no swap partition, so it will see nothing \
+             (swap files are not seen: their reads go to their file system's device)"
+        );
+    }
+    let mut map: Array<_, u32> = family
+        .ebpf
+        .map_mut("swap_devices")
+        .ok_or("no `swap_devices` map")?
+        .try_into()
+        .map_err(|e| format!("`swap_devices` map: {e}"))?;
+    for (i, dev) in devices.iter().take(abi::SWAP_DEVICES_MAX).enumerate() {
+        map.set(i as u32, dev, 0)
+            .map_err(|e| format!("setting swap devices: {e}"))?;
     }
     Ok(())
 }

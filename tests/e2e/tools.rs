@@ -1,6 +1,8 @@
 //! The bpftrace tools as plugins: each one's rows for a workload the test
 //! drives, exactly; and, beside the bpftrace original, the same facts.
 
+use std::process::Command;
+
 use serde_json::Value as Json;
 
 use crate::harness::{Finished, Original, Tracer, example_plugins, fork_child, kernel_available, unique};
@@ -447,7 +449,20 @@ struct MemoryCgroup {
 }
 
 impl MemoryCgroup {
+    /// A cgroup whose processes cannot swap: over the limit they are OOM-killed.
     fn new(name: &str, bytes: u64) -> MemoryCgroup {
+        let cgroup = MemoryCgroup::swapping(name, bytes);
+        // No swap to escape to (another test may have turned swap on): v2
+        // says so with swap.max; v1 with memsw (when swap is accounted) and
+        // a swappiness of 0.
+        let _ = std::fs::write(cgroup.dir.join("memory.swap.max"), "0");
+        let _ = std::fs::write(cgroup.dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+        let _ = std::fs::write(cgroup.dir.join("memory.swappiness"), "0");
+        cgroup
+    }
+
+    /// A cgroup whose processes swap out what exceeds the limit.
+    fn swapping(name: &str, bytes: u64) -> MemoryCgroup {
         let v2 = std::path::Path::new("/sys/fs/cgroup");
         let v2_memory = std::fs::read_to_string(v2.join("cgroup.subtree_control")).is_ok_and(|c| c.contains("memory"));
         let (dir, limit) = if v2_memory {
@@ -462,8 +477,6 @@ impl MemoryCgroup {
             )
         });
         std::fs::write(dir.join(limit), bytes.to_string()).unwrap();
-        // No swap to escape to, where the controller can say so.
-        let _ = std::fs::write(dir.join("memory.swap.max"), "0");
         MemoryCgroup {
             procs: dir.join("cgroup.procs"),
             dir,
@@ -679,4 +692,91 @@ fn xfsdist_histograms_each_operation_on_the_chosen_file_system() {
             .unwrap_or_else(|| panic!("no histogram for {op} on {fs}; stderr:\n{}", out.stderr));
         assert_eq!(hist["count"], n, "{op}: {hist}");
     }
+}
+
+/// A swap partition on a loop device, active until dropped.
+struct LoopSwap {
+    device: String,
+    _file: tempfile::NamedTempFile,
+}
+
+impl LoopSwap {
+    fn new(bytes: u64) -> LoopSwap {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        file.as_file().set_len(bytes).unwrap();
+        let run = |cmd: &str, args: &[&str]| {
+            let out = Command::new(cmd).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{cmd} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let device = run("losetup", &["--find", "--show", file.path().to_str().unwrap()]);
+        run("mkswap", &[&device]);
+        run("swapon", &[&device]);
+        LoopSwap { device, _file: file }
+    }
+}
+
+impl Drop for LoopSwap {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.device).status();
+        let _ = Command::new("losetup").args(["--detach", &self.device]).status();
+    }
+}
+
+#[test]
+fn swapin_counts_the_pages_a_process_reads_back_from_swap() {
+    if !kernel_available("swapin_counts_the_pages_a_process_reads_back_from_swap") {
+        return;
+    }
+    let swap = LoopSwap::new(128 << 20);
+    let comm = unique("wt-swap-");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"memory.swapin\"]\ncomm = [\"{comm}\"]\n[plugin.swapin]\n",
+        example_plugins().display()
+    ));
+    let cgroup = MemoryCgroup::swapping(&comm, 16 << 20);
+    let procs = std::ffi::CString::new(cgroup.procs.as_os_str().as_encoded_bytes()).unwrap();
+    const SIZE: usize = 48 << 20;
+    // SAFETY: raw syscalls; the child fills more memory than its cgroup may
+    // keep (the rest is swapped out), then reads all of it back.
+    let pid = fork_child(&comm, || unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+        libc::write(fd, b"0".as_ptr().cast(), 1);
+        libc::close(fd);
+        let mem = libc::mmap(
+            std::ptr::null_mut(),
+            SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+        .cast::<u8>();
+        for page in (0..SIZE).step_by(4096) {
+            mem.add(page).write_volatile(1);
+        }
+        let mut sum = 0u8;
+        for page in (0..SIZE).step_by(4096) {
+            sum = sum.wrapping_add(mem.add(page).read_volatile());
+        }
+        libc::_exit(i32::from(sum == 0));
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    drop(cgroup);
+    drop(swap);
+    let key = [comm.as_str(), &pid.to_string()];
+    let reads = out.counter("swapin", "reads", &key).unwrap_or(0);
+    let pages = out.counter("swapin", "pages", &key).unwrap_or(0);
+    // At least what did not fit in the cgroup came back from swap.
+    assert!(
+        reads > 0 && pages >= ((SIZE - (16 << 20)) / 4096) as u64 / 2,
+        "reads {reads}, pages {pages}; stderr:\n{}",
+        out.stderr
+    );
+    assert!(pages >= reads, "readahead reads a page or more each time");
 }

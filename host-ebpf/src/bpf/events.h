@@ -39,6 +39,7 @@ enum probe_id {
 	PROBE_PROCESS_THREAD = 18,
 	PROBE_NET_TCP_SYN_BACKLOG = 19,
 	PROBE_FILE_LATENCY = 20,
+	PROBE_MEMORY_SWAPIN = 21,
 	PROBE_COUNT,
 };
 
@@ -306,5 +307,15 @@ struct file_latency_event {
 	char fs_type[16];       /* the file system's name: ext4, xfs, tmpfs, ... */
 };
 _Static_assert(sizeof(struct file_latency_event) == 64 + 24 + 16, "latency layout is ABI");
+
+#define SWAP_DEVICES_MAX 8
+
+struct memory_swapin_event {
+	struct event_header h;  /* the task whose page fault reads the page back */
+	__u64 sector;           /* where on the swap device */
+	__u32 pages;            /* pages read (swap readahead reads several) */
+	__u32 dev;              /* the swap device, as the kernel encodes dev_t */
+};
+_Static_assert(sizeof(struct memory_swapin_event) == 64 + 16, "swapin layout is ABI");
 
 #endif

@@ -162,6 +162,13 @@ struct sk_buff {
 	__u16 network_header;
 };
 
+struct trace_event_raw_block_bio {
+	unsigned int dev;
+	unsigned long long sector;
+	unsigned int nr_sector;
+	char rwbs[10];
+};
+
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;

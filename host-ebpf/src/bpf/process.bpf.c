@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* process.exec, process.exit, process.sleep, process.fork, signal.kill,
- * security.setuid, security.capable and memory.oom-kill. */
+ * security.setuid, security.capable, memory.oom-kill and memory.swapin. */
 #include "common.bpf.h"
 
 #define ARG_CHUNK 128
@@ -342,6 +342,44 @@ int memory_oom_kill(struct trace_event_raw_mark_victim *ctx)
 		__u32 loc = BPF_CORE_READ(ctx, __data_loc_comm);
 		bpf_probe_read_kernel_str(e->victim_comm, sizeof(e->victim_comm), (void *)ctx + (loc & 0xffff));
 	}
+	submit_event(e);
+	return 0;
+}
+
+/* The swap partitions (dev_t as the kernel encodes it; 0 = unused slot),
+ * which the host writes from /proc/swaps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SWAP_DEVICES_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} swap_devices SEC(".maps");
+
+/* memory.swapin: a read from a swap device. swap_readpage() submits it in
+ * the faulting task, so the header is the task that needed the page
+ * (swapin.bt used the swap_readpage kprobe). */
+SEC("tracepoint/block/block_bio_queue")
+int memory_swapin(struct trace_event_raw_block_bio *ctx)
+{
+	char rw = 0;
+	BPF_CORE_READ_INTO(&rw, ctx, rwbs[0]);
+	if (rw != 'R' || !task_selected(PROBE_MEMORY_SWAPIN))
+		return 0;
+	__u32 dev = BPF_CORE_READ(ctx, dev);
+	int swap = 0;
+	for (__u32 i = 0; i < SWAP_DEVICES_MAX; i++) {
+		__u32 *d = bpf_map_lookup_elem(&swap_devices, &i);
+		if (d && *d && *d == dev)
+			swap = 1;
+	}
+	if (!swap)
+		return 0;
+	struct memory_swapin_event *e = reserve_event(PROBE_MEMORY_SWAPIN, sizeof(*e));
+	if (!e)
+		return 0;
+	e->sector = BPF_CORE_READ(ctx, sector);
+	e->pages = BPF_CORE_READ(ctx, nr_sector) / 8;
+	e->dev = dev;
 	submit_event(e);
 	return 0;
 }

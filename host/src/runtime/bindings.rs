@@ -9,10 +9,10 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::wasmtrace::plugin::events::{
-    Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, NetTcpAccept,
-    NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit, ProcessFork,
-    ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall,
-    SyncCall, SyscallEnter, TcpEnds, TcpState,
+    Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, MemorySwapin,
+    NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit,
+    ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill,
+    StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
 };
 pub use self::wasmtrace::plugin::log::Level;
 pub use self::wasmtrace::plugin::output::{Finding, Severity};

@@ -50,6 +50,7 @@ impl Plugin for Tally {
             Body::ShellReadline(r) => r.line.as_str(),
             Body::ProcessThread(_) => "thread",
             Body::FileLatency(l) => l.fs_type.as_str(),
+            Body::MemorySwapin(s) => s.device.as_str(),
             Body::NetTcpSynBacklog(b) => b.ends.saddr.as_str(),
         };
         self.events.add(&[&event.header.comm, key], 1);

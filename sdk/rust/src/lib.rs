@@ -50,9 +50,9 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::wasmtrace::plugin::events::{
     Body, Event, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill,
-    NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit,
-    ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill,
-    StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec,
+    ProcessExit, ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline,
+    SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
 };
 pub use bindings::wasmtrace::plugin::log::Level;
 pub use bindings::wasmtrace::plugin::names;

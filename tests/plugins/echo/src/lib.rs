@@ -29,6 +29,7 @@ impl Plugin for Echo {
         "process.thread",
         "net.tcp.syn-backlog",
         "file.latency",
+        "memory.swapin",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -120,6 +121,9 @@ impl Plugin for Echo {
                 .field("latency_ns", e.latency_ns)
                 .field("fd", e.fd)
                 .field("ret", e.ret),
+            Body::MemorySwapin(e) => finding("memory.swapin")
+                .field("pages", e.pages)
+                .field("device", &e.device),
             Body::ShellReadline(e) => finding("shell.readline").field("line", &e.line),
             Body::ProcessThread(e) => finding("process.thread").field("start_routine", e.start_routine),
             Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), &e.ends)
