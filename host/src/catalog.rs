@@ -584,6 +584,7 @@ mod tests {
     fn suggests_near_names_only() {
         assert_eq!(suggest("file.opne"), Some("file.open"));
         assert_eq!(suggest("proces.exec"), Some("process.exec"));
-        assert_eq!(suggest("net.tcp.connect"), None);
+        assert_eq!(suggest("net.tcp.conect"), Some("net.tcp.connect"));
+        assert_eq!(suggest("gpu.kernel.launch"), None);
     }
 }
