@@ -48,6 +48,7 @@ fn files(lang: Lang) -> Vec<TemplateFile> {
             text!("sdk/src/config.rs", "sdk/rust/src/config.rs"),
             text!("sdk/src/maps.rs", "sdk/rust/src/maps.rs"),
             text!("sdk/src/output.rs", "sdk/rust/src/output.rs"),
+            text!("sdk/src/tools.rs", "sdk/rust/src/tools.rs"),
             ("sdk/wit/plugin.wit", WIT.as_bytes(), false),
         ],
         Lang::C => vec![
