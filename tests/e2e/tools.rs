@@ -442,10 +442,10 @@ fn capable_shows_granted_and_denied_checks() {
 }
 
 /// A memory cgroup limited to `bytes` (cgroup v2, or v1's memory
-/// controller); removed on drop. Its `procs` file moves a process in.
+/// controller); removed on drop.
 struct MemoryCgroup {
     dir: std::path::PathBuf,
-    procs: std::path::PathBuf,
+    procs: std::ffi::CString,
 }
 
 impl MemoryCgroup {
@@ -478,8 +478,37 @@ impl MemoryCgroup {
         });
         std::fs::write(dir.join(limit), bytes.to_string()).unwrap();
         MemoryCgroup {
-            procs: dir.join("cgroup.procs"),
+            procs: std::ffi::CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes()).unwrap(),
             dir,
+        }
+    }
+
+    /// In a forked child: moves it into the cgroup, writes `bytes` of fresh
+    /// memory, and with `read_back` reads it all again.
+    fn fill(&self, bytes: usize, read_back: bool) {
+        // SAFETY: raw syscalls only (a forked child of a threaded process
+        // must not allocate); the mapping is ours and `bytes` long.
+        unsafe {
+            let fd = libc::open(self.procs.as_ptr(), libc::O_WRONLY);
+            libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            let mem = libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .cast::<u8>();
+            for page in (0..bytes).step_by(4096) {
+                mem.add(page).write_volatile(1);
+            }
+            if read_back {
+                for page in (0..bytes).step_by(4096) {
+                    mem.add(page).read_volatile();
+                }
+            }
         }
     }
 }
@@ -501,27 +530,9 @@ fn oomkill_reports_the_victim_of_a_memory_limited_cgroup() {
         example_plugins().display()
     ));
     let cgroup = MemoryCgroup::new(&comm, 32 << 20);
-    let procs = std::ffi::CString::new(cgroup.procs.as_os_str().as_encoded_bytes()).unwrap();
     const HOG: usize = 512 << 20;
-    // SAFETY: raw syscalls; the child moves itself into the cgroup and
-    // touches more memory than it may have, until the OOM killer stops it.
-    let pid = fork_child(&comm, || unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-        libc::write(fd, b"0".as_ptr().cast(), 1);
-        libc::close(fd);
-        let hog = libc::mmap(
-            std::ptr::null_mut(),
-            HOG,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-        .cast::<u8>();
-        for page in (0..HOG).step_by(4096) {
-            hog.add(page).write_volatile(1);
-        }
-    });
+    // The child touches more memory than its cgroup may have, until the OOM killer stops it.
+    let pid = fork_child(&comm, || cgroup.fill(HOG, false));
     let out = tracer.stop();
     out.assert_clean_exit();
     drop(cgroup);
@@ -740,32 +751,10 @@ fn swapin_counts_the_pages_a_process_reads_back_from_swap() {
         example_plugins().display()
     ));
     let cgroup = MemoryCgroup::swapping(&comm, 16 << 20);
-    let procs = std::ffi::CString::new(cgroup.procs.as_os_str().as_encoded_bytes()).unwrap();
     const SIZE: usize = 48 << 20;
-    // SAFETY: raw syscalls; the child fills more memory than its cgroup may
-    // keep (the rest is swapped out), then reads all of it back.
-    let pid = fork_child(&comm, || unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-        libc::write(fd, b"0".as_ptr().cast(), 1);
-        libc::close(fd);
-        let mem = libc::mmap(
-            std::ptr::null_mut(),
-            SIZE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-        .cast::<u8>();
-        for page in (0..SIZE).step_by(4096) {
-            mem.add(page).write_volatile(1);
-        }
-        let mut sum = 0u8;
-        for page in (0..SIZE).step_by(4096) {
-            sum = sum.wrapping_add(mem.add(page).read_volatile());
-        }
-        libc::_exit(i32::from(sum == 0));
-    });
+    // The child fills more memory than its cgroup may keep (the rest is
+    // swapped out), then reads all of it back.
+    let pid = fork_child(&comm, || cgroup.fill(SIZE, true));
     let out = tracer.stop();
     out.assert_clean_exit();
     drop(cgroup);

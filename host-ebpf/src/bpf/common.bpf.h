@@ -87,15 +87,9 @@ static __always_inline void count_drop(__u32 probe)
 		*n += 1;
 }
 
-/* Reserves a record in the ring buffer and fills its header; counts a drop
- * when the buffer is full. */
-static __always_inline void *reserve_event(__u32 probe, __u64 size)
+/* The current task's header for an event of `probe`, stamped now. */
+static __always_inline void fill_header(struct event_header *h, __u32 probe)
 {
-	struct event_header *h = bpf_ringbuf_reserve(&events, size, 0);
-	if (!h) {
-		count_drop(probe);
-		return 0;
-	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
@@ -110,6 +104,18 @@ static __always_inline void *reserve_event(__u32 probe, __u64 size)
 	h->gid = uid_gid >> 32;
 	h->_pad = 0;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Reserves a record in the ring buffer and fills its header; counts a drop
+ * when the buffer is full. */
+static __always_inline void *reserve_event(__u32 probe, __u64 size)
+{
+	struct event_header *h = bpf_ringbuf_reserve(&events, size, 0);
+	if (!h) {
+		count_drop(probe);
+		return 0;
+	}
+	fill_header(h, probe);
 	return h;
 }
 

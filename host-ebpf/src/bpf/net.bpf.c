@@ -56,25 +56,6 @@ struct {
 		}                                                                             \
 	} while (0)
 
-/* The calling task's header, as reserve_event would write it. */
-static __always_inline void current_header(struct event_header *h, __u32 probe)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	h->ts_boot_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	h->probe = probe;
-	h->cpu = bpf_get_smp_processor_id();
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->uid = (__u32)uid_gid;
-	h->gid = uid_gid >> 32;
-	h->_pad = 0;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
-}
-
 /* A record whose header is a remembered task's, stamped now. */
 static __always_inline void *reserve_for(__u32 probe, __u64 size, const struct event_header *owner)
 {
@@ -103,7 +84,7 @@ int net_tcp_connect_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		if (!task_selected(PROBE_NET_TCP_CONNECT))
 			return 0;
 		struct seen seen = {};
-		current_header(&seen.owner, PROBE_NET_TCP_CONNECT);
+		fill_header(&seen.owner, PROBE_NET_TCP_CONNECT);
 		seen.start_ns = seen.owner.ts_boot_ns;
 		bpf_map_update_elem(&connecting, &sk, &seen, BPF_ANY);
 		return 0;
@@ -158,7 +139,7 @@ int net_tcp_life_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (new == TCP_SYN_SENT || new == TCP_SYN_RECV) {
 		struct seen seen = {.start_ns = bpf_ktime_get_boot_ns()};
 		if (new == TCP_SYN_SENT && task_selected(PROBE_NET_TCP_LIFE))
-			current_header(&seen.owner, PROBE_NET_TCP_LIFE);
+			fill_header(&seen.owner, PROBE_NET_TCP_LIFE);
 		bpf_map_update_elem(&living, &sk, &seen, BPF_ANY);
 		return 0;
 	}
@@ -168,7 +149,7 @@ int net_tcp_life_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (new == TCP_FIN_WAIT1 || new == TCP_LAST_ACK) {
 		/* close() or shutdown() by the owner, in its own context. */
 		if (!seen->owner.pid && task_selected(PROBE_NET_TCP_LIFE))
-			current_header(&seen->owner, PROBE_NET_TCP_LIFE);
+			fill_header(&seen->owner, PROBE_NET_TCP_LIFE);
 		return 0;
 	}
 	if (new != TCP_CLOSE)
