@@ -109,6 +109,15 @@ impl Tracer {
         Tracer::start_in(tempfile::tempdir().unwrap(), config)
     }
 
+    /// Starts the example `plugin` with its `probe` narrowed in the kernel to
+    /// the command `comm`.
+    pub fn tool(plugin: &str, probe: &str, comm: &str) -> Tracer {
+        Tracer::start(&format!(
+            "plugin_dir = \"{}\"\n[probe.\"{probe}\"]\ncomm = [\"{comm}\"]\n[plugin.{plugin}]\n",
+            example_plugins().display()
+        ))
+    }
+
     /// Like `start`, with the config written into `dir`.
     pub fn start_in(dir: tempfile::TempDir, config: &str) -> Tracer {
         Tracer::spawn(dir, config, &["run", "--output", "json"], "wasmtrace: tracing")
@@ -212,6 +221,21 @@ impl Finished {
             .map(|l| &l["fields"])
     }
 
+    /// These columns of the plugin's rows, as text.
+    pub fn columns(&self, plugin: &str, names: &[&str]) -> Vec<Vec<String>> {
+        self.rows(plugin)
+            .map(|r| {
+                names
+                    .iter()
+                    .map(|n| match &r[n] {
+                        Json::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// The fields of every finding with this rule.
     pub fn findings<'a>(&'a self, rule: &'a str) -> impl Iterator<Item = &'a Json> + 'a {
         self.of_type("finding")
@@ -275,6 +299,19 @@ pub fn fork_child(comm: &str, body: impl FnOnce()) -> u32 {
     }
 }
 
+/// Runs a Python script under the command name `comm` (it names itself
+/// first; `ctypes`, `json`, `os`, `pty`, `socket`, `threading` and `time`
+/// are imported); returns what it printed.
+pub fn python(comm: &str, body: &str) -> String {
+    let script = format!(
+        "import ctypes, json, os, pty, socket, threading, time\n\
+         ctypes.CDLL(None).prctl(15, {comm:?}.encode(), 0, 0, 0)\n{body}\n"
+    );
+    let run = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    String::from_utf8(run.stdout).unwrap()
+}
+
 /// Forks a child named `comm` that opens `path` `n` times; returns its pid.
 pub fn child_opens(comm: &str, path: &Path, n: usize) -> u32 {
     let path = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
@@ -303,48 +340,47 @@ impl Original {
     /// Starts a libbpf-tools program (line-buffered, so its lines come as
     /// they happen) and waits for its column header, printed once attached.
     pub fn libbpf_tool(tool: &str) -> Original {
-        let mut child = Command::new("stdbuf")
-            .args(["-oL", tool])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("running stdbuf");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut header = String::new();
-        out.read_line(&mut header).unwrap();
+        let mut cmd = Command::new("stdbuf");
+        cmd.args(["-oL", tool]);
+        let (original, header) = Original::spawn(cmd, "stdbuf (and libbpf-tools)");
         assert!(
             !header.is_empty(),
             "{tool} printed nothing (is libbpf-tools installed?)"
         );
-        let stdout = std::thread::spawn(move || {
-            let mut s = String::new();
-            out.read_to_string(&mut s).unwrap();
-            s
-        });
-        Original { child, stdout }
+        original
     }
 
     /// Starts a bpftrace tool and waits until it has attached.
     pub fn bpftrace(tool: &str) -> Original {
-        let mut child = Command::new("bpftrace")
-            .arg(tool)
+        let mut cmd = Command::new("bpftrace");
+        cmd.arg(tool);
+        let (original, first) = Original::spawn(
+            cmd,
+            "bpftrace (Debian package `bpftrace`; scripts/install-deps installs it)",
+        );
+        assert!(first.starts_with("Attaching"), "bpftrace {tool} said {first:?}");
+        // bpftrace prints "Attaching" before it attaches; its BEGIN header
+        // comes after. Give it the time it needs.
+        std::thread::sleep(Duration::from_secs(2));
+        original
+    }
+
+    /// Runs `cmd`, reads its first line, and collects the rest on a thread.
+    fn spawn(mut cmd: Command, what: &str) -> (Original, String) {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("running bpftrace (Debian package `bpftrace`; scripts/install-deps installs it)");
+            .unwrap_or_else(|e| panic!("running {what}: {e}"));
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         out.read_line(&mut first).unwrap();
-        assert!(first.starts_with("Attaching"), "bpftrace {tool} said {first:?}");
         let stdout = std::thread::spawn(move || {
             let mut s = String::new();
             out.read_to_string(&mut s).unwrap();
             s
         });
-        // bpftrace prints "Attaching" before it attaches; its BEGIN header
-        // comes after. Give it the time it needs.
-        std::thread::sleep(Duration::from_secs(2));
-        Original { child, stdout }
+        (Original { child, stdout }, first)
     }
 
     /// Stops it as Ctrl-C would; the words of each line it printed.

@@ -67,11 +67,7 @@ fn javascript_opentop_aggregates_by_folder_and_errno() {
     let present = dir.path().join("present");
     std::fs::write(&present, b"").unwrap();
     let comm = unique("wt-top-");
-    let config = format!(
-        "plugin_dir = \"{}\"\n[probe.\"file.open\"]\ncomm = [\"{comm}\"]\n[plugin.opentop]\n",
-        example_plugins().display()
-    );
-    let tracer = Tracer::start(&config);
+    let tracer = Tracer::tool("opentop", "file.open", &comm);
     child_opens(&comm, &present, 7);
     child_opens(&comm, &dir.path().join("absent"), 4);
     let out = tracer.stop();
@@ -93,11 +89,7 @@ fn c_lifetime_histograms_lifetimes_and_counts_exits() {
         return;
     }
     let comm = unique("wt-life-");
-    let config = format!(
-        "plugin_dir = \"{}\"\n[probe.\"process.exit\"]\ncomm = [\"{comm}\"]\n[plugin.lifetime]\n",
-        example_plugins().display()
-    );
-    let tracer = Tracer::start(&config);
+    let tracer = Tracer::tool("lifetime", "process.exit", &comm);
     // SAFETY (all three): raw syscalls only.
     fork_child(&comm, || unsafe {
         libc::usleep(30_000);

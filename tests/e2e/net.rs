@@ -2,23 +2,18 @@
 //! against libbpf-tools' tcplife, which uses the same tracepoint), and
 //! tcpretrans on a SYN that a full accept queue dropped.
 
-use std::process::Command;
-
 use serde_json::Value as Json;
 
 use crate::harness::{Original, Tracer, example_plugins, kernel_available, unique};
 
-/// Runs a Python workload under the command name `comm`; returns its pid
-/// and the JSON it printed.
+/// Runs a Python workload under the command name `comm`, which fills the
+/// dict `out`; returns its pid and `out`.
 fn python(comm: &str, body: &str) -> (u32, Json) {
-    let script = format!(
-        "import ctypes, json, os, socket, time\n\
-         ctypes.CDLL(None).prctl(15, {comm:?}.encode(), 0, 0, 0)\n\
-         out = {{'pid': os.getpid()}}\n{body}\nprint(json.dumps(out))\n"
+    let printed = crate::harness::python(
+        comm,
+        &format!("out = {{'pid': os.getpid()}}\n{body}\nprint(json.dumps(out))"),
     );
-    let run = Command::new("python3").args(["-c", &script]).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let out: Json = serde_json::from_slice(&run.stdout).unwrap();
+    let out: Json = serde_json::from_str(&printed).unwrap();
     (out["pid"].as_u64().unwrap() as u32, out)
 }
 
@@ -55,19 +50,6 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
         pass
     refused.close()
 "#;
-
-fn text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn rows(out: &crate::harness::Finished, plugin: &str, columns: &[&str]) -> Vec<Vec<String>> {
-    out.rows(plugin)
-        .map(|r| columns.iter().map(|c| text(&r[c])).collect())
-        .collect()
-}
 
 #[test]
 fn tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife() {
@@ -127,14 +109,12 @@ fn tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife() {
         lives.push(life(&port, &client, "2", "4"));
         lives.push(life(&refused, &port, "0", "0"));
     }
-    let got = rows(
-        &out,
+    let got = out.columns(
         "tcpconnect",
         &["PID", "COMM", "SADDR", "SPORT", "DADDR", "DPORT", "RESULT"],
     );
     assert_eq!(got, connects, "stderr:\n{}", out.stderr);
-    let mut got = rows(
-        &out,
+    let mut got = out.columns(
         "tcplife",
         &["PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "TX_KB", "RX_KB"],
     );
@@ -190,7 +170,7 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
     for (name, host) in [("v4", "127.0.0.1"), ("v6", "::1")] {
         let local = format!("{host}:{}", ports[name]["second"]);
         let remote = format!("{host}:{}", ports[name]["port"]);
-        let retransmits = rows(&out, "tcpretrans", &["LADDR:LPORT", "RADDR:RPORT", "STATE"]);
+        let retransmits = out.columns("tcpretrans", &["LADDR:LPORT", "RADDR:RPORT", "STATE"]);
         let ours: Vec<_> = retransmits.iter().filter(|r| r[0] == local).collect();
         assert_eq!(
             ours,
@@ -207,10 +187,7 @@ fn tcpaccept_shows_each_accepted_connection_with_the_backlog() {
         return;
     }
     let comm = unique("wt-acc-");
-    let tracer = Tracer::start(&format!(
-        "plugin_dir = \"{}\"\n[probe.\"net.tcp.accept\"]\ncomm = [\"{comm}\"]\n[plugin.tcpaccept]\n",
-        example_plugins().display()
-    ));
+    let tracer = Tracer::tool("tcpaccept", "net.tcp.accept", &comm);
     // Two clients wait on a listener with a backlog of 8; it accepts both.
     let (pid, ports) = python(
         &comm,
@@ -248,11 +225,7 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
             ]);
         }
     }
-    let got = rows(
-        &out,
-        "tcpaccept",
-        &["PID", "COMM", "RADDR", "RPORT", "LADDR", "LPORT", "BL"],
-    );
+    let got = out.columns("tcpaccept", &["PID", "COMM", "RADDR", "RPORT", "LADDR", "LPORT", "BL"]);
     assert_eq!(got, expected, "stderr:\n{}", out.stderr);
 }
 
@@ -286,7 +259,7 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
     );
     let out = tracer.stop();
     out.assert_clean_exit();
-    let drops = rows(&out, "tcpdrop", &["SADDR:SPORT", "DADDR:DPORT", "FLAGS", "REASON"]);
+    let drops = out.columns("tcpdrop", &["SADDR:SPORT", "DADDR:DPORT", "FLAGS", "REASON"]);
     for (name, host) in [("v4", "127.0.0.1"), ("v6", "::1")] {
         let from = format!("{host}:{}", ports[name]["client"]);
         let to = format!("{host}:{}", ports[name]["port"]);

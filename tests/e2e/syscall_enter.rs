@@ -1,4 +1,4 @@
-use crate::harness::{Tracer, example_plugins, fork_child, kernel_available, unique};
+use crate::harness::{Tracer, fork_child, kernel_available, unique};
 
 #[test]
 fn syscount_counts_a_known_number_of_syscalls_by_name() {
@@ -7,11 +7,7 @@ fn syscount_counts_a_known_number_of_syscalls_by_name() {
     }
     const N: u64 = 250;
     let comm = unique("wt-sys-");
-    let config = format!(
-        "plugin_dir = \"{}\"\n[probe.\"syscall.enter\"]\ncomm = [\"{comm}\"]\n[plugin.syscount]\n",
-        example_plugins().display()
-    );
-    let tracer = Tracer::start(&config);
+    let tracer = Tracer::tool("syscount", "syscall.enter", &comm);
     fork_child(&comm, || {
         for _ in 0..N {
             // SAFETY: getppid has no arguments or side effects.

@@ -17,30 +17,13 @@ fn watch_both(
     comm: &str,
     workload: impl FnOnce(),
 ) -> (Finished, Vec<Vec<String>>, String) {
-    let tracer = Tracer::start(&format!(
-        "plugin_dir = \"{}\"\n[probe.\"{probe}\"]\ncomm = [\"{comm}\"]\n[plugin.{plugin}]\n",
-        example_plugins().display()
-    ));
+    let tracer = Tracer::tool(plugin, probe, comm);
     let bpftrace = Original::bpftrace(&format!("/usr/sbin/{bt}"));
     let pid = fork_child(comm, workload);
     let out = tracer.stop();
     let bt = bpftrace.stop();
     out.assert_clean_exit();
     (out, bt, pid.to_string())
-}
-
-/// These columns of the plugin's rows, as text.
-fn columns(rows: impl Iterator<Item = Json>, names: &[&str]) -> Vec<Vec<String>> {
-    rows.map(|r| {
-        names
-            .iter()
-            .map(|n| match &r[n] {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect()
-    })
-    .collect()
 }
 
 /// The bpftrace tool's lines whose `comm_column`th word is `comm`, as these columns.
@@ -70,10 +53,7 @@ fn killsnoop_shows_each_signal_and_agrees_with_killsnoop_bt() {
         libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), 0);
     });
     let comm = comm.as_str();
-    let rows = columns(
-        out.rows("killsnoop").cloned(),
-        &["PID", "COMM", "SIG", "TPID", "RESULT"],
-    );
+    let rows = out.columns("killsnoop", &["PID", "COMM", "SIG", "TPID", "RESULT"]);
     let expected = strings(&[
         &[&pid, comm, "0", &pid, "0"],
         &[
@@ -124,10 +104,7 @@ fn naptime_shows_each_sleep_and_agrees_with_naptime_bt() {
         );
     });
     let (ppid, comm) = (std::process::id().to_string(), comm.as_str());
-    let rows = columns(
-        out.rows("naptime").cloned(),
-        &["PPID", "PCOMM", "PID", "COMM", "SECONDS"],
-    );
+    let rows = out.columns("naptime", &["PPID", "PCOMM", "PID", "COMM", "SECONDS"]);
     assert_eq!(
         rows,
         strings(&[
@@ -177,7 +154,7 @@ fn syncsnoop_shows_each_sync_call_and_agrees_with_syncsnoop_bt() {
             ]
         })
         .collect();
-    let rows = columns(out.rows("syncsnoop").cloned(), &["PID", "COMM", "EVENT"]);
+    let rows = out.columns("syncsnoop", &["PID", "COMM", "EVENT"]);
     assert_eq!(rows, expected, "stderr:\n{}", out.stderr);
     for e in events {
         assert_eq!(out.counter("syncsnoop", "syncs", &[comm, e]), Some(1), "{e}");
@@ -302,7 +279,7 @@ fn statsnoop_shows_each_stat_and_agrees_with_statsnoop_bt() {
         dir.path().to_str().unwrap(),
     );
     let enoent = libc::ENOENT.to_string();
-    let rows = columns(out.rows("statsnoop").cloned(), &["PID", "COMM", "ERR", "PATH"]);
+    let rows = out.columns("statsnoop", &["PID", "COMM", "ERR", "PATH"]);
     let expected = strings(&[
         &[&pid, comm, "0", present],
         &[&pid, comm, &enoent, missing],
@@ -340,10 +317,7 @@ fn setuids_shows_each_uid_change_and_agrees_with_setuids_bt() {
     });
     let comm = comm.as_str();
     let eperm = format!("uid=0 ({})", -libc::EPERM);
-    let rows = columns(
-        out.rows("setuids").cloned(),
-        &["PID", "COMM", "UID", "SYSCALL", "ARGS (RET)"],
-    );
+    let rows = out.columns("setuids", &["PID", "COMM", "UID", "SYSCALL", "ARGS (RET)"]);
     let expected = strings(&[
         &[&pid, comm, "0", "setuid", "uid=0 (0)"],
         &[&pid, comm, "0", "setfsuid", "uid=0 (prevuid=0)"],
@@ -400,10 +374,7 @@ fn capable_shows_granted_and_denied_checks() {
         return;
     }
     let comm = unique("wt-cap-");
-    let tracer = Tracer::start(&format!(
-        "plugin_dir = \"{}\"\n[probe.\"security.capable\"]\ncomm = [\"{comm}\"]\n[plugin.capable]\n",
-        example_plugins().display()
-    ));
+    let tracer = Tracer::tool("capable", "security.capable", &comm);
     let dir = tempfile::tempdir().unwrap();
     let path = std::ffi::CString::new(dir.path().join("f").as_os_str().as_encoded_bytes()).unwrap();
     std::fs::write(dir.path().join("f"), b"x").unwrap();
@@ -418,10 +389,7 @@ fn capable_shows_granted_and_denied_checks() {
     });
     let out = tracer.stop();
     out.assert_clean_exit();
-    let rows = columns(
-        out.rows("capable").cloned(),
-        &["UID", "PID", "COMM", "CAP", "NAME", "VERDICT"],
-    );
+    let rows = out.columns("capable", &["UID", "PID", "COMM", "CAP", "NAME", "VERDICT"]);
     let chown: Vec<_> = rows.iter().filter(|r| r[4] == "CAP_CHOWN").cloned().collect();
     let (pid, comm) = (pid.to_string(), comm.as_str());
     assert_eq!(
@@ -525,10 +493,7 @@ fn oomkill_reports_the_victim_of_a_memory_limited_cgroup() {
         return;
     }
     let comm = unique("wt-oom-");
-    let tracer = Tracer::start(&format!(
-        "plugin_dir = \"{}\"\n[probe.\"memory.oom-kill\"]\ncomm = [\"{comm}\"]\n[plugin.oomkill]\n",
-        example_plugins().display()
-    ));
+    let tracer = Tracer::tool("oomkill", "memory.oom-kill", &comm);
     let cgroup = MemoryCgroup::new(&comm, 32 << 20);
     const HOG: usize = 512 << 20;
     // The child touches more memory than its cgroup may have, until the OOM killer stops it.
@@ -576,7 +541,8 @@ fn opensnoop_agrees_with_opensnoop_bt() {
         }
     });
     let target = target.to_str().unwrap();
-    let ours: Vec<_> = columns(out.rows("opensnoop").cloned(), &["PID", "COMM", "ERR", "PATH"])
+    let ours: Vec<_> = out
+        .columns("opensnoop", &["PID", "COMM", "ERR", "PATH"])
         .into_iter()
         .filter(|r| r[3] == target)
         .collect();
@@ -599,10 +565,7 @@ fn execsnoop_agrees_with_execsnoop_bt() {
     let dir = tempfile::tempdir().unwrap();
     let program = dir.path().join(&comm);
     std::fs::copy("/bin/true", &program).unwrap();
-    let tracer = Tracer::start(&format!(
-        "plugin_dir = \"{}\"\n[probe.\"process.exec\"]\ncomm = [\"{comm}\"]\n[plugin.execsnoop]\n",
-        example_plugins().display()
-    ));
+    let tracer = Tracer::tool("execsnoop", "process.exec", &comm);
     let bpftrace = Original::bpftrace("/usr/sbin/execsnoop.bt");
     let child = std::process::Command::new(&program)
         .args(["one", "two"])
@@ -615,7 +578,7 @@ fn execsnoop_agrees_with_execsnoop_bt() {
     out.assert_clean_exit();
 
     let args = format!("{} one two", program.display());
-    let ours = columns(out.rows("execsnoop").cloned(), &["PID", "ARGS"]);
+    let ours = out.columns("execsnoop", &["PID", "ARGS"]);
     assert_eq!(ours, [[pid, args.clone()]], "stderr:\n{}", out.stderr);
     // execsnoop.bt: TIME(ms) PID ARGS...
     let theirs: Vec<Vec<String>> = bt
@@ -746,10 +709,7 @@ fn swapin_counts_the_pages_a_process_reads_back_from_swap() {
     }
     let swap = LoopSwap::new(128 << 20);
     let comm = unique("wt-swap-");
-    let tracer = Tracer::start(&format!(
-        "plugin_dir = \"{}\"\n[probe.\"memory.swapin\"]\ncomm = [\"{comm}\"]\n[plugin.swapin]\n",
-        example_plugins().display()
-    ));
+    let tracer = Tracer::tool("swapin", "memory.swapin", &comm);
     let cgroup = MemoryCgroup::swapping(&comm, 16 << 20);
     const SIZE: usize = 48 << 20;
     // The child fills more memory than its cgroup may keep (the rest is

@@ -1,18 +1,7 @@
 //! Tools on user-space functions (uprobes): bashreadline on an interactive
 //! bash in a pty (beside bashreadline.bt), threadsnoop on a Python thread.
 
-use std::process::Command;
-
-use crate::harness::{Original, Tracer, example_plugins, kernel_available, unique};
-
-/// Runs Python (named `comm`) that drives `body`; returns what it printed.
-fn python(comm: &str, body: &str) -> String {
-    let script =
-        format!("import ctypes, os, pty, threading\nctypes.CDLL(None).prctl(15, {comm:?}.encode(), 0, 0, 0)\n{body}\n");
-    let run = Command::new("python3").args(["-c", &script]).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    String::from_utf8(run.stdout).unwrap()
-}
+use crate::harness::{Original, Tracer, example_plugins, kernel_available, python, unique};
 
 #[test]
 fn bashreadline_shows_each_typed_line_and_agrees_with_bashreadline_bt() {
@@ -75,10 +64,7 @@ fn threadsnoop_shows_each_new_thread() {
         return;
     }
     let comm = unique("wt-thr-");
-    let tracer = Tracer::start(&format!(
-        "plugin_dir = \"{}\"\n[probe.\"process.thread\"]\ncomm = [\"{comm}\"]\n[plugin.threadsnoop]\n",
-        example_plugins().display()
-    ));
+    let tracer = Tracer::tool("threadsnoop", "process.thread", &comm);
     let pid = python(
         &comm,
         r#"
