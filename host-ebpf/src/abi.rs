@@ -253,9 +253,10 @@ pub struct NetTcpRetransmitEvent {
     pub _pad: u32,
 }
 
+/// net.tcp.accept's and net.tcp.syn-backlog's record.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct NetTcpAcceptEvent {
+pub struct NetTcpBacklogEvent {
     pub h: EventHeader,
     pub ends: TcpEnds,
     pub backlog: u32,
@@ -284,15 +285,6 @@ pub struct ShellReadlineEvent {
 pub struct ProcessThreadEvent {
     pub h: EventHeader,
     pub start_routine: u64,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct NetTcpSynBacklogEvent {
-    pub h: EventHeader,
-    pub ends: TcpEnds,
-    pub backlog: u32,
-    pub max_backlog: u32,
 }
 
 #[repr(C)]
@@ -348,11 +340,10 @@ const _: () = assert!(size_of::<TcpEnds>() == 40);
 const _: () = assert!(size_of::<NetTcpConnectEvent>() == 64 + 40 + 16);
 const _: () = assert!(size_of::<NetTcpLifeEvent>() == 64 + 40 + 24);
 const _: () = assert!(size_of::<NetTcpRetransmitEvent>() == 64 + 40 + 8);
-const _: () = assert!(size_of::<NetTcpAcceptEvent>() == 64 + 40 + 8);
+const _: () = assert!(size_of::<NetTcpBacklogEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<NetTcpDropEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<ShellReadlineEvent>() == 64 + PATH_LEN);
 const _: () = assert!(size_of::<ProcessThreadEvent>() == 72);
-const _: () = assert!(size_of::<NetTcpSynBacklogEvent>() == 64 + 40 + 8);
 const _: () = assert!(size_of::<FileLatencyEvent>() == 64 + 24 + 16);
 const _: () = assert!(size_of::<MemorySwapinEvent>() == 64 + 16);
 const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
@@ -375,11 +366,10 @@ unsafe impl aya::Pod for MemoryOomKillEvent {}
 unsafe impl aya::Pod for NetTcpConnectEvent {}
 unsafe impl aya::Pod for NetTcpLifeEvent {}
 unsafe impl aya::Pod for NetTcpRetransmitEvent {}
-unsafe impl aya::Pod for NetTcpAcceptEvent {}
+unsafe impl aya::Pod for NetTcpBacklogEvent {}
 unsafe impl aya::Pod for NetTcpDropEvent {}
 unsafe impl aya::Pod for ShellReadlineEvent {}
 unsafe impl aya::Pod for ProcessThreadEvent {}
-unsafe impl aya::Pod for NetTcpSynBacklogEvent {}
 unsafe impl aya::Pod for FileLatencyEvent {}
 unsafe impl aya::Pod for MemorySwapinEvent {}
 unsafe impl aya::Pod for Filter {}
@@ -417,11 +407,10 @@ pub fn record_size(probe: ProbeId) -> usize {
         ProbeId::NetTcpConnect => size_of::<NetTcpConnectEvent>(),
         ProbeId::NetTcpLife => size_of::<NetTcpLifeEvent>(),
         ProbeId::NetTcpRetransmit => size_of::<NetTcpRetransmitEvent>(),
-        ProbeId::NetTcpAccept => size_of::<NetTcpAcceptEvent>(),
+        ProbeId::NetTcpAccept | ProbeId::NetTcpSynBacklog => size_of::<NetTcpBacklogEvent>(),
         ProbeId::NetTcpDrop => size_of::<NetTcpDropEvent>(),
         ProbeId::ShellReadline => size_of::<ShellReadlineEvent>(),
         ProbeId::ProcessThread => size_of::<ProcessThreadEvent>(),
-        ProbeId::NetTcpSynBacklog => size_of::<NetTcpSynBacklogEvent>(),
         ProbeId::FileLatency => size_of::<FileLatencyEvent>(),
         ProbeId::MemorySwapin => size_of::<MemorySwapinEvent>(),
     }

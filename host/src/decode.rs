@@ -251,7 +251,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             })
         }
         ProbeId::NetTcpAccept => {
-            let e: abi::NetTcpAcceptEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let e: abi::NetTcpBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::NetTcpAccept(NetTcpAccept {
                 ends: tcp_ends(probe, &e.ends)?,
                 backlog: e.backlog,
@@ -267,7 +267,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             })
         }
         ProbeId::NetTcpSynBacklog => {
-            let e: abi::NetTcpSynBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
+            let e: abi::NetTcpBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::NetTcpSynBacklog(NetTcpSynBacklog {
                 ends: tcp_ends(probe, &e.ends)?,
                 backlog: e.backlog,

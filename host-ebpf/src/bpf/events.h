@@ -253,13 +253,15 @@ struct net_tcp_retransmit_event {
 };
 _Static_assert(sizeof(struct net_tcp_retransmit_event) == 64 + 40 + 8, "retransmit layout is ABI");
 
-struct net_tcp_accept_event {
-	struct event_header h;  /* the task that called accept() */
-	struct tcp_ends ends;   /* local: the listening address and port */
-	__u32 backlog;          /* connections still waiting on the listener */
+/* net.tcp.accept (after accept(), in the accepting task) and
+ * net.tcp.syn-backlog (as a handshake completes, in softirq). */
+struct net_tcp_backlog_event {
+	struct event_header h;
+	struct tcp_ends ends;   /* local: the listener's address and port */
+	__u32 backlog;          /* connections waiting on the listener */
 	__u32 max_backlog;      /* its listen() backlog */
 };
-_Static_assert(sizeof(struct net_tcp_accept_event) == 64 + 40 + 8, "accept layout is ABI");
+_Static_assert(sizeof(struct net_tcp_backlog_event) == 64 + 40 + 8, "backlog layout is ABI");
 
 struct net_tcp_drop_event {
 	struct event_header h;  /* whatever ran on the CPU: drops happen in softirq */
@@ -281,14 +283,6 @@ struct process_thread_event {
 	__u64 start_routine;    /* the new thread's function, an address in the process */
 };
 _Static_assert(sizeof(struct process_thread_event) == 72, "thread layout is ABI");
-
-struct net_tcp_syn_backlog_event {
-	struct event_header h;  /* whatever ran on the CPU: handshakes complete in softirq */
-	struct tcp_ends ends;   /* the new connection: local is the listener's address */
-	__u32 backlog;          /* connections already waiting on the listener */
-	__u32 max_backlog;      /* its listen() backlog */
-};
-_Static_assert(sizeof(struct net_tcp_syn_backlog_event) == 64 + 40 + 8, "syn backlog layout is ABI");
 
 /* Which operation a file.latency event timed. */
 enum file_op {

@@ -117,7 +117,7 @@ int net_tcp_syn_backlog_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	    BPF_CORE_READ(ctx, oldstate) != TCP_LISTEN || !task_selected(PROBE_NET_TCP_SYN_BACKLOG))
 		return 0;
 	struct sock *sk = (struct sock *)BPF_CORE_READ(ctx, skaddr);
-	struct net_tcp_syn_backlog_event *e = reserve_event(PROBE_NET_TCP_SYN_BACKLOG, sizeof(*e));
+	struct net_tcp_backlog_event *e = reserve_event(PROBE_NET_TCP_SYN_BACKLOG, sizeof(*e));
 	if (!e)
 		return 0;
 	FILL_ENDS(&e->ends, ctx);
@@ -215,7 +215,7 @@ static __always_inline int accept_exit(long listen_fd, long ret)
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	struct net_tcp_accept_event *e = reserve_event(PROBE_NET_TCP_ACCEPT, sizeof(*e));
+	struct net_tcp_backlog_event *e = reserve_event(PROBE_NET_TCP_ACCEPT, sizeof(*e));
 	if (!e)
 		return 0;
 	__builtin_memset(&e->ends, 0, sizeof(e->ends));

@@ -80,7 +80,7 @@ pub struct Session {
     batches: Vec<Vec<Event>>,
     subscribers: Vec<Vec<usize>>,
     events: Vec<u64>,
-    lost_reported: BTreeMap<ProbeId, u64>,
+    lost_reported: BTreeMap<&'static str, u64>,
     decode_errors: u64,
     /// Probe counts as the Prometheus endpoint last saw them.
     published: SharedStats,
@@ -301,8 +301,10 @@ impl Session {
                 self.after_call(i, result)?;
             }
         }
-        self.report_new_losses();
-        *self.published.lock().expect("stats lock") = self.stats();
+        // Read the kernel's drop counters once: for the warning and for Prometheus.
+        let stats = self.stats();
+        self.report_new_losses(&stats);
+        *self.published.lock().expect("stats lock") = stats;
         Ok(())
     }
 
@@ -425,17 +427,17 @@ impl Session {
             .collect()
     }
 
-    fn report_new_losses(&mut self) {
-        for (id, lost) in self.source.lost() {
-            let before = self.lost_reported.insert(id, lost).unwrap_or(0);
-            if lost > before {
+    fn report_new_losses(&mut self, stats: &[ProbeStats]) {
+        for s in stats {
+            let before = self.lost_reported.insert(s.probe, s.lost).unwrap_or(0);
+            if s.lost > before {
                 tracing::warn!(
                     "probe {} lost {} events: its ring buffer was full. Raise [limits] ring_buffer_mib (now {}) \
                      or narrow the probe with filters in [probe.\"{}\"]",
-                    catalog::by_id(id).name,
-                    lost - before,
+                    s.probe,
+                    s.lost - before,
                     self.config.ring_buffer_bytes >> 20,
-                    catalog::by_id(id).name
+                    s.probe
                 );
             }
         }
