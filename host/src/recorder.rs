@@ -11,11 +11,9 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::catalog;
 use crate::config::{Config, ProbeFilter};
+use crate::pipeline::{BATCH, IDLE_POLL};
 use crate::probes::Probes;
 use crate::recording::{Header, Summary, Writer};
-
-const BATCH: usize = 4096;
-const IDLE_POLL: Duration = Duration::from_millis(5);
 
 /// The probes to record: those named on the command line, the config's
 /// `[probe]` tables (with their filters), and those its plugins list in `probes`.

@@ -27,10 +27,10 @@ use crate::runtime::bindings::Event;
 use crate::runtime::{PluginInstance, Runtime};
 
 /// Most events handed to a plugin in one call.
-const BATCH: usize = 1024;
+pub(crate) const BATCH: usize = 1024;
 /// How long the loop sleeps when the ring buffers are empty. The kernel side
 /// skips wake-ups, so this bounds the delay from event to plugin.
-const IDLE_POLL: Duration = Duration::from_millis(5);
+pub(crate) const IDLE_POLL: Duration = Duration::from_millis(5);
 
 /// First wait before restarting a failed plugin; it doubles with each failure.
 const RESTART_BACKOFF: Duration = Duration::from_secs(1);
