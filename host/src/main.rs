@@ -271,7 +271,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             count,
             program,
         } => {
-            bench::workload::generate(workload, count, Some(&program))?;
+            bench::workload::generate(workload, count, &program)?;
         }
     }
     Ok(())

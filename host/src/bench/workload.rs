@@ -63,7 +63,7 @@ impl Workload {
 
 /// Runs `count` repetitions of the workload in this process and returns how long they took.
 /// `program` is the executable the exec storm runs.
-pub fn generate(workload: Workload, count: u64, program: Option<&Path>) -> anyhow::Result<Duration> {
+pub fn generate(workload: Workload, count: u64, program: &Path) -> anyhow::Result<Duration> {
     let comm = CString::new(workload.comm()).expect("no NUL in a command name");
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
@@ -82,7 +82,6 @@ pub fn generate(workload: Workload, count: u64, program: Option<&Path>) -> anyho
             }
         }
         Workload::Exec => {
-            let program = program.context("the exec storm needs a program to run")?;
             started = Instant::now();
             for _ in 0..count {
                 let status = Command::new(program)
