@@ -17,9 +17,20 @@ fn watch_both(
     comm: &str,
     workload: impl FnOnce(),
 ) -> (Finished, Vec<Vec<String>>, String) {
+    watch_both_running(plugin, probe, bt, comm, || fork_child(comm, workload))
+}
+
+/// Like `watch_both`, with `run` starting the workload and returning its pid.
+fn watch_both_running(
+    plugin: &str,
+    probe: &str,
+    bt: &str,
+    comm: &str,
+    run: impl FnOnce() -> u32,
+) -> (Finished, Vec<Vec<String>>, String) {
     let tracer = Tracer::tool(plugin, probe, comm);
     let bpftrace = Original::bpftrace(&format!("/usr/sbin/{bt}"));
-    let pid = fork_child(comm, workload);
+    let pid = run();
     let out = tracer.stop();
     let bt = bpftrace.stop();
     out.assert_clean_exit();
@@ -565,17 +576,15 @@ fn execsnoop_agrees_with_execsnoop_bt() {
     let dir = tempfile::tempdir().unwrap();
     let program = dir.path().join(&comm);
     std::fs::copy("/bin/true", &program).unwrap();
-    let tracer = Tracer::tool("execsnoop", "process.exec", &comm);
-    let bpftrace = Original::bpftrace("/usr/sbin/execsnoop.bt");
-    let child = std::process::Command::new(&program)
-        .args(["one", "two"])
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    child.wait_with_output().unwrap();
-    let out = tracer.stop();
-    let bt = bpftrace.stop();
-    out.assert_clean_exit();
+    let (out, bt, pid) = watch_both_running("execsnoop", "process.exec", "execsnoop.bt", &comm, || {
+        let child = std::process::Command::new(&program)
+            .args(["one", "two"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        child.wait_with_output().unwrap();
+        pid
+    });
 
     let args = format!("{} one two", program.display());
     let ours = out.columns("execsnoop", &["PID", "ARGS"]);
