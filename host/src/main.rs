@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
-use wasmtrace::pipeline::{Replay, Session};
+use wasmtrace::pipeline::{Replay, Session, Stop};
 use wasmtrace::rotate::RotatingFile;
 use wasmtrace::{bench, catalog, listing, recorder, templates, tracefs};
 
@@ -167,6 +167,17 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Runs a session on a single-threaded tokio runtime: the reader, ticks,
+/// signals, the plugin-folder watcher and the Prometheus endpoint share it;
+/// plugins run on threads of their own.
+fn event_loop<F: std::future::Future<Output = anyhow::Result<()>>>(f: impl FnOnce() -> F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the event loop")?
+        .block_on(f())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::List { markdown } => {
@@ -207,20 +218,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             duration,
             output,
-        } => {
+        } => event_loop(|| async {
             // Before starting: a signal right after "tracing" must stop it cleanly.
-            let stop = stop_on_signals()?;
+            let mut stop = Stop::listen().context("installing the signal handlers")?;
             let config = load_for_output(&config, output)?;
             let output = output_for(&config)?;
-            Session::start(config, output, None)?.run(&stop, duration)?;
-        }
-        Command::Replay { config, output, file } => {
-            let stop = stop_on_signals()?;
+            Session::start(config, output, None)?.run(&mut stop, duration).await
+        })?,
+        Command::Replay { config, output, file } => event_loop(|| async {
+            let mut stop = Stop::listen().context("installing the signal handlers")?;
             let config = load_for_output(&config, output)?;
             let replay = Replay::open(&file, config.output.interval)?;
             let output = output_for(&config)?;
-            Session::start(config, output, Some(replay))?.run(&stop, None)?;
-        }
+            Session::start(config, output, Some(replay))?.run(&mut stop, None).await
+        })?,
         Command::Record {
             probe,
             config,
@@ -241,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let stop = stop_on_signals()?;
             let wanted = recorder::wanted(&config, &named);
-            let summary = recorder::record(&wanted, config.ring_buffer_bytes, &file, &stop, duration)?;
+            let summary = recorder::record(&wanted, config.limits.ring_buffer_bytes, &file, &stop, duration)?;
             for (probe, events) in &summary.events {
                 eprintln!(
                     "probe {probe}: {events} events recorded, {} lost",

@@ -83,31 +83,45 @@ impl Values {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub fn len(&self) -> usize {
         match self {
-            Values::Counter(m) => m.is_empty(),
-            Values::Gauge(m) => m.is_empty(),
-            Values::Log2Histogram(m) => m.is_empty(),
+            Values::Counter(m) => m.len(),
+            Values::Gauge(m) => m.len(),
+            Values::Log2Histogram(m) => m.len(),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Map {
-    pub plugin: String,
     pub name: String,
     pub labels: Vec<String>,
     pub values: Values,
 }
 
-/// Index of a map in its store; the rep of the plugin's resource handle.
+/// Index of a map in its plugin's store; the rep of the plugin's resource handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapId(pub u32);
+
+impl MapId {
+    /// The handle given for a map refused by the `plugin_maps` quota: its
+    /// updates are counted as refused, and the plugin goes on.
+    pub const REFUSED: MapId = MapId(u32::MAX);
+}
+
+/// Labels one map may have (each key has one part per label).
+pub const MAX_LABELS: usize = 16;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MapError {
     #[error("map name `{0}` is not valid: use letters, digits and `_`, not starting with a digit")]
     BadName(String),
+    #[error("map `{name}` has {labels} labels; at most {MAX_LABELS} are allowed")]
+    TooManyLabels { name: String, labels: usize },
     #[error("map `{name}` already exists as a {existing} with labels {labels:?}")]
     Conflict {
         name: String,
@@ -120,12 +134,52 @@ pub enum MapError {
     NoSuchMap(u32),
 }
 
-#[derive(Debug, Default)]
-pub struct MapStore {
-    maps: Vec<Map>,
+/// What a plugin's maps may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapQuota {
+    pub maps: u32,
+    pub keys_per_map: u32,
+    /// Host memory for entries, as `entry_cost` counts it.
+    pub bytes: u64,
 }
 
-pub type SharedMaps = Arc<Mutex<MapStore>>;
+/// Updates refused by each quota: counted, shown and exported, never silent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Updates to maps created past `plugin_maps`.
+    pub maps: u64,
+    /// New keys past `plugin_keys_per_map`.
+    pub keys: u64,
+    /// New keys past `plugin_map_memory_mib`.
+    pub bytes: u64,
+}
+
+/// What a new entry costs the host: its key's bytes and allocation headers,
+/// the tree's share, and the value. An estimate on the safe side, so that
+/// the memory quota bounds the process's real growth.
+fn entry_cost(kind: MapKind, key: &[String]) -> u64 {
+    const ENTRY: u64 = 96;
+    const PART: u64 = 40;
+    let value = match kind {
+        MapKind::Counter | MapKind::Gauge => 8,
+        MapKind::Log2Histogram => std::mem::size_of::<Log2Hist>() as u64,
+    };
+    ENTRY + value + key.iter().map(|p| PART + p.len() as u64).sum::<u64>()
+}
+
+/// One plugin's maps. They outlive the plugin's instances: a restarted or
+/// reloaded version writes on into the same maps.
+#[derive(Debug, Clone)]
+pub struct PluginMaps {
+    pub plugin: String,
+    maps: Vec<Map>,
+    quota: MapQuota,
+    /// Host memory the entries take, as `entry_cost` counts it.
+    held: u64,
+    pub refused: Refused,
+}
+
+pub type SharedPluginMaps = Arc<Mutex<PluginMaps>>;
 
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -133,13 +187,30 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl MapStore {
-    /// Creates the plugin's map, or returns the existing one of the same kind and labels.
-    pub fn create(&mut self, plugin: &str, name: &str, kind: MapKind, labels: Vec<String>) -> Result<MapId, MapError> {
+impl PluginMaps {
+    pub fn new(plugin: &str, quota: MapQuota) -> PluginMaps {
+        PluginMaps {
+            plugin: plugin.to_string(),
+            maps: Vec::new(),
+            quota,
+            held: 0,
+            refused: Refused::default(),
+        }
+    }
+
+    /// Creates a map, or returns the existing one of the same kind and labels.
+    /// Past the `maps` quota it returns `MapId::REFUSED`.
+    pub fn create(&mut self, name: &str, kind: MapKind, labels: Vec<String>) -> Result<MapId, MapError> {
         if !valid_name(name) {
             return Err(MapError::BadName(name.to_string()));
         }
-        if let Some(i) = self.maps.iter().position(|m| m.plugin == plugin && m.name == name) {
+        if labels.len() > MAX_LABELS {
+            return Err(MapError::TooManyLabels {
+                name: name.to_string(),
+                labels: labels.len(),
+            });
+        }
+        if let Some(i) = self.maps.iter().position(|m| m.name == name) {
             let m = &self.maps[i];
             if m.values.kind() != kind || m.labels != labels {
                 return Err(MapError::Conflict {
@@ -150,8 +221,10 @@ impl MapStore {
             }
             return Ok(MapId(i as u32));
         }
+        if self.maps.len() >= self.quota.maps as usize {
+            return Ok(MapId::REFUSED);
+        }
         self.maps.push(Map {
-            plugin: plugin.to_string(),
             name: name.to_string(),
             labels,
             values: Values::new(kind),
@@ -163,7 +236,23 @@ impl MapStore {
         &self.maps
     }
 
-    fn values(&mut self, id: MapId, key: &[String]) -> Result<&mut Values, MapError> {
+    /// Host memory the entries take, as the quota counts it.
+    pub fn held_bytes(&self) -> u64 {
+        self.held
+    }
+
+    /// Applies `update` to the entry for `key`, creating it if the quotas allow.
+    fn update<V: Default>(
+        &mut self,
+        id: MapId,
+        key: &[String],
+        entries: impl FnOnce(&mut Values) -> Option<&mut BTreeMap<Key, V>>,
+        update: impl FnOnce(&mut V),
+    ) -> Result<(), MapError> {
+        if id == MapId::REFUSED {
+            self.refused.maps += 1;
+            return Ok(());
+        }
         let map = self.maps.get_mut(id.0 as usize).ok_or(MapError::NoSuchMap(id.0))?;
         if key.len() != map.labels.len() {
             return Err(MapError::KeyArity {
@@ -172,41 +261,98 @@ impl MapStore {
                 parts: key.len(),
             });
         }
-        Ok(&mut map.values)
+        let kind = map.values.kind();
+        let Some(entries) = entries(&mut map.values) else {
+            return Ok(());
+        };
+        if let Some(v) = entries.get_mut(key) {
+            update(v);
+            return Ok(());
+        }
+        let cost = entry_cost(kind, key);
+        if entries.len() >= self.quota.keys_per_map as usize {
+            self.refused.keys += 1;
+        } else if self.held + cost > self.quota.bytes {
+            self.refused.bytes += 1;
+        } else {
+            self.held += cost;
+            update(entries.entry(key.to_vec()).or_default());
+        }
+        Ok(())
     }
 
     pub fn add(&mut self, id: MapId, key: &[String], delta: u64) -> Result<(), MapError> {
-        if let Values::Counter(m) = self.values(id, key)? {
-            match m.get_mut(key) {
-                Some(v) => *v = v.saturating_add(delta),
-                None => {
-                    m.insert(key.to_vec(), delta);
-                }
-            }
-        }
-        Ok(())
+        self.update(
+            id,
+            key,
+            |v| match v {
+                Values::Counter(m) => Some(m),
+                _ => None,
+            },
+            |v| *v = v.saturating_add(delta),
+        )
     }
 
     pub fn set(&mut self, id: MapId, key: &[String], value: i64) -> Result<(), MapError> {
-        if let Values::Gauge(m) = self.values(id, key)? {
-            match m.get_mut(key) {
-                Some(v) => *v = value,
-                None => {
-                    m.insert(key.to_vec(), value);
-                }
-            }
-        }
-        Ok(())
+        self.update(
+            id,
+            key,
+            |v| match v {
+                Values::Gauge(m) => Some(m),
+                _ => None,
+            },
+            |v| *v = value,
+        )
     }
 
     pub fn record(&mut self, id: MapId, key: &[String], value: u64) -> Result<(), MapError> {
-        if let Values::Log2Histogram(m) = self.values(id, key)? {
-            match m.get_mut(key) {
-                Some(h) => h.record(value),
-                None => m.entry(key.to_vec()).or_default().record(value),
-            }
+        self.update(
+            id,
+            key,
+            |v| match v {
+                Values::Log2Histogram(m) => Some(m),
+                _ => None,
+            },
+            |h| h.record(value),
+        )
+    }
+}
+
+/// Every plugin's maps, in the order the plugins first started.
+#[derive(Debug, Clone, Default)]
+pub struct MapRegistry(Arc<Mutex<Vec<SharedPluginMaps>>>);
+
+impl MapRegistry {
+    /// The plugin's maps: the ones an earlier instance of it filled, or new ones.
+    pub fn for_plugin(&self, plugin: &str, quota: MapQuota) -> SharedPluginMaps {
+        let mut all = self.0.lock().expect("map registry lock");
+        if let Some(maps) = all
+            .iter()
+            .find(|m| m.lock().expect("plugin maps lock").plugin == plugin)
+        {
+            return maps.clone();
         }
-        Ok(())
+        let maps = Arc::new(Mutex::new(PluginMaps::new(plugin, quota)));
+        all.push(maps.clone());
+        maps
+    }
+
+    /// What each plugin's quotas refused so far, by plugin.
+    pub fn refused(&self) -> std::collections::HashMap<String, Refused> {
+        let all = self.0.lock().expect("map registry lock");
+        all.iter()
+            .map(|m| {
+                let m = m.lock().expect("plugin maps lock");
+                (m.plugin.clone(), m.refused)
+            })
+            .collect()
+    }
+
+    /// A copy of every plugin's maps, taken one plugin at a time, so that
+    /// rendering holds no lock a plugin needs.
+    pub fn snapshot(&self) -> Vec<PluginMaps> {
+        let all: Vec<SharedPluginMaps> = self.0.lock().expect("map registry lock").clone();
+        all.iter().map(|m| m.lock().expect("plugin maps lock").clone()).collect()
     }
 }
 
@@ -218,10 +364,20 @@ mod tests {
         parts.iter().map(|s| s.to_string()).collect()
     }
 
+    const ROOMY: MapQuota = MapQuota {
+        maps: 8,
+        keys_per_map: 1000,
+        bytes: 1 << 20,
+    };
+
+    fn store() -> PluginMaps {
+        PluginMaps::new("p", ROOMY)
+    }
+
     #[test]
     fn counters_sum_per_key() {
-        let mut s = MapStore::default();
-        let id = s.create("p", "opens", MapKind::Counter, key(&["comm"])).unwrap();
+        let mut s = store();
+        let id = s.create("opens", MapKind::Counter, key(&["comm"])).unwrap();
         s.add(id, &key(&["cat"]), 2).unwrap();
         s.add(id, &key(&["cat"]), 3).unwrap();
         s.add(id, &key(&["ls"]), 1).unwrap();
@@ -234,25 +390,76 @@ mod tests {
 
     #[test]
     fn same_name_same_map_other_plugin_other_map() {
-        let mut s = MapStore::default();
-        let a = s.create("p", "m", MapKind::Counter, vec![]).unwrap();
-        assert_eq!(s.create("p", "m", MapKind::Counter, vec![]).unwrap(), a);
-        assert_ne!(s.create("q", "m", MapKind::Counter, vec![]).unwrap(), a);
+        let registry = MapRegistry::default();
+        let p = registry.for_plugin("p", ROOMY);
+        let a = p.lock().unwrap().create("m", MapKind::Counter, vec![]).unwrap();
+        assert_eq!(p.lock().unwrap().create("m", MapKind::Counter, vec![]).unwrap(), a);
         assert!(matches!(
-            s.create("p", "m", MapKind::Gauge, vec![]),
+            p.lock().unwrap().create("m", MapKind::Gauge, vec![]),
             Err(MapError::Conflict { .. })
         ));
+        let q = registry.for_plugin("q", ROOMY);
+        q.lock().unwrap().create("m", MapKind::Gauge, vec![]).unwrap();
+        assert!(Arc::ptr_eq(&registry.for_plugin("p", ROOMY), &p), "a restarted plugin gets its maps back");
+        let names: Vec<String> = registry.snapshot().into_iter().map(|m| m.plugin).collect();
+        assert_eq!(names, ["p", "q"]);
+    }
+
+    #[test]
+    fn quotas_refuse_and_count() {
+        let quota = MapQuota {
+            maps: 2,
+            keys_per_map: 3,
+            bytes: 10 * entry_cost(MapKind::Counter, &key(&["xx"])),
+        };
+        let mut s = PluginMaps::new("p", quota);
+        let a = s.create("a", MapKind::Counter, key(&["k"])).unwrap();
+        let b = s.create("b", MapKind::Counter, key(&["k"])).unwrap();
+        assert_eq!(s.create("c", MapKind::Counter, key(&["k"])).unwrap(), MapId::REFUSED);
+        s.add(MapId::REFUSED, &key(&["x"]), 1).unwrap();
+        for k in ["1", "2", "3", "4", "5"] {
+            s.add(a, &key(&[k]), 1).unwrap();
+        }
+        s.add(a, &key(&["1"]), 1).unwrap();
+        let Values::Counter(m) = &s.maps()[0].values else {
+            panic!()
+        };
+        assert_eq!((m.len(), m[&key(&["1"])]), (3, 2), "existing keys still count");
+        // b fills its 3 keys too; 6 small keys stay within the memory quota.
+        for k in ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"] {
+            s.add(b, &key(&[k]), 1).unwrap();
+        }
+        assert_eq!(
+            s.refused,
+            Refused {
+                maps: 1,
+                keys: 2 + 5,
+                bytes: 0
+            }
+        );
+        let big = "x".repeat(1000);
+        let mut s = PluginMaps::new("p", MapQuota { maps: 1, keys_per_map: 100, bytes: 4000 });
+        let h = s.create("h", MapKind::Log2Histogram, key(&["k"])).unwrap();
+        for i in 0..10 {
+            s.record(h, &key(&[&format!("{i}{big}")]), 1).unwrap();
+        }
+        assert!(s.held_bytes() <= 4000, "{}", s.held_bytes());
+        assert_eq!(s.refused.bytes, 10 - s.maps()[0].values.len() as u64);
     }
 
     #[test]
     fn rejects_bad_names_and_key_arity() {
-        let mut s = MapStore::default();
+        let mut s = store();
         assert_eq!(
-            s.create("p", "9x", MapKind::Counter, vec![]),
+            s.create("9x", MapKind::Counter, vec![]),
             Err(MapError::BadName("9x".into()))
         );
-        assert!(s.create("p", "a-b", MapKind::Counter, vec![]).is_err());
-        let id = s.create("p", "x", MapKind::Counter, key(&["a", "b"])).unwrap();
+        assert!(s.create("a-b", MapKind::Counter, vec![]).is_err());
+        assert!(matches!(
+            s.create("wide", MapKind::Counter, vec!["l".into(); 17]),
+            Err(MapError::TooManyLabels { labels: 17, .. })
+        ));
+        let id = s.create("x", MapKind::Counter, key(&["a", "b"])).unwrap();
         assert_eq!(
             s.add(id, &key(&["only"]), 1),
             Err(MapError::KeyArity {

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde_json::{Map as JsonObject, Value as Json, json};
 
 use crate::config::Format;
-use crate::maps::{Log2Hist, Map, MapStore, Values};
+use crate::maps::{Log2Hist, Map, PluginMaps, Refused, Values};
 use crate::render;
 use crate::runtime::Emitted;
 use crate::runtime::bindings::{Finding, Level, Severity, Value};
@@ -20,12 +20,30 @@ pub struct ProbeStats {
     pub lost: u64,
 }
 
-/// What a plugin cost, shown at exit so that each language's price is plain.
+/// What a plugin cost and what it lost, cumulative across its restarts and
+/// reloads; shown at exit (also for a plugin that is down) and exported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginStats {
     pub plugin: String,
+    /// `running`, `down` (failed, waiting for its restart) or `unloaded`.
+    pub state: &'static str,
     pub events: u64,
     pub busy: std::time::Duration,
+    /// Per probe, events dropped because the plugin's queue was full (only probes with drops).
+    pub dropped: Vec<(&'static str, u64)>,
+    /// Events it missed while down, or failed on.
+    pub missed: u64,
+    pub failures: u64,
+    /// Map updates refused by its quotas.
+    pub refused: Refused,
+    /// Rows, findings, headers and logs refused by its emit budget.
+    pub emits_refused: u64,
+}
+
+impl PluginStats {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(|(_, n)| n).sum()
+    }
 }
 
 pub struct Output {
@@ -35,6 +53,8 @@ pub struct Output {
     columns: HashMap<String, Vec<String>>,
     /// With several plugins, text rows start with the plugin's name.
     label_plugins: bool,
+    /// The first failure to write live output, for the session to stop on.
+    failed: Option<io::Error>,
 }
 
 const MIN_COLUMN_WIDTH: usize = 6;
@@ -46,10 +66,28 @@ impl Output {
             out,
             columns: HashMap::new(),
             label_plugins,
+            failed: None,
         }
     }
 
-    pub fn emitted(&mut self, plugin: &str, items: Vec<Emitted>) -> io::Result<()> {
+    /// The first error writing live output (rows, findings) since the last call.
+    pub fn take_error(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+
+    fn keep_error(&mut self, result: io::Result<()>) {
+        if let Err(e) = result {
+            self.failed.get_or_insert(e);
+        }
+    }
+
+    /// Writes what a plugin emitted; a write error is kept for `take_error`.
+    pub fn emitted(&mut self, plugin: &str, items: Vec<Emitted>) {
+        let result = self.write_emitted(plugin, items);
+        self.keep_error(result);
+    }
+
+    fn write_emitted(&mut self, plugin: &str, items: Vec<Emitted>) -> io::Result<()> {
         for item in items {
             match item {
                 Emitted::Columns(names) => {
@@ -141,22 +179,19 @@ impl Output {
         }
     }
 
-    /// All maps, grouped by plugin.
-    pub fn maps(&mut self, store: &MapStore) -> io::Result<()> {
-        let mut plugins: Vec<&str> = store.maps().iter().map(|m| m.plugin.as_str()).collect();
-        plugins.dedup();
+    /// Every plugin's maps, plugin by plugin.
+    pub fn maps(&mut self, plugins: &[PluginMaps]) -> io::Result<()> {
         for plugin in plugins {
-            let maps: Vec<&Map> = store.maps().iter().filter(|m| m.plugin == plugin).collect();
             match self.format {
                 Format::Text => {
-                    let text = render::maps(&maps);
+                    let text = render::maps(plugin.maps());
                     if !text.is_empty() {
-                        write!(self.out, "\n--- {plugin} ---\n{text}")?;
+                        write!(self.out, "\n--- {} ---\n{text}", plugin.plugin)?;
                     }
                 }
                 Format::Json => {
-                    for map in maps {
-                        self.json_line(json_map(map))?;
+                    for map in plugin.maps() {
+                        self.json_line(json_map(&plugin.plugin, map))?;
                     }
                 }
             }
@@ -180,26 +215,54 @@ impl Output {
         for s in stats {
             let per_event_ns = s.busy.as_nanos().checked_div(u128::from(s.events)).unwrap_or(0);
             match self.format {
-                Format::Text => writeln!(
-                    self.out,
-                    "plugin {}: {} events in {:.1?} ({per_event_ns} ns/event)",
-                    s.plugin, s.events, s.busy
-                )?,
-                Format::Json => self.json_line(json!({
-                    "type": "plugin", "plugin": s.plugin, "events": s.events,
-                    "busy_ns": s.busy.as_nanos() as u64, "ns_per_event": per_event_ns as u64,
-                }))?,
+                Format::Text => {
+                    let mut line = format!(
+                        "plugin {} ({}): {} events in {:.1?} ({per_event_ns} ns/event), {} dropped",
+                        s.plugin,
+                        s.state,
+                        s.events,
+                        s.busy,
+                        s.dropped_total()
+                    );
+                    for (what, n) in [
+                        ("missed while down", s.missed),
+                        ("failures", s.failures),
+                        ("map updates refused (plugin_maps)", s.refused.maps),
+                        ("map keys refused (plugin_keys_per_map)", s.refused.keys),
+                        ("map keys refused (plugin_map_memory_mib)", s.refused.bytes),
+                        ("emits refused (per-interval budget)", s.emits_refused),
+                    ] {
+                        if n > 0 {
+                            line.push_str(&format!(", {n} {what}"));
+                        }
+                    }
+                    writeln!(self.out, "{line}")?;
+                }
+                Format::Json => {
+                    let dropped: JsonObject<String, Json> =
+                        s.dropped.iter().map(|(probe, n)| (probe.to_string(), json!(n))).collect();
+                    self.json_line(json!({
+                        "type": "plugin", "plugin": s.plugin, "state": s.state, "events": s.events,
+                        "busy_ns": s.busy.as_nanos() as u64, "ns_per_event": per_event_ns as u64,
+                        "dropped": s.dropped_total(), "dropped_by_probe": dropped,
+                        "missed": s.missed, "failures": s.failures,
+                        "refused": {
+                            "maps": s.refused.maps, "keys": s.refused.keys, "memory": s.refused.bytes,
+                            "emits": s.emits_refused,
+                        },
+                    }))?
+                }
             }
         }
         self.out.flush()
     }
 
     /// A plugin stopped; text output has it on stderr (through the log) only.
-    pub fn plugin_failed(&mut self, plugin: &str, reason: &str) -> io::Result<()> {
+    pub fn plugin_failed(&mut self, plugin: &str, reason: &str) {
         if self.format == Format::Json {
-            self.json_line(json!({"type": "plugin-failed", "plugin": plugin, "reason": reason}))?;
+            let result = self.json_line(json!({"type": "plugin-failed", "plugin": plugin, "reason": reason}));
+            self.keep_error(result);
         }
-        Ok(())
     }
 
     fn json_line(&mut self, value: Json) -> io::Result<()> {
@@ -238,7 +301,7 @@ fn json_value(v: &Value) -> Json {
     }
 }
 
-fn json_map(map: &Map) -> Json {
+fn json_map(plugin: &str, map: &Map) -> Json {
     let entries: Vec<Json> = match &map.values {
         Values::Counter(m) => m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
         Values::Gauge(m) => m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
@@ -254,7 +317,7 @@ fn json_map(map: &Map) -> Json {
             .collect(),
     };
     json!({
-        "type": "map", "plugin": map.plugin, "name": map.name,
+        "type": "map", "plugin": plugin, "name": map.name,
         "kind": map.values.kind().as_str(), "labels": map.labels, "entries": entries,
     })
 }
@@ -262,7 +325,7 @@ fn json_map(map: &Map) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::maps::MapKind;
+    use crate::maps::{MapKind, MapQuota};
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back.
@@ -300,7 +363,7 @@ mod tests {
     fn text_rows_are_aligned_under_their_header() {
         let buf = Captured::default();
         let mut out = Output::new(Format::Text, Box::new(buf.clone()), false);
-        out.emitted("opensnoop", rows()).unwrap();
+        out.emitted("opensnoop", rows());
         assert_eq!(buf.text(), "PID    COMM   PATH\n42     cat    /etc/motd\n");
     }
 
@@ -308,7 +371,7 @@ mod tests {
     fn json_rows_use_column_names() {
         let buf = Captured::default();
         let mut out = Output::new(Format::Json, Box::new(buf.clone()), false);
-        out.emitted("opensnoop", rows()).unwrap();
+        out.emitted("opensnoop", rows());
         let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
         assert_eq!(
             line,
@@ -326,13 +389,11 @@ mod tests {
         };
         let buf = Captured::default();
         Output::new(Format::Text, Box::new(buf.clone()), false)
-            .emitted("p", vec![Emitted::Finding(finding.clone())])
-            .unwrap();
+            .emitted("p", vec![Emitted::Finding(finding.clone())]);
         assert_eq!(buf.text(), "[HIGH] p/shell: a shell pid=7\n");
         let buf = Captured::default();
         Output::new(Format::Json, Box::new(buf.clone()), false)
-            .emitted("p", vec![Emitted::Finding(finding)])
-            .unwrap();
+            .emitted("p", vec![Emitted::Finding(finding)]);
         let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
         assert_eq!(line["severity"], "high");
         assert_eq!(line["fields"]["pid"], 7);
@@ -340,16 +401,19 @@ mod tests {
 
     #[test]
     fn maps_as_json() {
-        let mut store = MapStore::default();
-        let c = store
-            .create("p", "opens", MapKind::Counter, vec!["comm".into()])
-            .unwrap();
+        let quota = MapQuota {
+            maps: 4,
+            keys_per_map: 4,
+            bytes: 1 << 20,
+        };
+        let mut store = PluginMaps::new("p", quota);
+        let c = store.create("opens", MapKind::Counter, vec!["comm".into()]).unwrap();
         store.add(c, &["cat".into()], 3).unwrap();
-        let h = store.create("p", "lat", MapKind::Log2Histogram, vec![]).unwrap();
+        let h = store.create("lat", MapKind::Log2Histogram, vec![]).unwrap();
         store.record(h, &[], 5).unwrap();
         let buf = Captured::default();
         Output::new(Format::Json, Box::new(buf.clone()), false)
-            .maps(&store)
+            .maps(&[store])
             .unwrap();
         let lines: Vec<Json> = buf.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0]["entries"], json!([{"key": ["cat"], "value": 3}]));

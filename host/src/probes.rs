@@ -176,6 +176,11 @@ impl Probes {
             .collect()
     }
 
+    /// Each loaded family's ring buffer, to wait on for readiness.
+    pub fn rings(&self) -> impl Iterator<Item = (Object, &RingBuf<MapData>)> + '_ {
+        self.families.iter().map(|(&object, f)| (object, &f.ring))
+    }
+
     pub fn probes(&self) -> impl Iterator<Item = ProbeId> + '_ {
         self.families.values().flat_map(|f| f.probes.iter().copied())
     }

@@ -3,15 +3,28 @@
 //! Prometheus histograms), and wasmtrace's own per-probe event and loss
 //! counters, served at `/metrics` from a thread of its own.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::maps::{Key, Log2Hist, Map, MapStore, SharedMaps, Values};
-use crate::output::ProbeStats;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
 
-/// Per-probe counts the session publishes for the endpoint.
-pub type SharedStats = Arc<Mutex<Vec<ProbeStats>>>;
+use crate::maps::{Key, Log2Hist, Map, MapRegistry, PluginMaps, Values};
+use crate::output::{PluginStats, ProbeStats};
+
+/// The session's own figures, as of its last tick.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    pub probes: Vec<ProbeStats>,
+    pub plugins: Vec<PluginStats>,
+}
+
+/// What the session publishes for the endpoint.
+pub type SharedStats = Arc<Mutex<Published>>;
 
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -22,69 +35,143 @@ pub struct ServeError {
     reason: String,
 }
 
-/// Starts serving; the thread lives as long as the process.
-pub fn serve(addr: SocketAddr, maps: SharedMaps, stats: SharedStats) -> Result<(), ServeError> {
-    let server = tiny_http::Server::http(addr).map_err(|e| ServeError {
+/// Starts serving on the current tokio runtime. A scrape renders on a
+/// blocking thread from a snapshot of the maps, so it holds no lock that a
+/// plugin or the reader needs while it formats.
+pub fn serve(addr: SocketAddr, maps: MapRegistry, stats: SharedStats) -> Result<(), ServeError> {
+    let fail = |e: std::io::Error| ServeError {
         addr,
         reason: e.to_string(),
-    })?;
-    std::thread::Builder::new()
-        .name("prometheus".into())
-        .spawn(move || {
-            for request in server.incoming_requests() {
-                let response = if request.url() == "/metrics" || request.url().starts_with("/metrics?") {
-                    let text = {
-                        let maps = maps.lock().expect("map store lock");
-                        let stats = stats.lock().expect("stats lock");
-                        render(&maps, &stats)
-                    };
-                    let content_type = tiny_http::Header::from_bytes("Content-Type", "text/plain; version=0.0.4")
-                        .expect("a valid header");
-                    tiny_http::Response::from_string(text).with_header(content_type)
-                } else {
-                    tiny_http::Response::from_string("wasmtrace: metrics are at /metrics\n").with_status_code(404)
-                };
-                if let Err(e) = request.respond(response) {
-                    tracing::debug!("answering a Prometheus scrape: {e}");
-                }
-            }
-        })
-        .map_err(|e| ServeError {
-            addr,
-            reason: e.to_string(),
-        })?;
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(fail)?;
+    listener.set_nonblocking(true).map_err(fail)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
+    let app = axum::Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "wasmtrace: metrics are at /metrics\n") })
+        .with_state((maps, stats));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("the Prometheus endpoint stopped: {e}");
+        }
+    });
     Ok(())
 }
 
-/// The text exposition format (version 0.0.4).
-pub fn render(store: &MapStore, stats: &[ProbeStats]) -> String {
-    let mut out = String::new();
-    for map in store.maps() {
-        render_map(&mut out, map);
+async fn metrics(State((maps, stats)): State<(MapRegistry, SharedStats)>) -> impl IntoResponse {
+    let text = tokio::task::spawn_blocking(move || {
+        let published = stats.lock().expect("stats lock").clone();
+        render(&maps.snapshot(), &published)
+    })
+    .await
+    .unwrap_or_else(|e| format!("# wasmtrace: rendering failed: {e}\n"));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// A counter family per figure: (name, help, value of a row).
+fn family<T>(out: &mut String, name: &str, help: &str, rows: impl Iterator<Item = (String, T)>)
+where
+    T: std::fmt::Display,
+{
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, value) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
     }
-    for (name, help, value) in [
-        (
-            "wasmtrace_probe_events_total",
-            "Events a probe delivered.",
-            (|s: &ProbeStats| s.events) as fn(&ProbeStats) -> u64,
-        ),
-        (
-            "wasmtrace_probe_lost_total",
-            "Events a probe dropped in the kernel: its ring buffer was full.",
-            |s| s.lost,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for s in stats {
-            let _ = writeln!(out, "{name}{{probe=\"{}\"}} {}", escape(s.probe), value(s));
+}
+
+/// The text exposition format (version 0.0.4).
+pub fn render(plugins: &[PluginMaps], published: &Published) -> String {
+    let mut out = String::new();
+    // Metric names from different maps can coincide once sanitised (plugins
+    // `a-b` and `a_b`): the first keeps the name, the others are left out and say so.
+    let mut taken: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for plugin in plugins {
+        for map in plugin.maps() {
+            let base = format!("wasmtrace_{}_{}", sanitize(&plugin.plugin), sanitize(&map.name));
+            let owner = (plugin.plugin.clone(), map.name.clone());
+            match taken.get(&base) {
+                Some(first) if *first != owner => {
+                    let _ = writeln!(
+                        out,
+                        "# wasmtrace: map @{} of plugin {} left out: its metric name {base} is taken by map @{} of plugin {}",
+                        map.name, plugin.plugin, first.1, first.0
+                    );
+                }
+                _ => {
+                    taken.insert(base.clone(), owner);
+                    render_map(&mut out, &base, &plugin.plugin, map);
+                }
+            }
         }
     }
+    let probe = |s: &ProbeStats| format!("probe=\"{}\"", escape(s.probe));
+    family(
+        &mut out,
+        "wasmtrace_probe_events_total",
+        "Events a probe delivered.",
+        published.probes.iter().map(|s| (probe(s), s.events)),
+    );
+    family(
+        &mut out,
+        "wasmtrace_probe_lost_total",
+        "Events a probe dropped in the kernel: its ring buffer was full.",
+        published.probes.iter().map(|s| (probe(s), s.lost)),
+    );
+    let plugin = |s: &PluginStats| format!("plugin=\"{}\"", escape(&s.plugin));
+    let plugins = &published.plugins;
+    family(
+        &mut out,
+        "wasmtrace_plugin_events_total",
+        "Events a plugin handled.",
+        plugins.iter().map(|s| (plugin(s), s.events)),
+    );
+    family(
+        &mut out,
+        "wasmtrace_plugin_busy_seconds_total",
+        "Time a plugin spent handling events.",
+        plugins.iter().map(|s| (plugin(s), s.busy.as_secs_f64())),
+    );
+    family(
+        &mut out,
+        "wasmtrace_plugin_dropped_total",
+        "Events dropped for a plugin because its queue was full (it fell behind).",
+        plugins.iter().flat_map(|s| {
+            s.dropped
+                .iter()
+                .map(move |(probe, n)| (format!("{},probe=\"{}\"", plugin(s), escape(probe)), *n))
+        }),
+    );
+    family(
+        &mut out,
+        "wasmtrace_plugin_missed_total",
+        "Events a plugin missed while down after a failure, or failed on.",
+        plugins.iter().map(|s| (plugin(s), s.missed)),
+    );
+    family(
+        &mut out,
+        "wasmtrace_plugin_failures_total",
+        "Times a plugin trapped, overran a limit, or failed to restart.",
+        plugins.iter().map(|s| (plugin(s), s.failures)),
+    );
+    family(
+        &mut out,
+        "wasmtrace_plugin_refused_total",
+        "Updates and output a plugin's quotas refused, by [limits] setting.",
+        plugins.iter().flat_map(|s| {
+            [
+                ("plugin_maps", s.refused.maps),
+                ("plugin_keys_per_map", s.refused.keys),
+                ("plugin_map_memory_mib", s.refused.bytes),
+                ("plugin_emits_per_interval", s.emits_refused),
+            ]
+            .map(|(limit, n)| (format!("{},limit=\"{limit}\"", plugin(s)), n))
+        }),
+    );
     out
 }
 
-fn render_map(out: &mut String, map: &Map) {
-    let base = format!("wasmtrace_{}_{}", sanitize(&map.plugin), sanitize(&map.name));
-    let help = format!("Map @{} of plugin {}.", map.name, map.plugin);
+fn render_map(out: &mut String, base: &str, plugin: &str, map: &Map) {
+    let help = format!("Map @{} of plugin {plugin}.", map.name);
     let labels: Vec<String> = map.labels.iter().map(|l| sanitize(l)).collect();
     match &map.values {
         Values::Counter(m) => {
@@ -103,7 +190,7 @@ fn render_map(out: &mut String, map: &Map) {
         Values::Log2Histogram(m) => {
             let _ = writeln!(out, "# HELP {base} {help}\n# TYPE {base} histogram");
             for (key, h) in m {
-                render_histogram(out, &base, &labels, key, h);
+                render_histogram(out, base, &labels, key, h);
             }
         }
     }
@@ -163,7 +250,13 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::maps::MapKind;
+    use crate::maps::{MapKind, MapQuota, Refused};
+
+    const QUOTA: MapQuota = MapQuota {
+        maps: 8,
+        keys_per_map: 8,
+        bytes: 1 << 20,
+    };
 
     fn key(parts: &[&str]) -> Key {
         parts.iter().map(|s| s.to_string()).collect()
@@ -171,26 +264,40 @@ mod tests {
 
     #[test]
     fn maps_become_metrics() {
-        let mut store = MapStore::default();
-        let opens = store
-            .create("open-snoop", "opens", MapKind::Counter, key(&["comm"]))
-            .unwrap();
-        store.add(opens, &key(&["ca\"t\\"]), 3).unwrap();
-        let depth = store.create("q", "depth", MapKind::Gauge, vec![]).unwrap();
-        store.set(depth, &[], -2).unwrap();
-        let lat = store
-            .create("q", "latency", MapKind::Log2Histogram, key(&["op"]))
-            .unwrap();
+        let mut snoop = PluginMaps::new("open-snoop", QUOTA);
+        let opens = snoop.create("opens", MapKind::Counter, key(&["comm"])).unwrap();
+        snoop.add(opens, &key(&["ca\"t\\"]), 3).unwrap();
+        let mut q = PluginMaps::new("q", QUOTA);
+        let depth = q.create("depth", MapKind::Gauge, vec![]).unwrap();
+        q.set(depth, &[], -2).unwrap();
+        let lat = q.create("latency", MapKind::Log2Histogram, key(&["op"])).unwrap();
         for v in [0, 1, 5, 6] {
-            store.record(lat, &key(&["read"]), v).unwrap();
+            q.record(lat, &key(&["read"]), v).unwrap();
         }
-        let stats = [ProbeStats {
-            probe: "file.open",
-            events: 9,
-            lost: 1,
-        }];
+        let published = Published {
+            probes: vec![ProbeStats {
+                probe: "file.open",
+                events: 9,
+                lost: 1,
+            }],
+            plugins: vec![PluginStats {
+                plugin: "q".into(),
+                state: "running",
+                events: 8,
+                busy: std::time::Duration::from_millis(1500),
+                dropped: vec![("file.open", 1)],
+                missed: 0,
+                failures: 2,
+                refused: Refused {
+                    maps: 0,
+                    keys: 4,
+                    bytes: 0,
+                },
+                emits_refused: 5,
+            }],
+        };
         assert_eq!(
-            render(&store, &stats),
+            render(&[snoop, q], &published),
             "# HELP wasmtrace_open_snoop_opens_total Map @opens of plugin open-snoop.\n\
              # TYPE wasmtrace_open_snoop_opens_total counter\n\
              wasmtrace_open_snoop_opens_total{comm=\"ca\\\"t\\\\\"} 3\n\
@@ -211,7 +318,45 @@ mod tests {
              wasmtrace_probe_events_total{probe=\"file.open\"} 9\n\
              # HELP wasmtrace_probe_lost_total Events a probe dropped in the kernel: its ring buffer was full.\n\
              # TYPE wasmtrace_probe_lost_total counter\n\
-             wasmtrace_probe_lost_total{probe=\"file.open\"} 1\n"
+             wasmtrace_probe_lost_total{probe=\"file.open\"} 1\n\
+             # HELP wasmtrace_plugin_events_total Events a plugin handled.\n\
+             # TYPE wasmtrace_plugin_events_total counter\n\
+             wasmtrace_plugin_events_total{plugin=\"q\"} 8\n\
+             # HELP wasmtrace_plugin_busy_seconds_total Time a plugin spent handling events.\n\
+             # TYPE wasmtrace_plugin_busy_seconds_total counter\n\
+             wasmtrace_plugin_busy_seconds_total{plugin=\"q\"} 1.5\n\
+             # HELP wasmtrace_plugin_dropped_total Events dropped for a plugin because its queue was full (it fell behind).\n\
+             # TYPE wasmtrace_plugin_dropped_total counter\n\
+             wasmtrace_plugin_dropped_total{plugin=\"q\",probe=\"file.open\"} 1\n\
+             # HELP wasmtrace_plugin_missed_total Events a plugin missed while down after a failure, or failed on.\n\
+             # TYPE wasmtrace_plugin_missed_total counter\n\
+             wasmtrace_plugin_missed_total{plugin=\"q\"} 0\n\
+             # HELP wasmtrace_plugin_failures_total Times a plugin trapped, overran a limit, or failed to restart.\n\
+             # TYPE wasmtrace_plugin_failures_total counter\n\
+             wasmtrace_plugin_failures_total{plugin=\"q\"} 2\n\
+             # HELP wasmtrace_plugin_refused_total Updates and output a plugin's quotas refused, by [limits] setting.\n\
+             # TYPE wasmtrace_plugin_refused_total counter\n\
+             wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_maps\"} 0\n\
+             wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_keys_per_map\"} 4\n\
+             wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_map_memory_mib\"} 0\n\
+             wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_emits_per_interval\"} 5\n"
+        );
+    }
+
+    #[test]
+    fn names_that_coincide_once_sanitised_are_kept_apart() {
+        let mut dash = PluginMaps::new("a-b", QUOTA);
+        let m = dash.create("m", MapKind::Counter, vec![]).unwrap();
+        dash.add(m, &[], 1).unwrap();
+        let mut under = PluginMaps::new("a_b", QUOTA);
+        let m = under.create("m", MapKind::Gauge, vec![]).unwrap();
+        under.set(m, &[], 2).unwrap();
+        let text = render(&[dash, under], &Published::default());
+        assert_eq!(text.matches("# TYPE wasmtrace_a_b_m").count(), 1, "{text}");
+        assert!(text.contains("wasmtrace_a_b_m_total 1\n"), "{text}");
+        assert!(
+            text.contains("# wasmtrace: map @m of plugin a_b left out: its metric name wasmtrace_a_b_m is taken by map @m of plugin a-b"),
+            "{text}"
         );
     }
 }

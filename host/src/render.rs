@@ -8,7 +8,7 @@ use crate::maps::{Log2Hist, Map, Values};
 const BAR_WIDTH: u64 = 52;
 
 /// A plugin's maps, as bpftrace prints them at exit. Empty maps are skipped.
-pub fn maps(maps: &[&Map]) -> String {
+pub fn maps(maps: &[Map]) -> String {
     let mut out = String::new();
     for map in maps.iter().filter(|m| !m.values.is_empty()) {
         match &map.values {

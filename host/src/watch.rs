@@ -3,25 +3,28 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::time::Instant;
 
 /// How long a file must go unchanged before it is (re)loaded.
 const QUIET: Duration = Duration::from_millis(300);
 
 pub struct PluginWatcher {
     _watcher: RecommendedWatcher,
-    events: Receiver<notify::Result<notify::Event>>,
+    events: UnboundedReceiver<notify::Result<notify::Event>>,
     /// Changed files and when they last changed.
     pending: HashMap<PathBuf, Instant>,
 }
 
 impl PluginWatcher {
     pub fn new(dir: &Path) -> notify::Result<PluginWatcher> {
-        let (tx, events) = channel();
-        let mut watcher = notify::recommended_watcher(tx)?;
+        let (tx, events) = unbounded_channel();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = tx.send(event);
+        })?;
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
         Ok(PluginWatcher {
             _watcher: watcher,
@@ -30,29 +33,37 @@ impl PluginWatcher {
         })
     }
 
-    /// `.wasm` files created, changed or removed that have since been quiet.
-    pub fn settled(&mut self) -> Vec<PathBuf> {
-        for event in self.events.try_iter() {
-            match event {
-                Ok(event) => {
-                    for path in event.paths.into_iter().filter(|p| is_plugin_file(p)) {
-                        self.pending.insert(path, Instant::now());
-                    }
+    /// Waits for `.wasm` files created, changed or removed that have since
+    /// been quiet. Cancel-safe: what it heard stays pending.
+    pub async fn settled(&mut self) -> Vec<PathBuf> {
+        loop {
+            let now = Instant::now();
+            let ready: Vec<PathBuf> = self
+                .pending
+                .iter()
+                .filter(|(_, at)| now.duration_since(**at) >= QUIET)
+                .map(|(p, _)| p.clone())
+                .collect();
+            if !ready.is_empty() {
+                for path in &ready {
+                    self.pending.remove(path);
                 }
-                Err(e) => tracing::warn!("watching the plugins folder: {e}"),
+                return ready;
+            }
+            let next = self.pending.values().min().map(|at| *at + QUIET);
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(Ok(event)) => {
+                        for path in event.paths.into_iter().filter(|p| is_plugin_file(p)) {
+                            self.pending.insert(path, Instant::now());
+                        }
+                    }
+                    Some(Err(e)) => tracing::warn!("watching the plugins folder: {e}"),
+                    None => std::future::pending().await,
+                },
+                _ = tokio::time::sleep_until(next.unwrap_or(now)), if next.is_some() => {}
             }
         }
-        let now = Instant::now();
-        let ready: Vec<PathBuf> = self
-            .pending
-            .iter()
-            .filter(|(_, at)| now.duration_since(**at) >= QUIET)
-            .map(|(p, _)| p.clone())
-            .collect();
-        for path in &ready {
-            self.pending.remove(path);
-        }
-        ready
     }
 }
 

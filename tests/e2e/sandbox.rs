@@ -60,7 +60,7 @@ fn an_endless_loop_is_interrupted() {
     let failed = failures(&out);
     assert_eq!(failed.len(), 1, "stderr:\n{}", out.stderr);
     assert!(
-        failed[0].contains("failed in on-events: ran longer than its 2s CPU limit per call"),
+        failed[0].contains("failed in on-events: used more than its 2s of CPU time in one call"),
         "{failed:?}"
     );
     assert_eq!(

@@ -139,11 +139,12 @@ static __always_inline struct file *fd_file(long fd)
 	return file;
 }
 
-/* The host drains the ring buffer on its own schedule, so the kernel skips the
- * wake-up (the dominant per-event cost of a busy ring buffer). */
+/* Adaptive wake-up: the kernel wakes the host only when it had caught up
+ * with the ring (so an idle host sleeps on epoll); while the host is behind,
+ * and it waits a moment after each wake-up, storms cost no wake-ups. */
 static __always_inline void submit_event(void *e)
 {
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, 0);
 }
 
 #endif

@@ -1,103 +1,99 @@
-//! The run loop: ring buffers → decoded batches → subscribed plugins →
-//! output; ticks, loss reports, and the final maps at exit.
+//! The run loop, on tokio. The ring buffers' readiness (epoll) wakes the
+//! reader, which drains them at full speed, decodes the records into
+//! per-probe batches and queues each batch for every plugin that receives
+//! it; each plugin runs on a worker thread of its own ([`worker`]). Ticks,
+//! plugin-folder changes, signals and the Prometheus endpoint share the
+//! loop; nothing on it waits for a plugin, a compile or a scrape.
 
 mod reload;
 mod source;
+mod stop;
+mod worker;
 
 pub use source::Replay;
 use source::Source;
+pub use stop::Stop;
+pub use worker::SharedOutput;
+use worker::{Batch, WhenFull, WorkerHandle};
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use wasmtime::component::Component;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::ProbeId;
 
 use crate::catalog;
-use crate::config::{Config, PluginSpec, PrintMaps};
+use crate::config::{Config, PrintMaps};
 use crate::decode::decode;
-use crate::maps::{MapStore, SharedMaps};
+use crate::maps::MapRegistry;
 use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
-use crate::prometheus::SharedStats;
+use crate::prometheus::{Published, SharedStats};
+use crate::runtime::Runtime;
 use crate::runtime::bindings::Event;
-use crate::runtime::{PluginInstance, Runtime};
 
 /// Most events handed to a plugin in one call.
 pub(crate) const BATCH: usize = 1024;
-/// How long the loop sleeps when the ring buffers are empty. The kernel side
-/// skips wake-ups, so this bounds the delay from event to plugin.
+/// How often `wasmtrace record` polls its ring buffers.
 pub(crate) const IDLE_POLL: Duration = Duration::from_millis(5);
-
-/// First wait before restarting a failed plugin; it doubles with each failure.
-const RESTART_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
-
-enum SlotState {
-    Running(PluginInstance),
-    /// Its file was removed: it gets no events, its maps stay.
-    Unloaded,
-    /// Failed; restarted from its compiled component at `retry_at`.
-    Down {
-        component: Component,
-        probes: Vec<ProbeId>,
-        retry_at: Instant,
-        missed: u64,
-    },
-}
-
-struct Slot {
-    spec: PluginSpec,
-    /// Failures so far; the back-off before each restart doubles with them.
-    failures: u32,
-    state: SlotState,
-}
-
-impl Slot {
-    fn name(&self) -> &str {
-        &self.spec.name
-    }
-}
-
-fn backoff(failures: u32) -> Duration {
-    RESTART_BACKOFF
-        .saturating_mul(1 << failures.saturating_sub(1).min(6))
-        .min(MAX_RESTART_BACKOFF)
-}
+/// After a wake-up, the reader waits this long before draining, so that a
+/// storm costs one wake-up per this many milliseconds of events, not one per
+/// event: the kernel only wakes a reader that has caught up.
+const WAKE_BATCH: Duration = Duration::from_millis(2);
+/// Records drained in one go before the loop looks at its other work.
+const DRAIN_SLICE: usize = 64 * BATCH;
 
 pub struct Session {
     config: Config,
     runtime: Arc<Runtime>,
     reloads: Option<reload::Reloads>,
+    /// Where loaded versions of changed plugins are sent (with `watch`).
+    loaded_tx: Option<UnboundedSender<reload::Loaded>>,
     source: Source,
-    slots: Vec<Slot>,
-    maps: SharedMaps,
-    output: Output,
-    /// Per probe (by id): the pending batch and who receives it.
+    workers: Vec<WorkerHandle>,
+    maps: MapRegistry,
+    output: SharedOutput,
+    /// Per probe (by id): the batch being filled, and which workers receive it.
     batches: Vec<Vec<Event>>,
     subscribers: Vec<Vec<usize>>,
     events: Vec<u64>,
-    lost_reported: BTreeMap<&'static str, u64>,
     decode_errors: u64,
-    /// Probe counts as the Prometheus endpoint last saw them.
+    /// Losses already reported, so that each warning says what is new.
+    reported: BTreeMap<String, u64>,
+    /// What the Prometheus endpoint serves, refreshed every tick.
     published: SharedStats,
+    /// Signalled when a ring buffer becomes readable.
+    readable: Arc<Notify>,
+    /// Families whose ring buffer is watched.
+    watched: BTreeSet<Object>,
+    when_full: WhenFull,
 }
 
 impl Session {
-    /// Loads the plugins, works out the probes they need, and attaches them;
-    /// or, given a recording, replays it to them instead.
+    /// Loads the plugins (each onto a worker of its own), works out the
+    /// probes they need, and attaches them; or, given a recording, replays
+    /// it to them instead. Runs inside the tokio runtime.
     pub fn start(config: Config, output: Output, replay: Option<Replay>) -> anyhow::Result<Session> {
-        let maps: SharedMaps = Arc::new(Mutex::new(MapStore::default()));
-        let runtime =
-            Runtime::new(&config.cache_dir).map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?;
+        let maps = MapRegistry::default();
+        let output = Arc::new(Mutex::new(output));
+        let runtime = Arc::new(
+            Runtime::new(&config.cache_dir).map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?,
+        );
         // Watch before listing the folder, so that no change falls between the two.
-        let reloads = if config.watch {
-            Some(reload::Reloads::watch(&config.plugin_dir)?)
+        let (reloads, loaded_tx) = if config.watch {
+            let (reloads, tx) = reload::Reloads::watch(&config.plugin_dir)?;
+            (Some(reloads), Some(tx))
         } else {
-            None
+            (None, None)
         };
         let mut specs = config.plugins.clone();
         if config.watch {
@@ -109,10 +105,12 @@ impl Session {
                 }
             }
         }
-        let mut slots = Vec::new();
+        let limits = config.limits.plugin;
+        let mut workers = Vec::new();
         let mut wanted = config.probes.clone();
         for spec in specs {
-            let plugin = runtime.load(&spec, maps.clone(), config.plugin_emits_per_interval)?;
+            let plugin_maps = maps.for_plugin(&spec.name, limits.map_quota());
+            let plugin = runtime.load(&spec, plugin_maps.clone(), &limits)?;
             if plugin.probes.is_empty() {
                 tracing::warn!(
                     "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
@@ -123,24 +121,25 @@ impl Session {
             for &id in &plugin.probes {
                 wanted.entry(id).or_default();
             }
-            slots.push(Slot {
+            workers.push(WorkerHandle::spawn(
                 spec,
-                failures: 0,
-                state: SlotState::Running(plugin),
-            });
+                plugin,
+                runtime.clone(),
+                plugin_maps,
+                limits,
+                output.clone(),
+            )?);
         }
-        let source = match replay {
-            Some(replay) => Source::Recording(Box::new(replay)),
+        let (source, when_full) = match replay {
+            Some(replay) => (Source::Recording(Box::new(replay)), WhenFull::Wait),
             None => {
                 if wanted.is_empty() && !config.watch {
                     bail!(
                         "nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)"
                     );
                 }
-                Source::Kernel {
-                    probes: Probes::attach(&wanted, config.ring_buffer_bytes, std::process::id())?,
-                    next_tick: Instant::now() + config.output.interval,
-                }
+                let probes = Probes::attach(&wanted, config.limits.ring_buffer_bytes, std::process::id())?;
+                (Source::Kernel(probes), WhenFull::Drop)
             }
         };
 
@@ -151,7 +150,7 @@ impl Session {
         }
 
         let names: Vec<&str> = source.probes().into_iter().map(|id| catalog::by_id(id).name).collect();
-        let plugins: Vec<&str> = slots.iter().map(Slot::name).collect();
+        let plugins: Vec<&str> = workers.iter().map(|w| w.name.as_str()).collect();
         eprintln!(
             "wasmtrace: {} {} probe(s) ({}) into {} plugin(s) ({}){}",
             if source.is_live() { "tracing" } else { "replaying" },
@@ -164,83 +163,108 @@ impl Session {
 
         let mut session = Session {
             config,
-            runtime: Arc::new(runtime),
+            runtime,
             reloads,
+            loaded_tx,
             source,
-            slots,
+            workers,
             maps,
             output,
             batches: vec![Vec::with_capacity(BATCH); ProbeId::ALL.len()],
             subscribers: Vec::new(),
             events: vec![0; ProbeId::ALL.len()],
-            lost_reported: BTreeMap::new(),
             decode_errors: 0,
+            reported: BTreeMap::new(),
             published,
+            readable: Arc::new(Notify::new()),
+            watched: BTreeSet::new(),
+            when_full,
         };
         session.resubscribe()?;
-        for i in 0..session.slots.len() {
-            session.forward_output(i)?;
-        }
+        session.watch_rings()?;
         Ok(session)
     }
 
-    /// Runs until `stop` is set, `duration` has passed or the replay has
-    /// ended, then prints the final maps (also when the replay failed).
-    pub fn run(mut self, stop: &AtomicBool, duration: Option<Duration>) -> anyhow::Result<()> {
-        let result = self.run_until(stop, duration);
-        // What is already in the ring buffers still counts.
-        while self.pump().unwrap_or(0) > 0 {}
-        self.tick()?;
-        self.print_maps()?;
-        let stats = self.stats();
-        self.output.probe_stats(&stats)?;
-        let plugin_stats: Vec<PluginStats> = self
-            .slots
-            .iter()
-            .filter_map(|slot| match &slot.state {
-                SlotState::Running(p) => Some(PluginStats {
-                    plugin: slot.spec.name.clone(),
-                    events: p.events,
-                    busy: p.busy,
-                }),
-                _ => None,
-            })
-            .collect();
-        self.output.plugin_stats(&plugin_stats)?;
-        if self.decode_errors > 0 {
-            tracing::warn!(
-                "{} records could not be decoded (a kernel/host version mismatch?)",
-                self.decode_errors
-            );
-        }
+    /// Runs until `stop` fires, `duration` has passed or the replay has
+    /// ended; then lets every plugin finish what is queued for it, and prints
+    /// the final maps and figures (also when the run failed).
+    pub async fn run(mut self, stop: &mut Stop, duration: Option<Duration>) -> anyhow::Result<()> {
+        let result = if self.source.is_live() {
+            let result = self.run_live(stop, duration).await;
+            // What is already in the ring buffers still counts.
+            result.and(self.drain_all().await)
+        } else {
+            self.run_replay(stop).await
+        };
+        let finished = self.finish().await;
+        result.and(finished)
+    }
+
+    async fn run_live(&mut self, stop: &mut Stop, duration: Option<Duration>) -> anyhow::Result<()> {
+        let deadline = duration.map(|d| Instant::now() + d);
+        let interval = self.config.output.interval;
+        let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let readable = self.readable.clone();
+        // Anything that arrived before the ring buffers were watched.
+        readable.notify_one();
+        let mut reloads = self.reloads.take();
+        let mut behind = false;
+        let result = loop {
+            tokio::select! {
+                _ = stop.wait() => break Ok(()),
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break Ok(()),
+                _ = readable.notified() => {
+                    if !behind {
+                        tokio::time::sleep(WAKE_BATCH).await;
+                    }
+                    match self.pump(DRAIN_SLICE).await {
+                        Ok(n) => {
+                            // Cut short: more is waiting; come back after a look at the rest.
+                            behind = n >= DRAIN_SLICE;
+                            if behind {
+                                readable.notify_one();
+                            }
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+                _ = ticks.tick() => if let Err(e) = self.tick() { break Err(e) },
+                change = next_change(&mut reloads) => if let Err(e) = self.apply_change(change) { break Err(e) },
+            }
+        };
+        self.reloads = reloads;
         result
     }
 
-    fn run_until(&mut self, stop: &AtomicBool, duration: Option<Duration>) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            let done = stop.load(Ordering::Relaxed)
-                || (self.source.is_live() && duration.is_some_and(|d| started.elapsed() >= d))
-                || self.source.finished();
-            if done {
-                return Ok(());
+    async fn run_replay(&mut self, stop: &mut Stop) -> anyhow::Result<()> {
+        while !self.source.finished() {
+            tokio::select! {
+                biased;
+                _ = stop.wait() => return Ok(()),
+                _ = std::future::ready(()) => {}
             }
-            let n = self.pump()?;
-            self.apply_plugin_changes()?;
-            if self.source.tick_due(self.config.output.interval) {
-                self.tick()?;
+            self.pump(BATCH).await?;
+            if self.source.tick_due() {
+                self.wait_for_workers().await;
+                self.publish();
                 if self.config.output.print_maps == PrintMaps::Interval {
                     self.print_maps()?;
                 }
             }
-            if n == 0 && self.source.is_live() {
-                std::thread::sleep(IDLE_POLL);
-            }
         }
+        Ok(())
     }
 
-    /// Reads what the ring buffers hold and delivers it; returns the number of records.
-    fn pump(&mut self) -> anyhow::Result<usize> {
+    /// Drains the ring buffers until they are empty.
+    async fn drain_all(&mut self) -> anyhow::Result<()> {
+        while self.pump(DRAIN_SLICE).await? > 0 {}
+        Ok(())
+    }
+
+    /// Reads up to about `max` records and queues them for the plugins;
+    /// returns the number of records.
+    async fn pump(&mut self, max: usize) -> anyhow::Result<usize> {
         let mut total = 0;
         loop {
             let (batches, events, errors) = (&mut self.batches, &mut self.events, &mut self.decode_errors);
@@ -254,154 +278,95 @@ impl Session {
                     tracing::debug!("dropping a record: {e}");
                 }
             })?;
-            self.dispatch()?;
+            self.dispatch().await;
             total += n;
-            if n < BATCH {
+            if n < BATCH || total >= max {
                 return Ok(total);
             }
         }
     }
 
-    fn dispatch(&mut self) -> anyhow::Result<()> {
-        for probe in 0..self.batches.len() {
-            if self.batches[probe].is_empty() {
+    /// Queues every filled batch for its probe's plugins.
+    async fn dispatch(&mut self) {
+        for probe in ProbeId::ALL {
+            let i = probe as usize;
+            if self.batches[i].is_empty() {
                 continue;
             }
-            for k in 0..self.subscribers[probe].len() {
-                let i = self.subscribers[probe][k];
-                let result = match &mut self.slots[i].state {
-                    SlotState::Running(plugin) => plugin.on_events(&self.batches[probe]),
-                    SlotState::Down { missed, .. } => {
-                        *missed += self.batches[probe].len() as u64;
-                        continue;
-                    }
-                    SlotState::Unloaded => continue,
-                };
-                self.after_call(i, result)?;
+            let batch: Batch = Arc::new(std::mem::replace(&mut self.batches[i], Vec::with_capacity(BATCH)));
+            for &w in &self.subscribers[i] {
+                self.workers[w].offer(probe, &batch, self.when_full).await;
             }
-            self.batches[probe].clear();
         }
-        Ok(())
     }
 
+    /// Every interval, live: plugins' `on-tick`, figures published and new
+    /// losses reported, maps printed if asked.
     fn tick(&mut self) -> anyhow::Result<()> {
-        for i in 0..self.slots.len() {
-            self.restart_if_due(i)?;
-            if let SlotState::Running(plugin) = &mut self.slots[i].state {
-                let result = plugin.on_tick();
-                let dropped = plugin.refill_emit_budget(self.config.plugin_emits_per_interval);
-                if dropped > 0 {
-                    tracing::warn!(
-                        "plugin `{}` emitted {dropped} rows/findings/logs over its limit of {} per interval; they were dropped. \
-                         Raise [limits] plugin_emits_per_interval if that is expected",
-                        self.slots[i].name(),
-                        self.config.plugin_emits_per_interval
-                    );
+        for worker in &self.workers {
+            worker.tick();
+        }
+        self.publish();
+        if let Some(e) = self.output().take_error() {
+            return Err(e).context("writing output");
+        }
+        if self.config.output.print_maps == PrintMaps::Interval {
+            // Off the loop: a slow terminal must not hold up the ring buffers.
+            let (maps, output) = (self.maps.clone(), self.output.clone());
+            tokio::task::spawn_blocking(move || {
+                let snapshot = maps.snapshot();
+                if let Err(e) = output.lock().expect("output lock").maps(&snapshot) {
+                    tracing::error!("writing maps: {e}");
                 }
-                self.after_call(i, result)?;
-            }
-        }
-        // Read the kernel's drop counters once: for the warning and for Prometheus.
-        let stats = self.stats();
-        self.report_new_losses(&stats);
-        *self.published.lock().expect("stats lock") = stats;
-        Ok(())
-    }
-
-    /// Brings a failed plugin back from its compiled component once its back-off has passed.
-    fn restart_if_due(&mut self, i: usize) -> anyhow::Result<()> {
-        let slot = &mut self.slots[i];
-        let failures = &mut slot.failures;
-        let SlotState::Down {
-            component,
-            retry_at,
-            missed,
-            ..
-        } = &mut slot.state
-        else {
-            return Ok(());
-        };
-        if Instant::now() < *retry_at {
-            return Ok(());
-        }
-        match self.runtime.instantiate(
-            &slot.spec,
-            component,
-            self.maps.clone(),
-            self.config.plugin_emits_per_interval,
-        ) {
-            Ok(plugin) => {
-                tracing::info!(
-                    "plugin `{}` restarted after failure {failures}; it missed {missed} events while down",
-                    slot.spec.name
-                );
-                slot.state = SlotState::Running(plugin);
-                self.forward_output(i)
-            }
-            Err(e) => {
-                *failures += 1;
-                *retry_at = Instant::now() + backoff(*failures);
-                tracing::error!("{e}; next restart in {:?}", backoff(*failures));
-                self.output.plugin_failed(&slot.spec.name, &e.to_string())?;
-                Ok(())
-            }
-        }
-    }
-
-    /// Forwards what the plugin emitted. A plugin that failed is stopped,
-    /// reported and scheduled for restart; its maps stay, and everything else goes on.
-    fn after_call(&mut self, i: usize, result: Result<(), crate::runtime::PluginError>) -> anyhow::Result<()> {
-        self.forward_output(i)?;
-        let Err(e) = result else { return Ok(()) };
-        let slot = &mut self.slots[i];
-        let SlotState::Running(plugin) = &slot.state else {
-            return Ok(());
-        };
-        let (component, probes) = (plugin.component.clone(), plugin.probes.clone());
-        slot.failures += 1;
-        let wait = backoff(slot.failures);
-        slot.state = SlotState::Down {
-            component,
-            probes,
-            retry_at: Instant::now() + wait,
-            missed: 0,
-        };
-        tracing::error!("{e}; its maps are kept, other plugins go on; restarting it in {wait:?}");
-        self.output.plugin_failed(&slot.spec.name, &e.to_string())?;
-        Ok(())
-    }
-
-    fn forward_output(&mut self, i: usize) -> anyhow::Result<()> {
-        let slot = &mut self.slots[i];
-        let SlotState::Running(plugin) = &mut slot.state else {
-            return Ok(());
-        };
-        let emitted = plugin.take_emitted();
-        if !emitted.is_empty() {
-            self.output
-                .emitted(&slot.spec.name, emitted)
-                .context("writing output")?;
+            });
         }
         Ok(())
     }
 
-    /// Who receives each probe's batches, from the slots' current plugins;
-    /// probes nobody receives (and the config does not name) are switched off
-    /// in the kernel, and back on when a plugin wants them again.
+    /// Queues a tick for every plugin and waits until each has handled it
+    /// and everything queued before it.
+    async fn wait_for_workers(&mut self) {
+        let waits: Vec<_> = self.workers.iter().map(WorkerHandle::tick_and_wait).collect();
+        for wait in waits {
+            let _ = wait.await;
+        }
+    }
+
+    /// The last tick, the workers stopped, the final maps and figures.
+    async fn finish(mut self) -> anyhow::Result<()> {
+        self.wait_for_workers().await;
+        let (probes, plugins) = self.publish();
+        for worker in std::mem::take(&mut self.workers) {
+            worker.finish();
+        }
+        self.print_maps()?;
+        let mut output = self.output();
+        output.probe_stats(&probes)?;
+        output.plugin_stats(&plugins)?;
+        if let Some(e) = output.take_error() {
+            return Err(e).context("writing output");
+        }
+        drop(output);
+        if self.decode_errors > 0 {
+            tracing::warn!(
+                "{} records could not be decoded (a kernel/host version mismatch?)",
+                self.decode_errors
+            );
+        }
+        Ok(())
+    }
+
+    /// Which workers receive each probe's batches; probes nobody receives
+    /// (and the config does not name) are switched off in the kernel, and
+    /// back on when a plugin wants them again.
     fn resubscribe(&mut self) -> anyhow::Result<()> {
         self.subscribers = vec![Vec::new(); ProbeId::ALL.len()];
-        for (i, slot) in self.slots.iter().enumerate() {
-            let probes = match &slot.state {
-                SlotState::Running(plugin) => plugin.probes.as_slice(),
-                SlotState::Down { probes, .. } => probes.as_slice(),
-                SlotState::Unloaded => &[],
-            };
-            for &id in probes {
+        for (i, worker) in self.workers.iter().enumerate() {
+            for &id in &worker.probes {
                 self.subscribers[id as usize].push(i);
             }
         }
-        let attached = self.source.probes();
-        for id in attached {
+        for id in self.source.probes() {
             let filter = self.config.probes.get(&id);
             let wanted = filter.is_some() || !self.subscribers[id as usize].is_empty();
             self.source
@@ -410,13 +375,51 @@ impl Session {
         Ok(())
     }
 
-    fn print_maps(&mut self) -> anyhow::Result<()> {
-        let maps = self.maps.lock().expect("map store lock");
-        self.output.maps(&maps).context("writing maps")
+    /// Wakes the reader when a ring buffer it does not watch yet becomes readable.
+    fn watch_rings(&mut self) -> anyhow::Result<()> {
+        let Source::Kernel(probes) = &self.source else {
+            return Ok(());
+        };
+        for (object, ring) in probes.rings() {
+            if !self.watched.insert(object) {
+                continue;
+            }
+            let owned = ring.as_fd().try_clone_to_owned()?;
+            // SAFETY: `owned` is an open descriptor the AsyncFd owns and never replaces.
+            let fd = unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE) }
+                .context("watching a ring buffer")?;
+            let readable = self.readable.clone();
+            tokio::spawn(async move {
+                loop {
+                    match fd.readable().await {
+                        Ok(mut ready) => {
+                            ready.clear_ready();
+                            readable.notify_one();
+                        }
+                        Err(e) => {
+                            tracing::error!("waiting on a ring buffer: {e}");
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        Ok(())
     }
 
-    fn stats(&self) -> Vec<ProbeStats> {
-        self.source
+    fn print_maps(&mut self) -> anyhow::Result<()> {
+        let snapshot = self.maps.snapshot();
+        self.output().maps(&snapshot).context("writing maps")
+    }
+
+    fn output(&self) -> std::sync::MutexGuard<'_, Output> {
+        self.output.lock().expect("output lock")
+    }
+
+    /// Reads the figures once, for the Prometheus endpoint and for the warnings.
+    fn publish(&mut self) -> (Vec<ProbeStats>, Vec<PluginStats>) {
+        let probes: Vec<ProbeStats> = self
+            .source
             .lost()
             .into_iter()
             .map(|(id, lost)| ProbeStats {
@@ -424,22 +427,95 @@ impl Session {
                 events: self.events[id as usize],
                 lost,
             })
+            .collect();
+        let plugins = self.plugin_stats();
+        self.report_new_losses(&probes, &plugins);
+        *self.published.lock().expect("stats lock") = Published {
+            probes: probes.clone(),
+            plugins: plugins.clone(),
+        };
+        (probes, plugins)
+    }
+
+    fn plugin_stats(&self) -> Vec<PluginStats> {
+        let refused = self.maps.refused();
+        self.workers
+            .iter()
+            .map(|w| {
+                let c = &w.counters;
+                let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+                PluginStats {
+                    plugin: w.name.clone(),
+                    state: c.state().as_str(),
+                    events: load(&c.events),
+                    busy: Duration::from_nanos(load(&c.busy_ns)),
+                    dropped: ProbeId::ALL
+                        .iter()
+                        .map(|&id| (catalog::by_id(id).name, load(&c.dropped[id as usize])))
+                        .filter(|&(_, n)| n > 0)
+                        .collect(),
+                    missed: load(&c.missed),
+                    failures: load(&c.failures),
+                    refused: refused.get(&w.name).copied().unwrap_or_default(),
+                    emits_refused: load(&c.emits_refused),
+                }
+            })
             .collect()
     }
 
-    fn report_new_losses(&mut self, stats: &[ProbeStats]) {
-        for s in stats {
-            let before = self.lost_reported.insert(s.probe, s.lost).unwrap_or(0);
-            if s.lost > before {
+    /// Warns about losses since the last report: kernel ring buffers that
+    /// were full, plugins that fell behind, map updates refused by quotas.
+    fn report_new_losses(&mut self, probes: &[ProbeStats], plugins: &[PluginStats]) {
+        let mut new = |what: String, now: u64| now.saturating_sub(self.reported.insert(what, now).unwrap_or(0));
+        for s in probes {
+            let lost = new(format!("lost {}", s.probe), s.lost);
+            if lost > 0 {
                 tracing::warn!(
-                    "probe {} lost {} events: its ring buffer was full. Raise [limits] ring_buffer_mib (now {}) \
+                    "probe {} lost {lost} events: its ring buffer was full. Raise [limits] ring_buffer_mib (now {}) \
                      or narrow the probe with filters in [probe.\"{}\"]",
                     s.probe,
-                    s.lost - before,
-                    self.config.ring_buffer_bytes >> 20,
+                    self.config.limits.ring_buffer_bytes >> 20,
                     s.probe
                 );
             }
         }
+        let limits = self.config.limits.plugin;
+        for s in plugins {
+            let dropped = new(format!("dropped {}", s.plugin), s.dropped_total());
+            if dropped > 0 {
+                tracing::warn!(
+                    "plugin `{}` fell behind: {dropped} events dropped from its queue (it alone misses them). \
+                     Raise [limits] plugin_queue_events (now {}), narrow its probes with [probe] filters, or make it faster",
+                    s.plugin,
+                    limits.queue_events
+                );
+            }
+            let refused = s.refused;
+            for (what, n, limit) in [
+                ("maps", refused.maps, format!("plugin_maps = {}", limits.maps)),
+                ("keys", refused.keys, format!("plugin_keys_per_map = {}", limits.keys_per_map)),
+                (
+                    "memory",
+                    refused.bytes,
+                    format!("plugin_map_memory_mib = {}", limits.map_memory_bytes >> 20),
+                ),
+            ] {
+                let n = new(format!("refused {what} {}", s.plugin), n);
+                if n > 0 {
+                    tracing::warn!(
+                        "plugin `{}`: {n} map updates refused by [limits] {limit}; the maps keep what they hold",
+                        s.plugin
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The next change in the plugins folder; never, without `watch`.
+async fn next_change(reloads: &mut Option<reload::Reloads>) -> reload::Change {
+    match reloads {
+        Some(reloads) => reloads.next().await,
+        None => std::future::pending().await,
     }
 }

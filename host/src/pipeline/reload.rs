@@ -1,58 +1,70 @@
 //! Hot loading: components that appear, change or vanish in the plugins
-//! folder are compiled off the event path and swapped in between batches,
-//! so every batch goes whole to either the old or the new version.
+//! folder are compiled and initialised off the event path, then handed to the
+//! plugin's worker through its queue, so every batch goes whole to either the
+//! old or the new version, and none twice.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
 
 use anyhow::Context;
-use wasmtime::component::Component;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::{Session, Slot, SlotState};
+use super::Session;
+use super::worker::WorkerHandle;
 use crate::config::PluginSpec;
-use crate::runtime::PluginError;
+use crate::runtime::{PluginError, PluginInstance};
 use crate::watch::PluginWatcher;
 
-type Compiled = (PluginSpec, Result<Component, PluginError>);
+pub(super) type Loaded = (PluginSpec, Result<PluginInstance, PluginError>);
+
+/// Something that happened in the plugins folder.
+pub(super) enum Change {
+    /// These files changed and have settled.
+    Settled(Vec<PathBuf>),
+    /// A changed file was compiled and initialised (or failed to be).
+    Loaded(Box<Loaded>),
+}
 
 pub(super) struct Reloads {
     watcher: PluginWatcher,
-    compiled_tx: Sender<Compiled>,
-    compiled_rx: Receiver<Compiled>,
+    loaded: UnboundedReceiver<Loaded>,
 }
 
 impl Reloads {
-    pub(super) fn watch(dir: &Path) -> anyhow::Result<Reloads> {
+    /// Watches `dir`; loaded versions come back through the returned sender's channel.
+    pub(super) fn watch(dir: &Path) -> anyhow::Result<(Reloads, UnboundedSender<Loaded>)> {
         let watcher =
             PluginWatcher::new(dir).with_context(|| format!("watching the plugins folder {}", dir.display()))?;
-        let (compiled_tx, compiled_rx) = channel();
-        Ok(Reloads {
-            watcher,
-            compiled_tx,
-            compiled_rx,
-        })
+        let (tx, loaded) = unbounded_channel();
+        Ok((Reloads { watcher, loaded }, tx))
+    }
+
+    /// The next change. Cancel-safe.
+    pub(super) async fn next(&mut self) -> Change {
+        tokio::select! {
+            paths = self.watcher.settled() => Change::Settled(paths),
+            Some(loaded) = self.loaded.recv() => Change::Loaded(Box::new(loaded)),
+        }
     }
 }
 
 impl Session {
-    /// Starts compiling changed files, and swaps in what finished compiling.
-    pub(super) fn apply_plugin_changes(&mut self) -> anyhow::Result<()> {
-        let Some(reloads) = &mut self.reloads else {
-            return Ok(());
-        };
-        let settled: Vec<PathBuf> = reloads.watcher.settled();
-        let compiled: Vec<Compiled> = reloads.compiled_rx.try_iter().collect();
-        for path in settled {
-            self.file_changed(&path)?;
+    pub(super) fn apply_change(&mut self, change: Change) -> anyhow::Result<()> {
+        match change {
+            Change::Settled(paths) => {
+                for path in paths {
+                    self.file_changed(&path)?;
+                }
+                Ok(())
+            }
+            Change::Loaded(loaded) => {
+                let (spec, result) = *loaded;
+                self.swap_in(spec, result)
+            }
         }
-        for (spec, result) in compiled {
-            self.swap_in(spec, result)?;
-        }
-        Ok(())
     }
 
-    fn slot_named(&self, name: &str) -> Option<usize> {
-        self.slots.iter().position(|s| s.spec.name == name)
+    fn worker_named(&self, name: &str) -> Option<usize> {
+        self.workers.iter().position(|w| w.name == name)
     }
 
     fn file_changed(&mut self, path: &Path) -> anyhow::Result<()> {
@@ -64,8 +76,8 @@ impl Session {
             return Ok(());
         };
         if !path.exists() {
-            if let Some(i) = self.slot_named(&spec.name) {
-                self.slots[i].state = SlotState::Unloaded;
+            if let Some(i) = self.worker_named(&spec.name) {
+                self.workers[i].unload();
                 self.resubscribe()?;
                 tracing::info!(
                     "plugin `{}` unloaded: {} was removed; its maps are kept",
@@ -75,76 +87,65 @@ impl Session {
             }
             return Ok(());
         }
-        // Compiling takes seconds for large components: not on the event path.
-        let (runtime, tx) = (
-            self.runtime.clone(),
-            self.reloads.as_ref().expect("watching").compiled_tx.clone(),
-        );
-        std::thread::Builder::new()
-            .name(format!("compile-{}", spec.name))
-            .spawn(move || {
-                let result = runtime.compile(&spec.name, &spec.path);
+        // Compiling takes seconds for large components, and `init` is the
+        // plugin's own code: neither runs on the event path.
+        let (runtime, tx, limits) = (self.runtime.clone(), self.loaded_tx.clone(), self.config.limits.plugin);
+        let maps = self.maps.for_plugin(&spec.name, limits.map_quota());
+        tokio::task::spawn_blocking(move || {
+            let result = runtime.load(&spec, maps, &limits);
+            if let Some(tx) = tx {
                 let _ = tx.send((spec, result));
-            })?;
+            }
+        });
         Ok(())
     }
 
-    /// Instantiates a freshly compiled version and puts it in its slot; on
-    /// any failure the running version (if any) stays and the reason is shown.
-    fn swap_in(&mut self, spec: PluginSpec, compiled: Result<Component, PluginError>) -> anyhow::Result<()> {
-        let existing = self.slot_named(&spec.name);
+    /// Hands a freshly loaded version to its worker (or starts one); on any
+    /// failure the running version (if any) stays and the reason is shown.
+    fn swap_in(&mut self, spec: PluginSpec, loaded: Result<PluginInstance, PluginError>) -> anyhow::Result<()> {
+        let existing = self.worker_named(&spec.name);
         let keeps = if existing.is_some() {
             "; the running version stays"
         } else {
             ""
         };
-        let plugin = compiled.and_then(|component| {
-            self.runtime.instantiate(
-                &spec,
-                &component,
-                self.maps.clone(),
-                self.config.plugin_emits_per_interval,
-            )
-        });
-        let plugin = match plugin {
+        let plugin = match loaded {
             Ok(plugin) => plugin,
             Err(e) => {
                 tracing::error!("new version not loaded: {e}{keeps}");
-                return self
-                    .output
-                    .plugin_failed(&spec.name, &e.to_string())
-                    .context("writing output");
+                self.output().plugin_failed(&spec.name, &e.to_string());
+                return Ok(());
             }
         };
         for &id in &plugin.probes {
             let filter = self.config.probes.get(&id).cloned().unwrap_or_default();
             if let Err(e) = self.source.ensure(id, &filter) {
                 tracing::error!("plugin `{}` not loaded: {e}{keeps}", spec.name);
-                return self
-                    .output
-                    .plugin_failed(&spec.name, &e.to_string())
-                    .context("writing output");
+                self.output().plugin_failed(&spec.name, &e.to_string());
+                return Ok(());
             }
         }
         let name = spec.name.clone();
-        let slot = Slot {
-            spec,
-            failures: 0,
-            state: SlotState::Running(plugin),
-        };
-        let i = match existing {
+        match existing {
             Some(i) => {
-                self.slots[i] = slot;
+                self.workers[i].swap(spec, plugin);
                 tracing::info!("plugin `{name}`: new version swapped in");
-                i
             }
             None => {
-                self.slots.push(slot);
+                let maps = self.maps.for_plugin(&name, self.config.limits.plugin.map_quota());
+                let worker = WorkerHandle::spawn(
+                    spec,
+                    plugin,
+                    self.runtime.clone(),
+                    maps,
+                    self.config.limits.plugin,
+                    self.output.clone(),
+                )?;
+                self.workers.push(worker);
                 tracing::info!("plugin `{name}`: loaded");
-                self.slots.len() - 1
             }
-        };
+        }
         self.resubscribe()?;
-        self.forward_output(i)
+        self.watch_rings()
     }
 }

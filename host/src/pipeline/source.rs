@@ -2,7 +2,7 @@
 //! recording replayed deterministically (ticks follow the recorded time).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
@@ -12,7 +12,7 @@ use crate::probes::{ProbeError, Probes};
 use crate::recording::{Frame, Reader, RecordingError, Summary};
 
 pub enum Source {
-    Kernel { probes: Probes, next_tick: Instant },
+    Kernel(Probes),
     Recording(Box<Replay>),
 }
 
@@ -20,22 +20,16 @@ impl Source {
     /// Passes up to `max` records to `f`; returns how many.
     pub fn drain(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, RecordingError> {
         match self {
-            Source::Kernel { probes, .. } => Ok(probes.drain(max, f)),
+            Source::Kernel(probes) => Ok(probes.drain(max, f)),
             Source::Recording(replay) => replay.drain(max, f),
         }
     }
 
-    /// Whether plugins' `on-tick` is due: every `interval` of wall time
-    /// live, of recorded time in a replay.
-    pub fn tick_due(&mut self, interval: Duration) -> bool {
+    /// Whether a replay has reached its next tick (every interval of
+    /// recorded time); live ticks follow the wall clock instead.
+    pub fn tick_due(&mut self) -> bool {
         match self {
-            Source::Kernel { next_tick, .. } => {
-                let due = Instant::now() >= *next_tick;
-                if due {
-                    *next_tick += interval;
-                }
-                due
-            }
+            Source::Kernel(_) => false,
             Source::Recording(replay) => std::mem::take(&mut replay.tick_due),
         }
     }
@@ -43,25 +37,25 @@ impl Source {
     /// A replay ends with its file; the kernel never does.
     pub fn finished(&self) -> bool {
         match self {
-            Source::Kernel { .. } => false,
+            Source::Kernel(_) => false,
             Source::Recording(replay) => replay.exhausted && replay.held.is_none(),
         }
     }
 
     pub fn is_live(&self) -> bool {
-        matches!(self, Source::Kernel { .. })
+        matches!(self, Source::Kernel(_))
     }
 
     pub fn lost(&self) -> Vec<(ProbeId, u64)> {
         match self {
-            Source::Kernel { probes, .. } => probes.lost(),
+            Source::Kernel(probes) => probes.lost(),
             Source::Recording(replay) => replay.lost(),
         }
     }
 
     pub fn probes(&self) -> Vec<ProbeId> {
         match self {
-            Source::Kernel { probes, .. } => probes.probes().collect(),
+            Source::Kernel(probes) => probes.probes().collect(),
             Source::Recording(replay) => replay.probes.clone(),
         }
     }
@@ -69,7 +63,7 @@ impl Source {
     /// Attaches a probe a new plugin wants; a replay has what it recorded.
     pub fn ensure(&mut self, id: ProbeId, filter: &ProbeFilter) -> Result<(), ProbeError> {
         match self {
-            Source::Kernel { probes, .. } => probes.ensure(id, filter),
+            Source::Kernel(probes) => probes.ensure(id, filter),
             Source::Recording(_) => Ok(()),
         }
     }
@@ -78,7 +72,7 @@ impl Source {
     /// applied when it was recorded.
     pub fn set_enabled(&mut self, id: ProbeId, filter: &ProbeFilter, enabled: bool) -> Result<(), ProbeError> {
         match self {
-            Source::Kernel { probes, .. } => probes.set_enabled(id, filter, enabled),
+            Source::Kernel(probes) => probes.set_enabled(id, filter, enabled),
             Source::Recording(_) => Ok(()),
         }
     }

@@ -6,16 +6,17 @@ use super::state::{Emitted, PluginState};
 
 impl output::Host for PluginState {
     fn emit_finding(&mut self, finding: Finding) -> wasmtime::Result<()> {
-        self.emit(Emitted::Finding(finding));
+        self.emit(Emitted::Finding(self.strings.cut_finding(finding)));
         Ok(())
     }
 
     fn set_columns(&mut self, names: Vec<String>) -> wasmtime::Result<()> {
-        self.emitted.push(Emitted::Columns(names));
+        self.emit(Emitted::Columns(self.strings.cut_all(names)));
         Ok(())
     }
 
     fn emit_row(&mut self, values: Vec<Value>) -> wasmtime::Result<()> {
+        let values = values.into_iter().map(|v| self.strings.cut_value(v)).collect();
         self.emit(Emitted::Row(values));
         Ok(())
     }
@@ -23,7 +24,7 @@ impl output::Host for PluginState {
 
 impl log::Host for PluginState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.emit(Emitted::Log(level, message));
+        self.emit(Emitted::Log(level, self.strings.cut(message)));
         Ok(())
     }
 }

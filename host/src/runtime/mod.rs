@@ -1,12 +1,13 @@
 //! The plugin runtime: compiles components, sandboxes them (one `Store` each,
-//! WASI with nothing granted, a memory limit, a CPU deadline per call) and
-//! calls their exports.
+//! WASI with nothing granted, a memory limit, a CPU-time limit per call,
+//! bounds on what the plugin hands the host) and calls their exports.
 
 pub mod bindings;
 mod cache;
 mod host_maps;
 mod host_output;
 mod limits;
+mod quota;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -15,25 +16,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, Trap};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 use wasmtrace_ebpf::abi::ProbeId;
 
 use self::bindings::{ConfigValue, Event};
 use self::cache::{Cache, Source};
 use self::limits::{MemoryLimit, MemoryLimitExceeded};
+use self::quota::{EmitBudget, StringBound};
 pub use self::state::Emitted;
 use self::state::PluginState;
 use crate::catalog;
-use crate::config::{PluginSpec, PluginValue};
-use crate::maps::SharedMaps;
+use crate::config::{PluginLimits, PluginSpec, PluginValue};
+use crate::maps::SharedPluginMaps;
 use crate::trust::{self, TrustError};
 
-/// How often the epoch advances: the granularity of call deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// CPU time one call into a plugin may take before it is interrupted.
-pub const CALL_DEADLINE: Duration = Duration::from_secs(2);
-/// Linear memory one plugin may use.
-pub const MEMORY_LIMIT: usize = 256 << 20;
+/// How often the epoch advances: how often a running call's CPU time is
+/// checked against its limit.
+const EPOCH_TICK: Duration = Duration::from_millis(50);
+/// Resource handles (maps, WASI streams) a plugin may hold at once.
+const MAX_HANDLES: usize = 4096;
+/// Bytes a plugin may hand the host in one host call (a batch of map updates).
+const HOSTCALL_BYTES: usize = 16 << 20;
+
+/// A call used more CPU time than the limit allows.
+#[derive(Debug, thiserror::Error)]
+#[error("used more than its {limit:?} of CPU time in one call")]
+struct CpuLimitExceeded {
+    limit: Duration,
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a pointer to a timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 
 /// The WIT package this host implements, for messages.
 pub const WIT_PACKAGE: &str = "wasmtrace:plugin@0.1.0";
@@ -123,9 +141,14 @@ impl Runtime {
     }
 
     /// Compiles, instantiates and initialises a plugin.
-    pub fn load(&self, spec: &PluginSpec, maps: SharedMaps, emit_budget: u32) -> Result<PluginInstance, PluginError> {
+    pub fn load(
+        &self,
+        spec: &PluginSpec,
+        maps: SharedPluginMaps,
+        limits: &PluginLimits,
+    ) -> Result<PluginInstance, PluginError> {
         let component = self.compile(&spec.name, &spec.path)?;
-        self.instantiate(spec, &component, maps, emit_budget)
+        self.instantiate(spec, &component, maps, limits)
     }
 
     /// Instantiates and initialises a compiled plugin: how a failed plugin
@@ -134,18 +157,38 @@ impl Runtime {
         &self,
         spec: &PluginSpec,
         component: &Component,
-        maps: SharedMaps,
-        emit_budget: u32,
+        maps: SharedPluginMaps,
+        limits: &PluginLimits,
     ) -> Result<PluginInstance, PluginError> {
-        let limits = MemoryLimit { bytes: MEMORY_LIMIT };
-        let state =
-            PluginState::new(&spec.name, &spec.grants, maps, limits, emit_budget).map_err(|e| PluginError::Grant {
-                plugin: spec.name.clone(),
-                reason: e.to_string(),
-            })?;
+        let state = PluginState::new(
+            &spec.name,
+            &spec.grants,
+            maps,
+            MemoryLimit {
+                bytes: limits.memory_bytes,
+            },
+            EmitBudget::new(limits.emits_per_interval, limits.emit_bytes_per_interval),
+            StringBound {
+                limit: limits.string_bytes as usize,
+            },
+        )
+        .map_err(|e| PluginError::Grant {
+            plugin: spec.name.clone(),
+            reason: e.to_string(),
+        })?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(deadline_ticks());
+        store.set_max_component_handles(MAX_HANDLES);
+        store.set_hostcall_fuel(HOSTCALL_BYTES);
+        // At every epoch tick inside a call: the CPU time this thread spent
+        // in the call so far, against the limit. Wall time does not count.
+        let cpu_limit = limits.cpu_per_call;
+        store.epoch_deadline_callback(move |store| {
+            if thread_cpu_time().saturating_sub(store.data().call_started_cpu) > cpu_limit {
+                return Err(CpuLimitExceeded { limit: cpu_limit }.into());
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
         let instance =
             bindings::Plugin::instantiate(&mut store, component, &self.linker).map_err(|e| PluginError::Link {
                 plugin: spec.name.clone(),
@@ -155,8 +198,6 @@ impl Runtime {
         let mut plugin = PluginInstance {
             name: spec.name.clone(),
             component: component.clone(),
-            events: 0,
-            busy: Duration::ZERO,
             store,
             instance,
             probes: Vec::new(),
@@ -244,10 +285,6 @@ impl Drop for Runtime {
     }
 }
 
-fn deadline_ticks() -> u64 {
-    (CALL_DEADLINE.as_millis() / EPOCH_TICK.as_millis()) as u64
-}
-
 fn first_line(e: &wasmtime::Error) -> String {
     format!("{e:#}").lines().next().unwrap_or_default().to_string()
 }
@@ -269,31 +306,22 @@ pub struct PluginInstance {
     pub probes: Vec<ProbeId>,
     /// The compiled code, to restart from.
     pub component: Component,
-    /// Events delivered, and the time spent in `on-events` calls.
-    pub events: u64,
-    pub busy: Duration,
     store: Store<PluginState>,
     instance: bindings::Plugin,
 }
 
 impl PluginInstance {
     pub fn on_events(&mut self, batch: &[Event]) -> Result<(), PluginError> {
-        let started = Instant::now();
-        let result = self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch));
-        self.busy += started.elapsed();
-        self.events += batch.len() as u64;
-        result
+        self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch))
     }
 
     pub fn on_tick(&mut self) -> Result<(), PluginError> {
         self.call("on-tick", |p| p.instance.call_on_tick(&mut p.store))
     }
 
-    /// Starts a new interval's emit budget; returns what was dropped over the last one.
-    pub fn refill_emit_budget(&mut self, budget: u32) -> u64 {
-        let state = self.store.data_mut();
-        state.emit_budget = budget;
-        std::mem::take(&mut state.emits_dropped)
+    /// Starts a new interval's emit budget; returns what was refused in the last one.
+    pub fn refill_emit_budget(&mut self) -> u64 {
+        self.store.data_mut().emit_budget.refill()
     }
 
     /// Rows, findings and logs produced since the last call.
@@ -301,13 +329,14 @@ impl PluginInstance {
         std::mem::take(&mut self.store.data_mut().emitted)
     }
 
-    /// Calls into the guest under a fresh deadline and explains a trap.
+    /// Calls into the guest with its CPU time counted from now, and explains a trap.
     fn call<R>(
         &mut self,
         call: &'static str,
         f: impl FnOnce(&mut Self) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        self.store.set_epoch_deadline(deadline_ticks());
+        self.store.data_mut().call_started_cpu = thread_cpu_time();
+        self.store.set_epoch_deadline(1);
         f(self).map_err(|e| PluginError::Trap {
             plugin: self.name.clone(),
             call,
@@ -319,8 +348,10 @@ impl PluginInstance {
         if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
             return limit.to_string();
         }
+        if let Some(limit) = e.downcast_ref::<CpuLimitExceeded>() {
+            return limit.to_string();
+        }
         match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => format!("ran longer than its {CALL_DEADLINE:?} CPU limit per call"),
             Some(Trap::UnreachableCodeReached) => match self.store.data().last_words() {
                 Some(line) => format!("trapped: {line}"),
                 None => "trapped: unreachable code reached".to_string(),

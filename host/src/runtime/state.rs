@@ -8,8 +8,9 @@ use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtx
 
 use super::bindings::{Finding, Level, Value};
 use super::limits::MemoryLimit;
+use super::quota::{EmitBudget, StringBound};
 use crate::config::Grants;
-use crate::maps::SharedMaps;
+use crate::maps::SharedPluginMaps;
 
 /// What a plugin produced during one call, for the output to render after it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,13 +23,13 @@ pub enum Emitted {
 
 pub struct PluginState {
     pub(crate) plugin: String,
-    pub(crate) maps: SharedMaps,
+    pub(crate) maps: SharedPluginMaps,
     pub(crate) emitted: Vec<Emitted>,
-    /// Rows, findings and logs the plugin may still emit this interval.
-    pub(crate) emit_budget: u32,
-    /// What it emitted over its budget this interval (dropped).
-    pub(crate) emits_dropped: u64,
+    pub(crate) emit_budget: EmitBudget,
+    pub(crate) strings: StringBound,
     pub(crate) limits: MemoryLimit,
+    /// CPU time of the calling thread when the current call began.
+    pub(crate) call_started_cpu: std::time::Duration,
     /// The guest's stderr, where a Rust panic message lands: shown when it traps.
     pub(crate) stderr: MemoryOutputPipe,
     wasi: WasiCtx,
@@ -37,14 +38,17 @@ pub struct PluginState {
 
 /// Bytes of guest stderr kept for trap messages.
 const STDERR_CAPACITY: usize = 64 * 1024;
+/// WASI resources (streams, pollables…) a plugin may hold at once.
+const WASI_RESOURCES: usize = 1024;
 
 impl PluginState {
     pub fn new(
         plugin: &str,
         grants: &Grants,
-        maps: SharedMaps,
+        maps: SharedPluginMaps,
         limits: MemoryLimit,
-        emit_budget: u32,
+        emit_budget: EmitBudget,
+        strings: StringBound,
     ) -> std::io::Result<PluginState> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // WASI grants nothing by default: no files, network, environment or args.
@@ -63,25 +67,25 @@ impl PluginState {
                 .map_err(|e| std::io::Error::other(format!("granting {}: {e}", dir.display())))?;
         }
         let wasi = wasi.build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(WASI_RESOURCES);
         Ok(PluginState {
             plugin: plugin.to_string(),
             maps,
             emitted: Vec::new(),
             emit_budget,
-            emits_dropped: 0,
+            strings,
             limits,
+            call_started_cpu: std::time::Duration::ZERO,
             stderr,
             wasi,
-            table: ResourceTable::new(),
+            table,
         })
     }
 
-    /// Queues a row, finding or log, unless the plugin has spent its budget.
+    /// Queues a row, finding, header or log, unless the plugin has spent its budget.
     pub fn emit(&mut self, item: Emitted) {
-        if self.emit_budget == 0 {
-            self.emits_dropped += 1;
-        } else {
-            self.emit_budget -= 1;
+        if self.emit_budget.take(&item) {
             self.emitted.push(item);
         }
     }

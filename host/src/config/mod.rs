@@ -13,6 +13,10 @@ use wasmtrace_ebpf::abi::{COMM_LEN, FILTER_MAX, ProbeId};
 
 use crate::catalog;
 
+mod limits;
+pub use limits::{Limits, PluginLimits};
+use limits::RawLimits;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {}: {source}", path.display())]
@@ -43,10 +47,7 @@ pub struct Config {
     /// even when no plugin asks for them.
     pub probes: BTreeMap<ProbeId, ProbeFilter>,
     pub plugins: Vec<PluginSpec>,
-    /// Bytes per probe family's ring buffer.
-    pub ring_buffer_bytes: u32,
-    /// Rows, findings and logs one plugin may emit per output interval.
-    pub plugin_emits_per_interval: u32,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,13 +161,6 @@ struct RawOutput {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawLimits {
-    ring_buffer_mib: Option<Spanned<u32>>,
-    plugin_emits_per_interval: Option<u32>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct RawProbe {
     pid: Option<Spanned<Vec<u32>>>,
     uid: Option<Spanned<Vec<u32>>>,
@@ -185,8 +179,6 @@ struct RawPlugin {
 }
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
-pub const DEFAULT_RING_BUFFER_MIB: u32 = 4;
-pub const DEFAULT_PLUGIN_EMITS_PER_INTERVAL: u32 = 10_000;
 pub const DEFAULT_ROTATE_MIB: u64 = 64;
 pub const DEFAULT_KEEP: u32 = 5;
 
@@ -287,19 +279,7 @@ impl Config {
             keep: raw.output.keep.unwrap_or(DEFAULT_KEEP),
         });
 
-        let ring_buffer_bytes = match &raw.limits.ring_buffer_mib {
-            None => DEFAULT_RING_BUFFER_MIB << 20,
-            Some(mib) => {
-                let n = *mib.get_ref();
-                if !n.is_power_of_two() || n > 1024 {
-                    return Err(at(
-                        Some(mib.span()),
-                        format!("ring_buffer_mib must be a power of two from 1 to 1024, not {n}"),
-                    ));
-                }
-                n << 20
-            }
-        };
+        let limits = raw.limits.parse().map_err(|(span, m)| at(Some(span), m))?;
 
         let mut probes = BTreeMap::new();
         for (name, raw_probe) in &raw.probe {
@@ -365,11 +345,7 @@ impl Config {
             },
             probes,
             plugins,
-            ring_buffer_bytes,
-            plugin_emits_per_interval: raw
-                .limits
-                .plugin_emits_per_interval
-                .unwrap_or(DEFAULT_PLUGIN_EMITS_PER_INTERVAL),
+            limits,
         })
     }
 }
@@ -506,7 +482,7 @@ names = ["a", "b"]
                 keep: 2
             })
         );
-        assert_eq!(c.ring_buffer_bytes, 4 << 20);
+        assert_eq!(c.limits.ring_buffer_bytes, 4 << 20);
         let f = &c.probes[&ProbeId::FileOpen];
         assert_eq!(
             (f.pids.as_slice(), f.comms.as_slice()),
@@ -530,7 +506,7 @@ names = ["a", "b"]
         assert_eq!(c.plugin_dir, Path::new("/etc/wasmtrace/plugins"));
         assert_eq!(c.output.format, Format::Text);
         assert_eq!(c.output.interval, DEFAULT_INTERVAL);
-        assert_eq!(c.ring_buffer_bytes, DEFAULT_RING_BUFFER_MIB << 20);
+        assert_eq!(c.limits, Limits::default());
     }
 
     #[test]
@@ -583,6 +559,10 @@ names = ["a", "b"]
         assert!(e.contains(":2:12: bad interval `soon`"), "{e}");
         let e = parse("[limits]\nring_buffer_mib = 3\n").unwrap_err();
         assert!(e.contains(":2:19: ring_buffer_mib must be a power of two"), "{e}");
+        let e = parse("[limits]\nplugin_keys_per_map = 0\n").unwrap_err();
+        assert!(e.contains(":2:23: plugin_keys_per_map must be from 1 to 16777216, not 0"), "{e}");
+        let e = parse("[limits]\nplugin_cpu_per_call = \"1us\"\n").unwrap_err();
+        assert!(e.contains(":2:23: plugin_cpu_per_call must be from 10ms to 1h"), "{e}");
         let e = parse("[probe.\"file.open\"]\ncomm = [\"a-very-long-command-name\"]\n").unwrap_err();
         assert!(
             e.contains(":2:9: comm `a-very-long-command-name` must be 1 to 15 bytes"),

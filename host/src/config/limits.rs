@@ -1,0 +1,174 @@
+//! The `[limits]` table: the kernel ring buffers' size, and everything one
+//! plugin may make the host hold or do. Defaults are far above what the
+//! shipped tools reach; docs/sandbox.md says what happens at each.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The kernel side's buffers, and the bounds every plugin runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes per probe family's ring buffer.
+    pub ring_buffer_bytes: u32,
+    pub plugin: PluginLimits,
+}
+
+/// What one plugin may make the host hold or do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Events waiting for the plugin; batches past this are dropped for it alone.
+    pub queue_events: u32,
+    /// CPU time (of the plugin's own thread) one call may use.
+    pub cpu_per_call: Duration,
+    /// The plugin's linear memory.
+    pub memory_bytes: usize,
+    /// Rows, findings, column headers and logs per output interval.
+    pub emits_per_interval: u32,
+    /// Bytes of those per output interval.
+    pub emit_bytes_per_interval: u64,
+    /// Maps the plugin may create.
+    pub maps: u32,
+    /// Keys one of its maps may hold.
+    pub keys_per_map: u32,
+    /// Host memory its maps' entries may take, keys included.
+    pub map_memory_bytes: u64,
+    /// Longest string it may hand the host (map key part, label, row cell,
+    /// finding text, log line); longer ones are cut with a visible mark.
+    pub string_bytes: u32,
+}
+
+impl PluginLimits {
+    pub fn map_quota(&self) -> crate::maps::MapQuota {
+        crate::maps::MapQuota {
+            maps: self.maps,
+            keys_per_map: self.keys_per_map,
+            bytes: self.map_memory_bytes,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            ring_buffer_bytes: 4 << 20,
+            plugin: PluginLimits {
+                queue_events: 65_536,
+                cpu_per_call: Duration::from_secs(2),
+                memory_bytes: 256 << 20,
+                emits_per_interval: 10_000,
+                emit_bytes_per_interval: 4 << 20,
+                maps: 64,
+                keys_per_map: 65_536,
+                map_memory_bytes: 64 << 20,
+                string_bytes: 4096,
+            },
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    ring_buffer_mib: Option<Spanned<u32>>,
+    plugin_queue_events: Option<Spanned<u32>>,
+    plugin_cpu_per_call: Option<Spanned<String>>,
+    plugin_memory_mib: Option<Spanned<u32>>,
+    plugin_emits_per_interval: Option<Spanned<u32>>,
+    plugin_emit_kib_per_interval: Option<Spanned<u32>>,
+    plugin_maps: Option<Spanned<u32>>,
+    plugin_keys_per_map: Option<Spanned<u32>>,
+    plugin_map_memory_mib: Option<Spanned<u32>>,
+    plugin_string_bytes: Option<Spanned<u32>>,
+}
+
+type Invalid = (Range<usize>, String);
+
+/// A whole number within `range`, or the default.
+fn within(raw: &Option<Spanned<u32>>, key: &str, range: Range<u32>, default: u32) -> Result<u32, Invalid> {
+    match raw {
+        None => Ok(default),
+        Some(n) if range.contains(n.get_ref()) => Ok(*n.get_ref()),
+        Some(n) => Err((
+            n.span(),
+            format!(
+                "{key} must be from {} to {}, not {}",
+                range.start,
+                range.end - 1,
+                n.get_ref()
+            ),
+        )),
+    }
+}
+
+impl RawLimits {
+    pub(super) fn parse(&self) -> Result<Limits, Invalid> {
+        let d = Limits::default();
+        let ring_mib = within(&self.ring_buffer_mib, "ring_buffer_mib", 1..1025, d.ring_buffer_bytes >> 20)?;
+        if !ring_mib.is_power_of_two() {
+            let span = self.ring_buffer_mib.as_ref().map_or(0..0, Spanned::span);
+            return Err((
+                span,
+                format!("ring_buffer_mib must be a power of two from 1 to 1024, not {ring_mib}"),
+            ));
+        }
+        let p = d.plugin;
+        let cpu_per_call = match &self.plugin_cpu_per_call {
+            None => p.cpu_per_call,
+            Some(s) => match humantime::parse_duration(s.get_ref()) {
+                Ok(t) if t >= Duration::from_millis(10) && t <= Duration::from_secs(3600) => t,
+                Ok(_) => return Err((s.span(), "plugin_cpu_per_call must be from 10ms to 1h".into())),
+                Err(e) => {
+                    return Err((
+                        s.span(),
+                        format!("bad plugin_cpu_per_call `{}`: {e} (write e.g. \"2s\")", s.get_ref()),
+                    ));
+                }
+            },
+        };
+        let mib = |raw: &Option<Spanned<u32>>, key: &str, max: u32, default: u64| {
+            within(raw, key, 1..max + 1, (default >> 20) as u32).map(|n| u64::from(n) << 20)
+        };
+        Ok(Limits {
+            ring_buffer_bytes: ring_mib << 20,
+            plugin: PluginLimits {
+                queue_events: within(
+                    &self.plugin_queue_events,
+                    "plugin_queue_events",
+                    1024..(1 << 24) + 1,
+                    p.queue_events,
+                )?,
+                cpu_per_call,
+                memory_bytes: mib(&self.plugin_memory_mib, "plugin_memory_mib", 4096, p.memory_bytes as u64)? as usize,
+                emits_per_interval: within(
+                    &self.plugin_emits_per_interval,
+                    "plugin_emits_per_interval",
+                    0..u32::MAX,
+                    p.emits_per_interval,
+                )?,
+                emit_bytes_per_interval: u64::from(within(
+                    &self.plugin_emit_kib_per_interval,
+                    "plugin_emit_kib_per_interval",
+                    1..(1 << 20) + 1,
+                    (p.emit_bytes_per_interval >> 10) as u32,
+                )?) << 10,
+                maps: within(&self.plugin_maps, "plugin_maps", 1..4097, p.maps)?,
+                keys_per_map: within(
+                    &self.plugin_keys_per_map,
+                    "plugin_keys_per_map",
+                    1..(1 << 24) + 1,
+                    p.keys_per_map,
+                )?,
+                map_memory_bytes: mib(&self.plugin_map_memory_mib, "plugin_map_memory_mib", 16384, p.map_memory_bytes)?,
+                string_bytes: within(
+                    &self.plugin_string_bytes,
+                    "plugin_string_bytes",
+                    64..(1 << 20) + 1,
+                    p.string_bytes,
+                )?,
+            },
+        })
+    }
+}

@@ -1,0 +1,398 @@
+//! One plugin's worker: a thread that owns the plugin's instance and feeds it
+//! the batches queued for it, in order. The queue is bounded in events: when
+//! a slow plugin lets it fill, its next batches are dropped for it alone and
+//! counted; the reader and the other plugins never wait for it. Failures are
+//! contained here too: the instance is dropped and restarted with back-off.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, oneshot};
+use wasmtime::component::Component;
+use wasmtrace_ebpf::abi::ProbeId;
+
+use crate::config::{PluginLimits, PluginSpec};
+use crate::maps::SharedPluginMaps;
+use crate::output::Output;
+use crate::runtime::bindings::Event;
+use crate::runtime::{PluginError, PluginInstance, Runtime};
+
+/// Events of one probe, shared by every plugin that receives them.
+pub type Batch = Arc<Vec<Event>>;
+
+pub type SharedOutput = Arc<Mutex<Output>>;
+
+/// First wait before restarting a failed plugin; it doubles with each failure.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
+
+fn backoff(failures: u32) -> Duration {
+    RESTART_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(6))
+        .min(MAX_RESTART_BACKOFF)
+}
+
+pub enum Message {
+    Batch(Batch),
+    /// Run `on-tick`; the sender, if any, hears when everything queued before it is done.
+    Tick(Option<oneshot::Sender<()>>),
+    /// A new version, compiled and initialised off the event path.
+    Swap(PluginSpec, Box<PluginInstance>),
+    /// Its file was removed: no more events; its maps stay.
+    Unload,
+}
+
+/// Where a plugin stands, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PluginState {
+    Running = 0,
+    /// Failed; waiting for its restart.
+    Down = 1,
+    Unloaded = 2,
+}
+
+impl PluginState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginState::Running => "running",
+            PluginState::Down => "down",
+            PluginState::Unloaded => "unloaded",
+        }
+    }
+}
+
+/// A plugin's figures, cumulative across restarts and reloads; written by
+/// its worker (and by the reader, for drops), read for reports.
+#[derive(Debug)]
+pub struct Counters {
+    /// Events its calls completed.
+    pub events: AtomicU64,
+    pub busy_ns: AtomicU64,
+    /// Per probe: events dropped because its queue was full.
+    pub dropped: Vec<AtomicU64>,
+    /// Events it did not see because it was down, or failed on them.
+    pub missed: AtomicU64,
+    pub failures: AtomicU64,
+    /// Rows, findings, headers and logs refused by the emit budget.
+    pub emits_refused: AtomicU64,
+    state: AtomicU8,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            events: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            dropped: ProbeId::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            missed: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            emits_refused: AtomicU64::new(0),
+            state: AtomicU8::new(PluginState::Running as u8),
+        }
+    }
+}
+
+impl Counters {
+    pub fn state(&self) -> PluginState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => PluginState::Running,
+            1 => PluginState::Down,
+            _ => PluginState::Unloaded,
+        }
+    }
+
+    fn set_state(&self, state: PluginState) {
+        self.state.store(state as u8, Ordering::Relaxed);
+    }
+}
+
+/// How the reader hands a batch to a worker whose queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Live: drop it for this plugin and count it (the kernel waits for nobody).
+    Drop,
+    /// Replay: wait for room, so that a replay is complete and deterministic.
+    Wait,
+}
+
+/// The session's side of a worker.
+pub struct WorkerHandle {
+    pub name: String,
+    /// The probes it receives.
+    pub probes: Vec<ProbeId>,
+    pub counters: Arc<Counters>,
+    tx: Sender<Message>,
+    /// Room in its queue, in events.
+    room: Arc<Semaphore>,
+    tick_queued: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Starts a worker for a plugin that `runtime` has just loaded.
+    pub fn spawn(
+        spec: PluginSpec,
+        plugin: PluginInstance,
+        runtime: Arc<Runtime>,
+        maps: SharedPluginMaps,
+        limits: PluginLimits,
+        output: SharedOutput,
+    ) -> std::io::Result<WorkerHandle> {
+        let (tx, rx) = channel();
+        let room = Arc::new(Semaphore::new(limits.queue_events as usize));
+        let counters = Arc::new(Counters::default());
+        let tick_queued = Arc::new(AtomicBool::new(false));
+        let name = spec.name.clone();
+        let probes = plugin.probes.clone();
+        let worker = Worker {
+            spec,
+            runtime,
+            maps,
+            limits,
+            output,
+            counters: counters.clone(),
+            room: room.clone(),
+            tick_queued: tick_queued.clone(),
+            state: State::Running(Box::new(plugin)),
+            failures: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("plugin-{name}"))
+            .spawn(move || worker.run(rx))?;
+        Ok(WorkerHandle {
+            name,
+            probes,
+            counters,
+            tx,
+            room,
+            tick_queued,
+            thread,
+        })
+    }
+
+    /// Queues a batch, or drops it for this plugin when its queue is full
+    /// and `when_full` says so.
+    pub async fn offer(&self, probe: ProbeId, batch: &Batch, when_full: WhenFull) {
+        let n = batch.len() as u32;
+        let permit = match when_full {
+            WhenFull::Drop => self.room.try_acquire_many(n).ok(),
+            WhenFull::Wait => self.room.acquire_many(n).await.ok(),
+        };
+        match permit {
+            Some(permit) => {
+                // The worker gives the room back once it has handled the batch.
+                permit.forget();
+                self.send(Message::Batch(batch.clone()));
+            }
+            None => {
+                self.counters.dropped[probe as usize].fetch_add(u64::from(n), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Queues an `on-tick`, unless one is still waiting (a plugin that is
+    /// behind needs one tick, not a pile of them).
+    pub fn tick(&self) {
+        if !self.tick_queued.swap(true, Ordering::Relaxed) {
+            self.send(Message::Tick(None));
+        }
+    }
+
+    /// Queues an `on-tick` and returns what resolves once the worker has
+    /// handled everything queued so far, this tick included.
+    pub fn tick_and_wait(&self) -> oneshot::Receiver<()> {
+        let (done, wait) = oneshot::channel();
+        self.send(Message::Tick(Some(done)));
+        wait
+    }
+
+    pub fn swap(&mut self, spec: PluginSpec, plugin: PluginInstance) {
+        self.probes = plugin.probes.clone();
+        self.send(Message::Swap(spec, Box::new(plugin)));
+    }
+
+    pub fn unload(&mut self) {
+        self.probes.clear();
+        self.send(Message::Unload);
+    }
+
+    fn send(&self, message: Message) {
+        // The worker outlives the handle's sender; it only stops when this is dropped.
+        let _ = self.tx.send(message);
+    }
+
+    /// Lets the worker finish its queue, and waits for it.
+    pub fn finish(self) {
+        drop(self.tx);
+        if self.thread.join().is_err() {
+            tracing::error!("plugin `{}`: its worker thread panicked", self.name);
+        }
+    }
+}
+
+enum State {
+    Running(Box<PluginInstance>),
+    Down {
+        component: Component,
+        retry_at: Instant,
+    },
+    Unloaded,
+}
+
+struct Worker {
+    spec: PluginSpec,
+    runtime: Arc<Runtime>,
+    maps: SharedPluginMaps,
+    limits: PluginLimits,
+    output: SharedOutput,
+    counters: Arc<Counters>,
+    room: Arc<Semaphore>,
+    tick_queued: Arc<AtomicBool>,
+    state: State,
+    /// Failures since it last started cleanly; the back-off doubles with them.
+    failures: u32,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Message>) {
+        // Output `init` produced (e.g. column headers).
+        self.forward_output();
+        for message in rx {
+            match message {
+                Message::Batch(batch) => {
+                    self.deliver(&batch);
+                    self.room.add_permits(batch.len());
+                }
+                Message::Tick(done) => {
+                    self.tick_queued.store(false, Ordering::Relaxed);
+                    self.tick();
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
+                Message::Swap(spec, plugin) => {
+                    self.spec = spec;
+                    self.failures = 0;
+                    self.state = State::Running(plugin);
+                    self.counters.set_state(PluginState::Running);
+                    self.forward_output();
+                }
+                Message::Unload => {
+                    self.state = State::Unloaded;
+                    self.counters.set_state(PluginState::Unloaded);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, batch: &[Event]) {
+        self.restart_if_due();
+        let n = batch.len() as u64;
+        let State::Running(plugin) = &mut self.state else {
+            self.counters.missed.fetch_add(n, Ordering::Relaxed);
+            return;
+        };
+        let started = Instant::now();
+        let result = plugin.on_events(batch);
+        self.counters
+            .busy_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match result {
+            Ok(()) => self.counters.events.fetch_add(n, Ordering::Relaxed),
+            // A failed batch's updates are discarded with the instance.
+            Err(_) => self.counters.missed.fetch_add(n, Ordering::Relaxed),
+        };
+        self.after_call(result);
+    }
+
+    fn tick(&mut self) {
+        self.restart_if_due();
+        let State::Running(plugin) = &mut self.state else {
+            return;
+        };
+        let result = plugin.on_tick();
+        let refused = plugin.refill_emit_budget();
+        if refused > 0 {
+            self.counters.emits_refused.fetch_add(refused, Ordering::Relaxed);
+            tracing::warn!(
+                "plugin `{}` emitted {refused} rows/findings/logs over its limit of {} (or {} KiB) per interval; \
+                 they were dropped. Raise [limits] plugin_emits_per_interval or plugin_emit_kib_per_interval if that is expected",
+                self.spec.name,
+                self.limits.emits_per_interval,
+                self.limits.emit_bytes_per_interval >> 10,
+            );
+        }
+        self.after_call(result);
+    }
+
+    /// Brings a failed plugin back from its compiled component once its back-off has passed.
+    fn restart_if_due(&mut self) {
+        let State::Down { component, retry_at } = &mut self.state else {
+            return;
+        };
+        if Instant::now() < *retry_at {
+            return;
+        }
+        match self
+            .runtime
+            .instantiate(&self.spec, component, self.maps.clone(), &self.limits)
+        {
+            Ok(plugin) => {
+                tracing::info!(
+                    "plugin `{}` restarted after failure {}; it missed {} events while down so far",
+                    self.spec.name,
+                    self.failures,
+                    self.counters.missed.load(Ordering::Relaxed)
+                );
+                self.state = State::Running(Box::new(plugin));
+                self.counters.set_state(PluginState::Running);
+                self.forward_output();
+            }
+            Err(e) => {
+                self.failures += 1;
+                self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                *retry_at = Instant::now() + backoff(self.failures);
+                tracing::error!("{e}; next restart in {:?}", backoff(self.failures));
+                self.output().plugin_failed(&self.spec.name, &e.to_string());
+            }
+        }
+    }
+
+    /// Forwards what the plugin emitted. A plugin that failed is dropped,
+    /// reported and scheduled for restart; its maps stay.
+    fn after_call(&mut self, result: Result<(), PluginError>) {
+        self.forward_output();
+        let Err(e) = result else { return };
+        let State::Running(plugin) = &self.state else {
+            return;
+        };
+        self.failures += 1;
+        self.counters.failures.fetch_add(1, Ordering::Relaxed);
+        let wait = backoff(self.failures);
+        self.state = State::Down {
+            component: plugin.component.clone(),
+            retry_at: Instant::now() + wait,
+        };
+        self.counters.set_state(PluginState::Down);
+        tracing::error!("{e}; its maps are kept, other plugins go on; restarting it in {wait:?}");
+        self.output().plugin_failed(&self.spec.name, &e.to_string());
+    }
+
+    fn forward_output(&mut self) {
+        let State::Running(plugin) = &mut self.state else {
+            return;
+        };
+        let emitted = plugin.take_emitted();
+        if !emitted.is_empty() {
+            self.output().emitted(&self.spec.name, emitted);
+        }
+    }
+
+    fn output(&self) -> std::sync::MutexGuard<'_, Output> {
+        self.output.lock().expect("output lock")
+    }
+}
