@@ -223,14 +223,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut stop = Stop::listen().context("installing the signal handlers")?;
             let config = load_for_output(&config, output)?;
             let output = output_for(&config)?;
-            Session::start(config, output, None)?.run(&mut stop, duration).await
+            Session::start(config, output, None)
+                .await?
+                .run(&mut stop, duration)
+                .await
         })?,
         Command::Replay { config, output, file } => event_loop(|| async {
             let mut stop = Stop::listen().context("installing the signal handlers")?;
             let config = load_for_output(&config, output)?;
             let replay = Replay::open(&file, config.output.interval)?;
             let output = output_for(&config)?;
-            Session::start(config, output, Some(replay))?.run(&mut stop, None).await
+            Session::start(config, output, Some(replay))
+                .await?
+                .run(&mut stop, None)
+                .await
         })?,
         Command::Record {
             probe,

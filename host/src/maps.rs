@@ -352,7 +352,9 @@ impl MapRegistry {
     /// rendering holds no lock a plugin needs.
     pub fn snapshot(&self) -> Vec<PluginMaps> {
         let all: Vec<SharedPluginMaps> = self.0.lock().expect("map registry lock").clone();
-        all.iter().map(|m| m.lock().expect("plugin maps lock").clone()).collect()
+        all.iter()
+            .map(|m| m.lock().expect("plugin maps lock").clone())
+            .collect()
     }
 }
 
@@ -400,7 +402,10 @@ mod tests {
         ));
         let q = registry.for_plugin("q", ROOMY);
         q.lock().unwrap().create("m", MapKind::Gauge, vec![]).unwrap();
-        assert!(Arc::ptr_eq(&registry.for_plugin("p", ROOMY), &p), "a restarted plugin gets its maps back");
+        assert!(
+            Arc::ptr_eq(&registry.for_plugin("p", ROOMY), &p),
+            "a restarted plugin gets its maps back"
+        );
         let names: Vec<String> = registry.snapshot().into_iter().map(|m| m.plugin).collect();
         assert_eq!(names, ["p", "q"]);
     }
@@ -438,7 +443,14 @@ mod tests {
             }
         );
         let big = "x".repeat(1000);
-        let mut s = PluginMaps::new("p", MapQuota { maps: 1, keys_per_map: 100, bytes: 4000 });
+        let mut s = PluginMaps::new(
+            "p",
+            MapQuota {
+                maps: 1,
+                keys_per_map: 100,
+                bytes: 4000,
+            },
+        );
         let h = s.create("h", MapKind::Log2Histogram, key(&["k"])).unwrap();
         for i in 0..10 {
             s.record(h, &key(&[&format!("{i}{big}")]), 1).unwrap();

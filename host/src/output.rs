@@ -239,8 +239,11 @@ impl Output {
                     writeln!(self.out, "{line}")?;
                 }
                 Format::Json => {
-                    let dropped: JsonObject<String, Json> =
-                        s.dropped.iter().map(|(probe, n)| (probe.to_string(), json!(n))).collect();
+                    let dropped: JsonObject<String, Json> = s
+                        .dropped
+                        .iter()
+                        .map(|(probe, n)| (probe.to_string(), json!(n)))
+                        .collect();
                     self.json_line(json!({
                         "type": "plugin", "plugin": s.plugin, "state": s.state, "events": s.events,
                         "busy_ns": s.busy.as_nanos() as u64, "ns_per_event": per_event_ns as u64,
@@ -388,12 +391,10 @@ mod tests {
             fields: vec![("pid".into(), Value::Uint(7))],
         };
         let buf = Captured::default();
-        Output::new(Format::Text, Box::new(buf.clone()), false)
-            .emitted("p", vec![Emitted::Finding(finding.clone())]);
+        Output::new(Format::Text, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding.clone())]);
         assert_eq!(buf.text(), "[HIGH] p/shell: a shell pid=7\n");
         let buf = Captured::default();
-        Output::new(Format::Json, Box::new(buf.clone()), false)
-            .emitted("p", vec![Emitted::Finding(finding)]);
+        Output::new(Format::Json, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding)]);
         let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
         assert_eq!(line["severity"], "high");
         assert_eq!(line["fields"]["pid"], 7);

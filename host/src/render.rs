@@ -94,33 +94,39 @@ pub fn histogram(hist: &Log2Hist) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::maps::{MapKind, MapStore};
+    use crate::maps::{MapKind, MapQuota, PluginMaps};
+
+    fn store() -> PluginMaps {
+        let quota = MapQuota {
+            maps: 8,
+            keys_per_map: 8,
+            bytes: 1 << 20,
+        };
+        PluginMaps::new("p", quota)
+    }
 
     #[test]
     fn counters_sorted_by_value_like_bpftrace() {
-        let mut s = MapStore::default();
-        let id = s.create("p", "opens", MapKind::Counter, vec!["comm".into()]).unwrap();
+        let mut s = store();
+        let id = s.create("opens", MapKind::Counter, vec!["comm".into()]).unwrap();
         s.add(id, &["cat".into()], 12).unwrap();
         s.add(id, &["bash".into()], 3).unwrap();
         s.add(id, &["awk".into()], 12).unwrap();
-        let scalar = s.create("p", "total", MapKind::Counter, vec![]).unwrap();
+        let scalar = s.create("total", MapKind::Counter, vec![]).unwrap();
         s.add(scalar, &[], 27).unwrap();
-        s.create("p", "unused", MapKind::Counter, vec![]).unwrap();
-        let all: Vec<_> = s.maps().iter().collect();
+        s.create("unused", MapKind::Counter, vec![]).unwrap();
         assert_eq!(
-            maps(&all),
+            maps(s.maps()),
             "@opens[bash]: 3\n@opens[awk]: 12\n@opens[cat]: 12\n\n@total: 27\n\n"
         );
     }
 
     #[test]
     fn multi_part_keys() {
-        let mut s = MapStore::default();
-        let id = s
-            .create("p", "x", MapKind::Gauge, vec!["a".into(), "b".into()])
-            .unwrap();
+        let mut s = store();
+        let id = s.create("x", MapKind::Gauge, vec!["a".into(), "b".into()]).unwrap();
         s.set(id, &["1".into(), "2".into()], -4).unwrap();
-        assert_eq!(maps(&s.maps().iter().collect::<Vec<_>>()), "@x[1, 2]: -4\n\n");
+        assert_eq!(maps(s.maps()), "@x[1, 2]: -4\n\n");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct Tracer {
 pub struct Finished {
     pub status: ExitStatus,
     pub lines: Vec<Json>,
+    /// Bytes it wrote to stdout.
+    pub stdout_bytes: usize,
     pub stderr: String,
 }
 
@@ -189,6 +191,28 @@ impl Tracer {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Samples its resident memory every 100 ms for `how_long`; the peak, in MiB.
+    pub fn peak_rss_mib(&self, how_long: Duration) -> u64 {
+        let status = format!("/proc/{}/status", self.pid());
+        let mut peak_kib = 0;
+        let end = std::time::Instant::now() + how_long;
+        while std::time::Instant::now() < end {
+            let text = std::fs::read_to_string(&status).unwrap_or_default();
+            let rss = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(rss);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        peak_kib >> 10
+    }
+
     /// Stops it as Ctrl-C would, and collects what it printed.
     pub fn stop(mut self) -> Finished {
         // SAFETY: kill with a valid pid and signal.
@@ -207,7 +231,27 @@ impl Finished {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect();
-        Finished { status, lines, stderr }
+        Finished {
+            status,
+            lines,
+            stdout_bytes: stdout.len(),
+            stderr,
+        }
+    }
+
+    /// A plugin's figures, as printed at exit.
+    pub fn plugin(&self, plugin: &str) -> &Json {
+        self.of_type("plugin")
+            .find(|l| l["plugin"] == plugin)
+            .unwrap_or_else(|| panic!("no stats for plugin {plugin}; stderr:\n{}", self.stderr))
+    }
+
+    /// A map's entries, as printed at exit.
+    pub fn entries(&self, plugin: &str, map: &str) -> Vec<Json> {
+        self.of_type("map")
+            .find(|l| l["plugin"] == plugin && l["name"] == map)
+            .and_then(|m| m["entries"].as_array().cloned())
+            .unwrap_or_default()
     }
 
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Json> + 'a {

@@ -15,6 +15,7 @@ mod plugin_errors;
 mod process_exec;
 mod process_exit;
 mod prometheus;
+mod quotas;
 mod record_replay;
 mod sandbox;
 mod syscall_enter;

@@ -106,7 +106,12 @@ fn within(raw: &Option<Spanned<u32>>, key: &str, range: Range<u32>, default: u32
 impl RawLimits {
     pub(super) fn parse(&self) -> Result<Limits, Invalid> {
         let d = Limits::default();
-        let ring_mib = within(&self.ring_buffer_mib, "ring_buffer_mib", 1..1025, d.ring_buffer_bytes >> 20)?;
+        let ring_mib = within(
+            &self.ring_buffer_mib,
+            "ring_buffer_mib",
+            1..1025,
+            d.ring_buffer_bytes >> 20,
+        )?;
         if !ring_mib.is_power_of_two() {
             let span = self.ring_buffer_mib.as_ref().map_or(0..0, Spanned::span);
             return Err((
@@ -141,7 +146,12 @@ impl RawLimits {
                     p.queue_events,
                 )?,
                 cpu_per_call,
-                memory_bytes: mib(&self.plugin_memory_mib, "plugin_memory_mib", 4096, p.memory_bytes as u64)? as usize,
+                memory_bytes: mib(
+                    &self.plugin_memory_mib,
+                    "plugin_memory_mib",
+                    4096,
+                    p.memory_bytes as u64,
+                )? as usize,
                 emits_per_interval: within(
                     &self.plugin_emits_per_interval,
                     "plugin_emits_per_interval",
@@ -161,7 +171,12 @@ impl RawLimits {
                     1..(1 << 24) + 1,
                     p.keys_per_map,
                 )?,
-                map_memory_bytes: mib(&self.plugin_map_memory_mib, "plugin_map_memory_mib", 16384, p.map_memory_bytes)?,
+                map_memory_bytes: mib(
+                    &self.plugin_map_memory_mib,
+                    "plugin_map_memory_mib",
+                    16384,
+                    p.map_memory_bytes,
+                )?,
                 string_bytes: within(
                     &self.plugin_string_bytes,
                     "plugin_string_bytes",

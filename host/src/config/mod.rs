@@ -14,8 +14,8 @@ use wasmtrace_ebpf::abi::{COMM_LEN, FILTER_MAX, ProbeId};
 use crate::catalog;
 
 mod limits;
-pub use limits::{Limits, PluginLimits};
 use limits::RawLimits;
+pub use limits::{Limits, PluginLimits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -560,7 +560,10 @@ names = ["a", "b"]
         let e = parse("[limits]\nring_buffer_mib = 3\n").unwrap_err();
         assert!(e.contains(":2:19: ring_buffer_mib must be a power of two"), "{e}");
         let e = parse("[limits]\nplugin_keys_per_map = 0\n").unwrap_err();
-        assert!(e.contains(":2:23: plugin_keys_per_map must be from 1 to 16777216, not 0"), "{e}");
+        assert!(
+            e.contains(":2:23: plugin_keys_per_map must be from 1 to 16777216, not 0"),
+            "{e}"
+        );
         let e = parse("[limits]\nplugin_cpu_per_call = \"1us\"\n").unwrap_err();
         assert!(e.contains(":2:23: plugin_cpu_per_call must be from 10ms to 1h"), "{e}");
         let e = parse("[probe.\"file.open\"]\ncomm = [\"a-very-long-command-name\"]\n").unwrap_err();

@@ -51,6 +51,9 @@ pub(crate) const IDLE_POLL: Duration = Duration::from_millis(5);
 const WAKE_BATCH: Duration = Duration::from_millis(2);
 /// Records drained in one go before the loop looks at its other work.
 const DRAIN_SLICE: usize = 64 * BATCH;
+/// How long plugins get at exit to finish what is queued for them; a slow
+/// one's remaining batches are then counted as dropped, so that Ctrl-C is quick.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
 
 pub struct Session {
     config: Config,
@@ -82,7 +85,7 @@ impl Session {
     /// Loads the plugins (each onto a worker of its own), works out the
     /// probes they need, and attaches them; or, given a recording, replays
     /// it to them instead. Runs inside the tokio runtime.
-    pub fn start(config: Config, output: Output, replay: Option<Replay>) -> anyhow::Result<Session> {
+    pub async fn start(config: Config, output: Output, replay: Option<Replay>) -> anyhow::Result<Session> {
         let maps = MapRegistry::default();
         let output = Arc::new(Mutex::new(output));
         let runtime = Arc::new(
@@ -110,7 +113,16 @@ impl Session {
         let mut wanted = config.probes.clone();
         for spec in specs {
             let plugin_maps = maps.for_plugin(&spec.name, limits.map_quota());
-            let plugin = runtime.load(&spec, plugin_maps.clone(), &limits)?;
+            // Off the event loop: `init` may call WASI, which blocks on tokio.
+            let (spec, plugin) = {
+                let (runtime, maps) = (runtime.clone(), plugin_maps.clone());
+                tokio::task::spawn_blocking(move || {
+                    let plugin = runtime.load(&spec, maps, &limits);
+                    (spec, plugin)
+                })
+                .await?
+            };
+            let plugin = plugin?;
             if plugin.probes.is_empty() {
                 tracing::warn!(
                     "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
@@ -277,8 +289,10 @@ impl Session {
                     *errors += 1;
                     tracing::debug!("dropping a record: {e}");
                 }
-            })?;
+            });
+            // What was read before a cut in a recording still counts.
             self.dispatch().await;
+            let n = n?;
             total += n;
             if n < BATCH || total >= max {
                 return Ok(total);
@@ -334,7 +348,22 @@ impl Session {
 
     /// The last tick, the workers stopped, the final maps and figures.
     async fn finish(mut self) -> anyhow::Result<()> {
-        self.wait_for_workers().await;
+        let waits: Vec<_> = self.workers.iter().map(WorkerHandle::tick_and_wait).collect();
+        let all = async {
+            for wait in waits {
+                let _ = wait.await;
+            }
+        };
+        tokio::pin!(all);
+        if tokio::time::timeout(EXIT_GRACE, &mut all).await.is_err() {
+            for worker in &self.workers {
+                worker.abandon();
+            }
+            tracing::warn!(
+                "plugins still behind {EXIT_GRACE:?} after stopping: what was still queued for them is counted as dropped"
+            );
+            all.await;
+        }
         let (probes, plugins) = self.publish();
         for worker in std::mem::take(&mut self.workers) {
             worker.finish();
@@ -493,7 +522,11 @@ impl Session {
             let refused = s.refused;
             for (what, n, limit) in [
                 ("maps", refused.maps, format!("plugin_maps = {}", limits.maps)),
-                ("keys", refused.keys, format!("plugin_keys_per_map = {}", limits.keys_per_map)),
+                (
+                    "keys",
+                    refused.keys,
+                    format!("plugin_keys_per_map = {}", limits.keys_per_map),
+                ),
                 (
                     "memory",
                     refused.bytes,

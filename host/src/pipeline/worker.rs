@@ -36,7 +36,7 @@ fn backoff(failures: u32) -> Duration {
 }
 
 pub enum Message {
-    Batch(Batch),
+    Batch(ProbeId, Batch),
     /// Run `on-tick`; the sender, if any, hears when everything queued before it is done.
     Tick(Option<oneshot::Sender<()>>),
     /// A new version, compiled and initialised off the event path.
@@ -80,6 +80,9 @@ pub struct Counters {
     /// Rows, findings, headers and logs refused by the emit budget.
     pub emits_refused: AtomicU64,
     state: AtomicU8,
+    /// Set when wasmtrace stops and the plugin is still behind after the
+    /// grace period: what is left in its queue is counted as dropped.
+    abandoned: AtomicBool,
 }
 
 impl Default for Counters {
@@ -92,6 +95,7 @@ impl Default for Counters {
             failures: AtomicU64::new(0),
             emits_refused: AtomicU64::new(0),
             state: AtomicU8::new(PluginState::Running as u8),
+            abandoned: AtomicBool::new(false),
         }
     }
 }
@@ -186,7 +190,7 @@ impl WorkerHandle {
             Some(permit) => {
                 // The worker gives the room back once it has handled the batch.
                 permit.forget();
-                self.send(Message::Batch(batch.clone()));
+                self.send(Message::Batch(probe, batch.clone()));
             }
             None => {
                 self.counters.dropped[probe as usize].fetch_add(u64::from(n), Ordering::Relaxed);
@@ -225,6 +229,11 @@ impl WorkerHandle {
         let _ = self.tx.send(message);
     }
 
+    /// Stops delivering what is still queued (it is counted as dropped).
+    pub fn abandon(&self) {
+        self.counters.abandoned.store(true, Ordering::Relaxed);
+    }
+
     /// Lets the worker finish its queue, and waits for it.
     pub fn finish(self) {
         drop(self.tx);
@@ -236,10 +245,7 @@ impl WorkerHandle {
 
 enum State {
     Running(Box<PluginInstance>),
-    Down {
-        component: Component,
-        retry_at: Instant,
-    },
+    Down { component: Component, retry_at: Instant },
     Unloaded,
 }
 
@@ -263,8 +269,12 @@ impl Worker {
         self.forward_output();
         for message in rx {
             match message {
-                Message::Batch(batch) => {
-                    self.deliver(&batch);
+                Message::Batch(probe, batch) => {
+                    if self.counters.abandoned.load(Ordering::Relaxed) {
+                        self.counters.dropped[probe as usize].fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    } else {
+                        self.deliver(&batch);
+                    }
                     self.room.add_permits(batch.len());
                 }
                 Message::Tick(done) => {

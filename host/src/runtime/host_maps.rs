@@ -75,7 +75,11 @@ impl HostGauge for PluginState {
 
 impl HostLog2Histogram for PluginState {
     fn new(&mut self, name: String, labels: Vec<String>) -> wasmtime::Result<Resource<Log2Histogram>> {
-        Ok(Resource::new_own(self.create_map(name, MapKind::Log2Histogram, labels)?))
+        Ok(Resource::new_own(self.create_map(
+            name,
+            MapKind::Log2Histogram,
+            labels,
+        )?))
     }
 
     fn record(&mut self, map: Resource<Log2Histogram>, key: Vec<String>, value: u64) -> wasmtime::Result<()> {

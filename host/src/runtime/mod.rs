@@ -357,7 +357,8 @@ impl PluginInstance {
                 None => "trapped: unreachable code reached".to_string(),
             },
             Some(trap) => format!("trapped: {trap}"),
-            None => first_line(e),
+            // A host limit (handles, bytes per host call): the cause, not the wasm backtrace.
+            None => e.root_cause().to_string(),
         }
     }
 }

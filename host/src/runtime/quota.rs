@@ -59,7 +59,10 @@ impl Emitted {
             Emitted::Row(values) => values.iter().map(|v| value_size(v) + 1).sum(),
             Emitted::Finding(f) => {
                 (f.rule.len() + f.message.len()) as u64
-                    + f.fields.iter().map(|(k, v)| k.len() as u64 + value_size(v)).sum::<u64>()
+                    + f.fields
+                        .iter()
+                        .map(|(k, v)| k.len() as u64 + value_size(v))
+                        .sum::<u64>()
             }
             Emitted::Log(_, message) => message.len() as u64,
         }
@@ -123,7 +126,10 @@ mod tests {
         assert_eq!(bound.cut("short".into()), "short");
         let cut = bound.cut("é".repeat(1000));
         assert!(cut.len() <= 64, "{}", cut.len());
-        assert!(cut.starts_with("ééé") && cut.ends_with("…[cut from 2000 bytes]"), "{cut}");
+        assert!(
+            cut.starts_with("ééé") && cut.ends_with("…[cut from 2000 bytes]"),
+            "{cut}"
+        );
     }
 
     #[test]
