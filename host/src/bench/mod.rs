@@ -29,6 +29,9 @@ pub struct Options {
 
 /// The plugins of the "4 plugins loaded" run: tally plus three examples.
 const FOUR_PLUGINS: [&str; 4] = ["tally", "syscount", "execsnoop", "lifetime"];
+/// The "slow neighbour" run: tally beside opentop (JavaScript, ~50× slower
+/// per event) on the same probe; tally must still count every event.
+const SLOW_NEIGHBOUR: [&str; 2] = ["tally", "opentop"];
 
 struct Row {
     workload: Workload,
@@ -63,6 +66,9 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             tracers.push(Tracer::Wasmtrace { plugins: vec![] });
             tracers.push(Tracer::Wasmtrace {
                 plugins: FOUR_PLUGINS.to_vec(),
+            });
+            tracers.push(Tracer::Wasmtrace {
+                plugins: SLOW_NEIGHBOUR.to_vec(),
             });
         }
         if options.compare {
@@ -142,22 +148,35 @@ fn config_text(tracer: &Tracer, workload: Workload, plugin_dir: &Path) -> String
 
 fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "\n{:<14} {:<24} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10}\n",
-        "workload", "tracer", "time", "slowdown", "generated", "delivered", "lost", "host CPU", "peak RSS", "plugin/ev"
+        "\n{:<14} {:<26} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10}\n",
+        "workload",
+        "tracer",
+        "time",
+        "slowdown",
+        "generated",
+        "delivered",
+        "lost",
+        "dropped",
+        "host CPU",
+        "CPU/ev",
+        "peak RSS",
+        "plugin/ev"
     );
     for row in rows {
-        let _ = write!(out, "{:<14} {:<24} ", row.workload.name(), row.tracer);
+        let _ = write!(out, "{:<14} {:<26} ", row.workload.name(), row.tracer);
         match &row.outcome {
             Ok(r) => {
                 let _ = writeln!(
                     out,
-                    "{:>9} {:>8.2}x {:>10} {:>10} {:>8} {:>9} {:>6} MiB {:>10}",
+                    "{:>9} {:>8.2}x {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>6} MiB {:>10}",
                     format!("{:.2?}", row.elapsed),
                     row.elapsed.as_secs_f64() / row.untraced.as_secs_f64(),
                     row.generated,
                     r.delivered,
                     r.lost,
+                    r.dropped.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
                     format!("{:.2?}", r.cpu),
+                    format!("{} ns", r.cpu.as_nanos() / u128::from(row.generated.max(1))),
                     r.peak_rss_kib / 1024,
                     r.plugin_ns.map(|ns| format!("{ns} ns")).unwrap_or_else(|| "-".into()),
                 );
@@ -174,7 +193,8 @@ fn table(rows: &[Row]) -> String {
     }
     out.push_str(
         "time: the fastest run; slowdown: against untraced; delivered: the workload's events the tracer counted;\n\
-         host CPU, peak RSS: the tracer process's; plugin/ev: time inside tally per event\n",
+         lost: in the kernel (ring buffer full); dropped: from slower plugins' own queues (all plugins together);\n\
+         host CPU, CPU/ev, peak RSS: the tracer process's; plugin/ev: time inside tally per event\n",
     );
     out
 }

@@ -39,13 +39,15 @@ pub struct Report {
     pub peak_rss_kib: u64,
     /// Nanoseconds per event inside the counting plugin (wasmtrace only).
     pub plugin_ns: Option<u64>,
+    /// Events dropped from the plugins' own queues, all plugins together (wasmtrace only).
+    pub dropped: Option<u64>,
 }
 
 impl Tracer {
     pub fn label(&self) -> String {
         match self {
             Tracer::Wasmtrace { plugins } if plugins.is_empty() => "wasmtrace (no plugin)".into(),
-            Tracer::Wasmtrace { plugins } if plugins.len() == 1 => format!("wasmtrace ({})", plugins[0]),
+            Tracer::Wasmtrace { plugins } if plugins.len() <= 2 => format!("wasmtrace ({})", plugins.join(" + ")),
             Tracer::Wasmtrace { plugins } => format!("wasmtrace ({} plugins)", plugins.len()),
             Tracer::Bpftrace => "bpftrace count()".into(),
             Tracer::LibbpfTools => "libbpf-tools".into(),
@@ -134,7 +136,9 @@ impl Running {
                     collected.matching += 1;
                 }
                 let keep = if wasmtrace {
-                    line.contains("\"tally\"") || line.contains("\"type\":\"probe\"")
+                    line.contains("\"tally\"")
+                        || line.contains("\"type\":\"probe\"")
+                        || line.contains("\"type\":\"plugin\"")
                 } else {
                     bpftrace && line.starts_with("@[")
                 };
@@ -279,7 +283,12 @@ fn wasmtrace_report(lines: &[String], workload: Workload) -> Report {
             Some("probe") if value["probe"] == workload.probe() => {
                 report.lost += value["lost"].as_u64().unwrap_or(0);
             }
-            Some("plugin") if value["plugin"] == "tally" => report.plugin_ns = value["ns_per_event"].as_u64(),
+            Some("plugin") => {
+                *report.dropped.get_or_insert(0) += value["dropped"].as_u64().unwrap_or(0);
+                if value["plugin"] == "tally" {
+                    report.plugin_ns = value["ns_per_event"].as_u64();
+                }
+            }
             _ => {}
         }
     }
