@@ -32,8 +32,8 @@ fn bench_reports_every_generated_event_as_delivered() {
         .filter(|l| l.contains("wasmtrace ("))
         .map(|l| l.split_whitespace().collect())
         .collect();
-    // open: tally, no plugin, 4 plugins; exec: tally.
-    assert_eq!(rows.len(), 4, "{stdout}");
+    // open: tally, no plugin, 4 plugins, tally beside opentop; exec: tally.
+    assert_eq!(rows.len(), 5, "{stdout}");
     for row in &rows {
         let at = row.iter().position(|w| w.ends_with('x')).expect("a slowdown column");
         let (generated, delivered, lost) = (row[at + 1], row[at + 2], row[at + 3]);
