@@ -258,7 +258,7 @@ impl Session {
             }
             self.pump(BATCH).await?;
             if self.source.tick_due() {
-                self.wait_for_workers().await;
+                self.ticks_handled().await;
                 self.publish();
                 if self.config.output.print_maps == PrintMaps::Interval {
                     self.print_maps()?;
@@ -328,32 +328,28 @@ impl Session {
             // Off the loop: a slow terminal must not hold up the ring buffers.
             let (maps, output) = (self.maps.clone(), self.output.clone());
             tokio::task::spawn_blocking(move || {
-                let snapshot = maps.snapshot();
-                if let Err(e) = output.lock().expect("output lock").maps(&snapshot) {
-                    tracing::error!("writing maps: {e}");
+                if let Err(e) = write_maps(&maps, &output) {
+                    tracing::error!("{e:#}");
                 }
             });
         }
         Ok(())
     }
 
-    /// Queues a tick for every plugin and waits until each has handled it
-    /// and everything queued before it.
-    async fn wait_for_workers(&mut self) {
+    /// Queues a tick for every plugin; what it returns resolves once each
+    /// has handled it and everything queued before it.
+    fn ticks_handled(&self) -> impl std::future::Future<Output = ()> + 'static {
         let waits: Vec<_> = self.workers.iter().map(WorkerHandle::tick_and_wait).collect();
-        for wait in waits {
-            let _ = wait.await;
+        async move {
+            for wait in waits {
+                let _ = wait.await;
+            }
         }
     }
 
     /// The last tick, the workers stopped, the final maps and figures.
     async fn finish(mut self) -> anyhow::Result<()> {
-        let waits: Vec<_> = self.workers.iter().map(WorkerHandle::tick_and_wait).collect();
-        let all = async {
-            for wait in waits {
-                let _ = wait.await;
-            }
-        };
+        let all = self.ticks_handled();
         tokio::pin!(all);
         if tokio::time::timeout(EXIT_GRACE, &mut all).await.is_err() {
             for worker in &self.workers {
@@ -437,8 +433,7 @@ impl Session {
     }
 
     fn print_maps(&mut self) -> anyhow::Result<()> {
-        let snapshot = self.maps.snapshot();
-        self.output().maps(&snapshot).context("writing maps")
+        write_maps(&self.maps, &self.output)
     }
 
     fn output(&self) -> std::sync::MutexGuard<'_, Output> {
@@ -543,6 +538,16 @@ impl Session {
             }
         }
     }
+}
+
+/// Every plugin's maps, from a snapshot taken before the output is locked.
+fn write_maps(maps: &MapRegistry, output: &SharedOutput) -> anyhow::Result<()> {
+    let snapshot = maps.snapshot();
+    output
+        .lock()
+        .expect("output lock")
+        .maps(&snapshot)
+        .context("writing maps")
 }
 
 /// The next change in the plugins folder; never, without `watch`.
