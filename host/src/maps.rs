@@ -57,6 +57,18 @@ impl Log2Hist {
         self.count += 1;
         self.sum = self.sum.saturating_add(value);
     }
+
+    /// An upper bound on the `q` quantile (0 < q ≤ 1): the end of the bucket
+    /// it falls in; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let rank = (self.count as f64 * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        let b = self.buckets.iter().position(|&n| {
+            seen += n;
+            seen >= rank
+        })?;
+        Some(if b == 64 { u64::MAX } else { (1u64 << b) - 1 })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -480,6 +492,20 @@ mod tests {
                 parts: 1
             })
         );
+    }
+
+    #[test]
+    fn quantiles_are_bucket_ends() {
+        let mut h = Log2Hist::default();
+        assert_eq!(h.quantile(0.99), None);
+        for v in [0, 3, 5, 6, 7, 100] {
+            h.record(v);
+        }
+        // Buckets: [0] 1, [2,4) 1, [4,8) 3, [64,128) 1.
+        assert_eq!(h.quantile(0.5), Some(7));
+        assert_eq!(h.quantile(0.1), Some(0));
+        assert_eq!(h.quantile(0.99), Some(127));
+        assert_eq!(h.quantile(1.0), Some(127));
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct PluginStats {
     pub refused: Refused,
     /// Rows, findings, headers and logs refused by its emit budget.
     pub emits_refused: u64,
+    /// Linear memory of its current instance.
+    pub memory_bytes: u64,
+    /// Nanoseconds from an event's kernel timestamp to the call that hands
+    /// it to the plugin (live runs; empty in a replay).
+    pub latency: Log2Hist,
 }
 
 impl PluginStats {
@@ -217,13 +222,21 @@ impl Output {
             match self.format {
                 Format::Text => {
                     let mut line = format!(
-                        "plugin {} ({}): {} events in {:.1?} ({per_event_ns} ns/event), {} dropped",
+                        "plugin {} ({}): {} events in {:.1?} ({per_event_ns} ns/event), {} dropped, memory {} MiB",
                         s.plugin,
                         s.state,
                         s.events,
                         s.busy,
-                        s.dropped_total()
+                        s.dropped_total(),
+                        s.memory_bytes >> 20
                     );
+                    if let (Some(p50), Some(p99)) = (s.latency.quantile(0.5), s.latency.quantile(0.99)) {
+                        line.push_str(&format!(
+                            ", latency p50 ≤ {:.1?}, p99 ≤ {:.1?}",
+                            std::time::Duration::from_nanos(p50),
+                            std::time::Duration::from_nanos(p99)
+                        ));
+                    }
                     for (what, n) in [
                         ("missed while down", s.missed),
                         ("failures", s.failures),
@@ -248,7 +261,8 @@ impl Output {
                         "type": "plugin", "plugin": s.plugin, "state": s.state, "events": s.events,
                         "busy_ns": s.busy.as_nanos() as u64, "ns_per_event": per_event_ns as u64,
                         "dropped": s.dropped_total(), "dropped_by_probe": dropped,
-                        "missed": s.missed, "failures": s.failures,
+                        "missed": s.missed, "failures": s.failures, "memory_bytes": s.memory_bytes,
+                        "latency_p50_ns": s.latency.quantile(0.5), "latency_p99_ns": s.latency.quantile(0.99),
                         "refused": {
                             "maps": s.refused.maps, "keys": s.refused.keys, "memory": s.refused.bytes,
                             "emits": s.emits_refused,

@@ -294,6 +294,8 @@ mod tests {
                     bytes: 0,
                 },
                 emits_refused: 5,
+                memory_bytes: 1 << 20,
+                latency: Default::default(),
             }],
         };
         assert_eq!(

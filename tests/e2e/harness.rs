@@ -197,20 +197,28 @@ impl Tracer {
 
     /// Samples its resident memory every 100 ms for `how_long`; the peak, in MiB.
     pub fn peak_rss_mib(&self, how_long: Duration) -> u64 {
+        self.peak_memory_mib(how_long).0
+    }
+
+    /// Samples its memory every 100 ms for `how_long`; the peaks, in MiB, of
+    /// what is resident (VmRSS) and of what it holds, touched or not (VmData:
+    /// heap and private mappings).
+    pub fn peak_memory_mib(&self, how_long: Duration) -> (u64, u64) {
         let status = format!("/proc/{}/status", self.pid());
-        let mut peak_kib = 0;
+        let mut peaks = (0, 0);
         let end = std::time::Instant::now() + how_long;
         while std::time::Instant::now() < end {
             let text = std::fs::read_to_string(&status).unwrap_or_default();
-            let rss = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-                .unwrap_or(0);
-            peak_kib = peak_kib.max(rss);
+            let kib = |field: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(field))
+                    .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            peaks = (peaks.0.max(kib("VmRSS:")), peaks.1.max(kib("VmData:")));
             std::thread::sleep(Duration::from_millis(100));
         }
-        peak_kib >> 10
+        (peaks.0 >> 10, peaks.1 >> 10)
     }
 
     /// Stops it as Ctrl-C would, and collects what it printed.

@@ -93,6 +93,13 @@ fn a_recording_replays_exactly_without_root_and_the_same_each_time() {
     assert_eq!(first.counter("opensnoop", "opens", &[&rec.comm]), Some(N as u64));
     assert!(first.rows("opensnoop").all(|r| r["PID"] == rec.pid));
     assert_eq!(first.probe("file.open"), (N as u64, 0));
+    // Recorded timestamps say nothing about delivery now: no latency.
+    let opensnoop = first.plugin("opensnoop");
+    assert_eq!(
+        (opensnoop["events"].as_u64(), opensnoop["dropped"].as_u64()),
+        (Some(N as u64), Some(0))
+    );
+    assert!(opensnoop["latency_p99_ns"].is_null(), "{opensnoop}");
 
     let second = replay_as_nobody(&rec.file, rec.dir.path());
     assert_eq!(results(&first), results(&second));

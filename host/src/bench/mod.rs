@@ -148,7 +148,7 @@ fn config_text(tracer: &Tracer, workload: Workload, plugin_dir: &Path) -> String
 
 fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "\n{:<14} {:<26} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10}\n",
+        "\n{:<14} {:<26} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10} {:>9}\n",
         "workload",
         "tracer",
         "time",
@@ -160,7 +160,8 @@ fn table(rows: &[Row]) -> String {
         "host CPU",
         "CPU/ev",
         "peak RSS",
-        "plugin/ev"
+        "plugin/ev",
+        "p99 lat"
     );
     for row in rows {
         let _ = write!(out, "{:<14} {:<26} ", row.workload.name(), row.tracer);
@@ -168,7 +169,7 @@ fn table(rows: &[Row]) -> String {
             Ok(r) => {
                 let _ = writeln!(
                     out,
-                    "{:>9} {:>8.2}x {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>6} MiB {:>10}",
+                    "{:>9} {:>8.2}x {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>6} MiB {:>10} {:>9}",
                     format!("{:.2?}", row.elapsed),
                     row.elapsed.as_secs_f64() / row.untraced.as_secs_f64(),
                     row.generated,
@@ -179,6 +180,9 @@ fn table(rows: &[Row]) -> String {
                     format!("{} ns", r.cpu.as_nanos() / u128::from(row.generated.max(1))),
                     r.peak_rss_kib / 1024,
                     r.plugin_ns.map(|ns| format!("{ns} ns")).unwrap_or_else(|| "-".into()),
+                    r.latency_p99_ns
+                        .map(|ns| format!("{:.1?}", Duration::from_nanos(ns)))
+                        .unwrap_or_else(|| "-".into()),
                 );
             }
             Err(e) => {
@@ -194,7 +198,8 @@ fn table(rows: &[Row]) -> String {
     out.push_str(
         "time: the fastest run; slowdown: against untraced; delivered: the workload's events the tracer counted;\n\
          lost: in the kernel (ring buffer full); dropped: from slower plugins' own queues (all plugins together);\n\
-         host CPU, CPU/ev, peak RSS: the tracer process's; plugin/ev: time inside tally per event\n",
+         host CPU, CPU/ev, peak RSS: the tracer process's; plugin/ev: time inside tally per event;\n\
+         p99 lat: from an event to the call that hands it to tally, 99th percentile (end of its log2 bucket)\n",
     );
     out
 }

@@ -41,6 +41,8 @@ pub struct Report {
     pub plugin_ns: Option<u64>,
     /// Events dropped from the plugins' own queues, all plugins together (wasmtrace only).
     pub dropped: Option<u64>,
+    /// Nanoseconds from an event to the call that hands it to tally, p99 (an upper bound).
+    pub latency_p99_ns: Option<u64>,
 }
 
 impl Tracer {
@@ -287,6 +289,7 @@ fn wasmtrace_report(lines: &[String], workload: Workload) -> Report {
                 *report.dropped.get_or_insert(0) += value["dropped"].as_u64().unwrap_or(0);
                 if value["plugin"] == "tally" {
                     report.plugin_ns = value["ns_per_event"].as_u64();
+                    report.latency_p99_ns = value["latency_p99_ns"].as_u64();
                 }
             }
             _ => {}

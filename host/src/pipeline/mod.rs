@@ -45,9 +45,10 @@ use crate::runtime::bindings::Event;
 pub(crate) const BATCH: usize = 1024;
 /// How often `wasmtrace record` polls its ring buffers.
 pub(crate) const IDLE_POLL: Duration = Duration::from_millis(5);
-/// After a wake-up, the reader waits this long before draining, so that a
-/// storm costs one wake-up per this many milliseconds of events, not one per
-/// event: the kernel only wakes a reader that has caught up.
+/// The reader drains at most once per this long: woken sooner after a drain,
+/// it waits out the rest, so that a storm costs one wake-up per this many
+/// milliseconds of events, not one per event (the kernel only wakes a reader
+/// that has caught up), while a sparse event is drained at once.
 const WAKE_BATCH: Duration = Duration::from_millis(2);
 /// Records drained in one go before the loop looks at its other work.
 const DRAIN_SLICE: usize = 64 * BATCH;
@@ -140,6 +141,7 @@ impl Session {
                 plugin_maps,
                 limits,
                 output.clone(),
+                replay.is_none(),
             )?);
         }
         let (source, when_full) = match replay {
@@ -222,14 +224,16 @@ impl Session {
         readable.notify_one();
         let mut reloads = self.reloads.take();
         let mut behind = false;
+        let mut last_drain = Instant::now();
         let result = loop {
             tokio::select! {
                 _ = stop.wait() => break Ok(()),
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => break Ok(()),
                 _ = readable.notified() => {
                     if !behind {
-                        tokio::time::sleep(WAKE_BATCH).await;
+                        tokio::time::sleep_until(last_drain + WAKE_BATCH).await;
                     }
+                    last_drain = Instant::now();
                     match self.pump(DRAIN_SLICE).await {
                         Ok(n) => {
                             // Cut short: more is waiting; come back after a look at the rest.
@@ -307,7 +311,9 @@ impl Session {
             if self.batches[i].is_empty() {
                 continue;
             }
-            let batch: Batch = Arc::new(std::mem::replace(&mut self.batches[i], Vec::with_capacity(BATCH)));
+            // Moved out into an allocation of its own size; the buffer stays
+            // for the next batch (a full-size buffer per batch fragments the heap).
+            let batch: Batch = self.batches[i].drain(..).collect();
             for &w in &self.subscribers[i] {
                 self.workers[w].offer(probe, &batch, self.when_full).await;
             }
@@ -482,6 +488,8 @@ impl Session {
                     failures: load(&c.failures),
                     refused: refused.get(&w.name).copied().unwrap_or_default(),
                     emits_refused: load(&c.emits_refused),
+                    memory_bytes: load(&c.memory_bytes),
+                    latency: c.latency.lock().expect("latency lock").clone(),
                 }
             })
             .collect()

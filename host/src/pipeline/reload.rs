@@ -140,6 +140,7 @@ impl Session {
                     maps,
                     self.config.limits.plugin,
                     self.output.clone(),
+                    self.source.is_live(),
                 )?;
                 self.workers.push(worker);
                 tracing::info!("plugin `{name}`: loaded");

@@ -15,13 +15,15 @@ use wasmtime::component::Component;
 use wasmtrace_ebpf::abi::ProbeId;
 
 use crate::config::{PluginLimits, PluginSpec};
-use crate::maps::SharedPluginMaps;
+use crate::maps::{Log2Hist, SharedPluginMaps};
 use crate::output::Output;
 use crate::runtime::bindings::Event;
 use crate::runtime::{PluginError, PluginInstance, Runtime};
 
-/// Events of one probe, shared by every plugin that receives them.
-pub type Batch = Arc<Vec<Event>>;
+/// Events of one probe, shared by every plugin that receives them. Sized to
+/// its events, so the queue's bound in events also bounds its memory,
+/// however small the batches.
+pub type Batch = Arc<[Event]>;
 
 pub type SharedOutput = Arc<Mutex<Output>>;
 
@@ -48,19 +50,19 @@ pub enum Message {
 /// Where a plugin stands, for reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum PluginState {
+pub enum RunState {
     Running = 0,
     /// Failed; waiting for its restart.
     Down = 1,
     Unloaded = 2,
 }
 
-impl PluginState {
+impl RunState {
     pub fn as_str(self) -> &'static str {
         match self {
-            PluginState::Running => "running",
-            PluginState::Down => "down",
-            PluginState::Unloaded => "unloaded",
+            RunState::Running => "running",
+            RunState::Down => "down",
+            RunState::Unloaded => "unloaded",
         }
     }
 }
@@ -79,6 +81,11 @@ pub struct Counters {
     pub failures: AtomicU64,
     /// Rows, findings, headers and logs refused by the emit budget.
     pub emits_refused: AtomicU64,
+    /// Linear memory of its current instance, as of its last call.
+    pub memory_bytes: AtomicU64,
+    /// Live runs: nanoseconds from each event (its kernel timestamp) to the
+    /// start of the call that hands it to the plugin.
+    pub latency: Mutex<Log2Hist>,
     state: AtomicU8,
     /// Set when wasmtrace stops and the plugin is still behind after the
     /// grace period: what is left in its queue is counted as dropped.
@@ -94,22 +101,24 @@ impl Default for Counters {
             missed: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             emits_refused: AtomicU64::new(0),
-            state: AtomicU8::new(PluginState::Running as u8),
+            memory_bytes: AtomicU64::new(0),
+            latency: Mutex::new(Log2Hist::default()),
+            state: AtomicU8::new(RunState::Running as u8),
             abandoned: AtomicBool::new(false),
         }
     }
 }
 
 impl Counters {
-    pub fn state(&self) -> PluginState {
+    pub fn state(&self) -> RunState {
         match self.state.load(Ordering::Relaxed) {
-            0 => PluginState::Running,
-            1 => PluginState::Down,
-            _ => PluginState::Unloaded,
+            0 => RunState::Running,
+            1 => RunState::Down,
+            _ => RunState::Unloaded,
         }
     }
 
-    fn set_state(&self, state: PluginState) {
+    fn set_state(&self, state: RunState) {
         self.state.store(state as u8, Ordering::Relaxed);
     }
 }
@@ -137,7 +146,8 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Starts a worker for a plugin that `runtime` has just loaded.
+    /// Starts a worker for a plugin that `runtime` has just loaded; `live`
+    /// when events come from the kernel now (so their delivery latency means something).
     pub fn spawn(
         spec: PluginSpec,
         plugin: PluginInstance,
@@ -145,6 +155,7 @@ impl WorkerHandle {
         maps: SharedPluginMaps,
         limits: PluginLimits,
         output: SharedOutput,
+        live: bool,
     ) -> std::io::Result<WorkerHandle> {
         let (tx, rx) = channel();
         let room = Arc::new(Semaphore::new(limits.queue_events as usize));
@@ -163,6 +174,7 @@ impl WorkerHandle {
             tick_queued: tick_queued.clone(),
             state: State::Running(Box::new(plugin)),
             failures: 0,
+            live,
         };
         let thread = std::thread::Builder::new()
             .name(format!("plugin-{name}"))
@@ -261,6 +273,15 @@ struct Worker {
     state: State,
     /// Failures since it last started cleanly; the back-off doubles with them.
     failures: u32,
+    live: bool,
+}
+
+/// CLOCK_BOOTTIME, the clock of the events' timestamps, in nanoseconds.
+fn boot_time_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a pointer to a timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 impl Worker {
@@ -287,13 +308,11 @@ impl Worker {
                 Message::Swap(spec, plugin) => {
                     self.spec = spec;
                     self.failures = 0;
-                    self.state = State::Running(plugin);
-                    self.counters.set_state(PluginState::Running);
+                    self.enter(State::Running(plugin));
                     self.forward_output();
                 }
                 Message::Unload => {
-                    self.state = State::Unloaded;
-                    self.counters.set_state(PluginState::Unloaded);
+                    self.enter(State::Unloaded);
                 }
             }
         }
@@ -306,6 +325,13 @@ impl Worker {
             self.counters.missed.fetch_add(n, Ordering::Relaxed);
             return;
         };
+        if self.live {
+            let now = boot_time_ns();
+            let mut latency = self.counters.latency.lock().expect("latency lock");
+            for event in batch {
+                latency.record(now.saturating_sub(event.header.timestamp_ns));
+            }
+        }
         let started = Instant::now();
         let result = plugin.on_events(batch);
         self.counters
@@ -358,8 +384,7 @@ impl Worker {
                     self.failures,
                     self.counters.missed.load(Ordering::Relaxed)
                 );
-                self.state = State::Running(Box::new(plugin));
-                self.counters.set_state(PluginState::Running);
+                self.enter(State::Running(Box::new(plugin)));
                 self.forward_output();
             }
             Err(e) => {
@@ -372,24 +397,39 @@ impl Worker {
         }
     }
 
-    /// Forwards what the plugin emitted. A plugin that failed is dropped,
-    /// reported and scheduled for restart; its maps stay.
+    /// Forwards what the plugin emitted and notes its memory. A plugin that
+    /// failed is dropped, reported and scheduled for restart; its maps stay.
     fn after_call(&mut self, result: Result<(), PluginError>) {
         self.forward_output();
+        if let State::Running(plugin) = &self.state {
+            self.counters
+                .memory_bytes
+                .store(plugin.memory_bytes() as u64, Ordering::Relaxed);
+        }
         let Err(e) = result else { return };
         let State::Running(plugin) = &self.state else {
             return;
         };
+        let component = plugin.component.clone();
         self.failures += 1;
         self.counters.failures.fetch_add(1, Ordering::Relaxed);
         let wait = backoff(self.failures);
-        self.state = State::Down {
-            component: plugin.component.clone(),
+        self.enter(State::Down {
+            component,
             retry_at: Instant::now() + wait,
-        };
-        self.counters.set_state(PluginState::Down);
+        });
         tracing::error!("{e}; its maps are kept, other plugins go on; restarting it in {wait:?}");
         self.output().plugin_failed(&self.spec.name, &e.to_string());
+    }
+
+    /// Moves to `state`, and shows it in the counters that reports read.
+    fn enter(&mut self, state: State) {
+        self.counters.set_state(match state {
+            State::Running(_) => RunState::Running,
+            State::Down { .. } => RunState::Down,
+            State::Unloaded => RunState::Unloaded,
+        });
+        self.state = state;
     }
 
     fn forward_output(&mut self) {

@@ -14,6 +14,8 @@ const TABLE_ELEMENTS: usize = 1 << 20;
 
 pub struct MemoryLimit {
     pub bytes: usize,
+    /// The largest size its memory grew to (a memory never shrinks).
+    pub used: usize,
 }
 
 impl ResourceLimiter for MemoryLimit {
@@ -21,6 +23,7 @@ impl ResourceLimiter for MemoryLimit {
         if desired > self.bytes {
             return Err(MemoryLimitExceeded { limit: self.bytes }.into());
         }
+        self.used = self.used.max(desired);
         Ok(true)
     }
 

@@ -166,6 +166,7 @@ impl Runtime {
             maps,
             MemoryLimit {
                 bytes: limits.memory_bytes,
+                used: 0,
             },
             EmitBudget::new(limits.emits_per_interval, limits.emit_bytes_per_interval),
             StringBound {
@@ -322,6 +323,11 @@ impl PluginInstance {
     /// Starts a new interval's emit budget; returns what was refused in the last one.
     pub fn refill_emit_budget(&mut self) -> u64 {
         self.store.data_mut().emit_budget.refill()
+    }
+
+    /// Bytes of linear memory it has grown to.
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limits.used
     }
 
     /// Rows, findings and logs produced since the last call.

@@ -3,7 +3,8 @@
 //!
 //! Config: `fail_in` = "init" | "events" | "tick" (where to fail),
 //! `how` = "panic" | "reject" (init only) | "loop" | "oom" | "slow" (spins
-//! ~0.2 ms per event, in "events" only, without failing);
+//! `spin` rounds per event, 300,000 (~0.2 ms) unless set, in "events" only,
+//! without failing);
 //! `after` = events to count before failing in "events".
 //! Until it fails it counts events in `@seen`.
 
@@ -13,6 +14,7 @@ struct Misbehave {
     fail_in: String,
     how: String,
     after: u64,
+    spin: u64,
     seen_so_far: u64,
     seen: Counter,
 }
@@ -51,6 +53,7 @@ impl Plugin for Misbehave {
             fail_in,
             how,
             after: config.integer("after")?.unwrap_or(0) as u64,
+            spin: config.integer("spin")?.unwrap_or(300_000) as u64,
             seen_so_far: 0,
             seen: Counter::new("seen", &[]),
         })
@@ -60,7 +63,7 @@ impl Plugin for Misbehave {
         if self.fail_in == "events" && self.how == "slow" {
             // Counted, not timed: a plugin's clocks are frozen.
             let mut n: u64 = 0;
-            for i in 0..300_000u64 {
+            for i in 0..self.spin {
                 n = std::hint::black_box(n.wrapping_add(i));
             }
         } else if self.fail_in == "events" && self.seen_so_far >= self.after {
