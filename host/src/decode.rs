@@ -2,6 +2,7 @@
 
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
+use crate::escape;
 use crate::runtime::bindings::{
     Body, Event, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill,
     MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec,
@@ -25,8 +26,9 @@ pub enum DecodeError {
     UnknownState { probe: ProbeId, state: u32 },
 }
 
+/// Invalid UTF-8 (a path is any bytes) stays visible as `\xNN`.
 fn text(field: &[u8]) -> String {
-    String::from_utf8_lossy(abi::c_str(field)).into_owned()
+    escape::utf8_bytes(abi::c_str(field))
 }
 
 fn header(h: &abi::EventHeader) -> Header {
@@ -85,7 +87,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 argv: used
                     .split(|&b| b == 0)
                     .take(e.argc as usize)
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .map(escape::utf8_bytes)
                     .collect(),
                 argv_truncated: e.truncated != 0,
                 ret: e.ret,
@@ -539,6 +541,54 @@ mod tests {
             decode(&as_bytes(&e)).unwrap().1.body,
             Body::SyscallEnter(SyscallEnter { id: 257 })
         );
+    }
+
+    proptest::proptest! {
+        /// Any bytes under any probe id, at any length around the record's
+        /// size: a decoded event or an error, never a panic.
+        #[test]
+        fn fuzz_decoder_any_record_decodes_or_errs(
+            probe in 0..ProbeId::ALL.len() as u32 + 2,
+            len_slack in -16i64..64,
+            seed in proptest::collection::vec(proptest::num::u8::ANY, 1..64),
+        ) {
+            let size = ProbeId::ALL.get(probe as usize).map_or(64, |&id| abi::record_size(id));
+            let len = (size as i64 + len_slack).max(0) as usize;
+            let mut bytes: Vec<u8> = seed.iter().copied().cycle().take(len).collect();
+            if bytes.len() >= 20 {
+                bytes[16..20].copy_from_slice(&probe.to_le_bytes());
+            }
+            match decode(&bytes) {
+                Ok((id, event)) => {
+                    proptest::prop_assert_eq!(id as u32, probe);
+                    proptest::prop_assert!(bytes.len() >= size);
+                    proptest::prop_assert_eq!(event.header.timestamp_ns, u64::from_le_bytes(bytes[..8].try_into().unwrap()));
+                }
+                Err(DecodeError::Short(n) | DecodeError::Truncated { len: n, .. }) => {
+                    proptest::prop_assert!(n < size);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_path_is_kept_as_escapes_and_controls_as_data() {
+        let mut path = [0u8; abi::PATH_LEN];
+        path[..8].copy_from_slice(b"/tmp/\xff\x1b\xc3");
+        let e = abi::FileOpenEvent {
+            h: head(ProbeId::FileOpen),
+            ret: 3,
+            dfd: -100,
+            flags: 0,
+            mode: 0,
+            _pad: 0,
+            path,
+        };
+        let (_, ev) = decode(&as_bytes(&e)).unwrap();
+        // Controls are data here; text output escapes them when it prints.
+        let Body::FileOpen(open) = ev.body else { panic!() };
+        assert_eq!(open.path, "/tmp/\\xff\x1b\\xc3");
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod catalog;
 pub mod config;
 pub mod decode;
+pub mod escape;
 pub mod listing;
 pub mod maps;
 pub mod names;

@@ -12,7 +12,7 @@ use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
 use wasmtrace::pipeline::{Replay, Session, Stop};
 use wasmtrace::rotate::RotatingFile;
-use wasmtrace::{bench, catalog, listing, recorder, templates, tracefs};
+use wasmtrace::{bench, catalog, escape, listing, recorder, templates, tracefs};
 
 /// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
 #[derive(Parser)]
@@ -122,17 +122,34 @@ enum OutputFormat {
 }
 
 fn main() {
+    init_logging();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("wasmtrace: error: {}", escape::terminal_lines(&format!("{e:#}")));
+        std::process::exit(1);
+    }
+}
+
+/// Log lines on stderr, one per event: fields and messages carry plugin and
+/// event text, so every control character in them is escaped.
+fn init_logging() {
+    use tracing_subscriber::field::MakeExt;
+    let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = escape::terminal(&text);
+        match field.name() {
+            "message" => write!(w, "{text}"),
+            name => write!(w, "{name}={text}"),
+        }
+    })
+    .delimited(" ");
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WASMTRACE_LOG").unwrap_or_else(|_| "info".into()))
+        .fmt_fields(fields)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .init();
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("wasmtrace: error: {e:#}");
-        std::process::exit(1);
-    }
 }
 
 fn load_for_output(path: &std::path::Path, output: Option<OutputFormat>) -> anyhow::Result<Config> {

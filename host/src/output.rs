@@ -1,5 +1,7 @@
 //! Where results go: live rows and findings as they happen, maps and probe
 //! statistics at intervals or at exit; as bpftrace-like text or JSON lines.
+//! Text never carries a raw control character from event or plugin data
+//! (`escape`); JSON has serde's escaping.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -7,6 +9,7 @@ use std::io::{self, Write};
 use serde_json::{Map as JsonObject, Value as Json, json};
 
 use crate::config::Format;
+use crate::escape;
 use crate::maps::{Log2Hist, Map, PluginMaps, Refused, Values};
 use crate::render;
 use crate::runtime::Emitted;
@@ -128,6 +131,7 @@ impl Output {
                 },
                 Emitted::Finding(f) => self.finding(plugin, &f)?,
                 Emitted::Log(level, message) => match level {
+                    // The log formatter escapes fields for the terminal (see `main`).
                     Level::Debug => tracing::debug!(plugin, "{message}"),
                     Level::Info => tracing::info!(plugin, "{message}"),
                     Level::Warn => tracing::warn!(plugin, "{message}"),
@@ -142,13 +146,14 @@ impl Output {
     fn text_row(&self, plugin: &str, cells: &[String]) -> String {
         let names = self.columns.get(plugin);
         let mut line = if self.label_plugins {
-            format!("{plugin}: ")
+            format!("{}: ", escape::terminal(plugin))
         } else {
             String::new()
         };
         for (i, cell) in cells.iter().enumerate() {
+            let cell = escape::terminal(cell);
             if i + 1 == cells.len() {
-                line.push_str(cell);
+                line.push_str(&cell);
             } else {
                 let width = names
                     .and_then(|n| n.get(i))
@@ -163,13 +168,18 @@ impl Output {
     fn finding(&mut self, plugin: &str, f: &Finding) -> io::Result<()> {
         match self.format {
             Format::Text => {
-                let fields: Vec<String> = f.fields.iter().map(|(k, v)| format!("{k}={}", text_value(v))).collect();
+                let fields: Vec<String> = f
+                    .fields
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", escape::terminal(k), escape::terminal(&text_value(v))))
+                    .collect();
                 writeln!(
                     self.out,
-                    "[{}] {plugin}/{}: {} {}",
+                    "[{}] {}/{}: {} {}",
                     severity(f.severity).to_uppercase(),
-                    f.rule,
-                    f.message,
+                    escape::terminal(plugin),
+                    escape::terminal(&f.rule),
+                    escape::terminal(&f.message),
                     fields.join(" ")
                 )
             }
@@ -191,7 +201,7 @@ impl Output {
                 Format::Text => {
                     let text = render::maps(plugin.maps());
                     if !text.is_empty() {
-                        write!(self.out, "\n--- {} ---\n{text}", plugin.plugin)?;
+                        write!(self.out, "\n--- {} ---\n{text}", escape::terminal(&plugin.plugin))?;
                     }
                 }
                 Format::Json => {
@@ -223,7 +233,7 @@ impl Output {
                 Format::Text => {
                     let mut line = format!(
                         "plugin {} ({}): {} events in {:.1?} ({per_event_ns} ns/event), {} dropped, memory {} MiB",
-                        s.plugin,
+                        escape::terminal(&s.plugin),
                         s.state,
                         s.events,
                         s.busy,
@@ -436,5 +446,85 @@ mod tests {
             lines[1]["entries"],
             json!([{"key": [], "count": 1, "sum": 5, "buckets": [{"min": 4, "count": 1}]}])
         );
+    }
+
+    /// The attack from the issue: a path that retitles, clears, colours and
+    /// forges a line, in a row, a finding and a map key.
+    const EVIL: &str = "/tmp/\x1b]0;PWNED\x07\x1b[2J\x1b[31mred\r\nFAKE: root login";
+    const EVIL_SHOWN: &str = "/tmp/\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31mred\\r\\nFAKE: root login";
+
+    #[test]
+    fn text_escapes_event_data_in_rows_findings_and_maps() {
+        let buf = Captured::default();
+        let mut out = Output::new(Format::Text, Box::new(buf.clone()), true);
+        let finding = Finding {
+            severity: Severity::High,
+            rule: "r\x1b".into(),
+            message: EVIL.into(),
+            fields: vec![("path\n".into(), Value::Text(EVIL.into()))],
+        };
+        out.emitted(
+            "p",
+            vec![
+                Emitted::Columns(vec!["PATH".into()]),
+                Emitted::Row(vec![Value::Text(EVIL.into())]),
+                Emitted::Finding(finding),
+            ],
+        );
+        let mut store = PluginMaps::new(
+            "p",
+            MapQuota {
+                maps: 1,
+                keys_per_map: 1,
+                bytes: 1 << 20,
+            },
+        );
+        let c = store.create("opens", MapKind::Counter, vec!["path".into()]).unwrap();
+        store.add(c, &[EVIL.into()], 1).unwrap();
+        out.maps(&[store]).unwrap();
+        assert_eq!(
+            buf.text(),
+            format!(
+                "p: PATH\np: {EVIL_SHOWN}\n[HIGH] p/r\\x1b: {EVIL_SHOWN} path\\n={EVIL_SHOWN}\n\n--- p ---\n@opens[{EVIL_SHOWN}]: 1\n\n"
+            )
+        );
+    }
+
+    proptest::proptest! {
+        /// Any strings in rows, findings and map keys: text output holds no
+        /// control character but its line ends, one line per row or finding.
+        #[test]
+        fn fuzz_text_output_any_strings_one_line_each(cells in proptest::collection::vec("(?s).{0,16}", 1..4), rule in "(?s).{0,8}") {
+            let buf = Captured::default();
+            let mut out = Output::new(Format::Text, Box::new(buf.clone()), true);
+            let finding = Finding { severity: Severity::Low, rule, message: cells[0].clone(), fields: vec![(cells[0].clone(), Value::Text(cells[0].clone()))] };
+            let row = cells.iter().map(|c| Value::Text(c.clone())).collect();
+            out.emitted(&cells[0], vec![Emitted::Columns(cells.clone()), Emitted::Row(row), Emitted::Finding(finding)]);
+            let mut store = PluginMaps::new("p", MapQuota { maps: 1, keys_per_map: 4, bytes: 1 << 20 });
+            let c = store.create("c", MapKind::Counter, (0..cells.len()).map(|i| format!("k{i}")).collect()).unwrap();
+            store.add(c, &cells, 1).unwrap();
+            out.maps(&[store]).unwrap();
+            let text = buf.text();
+            proptest::prop_assert!(!text.chars().any(|c| c != '\n' && c.is_control()), "{text:?}");
+            // header, row, finding, blank, `--- p ---`, the key, blank
+            proptest::prop_assert_eq!(text.lines().count(), 7, "{:?}", text);
+        }
+
+        /// Any strings: every JSON line parses back to the very strings given.
+        #[test]
+        fn fuzz_json_output_any_strings_round_trip(cells in proptest::collection::vec("(?s).{0,16}", 1..4)) {
+            let buf = Captured::default();
+            let mut out = Output::new(Format::Json, Box::new(buf.clone()), false);
+            let names: Vec<String> = (0..cells.len()).map(|i| format!("c{i}")).collect();
+            let finding = Finding { severity: Severity::Low, rule: cells[0].clone(), message: cells[0].clone(), fields: vec![] };
+            out.emitted("p", vec![Emitted::Columns(names), Emitted::Row(cells.iter().map(|c| Value::Text(c.clone())).collect()), Emitted::Finding(finding)]);
+            let text = buf.text();
+            let lines: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            proptest::prop_assert_eq!(lines.len(), 2);
+            for (i, cell) in cells.iter().enumerate() {
+                proptest::prop_assert_eq!(lines[0]["fields"][format!("c{i}")].as_str(), Some(cell.as_str()));
+            }
+            proptest::prop_assert_eq!(lines[1]["rule"].as_str(), Some(cells[0].as_str()));
+        }
     }
 }

@@ -29,8 +29,8 @@ const MAX_FRAME: u32 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
     #[error("{path} is not a wasmtrace recording (it does not start with the recording signature)")]
     NotARecording { path: PathBuf },
     #[error(
@@ -101,9 +101,9 @@ pub struct Writer {
 
 impl Writer {
     pub fn create(path: &Path, header: &Header) -> Result<Writer, RecordingError> {
-        let io_err = |source| RecordingError::Io {
+        let io_err = |cause| RecordingError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err)?);
         let header = serde_json::to_vec(header).expect("a header serializes");
@@ -124,9 +124,9 @@ impl Writer {
     /// Writes the summary that marks the recording complete.
     pub fn finish(mut self, summary: &Summary) -> Result<(), RecordingError> {
         self.frame(END, &serde_json::to_vec(summary).expect("a summary serializes"))?;
-        self.out.flush().map_err(|source| RecordingError::Io {
+        self.out.flush().map_err(|cause| RecordingError::Io {
             path: self.path.clone(),
-            source,
+            cause,
         })
     }
 
@@ -136,9 +136,9 @@ impl Writer {
             out.write_all(&(bytes.len() as u32).to_le_bytes())?;
             out.write_all(bytes)
         };
-        write(&mut self.out).map_err(|source| RecordingError::Io {
+        write(&mut self.out).map_err(|cause| RecordingError::Io {
             path: self.path.clone(),
-            source,
+            cause,
         })
     }
 }
@@ -162,9 +162,9 @@ pub struct Reader {
 impl Reader {
     /// Opens a recording and checks that its records are laid out as this wasmtrace's.
     pub fn open(path: &Path) -> Result<Reader, RecordingError> {
-        let file = File::open(path).map_err(|source| RecordingError::Io {
+        let file = File::open(path).map_err(|cause| RecordingError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let mut reader = Reader {
             path: path.to_path_buf(),
@@ -269,10 +269,10 @@ impl Reader {
                 Ok(0) => return Ok(false),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
+                Err(cause) => {
                     return Err(RecordingError::Io {
                         path: self.path.clone(),
-                        source,
+                        cause,
                     });
                 }
             }
@@ -281,7 +281,8 @@ impl Reader {
         Ok(true)
     }
 
-    fn corrupt(&self, what: String) -> RecordingError {
+    /// An error for the frame just read, which is corrupt because of `what`.
+    pub fn corrupt(&self, what: String) -> RecordingError {
         RecordingError::Corrupt {
             path: self.path.clone(),
             offset: self.offset,
@@ -408,5 +409,30 @@ mod tests {
         kind[first_frame] = 9;
         std::fs::write(&path, &kind).unwrap();
         assert!(matches!(read_all(&path), Err(RecordingError::Corrupt { .. })));
+    }
+
+    proptest::proptest! {
+        /// Any bytes changed, then cut anywhere: records, or an error, never a
+        /// panic; and a record that comes back has its frame's length.
+        #[test]
+        fn fuzz_recording_any_damage_any_cut_reads_or_errs(
+            flips in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 0..6),
+            cut in proptest::num::usize::ANY,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let records = vec![record(ProbeId::FileOpen, 1), record(ProbeId::SyscallEnter, 2), record(ProbeId::FileOpen, 3)];
+            let mut bytes = std::fs::read(write(dir.path(), &records)).unwrap();
+            for (at, byte) in flips {
+                let at = at % bytes.len();
+                bytes[at] = byte;
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            let path = dir.path().join("damaged.wtr");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok((read, _)) = read_all(&path) {
+                proptest::prop_assert!(read.len() <= records.len() + 1);
+                proptest::prop_assert!(read.iter().all(|r| r.len() <= bytes.len()));
+            }
+        }
     }
 }

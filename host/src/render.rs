@@ -1,8 +1,10 @@
 //! Text rendering in bpftrace's style: `@name[key]: value` lines sorted by
-//! value, and log2 histograms as `@` bars.
+//! value, and log2 histograms as `@` bars. Map names and keys come from
+//! plugins and events, so they are escaped for the terminal.
 
 use std::fmt::Write;
 
+use crate::escape;
 use crate::maps::{Log2Hist, Map, Values};
 
 const BAR_WIDTH: u64 = 52;
@@ -16,7 +18,7 @@ pub fn maps(maps: &[Map]) -> String {
             Values::Gauge(m) => scalar_lines(&mut out, &map.name, m.iter().map(|(k, v)| (k, *v as i128))),
             Values::Log2Histogram(m) => {
                 for (key, hist) in m {
-                    let _ = writeln!(out, "@{}{}:", map.name, key_suffix(key));
+                    let _ = writeln!(out, "@{}{}:", escape::terminal(&map.name), key_suffix(key));
                     out.push_str(&histogram(hist));
                     out.push('\n');
                 }
@@ -31,7 +33,7 @@ fn scalar_lines<'a>(out: &mut String, name: &str, entries: impl Iterator<Item = 
     let mut entries: Vec<_> = entries.collect();
     entries.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
     for (key, value) in entries {
-        let _ = writeln!(out, "@{name}{}: {value}", key_suffix(key));
+        let _ = writeln!(out, "@{}{}: {value}", escape::terminal(name), key_suffix(key));
     }
     out.push('\n');
 }
@@ -40,7 +42,8 @@ fn key_suffix(key: &[String]) -> String {
     if key.is_empty() {
         String::new()
     } else {
-        format!("[{}]", key.join(", "))
+        let parts: Vec<_> = key.iter().map(|p| escape::terminal(p)).collect();
+        format!("[{}]", parts.join(", "))
     }
 }
 

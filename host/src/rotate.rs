@@ -56,11 +56,11 @@ impl RotatingFile {
 
     /// Writes whole lines, rotating first when they would not fit.
     fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
-        if self.size > 0 && self.size + lines.len() as u64 > self.rotate_bytes {
+        if self.size > 0 && self.size.saturating_add(lines.len() as u64) > self.rotate_bytes {
             self.rotate()?;
         }
         self.file.write_all(lines)?;
-        self.size += lines.len() as u64;
+        self.size = self.size.saturating_add(lines.len() as u64);
         Ok(())
     }
 }

@@ -18,8 +18,8 @@ pub enum TemplateError {
     BadName(String),
     #[error("{} already exists: pick another name or folder", .0.display())]
     Exists(PathBuf),
-    #[error("writing {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("writing {}: {cause}", path.display())]
+    Write { path: PathBuf, cause: std::io::Error },
 }
 
 const WIT: &str = include_str!("../../wit/plugin.wit");
@@ -106,9 +106,9 @@ pub fn create(lang: Lang, name: &str, dir: &Path) -> Result<PathBuf, TemplateErr
             let mode = if executable { 0o755 } else { 0o644 };
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
         };
-        write().map_err(|source| TemplateError::Write {
+        write().map_err(|cause| TemplateError::Write {
             path: path.clone(),
-            source,
+            cause,
         })?;
     }
     Ok(root)

@@ -15,10 +15,10 @@ pub enum TracefsError {
     )]
     NotMounted,
     #[error(
-        "tracefs is not mounted and mounting it at {TRACEFS} failed ({source}); mount it with \
+        "tracefs is not mounted and mounting it at {TRACEFS} failed ({cause}); mount it with \
          `mount -t tracefs tracefs {TRACEFS}`, or check that the kernel has CONFIG_TRACING"
     )]
-    MountFailed { source: std::io::Error },
+    MountFailed { cause: std::io::Error },
 }
 
 /// The directory of tracepoint definitions, e.g. `/sys/kernel/tracing/events`.
@@ -30,9 +30,9 @@ pub fn events_dir() -> Result<PathBuf, TracefsError> {
     if unsafe { libc::geteuid() } != 0 {
         return Err(TracefsError::NotMounted);
     }
-    mount_tracefs().map_err(|source| TracefsError::MountFailed { source })?;
+    mount_tracefs().map_err(|cause| TracefsError::MountFailed { cause })?;
     mounted_events_dir().ok_or(TracefsError::MountFailed {
-        source: std::io::Error::other("mounted, but it has no events directory"),
+        cause: std::io::Error::other("mounted, but it has no events directory"),
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::time::Instant;
 
@@ -53,6 +53,9 @@ impl PluginWatcher {
             let next = self.pending.values().min().map(|at| *at + QUIET);
             tokio::select! {
                 event = self.events.recv() => match event {
+                    // Reading a file is no change: loading a plugin reads
+                    // its file, and must not set off another load.
+                    Some(Ok(event)) if matches!(event.kind, EventKind::Access(_)) => {}
                     Some(Ok(event)) => {
                         for path in event.paths.into_iter().filter(|p| is_plugin_file(p)) {
                             self.pending.insert(path, Instant::now());

@@ -69,3 +69,39 @@ fn shipped_default_config_is_valid() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("ok (0 probe filter(s), 3 plugin(s))\n"));
 }
+
+/// Each error names its cause once: `{:#}` prints a cause that is also a
+/// thiserror `source` twice, so messages that quote their cause keep it out
+/// of the chain.
+#[test]
+fn causes_are_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_utf8 = dir.path().join("latin1.toml");
+    std::fs::write(&not_utf8, b"# caf\xe9\n").unwrap();
+    for (config, cause) in [
+        (dir.path().to_path_buf(), "Is a directory"),
+        (not_utf8, "stream did not contain valid UTF-8"),
+    ] {
+        let out = wasmtrace().arg("check").arg("--config").arg(&config).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches(cause).count(), 1, "{err}");
+        assert!(err.starts_with("wasmtrace: error: cannot read config"), "{err}");
+    }
+    let (ok, err) = check(
+        "[output]\nprometheus = \"127.0.0.1:0\"\n[output.prometheus_auth]\nbearer_token_env = \"WT_UNSET_TOKEN\"\n",
+    );
+    assert!(
+        ok,
+        "`check` validates the config only; the secret is read when the endpoint starts: {err}"
+    );
+}
+
+/// A config line holding terminal escapes is quoted with them escaped.
+#[test]
+fn quoted_lines_are_escaped_for_the_terminal() {
+    let (ok, err) = check("[output]\nformat = \"\x1b]0;PWNED\x07\x1b[2J\"\n");
+    assert!(!ok);
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    assert!(err.contains("\\x1b]0;PWNED\\x07\\x1b[2J"), "{err}");
+}

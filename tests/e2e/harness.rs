@@ -2,7 +2,8 @@
 //! source, running the real `wasmtrace` binary, and driving workloads.
 
 use std::ffi::CString;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -125,6 +126,16 @@ impl Tracer {
         Tracer::spawn(dir, config, &["run", "--output", "json"], "wasmtrace: tracing")
     }
 
+    /// Like `start`, with text output (read it with `stop_raw`).
+    pub fn start_text(config: &str) -> Tracer {
+        Tracer::spawn(
+            tempfile::tempdir().unwrap(),
+            config,
+            &["run", "--output", "text"],
+            "wasmtrace: tracing",
+        )
+    }
+
     /// Starts `wasmtrace record --config CONFIG FILE` and waits until it records.
     pub fn record(config: &str, file: &Path) -> Tracer {
         let file = file.to_str().unwrap();
@@ -149,9 +160,9 @@ impl Tracer {
             .expect("spawning wasmtrace");
         let mut out = child.stdout.take().unwrap();
         let stdout = std::thread::spawn(move || {
-            let mut s = String::new();
-            out.read_to_string(&mut s).unwrap();
-            s
+            let mut bytes = Vec::new();
+            out.read_to_end(&mut bytes).unwrap();
+            String::from_utf8(bytes).expect("wasmtrace writes UTF-8")
         });
         let (tx, stderr) = mpsc::channel();
         let err = child.stderr.take().unwrap();
@@ -222,13 +233,19 @@ impl Tracer {
     }
 
     /// Stops it as Ctrl-C would, and collects what it printed.
-    pub fn stop(mut self) -> Finished {
+    pub fn stop(self) -> Finished {
+        let (status, stdout, stderr) = self.stop_raw();
+        Finished::new(status, &stdout, stderr)
+    }
+
+    /// Stops it as Ctrl-C would: its exit status, stdout and stderr as printed.
+    pub fn stop_raw(mut self) -> (ExitStatus, String, String) {
         // SAFETY: kill with a valid pid and signal.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().unwrap();
         let stdout = self.stdout.join().unwrap();
         let stderr: String = self.said + &self.stderr.iter().map(|l| l + "\n").collect::<String>();
-        Finished::new(status, &stdout, stderr)
+        (status, stdout, stderr)
     }
 }
 
@@ -335,6 +352,11 @@ impl Finished {
 /// `body` runs after fork in a threaded process, so it may only make raw
 /// syscalls: no allocation, no locks.
 pub fn fork_child(comm: &str, body: impl FnOnce()) -> u32 {
+    fork_child_status(comm, body).0
+}
+
+/// Like `fork_child`, also returning the child's wait status.
+pub fn fork_child_status(comm: &str, body: impl FnOnce()) -> (u32, i32) {
     let comm = CString::new(comm).unwrap();
     // SAFETY: the child only makes raw syscalls (prctl, what `body` makes, _exit).
     unsafe {
@@ -347,7 +369,7 @@ pub fn fork_child(comm: &str, body: impl FnOnce()) -> u32 {
         }
         let mut status = 0;
         libc::waitpid(pid, &mut status, 0);
-        pid as u32
+        (pid as u32, status)
     }
 }
 
@@ -428,9 +450,9 @@ impl Original {
         let mut first = String::new();
         out.read_line(&mut first).unwrap();
         let stdout = std::thread::spawn(move || {
-            let mut s = String::new();
-            out.read_to_string(&mut s).unwrap();
-            s
+            let mut bytes = Vec::new();
+            out.read_to_end(&mut bytes).unwrap();
+            String::from_utf8(bytes).expect("wasmtrace writes UTF-8")
         });
         (Original { child, stdout }, first)
     }
@@ -446,4 +468,43 @@ impl Original {
             .map(|l| l.split_whitespace().map(str::to_string).collect())
             .collect()
     }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET over HTTP/1.0; the body.
+pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default())
+}
+
+/// Puts a component in place the way a careful deploy does: write aside, then rename.
+pub fn install(dir: &Path, name: &str, bytes: &[u8]) {
+    let aside = dir.join(format!(".{name}.partial"));
+    std::fs::write(&aside, bytes).unwrap();
+    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::rename(&aside, dir.join(format!("{name}.wasm"))).unwrap();
+}
+
+/// The same component with a custom section appended: other bytes, same behaviour.
+pub fn another_build(component: &[u8], tag: &str) -> Vec<u8> {
+    let mut content = vec![tag.len() as u8];
+    content.extend_from_slice(tag.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    out.push(content.len() as u8); // LEB128 size, < 128
+    out.extend_from_slice(&content);
+    out
 }

@@ -6,26 +6,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, unique, wasmtrace};
-
-/// Puts a component in place the way a careful deploy does: write aside, then rename.
-fn install(dir: &Path, name: &str, bytes: &[u8]) {
-    let aside = dir.join(format!(".{name}.partial"));
-    std::fs::write(&aside, bytes).unwrap();
-    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::fs::rename(&aside, dir.join(format!("{name}.wasm"))).unwrap();
-}
-
-/// The same component with a custom section appended: other bytes, same behaviour.
-fn another_build(component: &[u8], tag: &str) -> Vec<u8> {
-    let mut content = vec![tag.len() as u8];
-    content.extend_from_slice(tag.as_bytes());
-    let mut out = component.to_vec();
-    out.push(0); // custom section id
-    out.push(content.len() as u8); // LEB128 size, < 128
-    out.extend_from_slice(&content);
-    out
-}
+use crate::harness::{
+    Tracer, another_build, child_opens, example_plugins, install, kernel_available, unique, wasmtrace,
+};
 
 fn opensnoop() -> Vec<u8> {
     std::fs::read(example_plugins().join("opensnoop.wasm")).unwrap()

@@ -1,30 +1,15 @@
 //! Outputs other than stdout: a real Prometheus server scrapes wasmtrace and
 //! answers queries on its maps; JSON lines go to a file.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, unique};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// GET over HTTP/1.0; the body.
-fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default())
-}
+use crate::harness::{Tracer, child_opens, example_plugins, free_port, http_get, kernel_available, unique};
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
@@ -42,14 +27,20 @@ struct Prometheus {
 }
 
 impl Prometheus {
+    /// Scrapes wasmtrace on `target_port` every second, over plain HTTP.
     fn start(target_port: u16) -> Prometheus {
+        Prometheus::with_jobs(&format!(
+            "  - job_name: wasmtrace\n    static_configs:\n      - targets: [\"127.0.0.1:{target_port}\"]\n"
+        ))
+    }
+
+    /// Runs with these `scrape_configs` entries, each scraping every second.
+    fn with_jobs(jobs: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,
-            format!(
-                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wasmtrace\n    static_configs:\n      - targets: [\"127.0.0.1:{target_port}\"]\n"
-            ),
+            format!("global:\n  scrape_interval: 1s\nscrape_configs:\n{jobs}"),
         )
         .unwrap();
         let port = free_port();
@@ -64,25 +55,43 @@ impl Prometheus {
         Prometheus { child, port, _dir: dir }
     }
 
-    /// Polls an instant query until `accept` takes its first sample's value.
-    fn wait_for(&self, query: &str, accept: impl Fn(f64) -> bool) -> f64 {
+    /// An instant query's first series (its labels and value), once `accept` takes it.
+    fn wait_for_series(&self, query: &str, accept: impl Fn(&Json) -> bool) -> Json {
         let deadline = Instant::now() + Duration::from_secs(90);
         let mut last = String::new();
         while Instant::now() < deadline {
             if let Ok(body) = http_get(self.port, &format!("/api/v1/query?query={}", percent_encode(query))) {
-                let value = serde_json::from_str::<Json>(&body).ok().and_then(|j| {
-                    j["data"]["result"][0]["value"][1]
-                        .as_str()
-                        .and_then(|v| v.parse::<f64>().ok())
-                });
-                if let Some(v) = value.filter(|&v| accept(v)) {
-                    return v;
+                let series = serde_json::from_str::<Json>(&body)
+                    .ok()
+                    .map(|j| j["data"]["result"][0].clone());
+                if let Some(series) = series.filter(|s| !s.is_null() && accept(s)) {
+                    return series;
                 }
                 last = body;
             }
             std::thread::sleep(Duration::from_millis(500));
         }
         panic!("Prometheus never answered {query} as expected; last answer: {last}");
+    }
+
+    /// The scrape target of `job`, as Prometheus reports it (health, lastError).
+    fn target(&self, job: &str) -> Json {
+        let body = http_get(self.port, "/api/v1/targets").unwrap();
+        let targets: Json = serde_json::from_str(&body).unwrap();
+        targets["data"]["activeTargets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["labels"]["job"] == job)
+            .cloned()
+            .unwrap_or_else(|| panic!("no target for job {job}: {body}"))
+    }
+
+    /// Polls an instant query until `accept` takes its first sample's value.
+    fn wait_for(&self, query: &str, accept: impl Fn(f64) -> bool) -> f64 {
+        let value = |s: &Json| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok());
+        let series = self.wait_for_series(query, |s| value(s).is_some_and(&accept));
+        value(&series).unwrap()
     }
 }
 
@@ -165,4 +174,111 @@ comm = ["{comm}"]
             .any(|l| l["type"] == "probe" && l["probe"] == "file.open" && l["events"] == N),
         "{written}"
     );
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, made with openssl.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=wasmtrace-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("running openssl (scripts/install-deps installs it)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (cert, key)
+}
+
+/// The metrics endpoint closed like an exporter's: TLS and basic auth. The
+/// real Prometheus scrapes it with the CA and credentials; a job without
+/// credentials is refused. A path written to confuse (quotes, backslashes,
+/// line breaks, terminal escapes, invalid UTF-8) comes back through
+/// Prometheus as the very label value it was.
+#[test]
+fn prometheus_scrapes_over_tls_with_credentials_and_a_scrape_without_them_is_refused() {
+    if !kernel_available("prometheus_scrapes_over_tls_with_credentials_and_a_scrape_without_them_is_refused") {
+        return;
+    }
+    const N: usize = 7;
+    let secrets = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(secrets.path());
+    let password = secrets.path().join("password");
+    std::fs::write(&password, "s3cret pass\n").unwrap();
+    let comm = unique("wt-tls-");
+    let port = free_port();
+    let tracer = Tracer::start(&format!(
+        r#"
+plugin_dir = "{}"
+[output]
+prometheus = "127.0.0.1:{port}"
+[output.prometheus_tls]
+cert_file = "{}"
+key_file = "{}"
+[output.prometheus_auth]
+username = "prom"
+password_file = "{}"
+[probe."file.open"]
+comm = ["{comm}"]
+[plugin.tally]
+"#,
+        example_plugins().display(),
+        cert.display(),
+        key.display(),
+        password.display()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = dir
+        .path()
+        .join(OsStr::from_bytes(b"a\"b\\c\nd\x1b]0;PWNED\x07e\rf\xff"));
+    std::fs::write(&hostile, b"x").unwrap();
+    child_opens(&comm, &hostile, N);
+
+    let tls = format!(
+        "    scheme: https\n    tls_config:\n      ca_file: {}\n",
+        cert.display()
+    );
+    let prometheus = Prometheus::with_jobs(&format!(
+        "  - job_name: closed\n{tls}    basic_auth:\n      username: prom\n      password_file: {}\n    static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n\
+         \x20 - job_name: anonymous\n{tls}    static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n",
+        password.display()
+    ));
+    let series = prometheus.wait_for_series(&format!("wasmtrace_tally_events_total{{comm=\"{comm}\"}}"), |s| {
+        s["value"][1].as_str().and_then(|v| v.parse().ok()) == Some(N)
+    });
+    let expected = format!("{}/a\"b\\c\nd\x1b]0;PWNED\x07e\rf\\xff", dir.path().display());
+    assert_eq!(
+        series["metric"]["key"],
+        expected.as_str(),
+        "the label value, as Prometheus stored it"
+    );
+    assert_eq!(series["metric"]["job"], "closed");
+    assert_eq!(prometheus.wait_for("up{job=\"anonymous\"}", |v| v == 0.0), 0.0);
+    let refused = prometheus.target("anonymous");
+    assert!(
+        refused["lastError"].as_str().unwrap().contains("401"),
+        "a scrape without credentials is refused: {refused}"
+    );
+    // Plain HTTP gets no metrics from the TLS port.
+    let plain = http_get(port, "/metrics").unwrap_or_default();
+    assert!(!plain.contains("wasmtrace_"), "{plain}");
+    drop(prometheus);
+    tracer.stop().assert_clean_exit();
 }

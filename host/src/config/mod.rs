@@ -14,13 +14,15 @@ use wasmtrace_ebpf::abi::{COMM_LEN, FILTER_MAX, ProbeId};
 use crate::catalog;
 
 mod limits;
+mod metrics;
 use limits::RawLimits;
 pub use limits::{Limits, PluginLimits};
+pub use metrics::{Auth, Metrics, Secret, SecretError, Tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read config {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{}:{line}:{column}: {message}\n{line:>5} | {text}", path.display())]
     Invalid {
         path: PathBuf,
@@ -71,8 +73,8 @@ pub struct Output {
     /// How often plugins' `on-tick` runs (and maps print, with `print_maps = "interval"`).
     pub interval: Duration,
     pub print_maps: PrintMaps,
-    /// Serve maps as Prometheus metrics at http://ADDR/metrics.
-    pub prometheus: Option<std::net::SocketAddr>,
+    /// Serve maps as Prometheus metrics at http(s)://ADDR/metrics.
+    pub prometheus: Option<Metrics>,
     /// Write output to this file instead of stdout, rotated by size.
     pub file: Option<FileOutput>,
 }
@@ -154,6 +156,8 @@ struct RawOutput {
     interval: Option<Spanned<String>>,
     print_maps: Option<Spanned<String>>,
     prometheus: Option<Spanned<String>>,
+    prometheus_tls: Option<metrics::RawTls>,
+    prometheus_auth: Option<Spanned<metrics::RawAuth>>,
     file: Option<String>,
     rotate_mib: Option<Spanned<u64>>,
     keep: Option<u32>,
@@ -179,6 +183,9 @@ struct RawPlugin {
 }
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Ticks further apart than a day are a typo, and timers cannot reach past
+/// the far future.
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_ROTATE_MIB: u64 = 64;
 pub const DEFAULT_KEEP: u32 = 5;
 
@@ -201,9 +208,9 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Config::parse(path, &text)
     }
@@ -232,8 +239,16 @@ impl Config {
         let interval = match &raw.output.interval {
             None => DEFAULT_INTERVAL,
             Some(s) => match humantime::parse_duration(s.get_ref()) {
-                Ok(d) if !d.is_zero() => d,
-                Ok(_) => return Err(at(Some(s.span()), "interval must be longer than 0s".into())),
+                Ok(d) if !d.is_zero() && d <= MAX_INTERVAL => d,
+                Ok(_) => {
+                    return Err(at(
+                        Some(s.span()),
+                        format!(
+                            "interval must be longer than 0s and at most {}",
+                            humantime::format_duration(MAX_INTERVAL)
+                        ),
+                    ));
+                }
                 Err(e) => {
                     return Err(at(
                         Some(s.span()),
@@ -254,28 +269,52 @@ impl Config {
         };
 
         let prometheus = match &raw.output.prometheus {
-            None => None,
-            Some(addr) => Some(addr.get_ref().parse().map_err(|e| {
-                at(
-                    Some(addr.span()),
-                    format!(
-                        "bad prometheus address `{}`: {e} (write e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")",
-                        addr.get_ref()
-                    ),
-                )
-            })?),
+            None => {
+                if let Some(auth) = &raw.output.prometheus_auth {
+                    return Err(at(
+                        Some(auth.span()),
+                        "[output.prometheus_auth] needs `prometheus = \"ADDR\"` in [output]".into(),
+                    ));
+                }
+                if raw.output.prometheus_tls.is_some() {
+                    return Err(at(
+                        None,
+                        "[output.prometheus_tls] needs `prometheus = \"ADDR\"` in [output]".into(),
+                    ));
+                }
+                None
+            }
+            Some(addr) => {
+                let listen = addr.get_ref().parse().map_err(|e| {
+                    at(
+                        Some(addr.span()),
+                        format!(
+                            "bad prometheus address `{}`: {e} (write e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")",
+                            addr.get_ref()
+                        ),
+                    )
+                })?;
+                let tls = raw.output.prometheus_tls.as_ref();
+                let auth = raw.output.prometheus_auth.as_ref();
+                Some(metrics::parse(base, listen, tls, auth).map_err(|(span, m)| at(Some(span), m))?)
+            }
         };
-        if let Some(mib) = raw.output.rotate_mib.as_ref().filter(|m| *m.get_ref() == 0) {
-            return Err(at(Some(mib.span()), "rotate_mib must be at least 1".into()));
-        }
+        let rotate_bytes = match &raw.output.rotate_mib {
+            None => DEFAULT_ROTATE_MIB << 20,
+            Some(mib) => match mib.get_ref().checked_mul(1 << 20) {
+                Some(0) => return Err(at(Some(mib.span()), "rotate_mib must be at least 1".into())),
+                Some(bytes) => bytes,
+                None => {
+                    return Err(at(
+                        Some(mib.span()),
+                        format!("rotate_mib is too large: at most {} (MiB)", u64::MAX >> 20),
+                    ));
+                }
+            },
+        };
         let file = raw.output.file.as_ref().map(|f| FileOutput {
             path: base.join(f),
-            rotate_bytes: raw
-                .output
-                .rotate_mib
-                .as_ref()
-                .map_or(DEFAULT_ROTATE_MIB, |m| *m.get_ref())
-                << 20,
+            rotate_bytes,
             keep: raw.output.keep.unwrap_or(DEFAULT_KEEP),
         });
 
@@ -431,7 +470,7 @@ fn invalid(path: &Path, text: &str, span: Range<usize>, message: String) -> Conf
         line: text[..start].matches('\n').count() + 1,
         column: text[line_start..start].chars().count() + 1,
         message,
-        text: text[line_start..line_end].to_string(),
+        text: text[line_start..line_end].trim_end_matches('\r').to_string(),
     }
 }
 
@@ -473,7 +512,14 @@ names = ["a", "b"]
         assert_eq!(c.output.format, Format::Json);
         assert_eq!(c.output.interval, Duration::from_millis(250));
         assert_eq!(c.output.print_maps, PrintMaps::Interval);
-        assert_eq!(c.output.prometheus, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(
+            c.output.prometheus,
+            Some(Metrics {
+                listen: "127.0.0.1:9464".parse().unwrap(),
+                tls: None,
+                auth: None
+            })
+        );
         assert_eq!(
             c.output.file,
             Some(FileOutput {
@@ -584,5 +630,179 @@ names = ["a", "b"]
     fn syntax_error_names_line() {
         let e = parse("[output\nformat = 1\n").unwrap_err();
         assert!(e.starts_with("/etc/wasmtrace/test.toml:1:"), "{e}");
+    }
+
+    /// A config line: a known key (sometimes misspelt) with a value of any type.
+    fn fuzz_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("format"),
+            Just("interval"),
+            Just("print_maps"),
+            Just("prometheus"),
+            Just("file"),
+            Just("rotate_mib"),
+            Just("keep"),
+            Just("ring_buffer_mib"),
+            Just("plugin_queue_events"),
+            Just("plugin_cpu_per_call"),
+            Just("plugin_memory_mib"),
+            Just("plugin_emits_per_interval"),
+            Just("plugin_emit_kib_per_interval"),
+            Just("plugin_maps"),
+            Just("plugin_keys_per_map"),
+            Just("plugin_map_memory_mib"),
+            Just("plugin_string_bytes"),
+            Just("pid"),
+            Just("uid"),
+            Just("comm"),
+            Just("path"),
+            Just("probes"),
+            Just("plugin_dir"),
+            Just("watch"),
+            Just("fromat"),
+        ];
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (0u32..5000).prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:?}")),
+            any::<bool>().prop_map(|b| b.to_string()),
+            "[^\"\\\\]{0,12}".prop_map(|s| format!("{s:?}")),
+            Just("\"1s\"".to_string()),
+            Just("\"99999999999y\"".to_string()),
+            Just("\"json\"".to_string()),
+            Just("\"127.0.0.1:0\"".to_string()),
+            Just("[\"file.open\", \"net.nope\"]".to_string()),
+            proptest::collection::vec(any::<u32>(), 0..3).prop_map(|v| format!("{v:?}")),
+            Just("{ a = 1 }".to_string()),
+        ];
+        (key, value).prop_map(|(k, v)| format!("{k} = {v}"))
+    }
+
+    fn fuzz_section() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let header = prop_oneof![
+            Just(String::new()),
+            Just("[output]".to_string()),
+            Just("[limits]".to_string()),
+            Just("[probe.\"file.open\"]".to_string()),
+            Just("[probe.\"nope\"]".to_string()),
+            Just("[plugin.p]".to_string()),
+            Just("[plugin.p.config]".to_string()),
+            Just("[plugin.p.grant]".to_string()),
+        ];
+        (header, proptest::collection::vec(fuzz_line(), 0..4))
+            .prop_map(|(h, lines)| format!("{h}\n{}\n", lines.join("\n")))
+    }
+
+    /// Where an error points must be in the text it quotes.
+    fn check_located(
+        text: &str,
+        result: Result<Config, ConfigError>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        match result {
+            Ok(_) => {}
+            Err(ConfigError::Invalid {
+                line,
+                column,
+                text: quoted,
+                ..
+            }) => {
+                let lines: Vec<&str> = text.split('\n').collect();
+                proptest::prop_assert!(line >= 1 && line <= lines.len(), "line {line} of {}", lines.len());
+                let whole = lines[line - 1];
+                proptest::prop_assert_eq!(quoted.as_str(), whole.trim_end_matches('\r'));
+                proptest::prop_assert!(column >= 1 && column <= whole.chars().count() + 1);
+            }
+            Err(e) => proptest::prop_assert!(false, "parse gave {e}"),
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// Any text: a valid config or an error naming a line and column inside it.
+        #[test]
+        fn fuzz_config_any_text_parses_or_errs_with_a_location(text in "(\\PC|\n|\r|\t|\"|=|\\[|\\]){0,200}") {
+            check_located(&text, Config::parse(Path::new("/x/c.toml"), &text))?;
+        }
+
+        /// Known sections and keys with values of any type and size.
+        #[test]
+        fn fuzz_config_any_values_parse_or_err_with_a_location(sections in proptest::collection::vec(fuzz_section(), 1..5)) {
+            let text = sections.concat();
+            check_located(&text, Config::parse(Path::new("/x/c.toml"), &text))?;
+        }
+    }
+
+    #[test]
+    fn metrics_endpoint_with_tls_and_auth() {
+        let c = parse(
+            "[output]\nprometheus = \"0.0.0.0:9464\"\n[output.prometheus_tls]\ncert_file = \"tls/crt.pem\"\n\
+             key_file = \"/k.pem\"\n[output.prometheus_auth]\nusername = \"prom\"\npassword_env = \"PW\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.output.prometheus.unwrap(),
+            Metrics {
+                listen: "0.0.0.0:9464".parse().unwrap(),
+                tls: Some(Tls {
+                    cert_file: "/etc/wasmtrace/tls/crt.pem".into(),
+                    key_file: "/k.pem".into()
+                }),
+                auth: Some(Auth::Basic {
+                    username: "prom".into(),
+                    password: Secret::Env("PW".into())
+                }),
+            }
+        );
+        let c = parse("[output]\nprometheus = \"127.0.0.1:1\"\n[output.prometheus_auth]\nbearer_token_file = \"t\"\n")
+            .unwrap();
+        assert_eq!(
+            c.output.prometheus.unwrap().auth,
+            Some(Auth::Bearer {
+                token: Secret::File("/etc/wasmtrace/t".into())
+            })
+        );
+    }
+
+    #[test]
+    fn metrics_auth_mistakes_are_named() {
+        let head = "[output]\nprometheus = \"127.0.0.1:1\"\n[output.prometheus_auth]\n";
+        for (auth, wanted) in [
+            (
+                "username = \"u\"\n",
+                ":4:12: a username needs password_file or password_env",
+            ),
+            ("password_env = \"P\"\n", "a password needs a username"),
+            (
+                "username = \"u\"\npassword_env = \"P\"\npassword_file = \"f\"\n",
+                ":5:16: give password_file or password_env, not both",
+            ),
+            (
+                "username = \"u\"\npassword_env = \"P\"\nbearer_token_env = \"T\"\n",
+                "a bearer token, not both",
+            ),
+            ("password = \"inline\"\n", "unknown field `password`"),
+        ] {
+            let e = parse(&format!("{head}{auth}")).unwrap_err();
+            assert!(e.contains(wanted), "{auth}: {e}");
+        }
+        let e = parse("[output.prometheus_auth]\nbearer_token_env = \"T\"\n").unwrap_err();
+        assert!(e.contains("needs `prometheus = \"ADDR\"` in [output]"), "{e}");
+    }
+
+    #[test]
+    fn overflowing_sizes_and_intervals_are_errors_that_say_so() {
+        let e = parse("[output]\nfile = \"x\"\nrotate_mib = 18446744073709551615\n").unwrap_err();
+        assert!(
+            e.contains(":3:14: rotate_mib is too large: at most 17592186044415 (MiB)"),
+            "{e}"
+        );
+        let e = parse("[output]\ninterval = \"500000y\"\n").unwrap_err();
+        assert!(
+            e.contains(":2:12: interval must be longer than 0s and at most 1day"),
+            "{e}"
+        );
     }
 }

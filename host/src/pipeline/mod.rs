@@ -158,9 +158,18 @@ impl Session {
         };
 
         let published = SharedStats::default();
-        if let Some(addr) = config.output.prometheus {
-            crate::prometheus::serve(addr, maps.clone(), published.clone())?;
-            eprintln!("wasmtrace: Prometheus metrics at http://{addr}/metrics");
+        if let Some(metrics) = &config.output.prometheus {
+            crate::prometheus::serve(metrics, maps.clone(), published.clone())?;
+            let scheme = if metrics.tls.is_some() { "https" } else { "http" };
+            let auth = match metrics.auth {
+                None => "",
+                Some(crate::config::Auth::Basic { .. }) => " (basic auth)",
+                Some(crate::config::Auth::Bearer { .. }) => " (bearer token)",
+            };
+            eprintln!(
+                "wasmtrace: Prometheus metrics at {scheme}://{}/metrics{auth}",
+                metrics.listen
+            );
         }
 
         let names: Vec<&str> = source.probes().into_iter().map(|id| catalog::by_id(id).name).collect();

@@ -128,11 +128,16 @@ impl Replay {
             match frame {
                 Some(Frame::Event(record)) => {
                     let ts = abi::read::<abi::EventHeader>(record).map(|h| h.ts_boot_ns);
-                    let next = *self.next_tick_ns.get_or_insert(ts.unwrap_or(0) + self.interval_ns);
+                    let first = || ts.unwrap_or(0).checked_add(self.interval_ns);
+                    let Some(next) = self.next_tick_ns.or_else(first) else {
+                        return Err(self.bad_time(ts.unwrap_or(0)));
+                    };
+                    self.next_tick_ns = Some(next);
                     if let Some(ts) = ts.filter(|&ts| ts >= next) {
-                        // Ticks that fell in a quiet stretch collapse into one.
-                        let behind = (ts - next) / self.interval_ns.max(1);
-                        self.next_tick_ns = Some(next + (behind + 1) * self.interval_ns);
+                        let Some(tick) = tick_after(next, ts, self.interval_ns) else {
+                            return Err(self.bad_time(ts));
+                        };
+                        self.next_tick_ns = Some(tick);
                         self.tick_due = true;
                         self.held = Some(record.to_vec());
                         break;
@@ -155,6 +160,15 @@ impl Replay {
         Ok(n)
     }
 
+    /// A recorded time so large that the next tick would overflow: the file
+    /// is corrupt; replaying stops there rather than wrapping.
+    fn bad_time(&mut self, ts: u64) -> RecordingError {
+        self.exhausted = true;
+        self.reader.corrupt(format!(
+            "an event's timestamp ({ts} ns after boot) is too large to replay: the next tick would overflow"
+        ))
+    }
+
     fn lost(&self) -> Vec<(ProbeId, u64)> {
         self.probes
             .iter()
@@ -164,5 +178,52 @@ impl Replay {
                 (id, lost.unwrap_or(0))
             })
             .collect()
+    }
+}
+
+/// The first tick after `ts` (at or past `next`); ticks that fell in a quiet
+/// stretch collapse into one. `None` on overflow.
+fn tick_after(next: u64, ts: u64, interval_ns: u64) -> Option<u64> {
+    let behind = (ts - next) / interval_ns.max(1);
+    next.checked_add(behind.checked_add(1)?.checked_mul(interval_ns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Header, Summary, Writer};
+
+    #[test]
+    fn ticks_collapse_over_quiet_stretches_and_overflow_is_none() {
+        assert_eq!(tick_after(10, 10, 5), Some(15));
+        assert_eq!(tick_after(10, 37, 5), Some(40));
+        assert_eq!(tick_after(10, u64::MAX, 5), None);
+        assert_eq!(tick_after(u64::MAX - 1, u64::MAX, 5), None);
+    }
+
+    /// A recorded timestamp at the end of time is a corrupt file, said so,
+    /// after the events before it were replayed.
+    #[test]
+    fn a_timestamp_that_would_overflow_is_an_error_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.wtr");
+        let mut writer = Writer::create(&path, &Header::new([ProbeId::FileOpen])).unwrap();
+        for ts in [1_000, u64::MAX - 10] {
+            let mut record = vec![0u8; abi::record_size(ProbeId::FileOpen)];
+            record[..8].copy_from_slice(&ts.to_le_bytes());
+            record[16..20].copy_from_slice(&(ProbeId::FileOpen as u32).to_le_bytes());
+            writer.event(&record).unwrap();
+        }
+        writer.finish(&Summary::default()).unwrap();
+        let mut replay = Replay::open(&path, Duration::from_secs(1)).unwrap();
+        let mut seen = 0;
+        let e = replay.drain(100, |_| seen += 1).unwrap_err();
+        assert_eq!(seen, 1);
+        assert!(
+            e.to_string()
+                .contains("an event's timestamp (18446744073709551605 ns after boot) is too large to replay"),
+            "{e}"
+        );
+        assert!(replay.exhausted);
     }
 }

@@ -60,13 +60,13 @@ pub const WIT_PACKAGE: &str = "wasmtrace:plugin@0.1.0";
 pub enum PluginError {
     #[error("plugin `{plugin}`: {} does not exist; build the plugins (see the README) or set `path` in [plugin.{plugin}]", path.display())]
     Missing { plugin: String, path: PathBuf },
-    #[error("refusing plugin `{plugin}`: {source}")]
-    Untrusted { plugin: String, source: TrustError },
-    #[error("plugin `{plugin}`: cannot read {}: {source}", path.display())]
+    #[error("refusing plugin `{plugin}`: {cause}")]
+    Untrusted { plugin: String, cause: TrustError },
+    #[error("plugin `{plugin}`: cannot read {}: {cause}", path.display())]
     Read {
         plugin: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("plugin `{plugin}`: {} is not a WebAssembly file", path.display())]
     NotWasm { plugin: String, path: PathBuf },
@@ -229,7 +229,7 @@ impl Runtime {
 
     /// Reads, checks and compiles a plugin's component (or takes it from the cache).
     pub fn compile(&self, plugin: &str, path: &Path) -> Result<Component, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+        let bytes = std::fs::read(path).map_err(|cause| match cause.kind() {
             std::io::ErrorKind::NotFound => PluginError::Missing {
                 plugin: plugin.into(),
                 path: path.into(),
@@ -237,12 +237,12 @@ impl Runtime {
             _ => PluginError::Read {
                 plugin: plugin.into(),
                 path: path.into(),
-                source,
+                cause,
             },
         })?;
-        trust::check_file(path).map_err(|source| PluginError::Untrusted {
+        trust::check_file(path).map_err(|cause| PluginError::Untrusted {
             plugin: plugin.into(),
-            source,
+            cause,
         })?;
         match bytes.get(..8) {
             // The binary format's preamble: magic, then the layer/version word.

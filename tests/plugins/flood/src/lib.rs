@@ -10,7 +10,8 @@
 //! - "rows", "logs", "findings": `per_call` of each, 100 bytes of text apiece;
 //! - "huge": a key, a row cell and a log line of 1 MiB each.
 //!
-//! `per_call` defaults to 200,000.
+//! `per_call` defaults to 200,000; `text` (default 100 `x`) is the rows',
+//! logs' and findings' text.
 
 use wasmtrace_sdk::bindings::wasmtrace::plugin::maps as host;
 use wasmtrace_sdk::{Config, Event, Finding, Level, Plugin, Row, Severity, log, plugin, set_columns};
@@ -18,6 +19,7 @@ use wasmtrace_sdk::{Config, Event, Finding, Level, Plugin, Row, Severity, log, p
 struct Flood {
     what: String,
     per_call: u64,
+    text: String,
     /// Numbers keys and maps so that each one is new.
     next: u64,
     keys: host::Counter,
@@ -27,7 +29,7 @@ struct Flood {
 
 impl Flood {
     fn flood(&mut self) {
-        let text = "x".repeat(100);
+        let text = self.text.as_str();
         for _ in 0..self.per_call {
             self.next += 1;
             let n = self.next;
@@ -38,9 +40,9 @@ impl Flood {
                 }
                 "handles" => self.hoard.push(host::Counter::new("hoarded", &[])),
                 "columns" => set_columns(&["COLUMN"; 16]),
-                "rows" => Row::new().push(n).push(text.as_str()).emit(),
-                "logs" => log(Level::Info, &text),
-                "findings" => Finding::new(Severity::High, "flood", text.clone()).emit(),
+                "rows" => Row::new().push(n).push(text).emit(),
+                "logs" => log(Level::Info, text),
+                "findings" => Finding::new(Severity::High, "flood", text).emit(),
                 _ => {}
             }
         }
@@ -60,6 +62,7 @@ impl Plugin for Flood {
         Ok(Flood {
             what: config.text("flood")?.unwrap_or("keys").to_string(),
             per_call: config.integer("per_call")?.unwrap_or(200_000) as u64,
+            text: config.text("text")?.map_or_else(|| "x".repeat(100), str::to_string),
             next: 0,
             keys: host::Counter::new("keys", &["key".to_string()]),
             hoard: Vec::new(),

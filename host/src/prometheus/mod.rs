@@ -1,20 +1,17 @@
 //! The Prometheus exposition endpoint: every plugin's maps as metrics
 //! (`wasmtrace_PLUGIN_MAP`, map labels as labels; log2 histograms as
 //! Prometheus histograms), and wasmtrace's own per-probe event and loss
-//! counters, served at `/metrics` from a thread of its own.
+//! counters. `server` serves them at `/metrics`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
-
-use crate::maps::{Key, Log2Hist, Map, MapRegistry, PluginMaps, Values};
+use crate::maps::{Key, Log2Hist, Map, PluginMaps, Values};
 use crate::output::{PluginStats, ProbeStats};
+
+mod server;
+pub use server::{ServeError, serve};
 
 /// The session's own figures, as of its last tick.
 #[derive(Debug, Clone, Default)]
@@ -25,48 +22,6 @@ pub struct Published {
 
 /// What the session publishes for the endpoint.
 pub type SharedStats = Arc<Mutex<Published>>;
-
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot serve Prometheus metrics on {addr}: {reason}. Pick a free address in [output] prometheus, or remove it"
-)]
-pub struct ServeError {
-    addr: SocketAddr,
-    reason: String,
-}
-
-/// Starts serving on the current tokio runtime. A scrape renders on a
-/// blocking thread from a snapshot of the maps, so it holds no lock that a
-/// plugin or the reader needs while it formats.
-pub fn serve(addr: SocketAddr, maps: MapRegistry, stats: SharedStats) -> Result<(), ServeError> {
-    let fail = |e: std::io::Error| ServeError {
-        addr,
-        reason: e.to_string(),
-    };
-    let listener = std::net::TcpListener::bind(addr).map_err(fail)?;
-    listener.set_nonblocking(true).map_err(fail)?;
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
-    let app = axum::Router::new()
-        .route("/metrics", get(metrics))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "wasmtrace: metrics are at /metrics\n") })
-        .with_state((maps, stats));
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("the Prometheus endpoint stopped: {e}");
-        }
-    });
-    Ok(())
-}
-
-async fn metrics(State((maps, stats)): State<(MapRegistry, SharedStats)>) -> impl IntoResponse {
-    let text = tokio::task::spawn_blocking(move || {
-        let published = stats.lock().expect("stats lock").clone();
-        render(&maps.snapshot(), &published)
-    })
-    .await
-    .unwrap_or_else(|e| format!("# wasmtrace: rendering failed: {e}\n"));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
-}
 
 /// A counter family per figure: (name, help, value of a row).
 fn family<T>(out: &mut String, name: &str, help: &str, rows: impl Iterator<Item = (String, T)>)
@@ -94,7 +49,10 @@ pub fn render(plugins: &[PluginMaps], published: &Published) -> String {
                     let _ = writeln!(
                         out,
                         "# wasmtrace: map @{} of plugin {} left out: its metric name {base} is taken by map @{} of plugin {}",
-                        map.name, plugin.plugin, first.1, first.0
+                        map.name,
+                        escape(&plugin.plugin),
+                        first.1,
+                        escape(&first.0)
                     );
                 }
                 _ => {
@@ -243,6 +201,8 @@ fn sanitize(name: &str) -> String {
     s
 }
 
+/// A label value as the exposition format quotes it; any other byte,
+/// control characters included, is allowed as is.
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
@@ -360,5 +320,61 @@ mod tests {
             text.contains("# wasmtrace: map @m of plugin a_b left out: its metric name wasmtrace_a_b_m is taken by map @m of plugin a-b"),
             "{text}"
         );
+    }
+
+    /// A label value read back as Prometheus reads it: `\\`, `\"` and `\n` unescaped.
+    fn unquote(s: &str) -> (String, &str) {
+        let mut out = String::new();
+        let mut chars = s.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return (out, &s[i + 1..]),
+                '\\' => match chars.next().map(|(_, c)| c) {
+                    Some('n') => out.push('\n'),
+                    Some(c) => out.push(c),
+                    None => break,
+                },
+                c => out.push(c),
+            }
+        }
+        panic!("unterminated label value in {s:?}")
+    }
+
+    /// A sample line's metric name and labels.
+    fn sample(line: &str) -> (&str, Vec<(String, String)>) {
+        let (name, mut rest) = line.split_once('{').unwrap_or((line.split(' ').next().unwrap(), ""));
+        let mut labels = Vec::new();
+        while let Some((label, after)) = rest.split_once("=\"") {
+            let (value, after) = unquote(after);
+            labels.push((label.to_string(), value));
+            rest = after.strip_prefix(',').unwrap_or(after);
+        }
+        (name, labels)
+    }
+
+    proptest::proptest! {
+        /// Any keys: every line is a comment or one sample, and each label
+        /// value reads back as the key part it came from.
+        #[test]
+        fn fuzz_prometheus_any_keys_round_trip(keys in proptest::collection::vec(proptest::collection::vec("(?s).{0,12}", 2), 1..6)) {
+            let mut p = PluginMaps::new("p", MapQuota { maps: 8, keys_per_map: 64, bytes: 1 << 20 });
+            let c = p.create("c", MapKind::Counter, key(&["a", "b"])).unwrap();
+            let h = p.create("h", MapKind::Log2Histogram, key(&["a", "b"])).unwrap();
+            for k in &keys {
+                p.add(c, k, 1).unwrap();
+                p.record(h, k, 3).unwrap();
+            }
+            let text = render(&[p], &Published::default());
+            let mut seen = std::collections::BTreeSet::new();
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let (name, labels) = sample(line);
+                proptest::prop_assert!(name.starts_with("wasmtrace_p_"), "{line:?}");
+                let parts: Vec<String> = labels.iter().filter(|(l, _)| l == "a" || l == "b").map(|(_, v)| v.clone()).collect();
+                proptest::prop_assert_eq!(parts.len(), 2, "{:?}", line);
+                seen.insert(parts);
+            }
+            let wanted: std::collections::BTreeSet<Vec<String>> = keys.into_iter().collect();
+            proptest::prop_assert_eq!(seen, wanted);
+        }
     }
 }

@@ -1,0 +1,158 @@
+//! The Prometheus endpoint's settings: `prometheus = "ADDR"` in `[output]`,
+//! and optionally `[output.prometheus_tls]` and `[output.prometheus_auth]`.
+//! The endpoint shows the node's paths and commands, so it can be closed
+//! like any exporter; secrets come from a file or an environment variable,
+//! never from the config itself.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    pub listen: SocketAddr,
+    pub tls: Option<Tls>,
+    pub auth: Option<Auth>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    Basic { username: String, password: Secret },
+    Bearer { token: Secret },
+}
+
+/// Where a secret is read from when the endpoint starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    File(PathBuf),
+    Env(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read the secret file {}: {cause}", path.display())]
+    File { path: PathBuf, cause: std::io::Error },
+    #[error("the secret file {} is empty", path.display())]
+    EmptyFile { path: PathBuf },
+    #[error("the environment variable {0} that should hold the secret is not set or empty")]
+    Env(String),
+}
+
+impl Secret {
+    /// The secret; a file's trailing line break is not part of it (as
+    /// Prometheus reads `password_file`).
+    pub fn read(&self) -> Result<String, SecretError> {
+        match self {
+            Secret::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|cause| SecretError::File {
+                    path: path.clone(),
+                    cause,
+                })?;
+                let secret = text.trim_end_matches(['\n', '\r']);
+                if secret.is_empty() {
+                    return Err(SecretError::EmptyFile { path: path.clone() });
+                }
+                Ok(secret.to_string())
+            }
+            Secret::Env(name) => std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| SecretError::Env(name.clone())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    cert_file: String,
+    key_file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    password_env: Option<Spanned<String>>,
+    bearer_token_file: Option<Spanned<String>>,
+    bearer_token_env: Option<Spanned<String>>,
+}
+
+type Invalid = (Range<usize>, String);
+
+/// One secret from a `*_file` or `*_env` pair: exactly one of them.
+fn secret(
+    base: &Path,
+    what: &str,
+    file: &Option<Spanned<String>>,
+    env: &Option<Spanned<String>>,
+) -> Result<Option<Secret>, Invalid> {
+    match (file, env) {
+        (None, None) => Ok(None),
+        (Some(file), None) => Ok(Some(Secret::File(base.join(file.get_ref())))),
+        (None, Some(env)) if !env.get_ref().is_empty() => Ok(Some(Secret::Env(env.get_ref().clone()))),
+        (None, Some(env)) => Err((env.span(), format!("{what}_env must name an environment variable"))),
+        (Some(_), Some(env)) => Err((env.span(), format!("give {what}_file or {what}_env, not both"))),
+    }
+}
+
+/// The endpoint's settings; `at` is where to point when something is missing.
+pub(super) fn parse(
+    base: &Path,
+    listen: SocketAddr,
+    tls: Option<&RawTls>,
+    auth: Option<&Spanned<RawAuth>>,
+) -> Result<Metrics, Invalid> {
+    let tls = tls.map(|t| Tls {
+        cert_file: base.join(&t.cert_file),
+        key_file: base.join(&t.key_file),
+    });
+    let auth = match auth {
+        None => None,
+        Some(spanned) => {
+            let a = spanned.get_ref();
+            let password = secret(base, "password", &a.password_file, &a.password_env)?;
+            let token = secret(base, "bearer_token", &a.bearer_token_file, &a.bearer_token_env)?;
+            Some(match (&a.username, password, token) {
+                (Some(user), Some(password), None) if !user.get_ref().is_empty() => Auth::Basic {
+                    username: user.get_ref().clone(),
+                    password,
+                },
+                (None, None, Some(token)) => Auth::Bearer { token },
+                (Some(user), _, Some(_)) => {
+                    return Err((
+                        user.span(),
+                        "give a username and password, or a bearer token, not both".into(),
+                    ));
+                }
+                (Some(user), None, None) => {
+                    return Err((user.span(), "a username needs password_file or password_env".into()));
+                }
+                (Some(user), Some(_), None) => return Err((user.span(), "username must not be empty".into())),
+                (None, Some(_), _) => {
+                    return Err((spanned.span(), "a password needs a username".into()));
+                }
+                (None, None, None) => {
+                    return Err((
+                        spanned.span(),
+                        "[output.prometheus_auth] needs username with password_file or password_env, or \
+                         bearer_token_file or bearer_token_env"
+                            .into(),
+                    ));
+                }
+            })
+        }
+    };
+    Ok(Metrics { listen, tls, auth })
+}
