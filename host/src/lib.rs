@@ -4,6 +4,7 @@ pub mod bench;
 pub mod catalog;
 pub mod config;
 pub mod decode;
+pub mod deliver;
 pub mod escape;
 pub mod listing;
 pub mod maps;

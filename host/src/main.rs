@@ -172,7 +172,8 @@ fn output_for(config: &Config) -> anyhow::Result<Output> {
                 .with_context(|| format!("opening the output file {}", file.path.display()))?,
         ),
     };
-    Ok(Output::new(config.output.format, out, config.plugins.len() > 1))
+    let deliveries = wasmtrace::deliver::Deliveries::start(&config.output.receivers)?;
+    Ok(Output::new(config.output.format, out, config.plugins.len() > 1).with_deliveries(deliveries))
 }
 
 /// A flag that Ctrl-C (SIGINT) or SIGTERM sets, so that a run ends cleanly.

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use serde_json::{Map as JsonObject, Value as Json, json};
 
 use crate::config::Format;
+use crate::deliver::{Deliveries, DeliveryStats};
 use crate::escape;
 use crate::maps::{Log2Hist, Map, PluginMaps, Refused, Values};
 use crate::render;
@@ -20,7 +21,12 @@ use crate::runtime::bindings::{Finding, Level, Severity, Value};
 pub struct ProbeStats {
     pub probe: &'static str,
     pub events: u64,
+    /// Dropped in the kernel: the ring buffer was full.
     pub lost: u64,
+    /// Calls of its programs the kernel skipped because another eBPF program
+    /// was running on that CPU: an upper bound on events missed (most calls
+    /// are filtered out anyway).
+    pub skipped: u64,
 }
 
 /// What a plugin cost and what it lost, cumulative across its restarts and
@@ -63,6 +69,8 @@ pub struct Output {
     label_plugins: bool,
     /// The first failure to write live output, for the session to stop on.
     failed: Option<io::Error>,
+    /// Receivers findings are also sent to.
+    deliveries: Deliveries,
 }
 
 const MIN_COLUMN_WIDTH: usize = 6;
@@ -75,7 +83,37 @@ impl Output {
             columns: HashMap::new(),
             label_plugins,
             failed: None,
+            deliveries: Deliveries::default(),
         }
+    }
+
+    /// Also sends every finding to these receivers.
+    pub fn with_deliveries(mut self, deliveries: Deliveries) -> Output {
+        self.deliveries = deliveries;
+        self
+    }
+
+    pub fn delivery_stats(&self) -> Vec<DeliveryStats> {
+        self.deliveries.stats()
+    }
+
+    /// Gives the receivers their last chance to take what is queued, and
+    /// says what reached each.
+    pub fn finish_deliveries(&mut self) -> io::Result<()> {
+        for s in self.deliveries.finish() {
+            match self.format {
+                Format::Text => writeln!(
+                    self.out,
+                    "findings to {}: {} delivered, {} dropped, {} in the spool file, {} failed attempts",
+                    s.output, s.delivered, s.dropped, s.spooled, s.failed_attempts
+                )?,
+                Format::Json => self.json_line(json!({
+                    "type": "delivery", "output": s.output, "delivered": s.delivered, "dropped": s.dropped,
+                    "spooled": s.spooled, "failed_attempts": s.failed_attempts,
+                }))?,
+            }
+        }
+        self.out.flush()
     }
 
     /// The first error writing live output (rows, findings) since the last call.
@@ -166,6 +204,7 @@ impl Output {
     }
 
     fn finding(&mut self, plugin: &str, f: &Finding) -> io::Result<()> {
+        self.deliveries.offer(plugin, f);
         match self.format {
             Format::Text => {
                 let fields: Vec<String> = f
@@ -217,10 +256,24 @@ impl Output {
     pub fn probe_stats(&mut self, stats: &[ProbeStats]) -> io::Result<()> {
         for s in stats {
             match self.format {
-                Format::Text => writeln!(self.out, "probe {}: {} events, {} lost", s.probe, s.events, s.lost)?,
-                Format::Json => {
-                    self.json_line(json!({"type": "probe", "probe": s.probe, "events": s.events, "lost": s.lost}))?
+                Format::Text => {
+                    let skipped = if s.skipped > 0 {
+                        format!(
+                            ", {} hook calls skipped in the kernel (up to as many events missed)",
+                            s.skipped
+                        )
+                    } else {
+                        String::new()
+                    };
+                    writeln!(
+                        self.out,
+                        "probe {}: {} events, {} lost{skipped}",
+                        s.probe, s.events, s.lost
+                    )?
                 }
+                Format::Json => self.json_line(json!({
+                    "type": "probe", "probe": s.probe, "events": s.events, "lost": s.lost, "skipped": s.skipped,
+                }))?,
             }
         }
         self.out.flush()
@@ -298,7 +351,7 @@ impl Output {
     }
 }
 
-fn severity(s: Severity) -> &'static str {
+pub(crate) fn severity(s: Severity) -> &'static str {
     match s {
         Severity::Info => "info",
         Severity::Low => "low",
@@ -318,7 +371,7 @@ fn text_value(v: &Value) -> String {
     }
 }
 
-fn json_value(v: &Value) -> Json {
+pub(crate) fn json_value(v: &Value) -> Json {
     match v {
         Value::Text(s) => json!(s),
         Value::Int(n) => json!(n),

@@ -2,6 +2,7 @@
 //! filters, attaches them, and reads their ring buffers and drop counters.
 
 use std::collections::BTreeMap;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
@@ -176,6 +177,30 @@ impl Probes {
             .collect()
     }
 
+    /// Calls of each probe's programs that the kernel skipped: a tracepoint
+    /// program does not run when its hook fires on a CPU where another eBPF
+    /// program is running (an interrupt in the middle of one), and the
+    /// kernel counts each skip (`recursion_misses`). Each may have been an
+    /// event, or a call the program would have filtered out.
+    pub fn skipped(&self) -> Vec<(ProbeId, u64)> {
+        self.families
+            .values()
+            .flat_map(|f| {
+                f.probes.iter().map(move |&id| {
+                    let programs = catalog::by_id(id)
+                        .hooks
+                        .iter()
+                        .filter_map(|h| f.ebpf.program(h.program));
+                    let skipped = programs
+                        .filter_map(|p| p.fd().ok())
+                        .map(|fd| recursion_misses(fd.as_fd()))
+                        .sum();
+                    (id, skipped)
+                })
+            })
+            .collect()
+    }
+
     /// Each loaded family's ring buffer, to wait on for readiness.
     pub fn rings(&self) -> impl Iterator<Item = (Object, &RingBuf<MapData>)> + '_ {
         self.families.iter().map(|(&object, f)| (object, &f.ring))
@@ -184,6 +209,36 @@ impl Probes {
     pub fn probes(&self) -> impl Iterator<Item = ProbeId> + '_ {
         self.families.values().flat_map(|f| f.probes.iter().copied())
     }
+}
+
+/// A loaded program's `recursion_misses` (kernel 5.12 and later; 0 before,
+/// or when the kernel will not say).
+fn recursion_misses(program: std::os::fd::BorrowedFd<'_>) -> u64 {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct InfoByFd {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    // SAFETY: bpf_prog_info is a plain C struct of integers: all zeroes is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoByFd {
+        bpf_fd: program.as_raw_fd() as u32,
+        info_len: size_of_val(&info) as u32,
+        info: (&raw mut info) as u64,
+    };
+    // SAFETY: BPF_OBJ_GET_INFO_BY_FD writes at most `info_len` bytes to `info`.
+    let ok = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET_INFO_BY_FD,
+            &raw mut attr,
+            size_of::<InfoByFd>() as libc::c_uint,
+        )
+    } == 0;
+    if ok { info.recursion_misses } else { 0 }
 }
 
 fn check_available(probe: &'static Probe, events_dir: &Path) -> Result<(), ProbeError> {

@@ -83,10 +83,13 @@ pub fn record(
                 )
             })
             .collect(),
+        // The format has one loss figure: ring buffer drops, and skipped
+        // program calls (an upper bound), together.
         lost: probes
             .lost()
             .into_iter()
-            .map(|(id, lost)| (catalog::by_id(id).name.to_string(), lost))
+            .zip(probes.skipped())
+            .map(|((id, lost), (_, skipped))| (catalog::by_id(id).name.to_string(), lost + skipped))
             .collect(),
     };
     writer.finish(&summary)?;

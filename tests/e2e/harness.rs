@@ -148,9 +148,20 @@ impl Tracer {
     }
 
     fn spawn(dir: tempfile::TempDir, config: &str, args: &[&str], ready: &str) -> Tracer {
+        Tracer::spawn_env(dir, config, args, ready, &[])
+    }
+
+    /// Like `start`, with these variables in wasmtrace's environment.
+    pub fn start_env(config: &str, env: &[(&str, &str)]) -> Tracer {
+        let args = ["run", "--output", "json"];
+        Tracer::spawn_env(tempfile::tempdir().unwrap(), config, &args, "wasmtrace: tracing", env)
+    }
+
+    fn spawn_env(dir: tempfile::TempDir, config: &str, args: &[&str], ready: &str, env: &[(&str, &str)]) -> Tracer {
         let path = dir.path().join("wasmtrace.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = wasmtrace()
+            .envs(env.iter().copied())
             .args(args)
             .arg("--config")
             .arg(&path)
@@ -480,14 +491,21 @@ pub fn free_port() -> u16 {
 
 /// GET over HTTP/1.0; the body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    http(port, "GET", path, "").map(|(_, body)| body)
+}
+
+/// A request over HTTP/1.0 with a JSON body; the status line and the body.
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<(String, String)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    Ok(response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default())
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    Ok((head.lines().next().unwrap_or_default().to_string(), body.to_string()))
 }
 
 /// Puts a component in place the way a careful deploy does: write aside, then rename.
@@ -507,4 +525,14 @@ pub fn another_build(component: &[u8], tag: &str) -> Vec<u8> {
     out.push(content.len() as u8); // LEB128 size, < 128
     out.extend_from_slice(&content);
     out
+}
+
+/// A server a test runs (Prometheus, Alertmanager, rsyslogd), stopped when dropped.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

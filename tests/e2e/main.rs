@@ -17,6 +17,7 @@ mod process_exec;
 mod process_exit;
 mod prometheus;
 mod quotas;
+mod receivers;
 mod record_replay;
 mod sandbox;
 mod soak;

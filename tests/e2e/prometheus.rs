@@ -4,12 +4,12 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::harness::{Tracer, child_opens, example_plugins, free_port, http_get, kernel_available, unique};
+use crate::harness::{Daemon, Tracer, child_opens, example_plugins, free_port, http_get, kernel_available, unique};
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
@@ -21,7 +21,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 struct Prometheus {
-    child: Child,
+    _daemon: Daemon,
     port: u16,
     _dir: tempfile::TempDir,
 }
@@ -52,7 +52,11 @@ impl Prometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("running prometheus (Debian package `prometheus`; scripts/install-deps installs it)");
-        Prometheus { child, port, _dir: dir }
+        Prometheus {
+            _daemon: Daemon(child),
+            port,
+            _dir: dir,
+        }
     }
 
     /// An instant query's first series (its labels and value), once `accept` takes it.
@@ -92,13 +96,6 @@ impl Prometheus {
         let value = |s: &Json| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok());
         let series = self.wait_for_series(query, |s| value(s).is_some_and(&accept));
         value(&series).unwrap()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,8 +1,12 @@
 //! The soak run: mixed open, exec and connect storms for a long time, with
 //! a plugin hot-reloaded every second, a plugin that traps and is redeployed
 //! every few seconds, and the Prometheus endpoint scraped every second.
-//! Nothing may be lost unaccounted, and the host's memory, open files and
-//! threads must stay flat after warm-up.
+//! Nothing may be lost unaccounted: each event is delivered, or counted as
+//! lost (ring buffer full), or within the kernel's count of skipped program
+//! calls (a hook that fired while another eBPF program ran on that CPU);
+//! each delivered event reaches each plugin or is counted as dropped or
+//! missed for it. The host's memory, open files and threads must stay flat
+//! after warm-up.
 //!
 //! CI runs it for 30 s. For the long run (figures printed on stderr):
 //! `WASMTRACE_SOAK=10m cargo test --release --test e2e soak -- --nocapture`
@@ -273,8 +277,20 @@ fn check_counts(out: &Finished, generated: &[(&str, u64, &str)], comms: &[String
     let mut delivered_opens = 0;
     for ((probe, made, key), comm) in generated.iter().zip(comms) {
         let (events, lost) = out.probe(probe);
-        eprintln!("soak: {probe}: generated {made}, delivered {events}, lost in the kernel {lost}");
-        assert_eq!(*made, events + lost, "{probe}: generated = delivered + lost");
+        let skipped = out.of_type("probe").find(|l| l["probe"] == *probe).unwrap()["skipped"]
+            .as_u64()
+            .unwrap();
+        eprintln!(
+            "soak: {probe}: generated {made}, delivered {events}, lost in the kernel {lost}, hook calls skipped by the kernel {skipped}"
+        );
+        // Events the kernel did not run the probe for are within its count
+        // of skipped calls (which also holds calls that were no event).
+        assert!(events + lost <= *made, "{probe}: no event counted twice");
+        assert!(
+            *made - events - lost <= skipped,
+            "{probe}: {} events neither delivered nor lost, beyond the {skipped} skipped calls",
+            *made - events - lost
+        );
         assert!(events > 0, "{probe}: some events were delivered");
         if *probe == "file.open" {
             delivered_opens = events;

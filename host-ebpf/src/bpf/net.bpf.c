@@ -19,21 +19,23 @@
 #define TCP_LAST_ACK 9
 #define TCP_LISTEN 10
 
-/* A connection seen from its start, per socket address. */
+/* A connection seen from its start, per socket address. LRU maps: an entry
+ * whose end the kernel skipped (a tracepoint that fired while another eBPF
+ * program ran on that CPU) is evicted in time instead of filling the map. */
 struct seen {
 	struct event_header owner; /* valid when owner.pid != 0 */
 	__u64 start_ns;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct seen);
 } connecting SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct seen);

@@ -15,9 +15,11 @@ use crate::catalog;
 
 mod limits;
 mod metrics;
+mod receivers;
 use limits::RawLimits;
 pub use limits::{Limits, PluginLimits};
 pub use metrics::{Auth, Metrics, Secret, SecretError, Tls};
+pub use receivers::{Alertmanager, HeaderValue, Queue, Receivers, Spool, Syslog, SyslogAddress, Webhook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -77,6 +79,8 @@ pub struct Output {
     pub prometheus: Option<Metrics>,
     /// Write output to this file instead of stdout, rotated by size.
     pub file: Option<FileOutput>,
+    /// Where findings are sent besides the output.
+    pub receivers: Receivers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +162,9 @@ struct RawOutput {
     prometheus: Option<Spanned<String>>,
     prometheus_tls: Option<metrics::RawTls>,
     prometheus_auth: Option<Spanned<metrics::RawAuth>>,
+    alertmanager: Option<receivers::RawAlertmanager>,
+    webhook: Option<receivers::RawWebhook>,
+    syslog: Option<receivers::RawSyslog>,
     file: Option<String>,
     rotate_mib: Option<Spanned<u64>>,
     keep: Option<u32>,
@@ -318,6 +325,31 @@ impl Config {
             keep: raw.output.keep.unwrap_or(DEFAULT_KEEP),
         });
 
+        let located = |(span, m): (Range<usize>, String)| at(Some(span), m);
+        let receivers = Receivers {
+            alertmanager: raw
+                .output
+                .alertmanager
+                .as_ref()
+                .map(|r| receivers::alertmanager(base, r))
+                .transpose()
+                .map_err(located)?,
+            webhook: raw
+                .output
+                .webhook
+                .as_ref()
+                .map(|r| receivers::webhook(base, r))
+                .transpose()
+                .map_err(located)?,
+            syslog: raw
+                .output
+                .syslog
+                .as_ref()
+                .map(|r| receivers::syslog(base, r))
+                .transpose()
+                .map_err(located)?,
+        };
+
         let limits = raw.limits.parse().map_err(|(span, m)| at(Some(span), m))?;
 
         let mut probes = BTreeMap::new();
@@ -381,6 +413,7 @@ impl Config {
                 print_maps,
                 prometheus,
                 file,
+                receivers,
             },
             probes,
             plugins,

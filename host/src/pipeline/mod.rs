@@ -34,6 +34,7 @@ use wasmtrace_ebpf::abi::ProbeId;
 use crate::catalog;
 use crate::config::{Config, PrintMaps};
 use crate::decode::decode;
+use crate::deliver::DeliveryStats;
 use crate::maps::MapRegistry;
 use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
@@ -383,6 +384,7 @@ impl Session {
         let mut output = self.output();
         output.probe_stats(&probes)?;
         output.plugin_stats(&plugins)?;
+        output.finish_deliveries()?;
         if let Some(e) = output.take_error() {
             return Err(e).context("writing output");
         }
@@ -457,6 +459,7 @@ impl Session {
 
     /// Reads the figures once, for the Prometheus endpoint and for the warnings.
     fn publish(&mut self) -> (Vec<ProbeStats>, Vec<PluginStats>) {
+        let skipped = self.source.skipped();
         let probes: Vec<ProbeStats> = self
             .source
             .lost()
@@ -465,13 +468,16 @@ impl Session {
                 probe: catalog::by_id(id).name,
                 events: self.events[id as usize],
                 lost,
+                skipped: skipped.iter().find(|(m, _)| *m == id).map_or(0, |(_, n)| *n),
             })
             .collect();
         let plugins = self.plugin_stats();
-        self.report_new_losses(&probes, &plugins);
+        let deliveries = self.output().delivery_stats();
+        self.report_new_losses(&probes, &plugins, &deliveries);
         *self.published.lock().expect("stats lock") = Published {
             probes: probes.clone(),
             plugins: plugins.clone(),
+            deliveries,
         };
         (probes, plugins)
     }
@@ -506,9 +512,28 @@ impl Session {
 
     /// Warns about losses since the last report: kernel ring buffers that
     /// were full, plugins that fell behind, map updates refused by quotas.
-    fn report_new_losses(&mut self, probes: &[ProbeStats], plugins: &[PluginStats]) {
+    fn report_new_losses(&mut self, probes: &[ProbeStats], plugins: &[PluginStats], deliveries: &[DeliveryStats]) {
         let mut new = |what: String, now: u64| now.saturating_sub(self.reported.insert(what, now).unwrap_or(0));
+        for s in deliveries {
+            let dropped = new(format!("findings dropped {}", s.output), s.dropped);
+            if dropped > 0 {
+                tracing::warn!(
+                    "findings to {0}: {dropped} dropped, its queue was full while the receiver was down or slow. \
+                     Raise queue.findings in [output.{0}], or set queue.spool_file to keep them on disk",
+                    s.output
+                );
+            }
+        }
         for s in probes {
+            let skipped = new(format!("skipped {}", s.probe), s.skipped);
+            if skipped > 0 {
+                tracing::warn!(
+                    "probe {}: the kernel skipped {skipped} calls of its programs, so up to as many events were \
+                     missed: the hook fired while another eBPF program was running on that CPU (an interrupt in \
+                     the middle of it), and the kernel does not nest tracepoint programs",
+                    s.probe
+                );
+            }
             let lost = new(format!("lost {}", s.probe), s.lost);
             if lost > 0 {
                 tracing::warn!(

@@ -53,6 +53,15 @@ impl Source {
         }
     }
 
+    /// Calls of probes' programs the kernel skipped; a recording counts
+    /// them among its losses.
+    pub fn skipped(&self) -> Vec<(ProbeId, u64)> {
+        match self {
+            Source::Kernel(probes) => probes.skipped(),
+            Source::Recording(_) => Vec::new(),
+        }
+    }
+
     pub fn probes(&self) -> Vec<ProbeId> {
         match self {
             Source::Kernel(probes) => probes.probes().collect(),

@@ -18,6 +18,7 @@ pub use server::{ServeError, serve};
 pub struct Published {
     pub probes: Vec<ProbeStats>,
     pub plugins: Vec<PluginStats>,
+    pub deliveries: Vec<crate::deliver::DeliveryStats>,
 }
 
 /// What the session publishes for the endpoint.
@@ -75,6 +76,12 @@ pub fn render(plugins: &[PluginMaps], published: &Published) -> String {
         "Events a probe dropped in the kernel: its ring buffer was full.",
         published.probes.iter().map(|s| (probe(s), s.lost)),
     );
+    family(
+        &mut out,
+        "wasmtrace_probe_skipped_total",
+        "Calls of a probe's programs the kernel skipped (another eBPF program was running on that CPU): an upper bound on events missed.",
+        published.probes.iter().map(|s| (probe(s), s.skipped)),
+    );
     let plugin = |s: &PluginStats| format!("plugin=\"{}\"", escape(&s.plugin));
     let plugins = &published.plugins;
     family(
@@ -124,6 +131,26 @@ pub fn render(plugins: &[PluginMaps], published: &Published) -> String {
             ]
             .map(|(limit, n)| (format!("{},limit=\"{limit}\"", plugin(s)), n))
         }),
+    );
+    let output = |s: &crate::deliver::DeliveryStats| format!("output=\"{}\"", s.output);
+    let deliveries = &published.deliveries;
+    family(
+        &mut out,
+        "wasmtrace_findings_delivered_total",
+        "Findings a receiver (alertmanager, webhook, syslog) accepted.",
+        deliveries.iter().map(|s| (output(s), s.delivered)),
+    );
+    family(
+        &mut out,
+        "wasmtrace_findings_dropped_total",
+        "Findings that found a receiver's queue (and spool file) full.",
+        deliveries.iter().map(|s| (output(s), s.dropped)),
+    );
+    family(
+        &mut out,
+        "wasmtrace_findings_failed_attempts_total",
+        "Deliveries to a receiver that failed and were retried.",
+        deliveries.iter().map(|s| (output(s), s.failed_attempts)),
     );
     out
 }
@@ -239,6 +266,7 @@ mod tests {
                 probe: "file.open",
                 events: 9,
                 lost: 1,
+                skipped: 2,
             }],
             plugins: vec![PluginStats {
                 plugin: "q".into(),
@@ -256,6 +284,13 @@ mod tests {
                 emits_refused: 5,
                 memory_bytes: 1 << 20,
                 latency: Default::default(),
+            }],
+            deliveries: vec![crate::deliver::DeliveryStats {
+                output: "webhook",
+                delivered: 6,
+                dropped: 2,
+                spooled: 0,
+                failed_attempts: 3,
             }],
         };
         assert_eq!(
@@ -281,6 +316,9 @@ mod tests {
              # HELP wasmtrace_probe_lost_total Events a probe dropped in the kernel: its ring buffer was full.\n\
              # TYPE wasmtrace_probe_lost_total counter\n\
              wasmtrace_probe_lost_total{probe=\"file.open\"} 1\n\
+             # HELP wasmtrace_probe_skipped_total Calls of a probe's programs the kernel skipped (another eBPF program was running on that CPU): an upper bound on events missed.\n\
+             # TYPE wasmtrace_probe_skipped_total counter\n\
+             wasmtrace_probe_skipped_total{probe=\"file.open\"} 2\n\
              # HELP wasmtrace_plugin_events_total Events a plugin handled.\n\
              # TYPE wasmtrace_plugin_events_total counter\n\
              wasmtrace_plugin_events_total{plugin=\"q\"} 8\n\
@@ -301,7 +339,16 @@ mod tests {
              wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_maps\"} 0\n\
              wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_keys_per_map\"} 4\n\
              wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_map_memory_mib\"} 0\n\
-             wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_emits_per_interval\"} 5\n"
+             wasmtrace_plugin_refused_total{plugin=\"q\",limit=\"plugin_emits_per_interval\"} 5\n\
+             # HELP wasmtrace_findings_delivered_total Findings a receiver (alertmanager, webhook, syslog) accepted.\n\
+             # TYPE wasmtrace_findings_delivered_total counter\n\
+             wasmtrace_findings_delivered_total{output=\"webhook\"} 6\n\
+             # HELP wasmtrace_findings_dropped_total Findings that found a receiver's queue (and spool file) full.\n\
+             # TYPE wasmtrace_findings_dropped_total counter\n\
+             wasmtrace_findings_dropped_total{output=\"webhook\"} 2\n\
+             # HELP wasmtrace_findings_failed_attempts_total Deliveries to a receiver that failed and were retried.\n\
+             # TYPE wasmtrace_findings_failed_attempts_total counter\n\
+             wasmtrace_findings_failed_attempts_total{output=\"webhook\"} 3\n"
         );
     }
 
