@@ -20,6 +20,7 @@ pub mod rotate;
 pub mod runtime;
 pub mod swaps;
 pub mod templates;
+pub mod top;
 pub mod tracefs;
 pub mod trust;
 pub mod watch;

@@ -61,6 +61,12 @@ enum Command {
         #[arg(long, short)]
         output: Option<OutputFormat>,
     },
+    /// The same as `run`, shown live in the terminal: probes, plugins, the
+    /// selected plugin's maps, and a feed of rows, findings and logs.
+    Top {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Record probes' raw events into a file, for `replay`.
     Record {
         /// The probes to record (as well as the config's [probe] tables and its plugins' `probes`).
@@ -145,7 +151,7 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WASMTRACE_LOG").unwrap_or_else(|_| "info".into()))
         .fmt_fields(fields)
-        .with_writer(std::io::stderr)
+        .with_writer(wasmtrace::top::log_writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
@@ -246,6 +252,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .run(&mut stop, duration)
                 .await
         })?,
+        Command::Top { config } => {
+            wasmtrace::top::check_terminal()?;
+            event_loop(|| async {
+                let mut stop = Stop::listen().context("installing the signal handlers")?;
+                let config = load_for_output(&config, Some(OutputFormat::Text))?;
+                let feed = wasmtrace::top::Feed::default();
+                wasmtrace::top::capture_logs(&feed);
+                let deliveries = wasmtrace::deliver::Deliveries::start(&config.output.receivers)?;
+                let output = Output::new(Format::Text, Box::new(feed.stdout()), config.plugins.len() > 1)
+                    .with_deliveries(deliveries);
+                let session = Session::start(config.clone(), output, None).await?;
+                let (maps, stats) = session.figures();
+                let view = wasmtrace::top::View::open(config, maps, stats, feed).context("opening the view")?;
+                let result = session.run(&mut stop, None).await;
+                view.close().context("closing the view")?;
+                result
+            })?
+        }
         Command::Replay { config, output, file } => event_loop(|| async {
             let mut stop = Stop::listen().context("installing the signal handlers")?;
             let config = load_for_output(&config, output)?;

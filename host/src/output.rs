@@ -36,6 +36,10 @@ pub struct PluginStats {
     pub plugin: String,
     /// `running`, `down` (failed, waiting for its restart) or `unloaded`.
     pub state: &'static str,
+    /// While down: how long until its next restart.
+    pub restart_in: Option<std::time::Duration>,
+    /// New versions swapped in (hot reloads).
+    pub reloads: u64,
     pub events: u64,
     pub busy: std::time::Duration,
     /// Per probe, events dropped because the plugin's queue was full (only probes with drops).
@@ -324,7 +328,7 @@ impl Output {
                         "type": "plugin", "plugin": s.plugin, "state": s.state, "events": s.events,
                         "busy_ns": s.busy.as_nanos() as u64, "ns_per_event": per_event_ns as u64,
                         "dropped": s.dropped_total(), "dropped_by_probe": dropped,
-                        "missed": s.missed, "failures": s.failures, "memory_bytes": s.memory_bytes,
+                        "missed": s.missed, "failures": s.failures, "reloads": s.reloads, "memory_bytes": s.memory_bytes,
                         "latency_p50_ns": s.latency.quantile(0.5), "latency_p99_ns": s.latency.quantile(0.99),
                         "refused": {
                             "maps": s.refused.maps, "keys": s.refused.keys, "memory": s.refused.bytes,

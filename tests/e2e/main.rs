@@ -24,4 +24,5 @@ mod soak;
 mod syscall_enter;
 mod templates;
 mod tools;
+mod top;
 mod user_probes;

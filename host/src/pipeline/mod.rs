@@ -212,6 +212,11 @@ impl Session {
     /// Runs until `stop` fires, `duration` has passed or the replay has
     /// ended; then lets every plugin finish what is queued for it, and prints
     /// the final maps and figures (also when the run failed).
+    /// What a live view reads: the maps, and the figures of the last tick.
+    pub fn figures(&self) -> (MapRegistry, SharedStats) {
+        (self.maps.clone(), self.published.clone())
+    }
+
     pub async fn run(mut self, stop: &mut Stop, duration: Option<Duration>) -> anyhow::Result<()> {
         let result = if self.source.is_live() {
             let result = self.run_live(stop, duration).await;
@@ -492,6 +497,8 @@ impl Session {
                 PluginStats {
                     plugin: w.name.clone(),
                     state: c.state().as_str(),
+                    restart_in: c.restart_in(),
+                    reloads: load(&c.reloads),
                     events: load(&c.events),
                     busy: Duration::from_nanos(load(&c.busy_ns)),
                     dropped: ProbeId::ALL

@@ -87,6 +87,10 @@ pub struct Counters {
     /// start of the call that hands it to the plugin.
     pub latency: Mutex<Log2Hist>,
     state: AtomicU8,
+    /// While down: when its next restart is due (CLOCK_BOOTTIME ns).
+    restart_at_ns: AtomicU64,
+    /// New versions swapped in.
+    pub reloads: AtomicU64,
     /// Set when wasmtrace stops and the plugin is still behind after the
     /// grace period: what is left in its queue is counted as dropped.
     abandoned: AtomicBool,
@@ -104,6 +108,8 @@ impl Default for Counters {
             memory_bytes: AtomicU64::new(0),
             latency: Mutex::new(Log2Hist::default()),
             state: AtomicU8::new(RunState::Running as u8),
+            restart_at_ns: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
             abandoned: AtomicBool::new(false),
         }
     }
@@ -120,6 +126,17 @@ impl Counters {
 
     fn set_state(&self, state: RunState) {
         self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// While down, how long until its next restart.
+    pub fn restart_in(&self) -> Option<Duration> {
+        let at = self.restart_at_ns.load(Ordering::Relaxed);
+        (self.state() == RunState::Down).then(|| Duration::from_nanos(at.saturating_sub(boot_time_ns())))
+    }
+
+    fn set_restart_at(&self, at: Instant) {
+        let wait = at.saturating_duration_since(Instant::now()).as_nanos() as u64;
+        self.restart_at_ns.store(boot_time_ns() + wait, Ordering::Relaxed);
     }
 }
 
@@ -306,6 +323,7 @@ impl Worker {
                     }
                 }
                 Message::Swap(spec, plugin) => {
+                    self.counters.reloads.fetch_add(1, Ordering::Relaxed);
                     self.spec = spec;
                     self.failures = 0;
                     self.enter(State::Running(plugin));
@@ -391,6 +409,7 @@ impl Worker {
                 self.failures += 1;
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 *retry_at = Instant::now() + backoff(self.failures);
+                self.counters.set_restart_at(*retry_at);
                 tracing::error!("{e}; next restart in {:?}", backoff(self.failures));
                 self.output().plugin_failed(&self.spec.name, &e.to_string());
             }
@@ -424,6 +443,9 @@ impl Worker {
 
     /// Moves to `state`, and shows it in the counters that reports read.
     fn enter(&mut self, state: State) {
+        if let State::Down { retry_at, .. } = &state {
+            self.counters.set_restart_at(*retry_at);
+        }
         self.counters.set_state(match state {
             State::Running(_) => RunState::Running,
             State::Down { .. } => RunState::Down,

@@ -271,6 +271,8 @@ mod tests {
             plugins: vec![PluginStats {
                 plugin: "q".into(),
                 state: "running",
+                restart_in: None,
+                reloads: 0,
                 events: 8,
                 busy: std::time::Duration::from_millis(1500),
                 dropped: vec![("file.open", 1)],
