@@ -1,6 +1,7 @@
 //! wasmtrace: eBPF probes streamed to sandboxed WebAssembly plugins.
 
 pub mod bench;
+pub mod caps;
 pub mod catalog;
 pub mod config;
 pub mod decode;

@@ -19,10 +19,12 @@ use crate::tracefs;
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error(
-        "loading eBPF probes needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN for tracefs): \
-         run `sudo wasmtrace run ...`"
+        "loading eBPF probes needs {missing}, which wasmtrace does not have: run it as root, or grant \
+         the capabilities (e.g. `setpriv --inh-caps=+bpf,+perfmon,+dac_read_search \
+         --ambient-caps=+bpf,+perfmon,+dac_read_search wasmtrace run ...`; in Kubernetes, \
+         securityContext.capabilities.add: [BPF, PERFMON, DAC_READ_SEARCH])"
     )]
-    NotRoot,
+    Privileges { missing: String },
     #[error(transparent)]
     Tracefs(#[from] tracefs::TracefsError),
     #[error(
@@ -94,9 +96,24 @@ impl Probes {
         ring_buffer_bytes: u32,
         exclude_tgid: u32,
     ) -> Result<Probes, ProbeError> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err(ProbeError::NotRoot);
+        let uprobes: Vec<&str> = wanted
+            .keys()
+            .map(|&id| catalog::by_id(id))
+            .filter(|p| p.hooks.iter().any(|h| matches!(h.attach, Attach::Uprobe { .. })))
+            .map(|p| p.name)
+            .collect();
+        let missing = crate::caps::missing_for_probes(!uprobes.is_empty());
+        if !missing.is_empty() {
+            let names: Vec<String> = missing
+                .iter()
+                .map(|&c| match c {
+                    crate::caps::Cap::SysAdmin => format!("{} (for the uprobes of {})", c.name(), uprobes.join(", ")),
+                    c => c.name().to_string(),
+                })
+                .collect();
+            return Err(ProbeError::Privileges {
+                missing: names.join(" and "),
+            });
         }
         let events_dir = tracefs::events_dir()?;
         // Check them all first, so that nothing is attached when one is missing.

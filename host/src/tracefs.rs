@@ -4,16 +4,23 @@
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
+use crate::caps::{self, Cap};
+
 const TRACEFS: &str = "/sys/kernel/tracing";
 const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TracefsError {
     #[error(
-        "tracefs is not mounted and only root can mount it: run wasmtrace as root, or mount it \
-         with `sudo mount -t tracefs tracefs {TRACEFS}`"
+        "tracefs is not mounted, and mounting it needs CAP_SYS_ADMIN: run wasmtrace as root, or \
+         mount it with `sudo mount -t tracefs tracefs {TRACEFS}`"
     )]
     NotMounted,
+    #[error(
+        "tracefs at {TRACEFS} can only be read by root (mode 0700), and wasmtrace lacks \
+         CAP_DAC_READ_SEARCH: grant it that capability, or run wasmtrace as root"
+    )]
+    Unreadable,
     #[error(
         "tracefs is not mounted and mounting it at {TRACEFS} failed ({cause}); mount it with \
          `mount -t tracefs tracefs {TRACEFS}`, or check that the kernel has CONFIG_TRACING"
@@ -26,8 +33,11 @@ pub fn events_dir() -> Result<PathBuf, TracefsError> {
     if let Some(dir) = mounted_events_dir() {
         return Ok(dir);
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    let unreadable = std::fs::read_dir(TRACEFS).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
+    if unreadable {
+        return Err(TracefsError::Unreadable);
+    }
+    if !caps::has(Cap::SysAdmin) {
         return Err(TracefsError::NotMounted);
     }
     mount_tracefs().map_err(|cause| TracefsError::MountFailed { cause })?;

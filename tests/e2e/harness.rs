@@ -158,10 +158,23 @@ impl Tracer {
     }
 
     fn spawn_env(dir: tempfile::TempDir, config: &str, args: &[&str], ready: &str, env: &[(&str, &str)]) -> Tracer {
+        let mut cmd = wasmtrace();
+        cmd.envs(env.iter().copied());
+        Tracer::spawn_cmd(dir, config, cmd, args, ready)
+    }
+
+    /// Like `start_in`, with `command` (e.g. `setpriv`, its options, and a
+    /// wasmtrace binary) run instead of wasmtrace itself.
+    pub fn start_wrapped(dir: tempfile::TempDir, config: &str, command: &[&str]) -> Tracer {
+        let mut cmd = Command::new(command[0]);
+        cmd.args(&command[1..]);
+        Tracer::spawn_cmd(dir, config, cmd, &["run", "--output", "json"], "wasmtrace: tracing")
+    }
+
+    fn spawn_cmd(dir: tempfile::TempDir, config: &str, mut cmd: Command, args: &[&str], ready: &str) -> Tracer {
         let path = dir.path().join("wasmtrace.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = wasmtrace()
-            .envs(env.iter().copied())
+        let mut child = cmd
             .args(args)
             .arg("--config")
             .arg(&path)

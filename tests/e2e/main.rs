@@ -13,6 +13,7 @@ mod languages;
 mod losses;
 mod net;
 mod plugin_errors;
+mod privileges;
 mod process_exec;
 mod process_exit;
 mod prometheus;
