@@ -149,3 +149,33 @@ fail_in = "events"
         out.stderr
     );
 }
+
+/// A plugin that fails after using more than its per-call CPU limit over
+/// many calls restarts: the limit counts one call's CPU time, and the
+/// restart (on the plugin's own thread, which has run for seconds) is a
+/// new call. It used to fail its restarts as "does not fit the interface".
+#[test]
+fn a_plugin_whose_thread_has_run_for_seconds_restarts() {
+    if !kernel_available("a_plugin_whose_thread_has_run_for_seconds_restarts") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, b"").unwrap();
+    let comm = unique("wt-cpu-");
+    // ~0.15 ms of CPU per event: 40,000 events are ~6 s on its thread,
+    // more than the 2 s one call may use, spread over many calls.
+    let config = format!(
+        "[probe.\"file.open\"]\ncomm = [\"{comm}\"]\n[plugin.busy]\npath = \"{}/misbehave.wasm\"\n\
+         [plugin.busy.config]\nfail_in = \"events\"\nafter = 40000\nspin = 300000\n",
+        test_plugins().display()
+    );
+    let mut tracer = Tracer::start(&config);
+    child_opens(&comm, &path, 40_001);
+    tracer.wait_for_stderr("plugin `busy` restarted after failure 1");
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert!(!out.stderr.contains("does not fit"), "{}", out.stderr);
+    assert_eq!(out.plugin("busy")["failures"], 1, "{}", out.stderr);
+    assert_eq!(out.plugin("busy")["state"], "running");
+}

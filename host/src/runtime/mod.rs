@@ -53,6 +53,14 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// A memory or CPU-time limit the guest ran into, said as such.
+fn limit_exceeded(e: &wasmtime::Error) -> Option<String> {
+    if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
+        return Some(limit.to_string());
+    }
+    e.downcast_ref::<CpuLimitExceeded>().map(ToString::to_string)
+}
+
 /// The WIT package this host implements, for messages.
 pub const WIT_PACKAGE: &str = "wasmtrace:plugin@0.1.0";
 
@@ -190,12 +198,25 @@ impl Runtime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let instance =
-            bindings::Plugin::instantiate(&mut store, component, &self.linker).map_err(|e| PluginError::Link {
-                plugin: spec.name.clone(),
-                path: spec.path.clone(),
-                reason: first_line(&e),
-            })?;
+        // Instantiating runs guest code (start functions) under the same
+        // limit, counted from now: a restart runs on the plugin's own thread,
+        // whose CPU time so far belongs to earlier instances.
+        store.data_mut().call_started_cpu = thread_cpu_time();
+        store.set_epoch_deadline(1);
+        let instance = bindings::Plugin::instantiate(&mut store, component, &self.linker).map_err(|e| {
+            match limit_exceeded(&e) {
+                Some(reason) => PluginError::Trap {
+                    plugin: spec.name.clone(),
+                    call: "instantiate",
+                    reason,
+                },
+                None => PluginError::Link {
+                    plugin: spec.name.clone(),
+                    path: spec.path.clone(),
+                    reason: first_line(&e),
+                },
+            }
+        })?;
         let mut plugin = PluginInstance {
             name: spec.name.clone(),
             component: component.clone(),
@@ -351,11 +372,8 @@ impl PluginInstance {
     }
 
     fn explain(&self, e: &wasmtime::Error) -> String {
-        if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
-            return limit.to_string();
-        }
-        if let Some(limit) = e.downcast_ref::<CpuLimitExceeded>() {
-            return limit.to_string();
+        if let Some(limit) = limit_exceeded(e) {
+            return limit;
         }
         match e.downcast_ref::<Trap>() {
             Some(Trap::UnreachableCodeReached) => match self.store.data().last_words() {

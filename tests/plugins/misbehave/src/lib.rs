@@ -2,9 +2,9 @@
 //! check how the host contains it.
 //!
 //! Config: `fail_in` = "init" | "events" | "tick" (where to fail),
-//! `how` = "panic" | "reject" (init only) | "loop" | "oom" | "slow" (spins
-//! `spin` rounds per event, 300,000 (~0.2 ms) unless set, in "events" only,
-//! without failing);
+//! `how` = "panic" | "reject" (init only) | "loop" | "oom" | "slow" (only
+//! spins, without failing); in "events", each event first spins `spin`
+//! rounds (300,000, ~0.2 ms, for "slow"; none otherwise unless set);
 //! `after` = events to count before failing in "events".
 //! Until it fails it counts events in `@seen`.
 
@@ -49,25 +49,29 @@ impl Plugin for Misbehave {
             }
             fail(&how);
         }
+        let spin = config
+            .integer("spin")?
+            .unwrap_or(if how == "slow" { 300_000 } else { 0 }) as u64;
         Ok(Misbehave {
             fail_in,
             how,
             after: config.integer("after")?.unwrap_or(0) as u64,
-            spin: config.integer("spin")?.unwrap_or(300_000) as u64,
+            spin,
             seen_so_far: 0,
             seen: Counter::new("seen", &[]),
         })
     }
 
     fn on_event(&mut self, _event: &Event) {
-        if self.fail_in == "events" && self.how == "slow" {
+        if self.fail_in == "events" {
             // Counted, not timed: a plugin's clocks are frozen.
             let mut n: u64 = 0;
             for i in 0..self.spin {
                 n = std::hint::black_box(n.wrapping_add(i));
             }
-        } else if self.fail_in == "events" && self.seen_so_far >= self.after {
-            fail(&self.how);
+            if self.how != "slow" && self.seen_so_far >= self.after {
+                fail(&self.how);
+            }
         }
         self.seen_so_far += 1;
         self.seen.add(&[], 1);
