@@ -1,5 +1,7 @@
 //! Compiled components, cached on disk by content hash, so that a restart
-//! does not compile again (seconds for a Python or JavaScript plugin).
+//! does not compile again (seconds for a Python or JavaScript plugin). The
+//! least recently used are removed past `KEEP`, so that a deploy pipeline
+//! pushing new builds for months does not fill the disk.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -9,6 +11,9 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::trust;
+
+/// Compiled components kept (each 0.1 to 20 MB).
+const KEEP: usize = 64;
 
 pub struct Cache {
     dir: PathBuf,
@@ -62,7 +67,14 @@ impl Cache {
             // engine's settings (the name carries their hash) into a folder
             // only we can write.
             match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok((component, Source::Cached)),
+                Ok(component) => {
+                    // Used now: the last to be evicted.
+                    let _ = std::fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    return Ok((component, Source::Cached));
+                }
                 Err(e) => tracing::warn!("ignoring cached {}: {e}", path.display()),
             }
         }
@@ -73,9 +85,56 @@ impl Cache {
                 if let Err(e) = std::fs::write(&tmp, artefact).and_then(|()| std::fs::rename(&tmp, &path)) {
                     tracing::warn!("cannot cache {}: {e}", path.display());
                 }
+                evict(&cache.dir, KEEP);
             }
             Err(e) => tracing::warn!("cannot serialize a compiled plugin: {e}"),
         }
         Ok((component, Source::Compiled))
+    }
+}
+
+/// Removes the least recently used compiled components past `keep`.
+fn evict(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut artefacts: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    if artefacts.len() <= keep {
+        return;
+    }
+    artefacts.sort();
+    for (_, path) in &artefacts[..artefacts.len() - keep] {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!("cannot remove the old compiled plugin {}: {e}", path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn the_least_recently_used_go_past_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = SystemTime::now() - Duration::from_secs(3600);
+        for n in 0..5u64 {
+            let path = dir.path().join(format!("{n}.cwasm"));
+            std::fs::write(&path, b"x").unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(start + Duration::from_secs(n * 60)).unwrap();
+        }
+        std::fs::write(dir.path().join("other.toml"), b"kept").unwrap();
+        evict(dir.path(), 3);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["2.cwasm", "3.cwasm", "4.cwasm", "other.toml"]);
     }
 }
