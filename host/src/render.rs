@@ -38,7 +38,8 @@ fn scalar_lines<'a>(out: &mut String, name: &str, entries: impl Iterator<Item = 
     out.push('\n');
 }
 
-fn key_suffix(key: &[String]) -> String {
+/// `[part, part]`, escaped for the terminal; nothing for a scalar map.
+pub fn key_suffix(key: &[String]) -> String {
     if key.is_empty() {
         String::new()
     } else {

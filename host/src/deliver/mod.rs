@@ -161,13 +161,7 @@ impl Delivery {
             Ok(()) => return,
             Err(TrySendError::Full(a) | TrySendError::Disconnected(a)) => a,
         };
-        let spooled = self
-            .spool
-            .as_ref()
-            .is_some_and(|s| s.lock().expect("spool lock").push(&alert));
-        if !spooled {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        spill(self.spool.as_ref(), &self.counters, &alert);
     }
 
     fn stats(&self) -> DeliveryStats {
@@ -298,17 +292,10 @@ impl Worker {
     /// queue go to the spool if there is one, else count as dropped.
     fn give_up(self, batch: Vec<Alert>) {
         let left: Vec<Alert> = batch.into_iter().chain(self.rx.try_iter()).collect();
-        let mut dropped = 0;
-        for alert in &left {
-            let kept = self
-                .spool
-                .as_ref()
-                .is_some_and(|s| s.lock().expect("spool lock").push(alert));
-            if !kept {
-                dropped += 1;
-            }
-        }
-        self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
+        let dropped = left
+            .iter()
+            .filter(|alert| !spill(self.spool.as_ref(), &self.counters, alert))
+            .count();
         tracing::warn!(
             "findings to {}: the receiver is still failing at exit; {} finding(s) {}",
             self.output,
@@ -320,6 +307,16 @@ impl Worker {
             }
         );
     }
+}
+
+/// A finding that found no room in the queue: into the spool file if there
+/// is one with room, else counted as dropped. Whether it was kept.
+fn spill(spool: Option<&Arc<Mutex<SpoolFile>>>, counters: &Counters, alert: &Alert) -> bool {
+    let kept = spool.is_some_and(|s| s.lock().expect("spool lock").push(alert));
+    if !kept {
+        counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    kept
 }
 
 /// This machine's name, as receivers label findings with it.

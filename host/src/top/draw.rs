@@ -170,14 +170,7 @@ fn plugins_table(frame: &mut Frame, app: &App, area: Rect) {
 /// A map's lines: counters and gauges one key per line (sorted as chosen),
 /// log2 histograms as bpftrace draws them.
 fn map_lines(map: &Map, sort: Sort) -> Vec<String> {
-    let key = |k: &[String]| -> String {
-        let parts: Vec<_> = k.iter().map(|p| escape::terminal(p)).collect();
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!("[{}]", parts.join(", "))
-        }
-    };
+    let key = render::key_suffix;
     let name = escape::terminal(&map.name);
     let scalar = |mut entries: Vec<(String, i128)>| {
         if sort == Sort::Value {
