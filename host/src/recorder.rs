@@ -85,12 +85,17 @@ pub fn record(
             .collect(),
         // The format has one loss figure: ring buffer drops, and skipped
         // program calls (an upper bound), together.
-        lost: probes
-            .lost()
-            .into_iter()
-            .zip(probes.skipped())
-            .map(|((id, lost), (_, skipped))| (catalog::by_id(id).name.to_string(), lost + skipped))
-            .collect(),
+        lost: {
+            let skipped = probes.skipped();
+            probes
+                .lost()
+                .into_iter()
+                .map(|(id, lost)| {
+                    let skipped = skipped.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
+                    (catalog::by_id(id).name.to_string(), lost + skipped)
+                })
+                .collect()
+        },
     };
     writer.finish(&summary)?;
     Ok(summary)
