@@ -8,6 +8,14 @@ pub const COMM_LEN: usize = 16;
 pub const PATH_LEN: usize = 256;
 pub const ARGV_LEN: usize = 1024;
 pub const FILTER_MAX: usize = 8;
+/// Cgroups a container filter can name at once (`CGROUPS_MAX`).
+pub const CGROUPS_MAX: usize = 16;
+
+/// `enum scope`: which tasks a filter passes by where they run.
+pub const SCOPE_ANY: u32 = 0;
+pub const SCOPE_HOST: u32 = 1;
+pub const SCOPE_CONTAINERS: u32 = 2;
+pub const SCOPE_CGROUPS: u32 = 3;
 pub const SWAP_DEVICES_MAX: usize = 8;
 
 /// `enum probe_id`: the tag in every record's header.
@@ -317,10 +325,13 @@ pub struct Filter {
     pub n_pids: u32,
     pub n_uids: u32,
     pub n_comms: u32,
-    pub _pad: u32,
+    pub scope: u32,
     pub pids: [u32; FILTER_MAX],
     pub uids: [u32; FILTER_MAX],
     pub comms: [[u8; COMM_LEN]; FILTER_MAX],
+    pub n_cgroups: u32,
+    pub _pad: u32,
+    pub cgroups: [u64; CGROUPS_MAX],
 }
 
 const _: () = assert!(size_of::<EventHeader>() == 64);
@@ -346,7 +357,7 @@ const _: () = assert!(size_of::<ShellReadlineEvent>() == 64 + PATH_LEN);
 const _: () = assert!(size_of::<ProcessThreadEvent>() == 72);
 const _: () = assert!(size_of::<FileLatencyEvent>() == 64 + 24 + 16);
 const _: () = assert!(size_of::<MemorySwapinEvent>() == 64 + 16);
-const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128);
+const _: () = assert!(size_of::<Filter>() == 24 + 32 + 32 + 128 + 8 + 8 * CGROUPS_MAX);
 
 // SAFETY: plain `repr(C)` integers and byte arrays with explicit padding
 // fields: every bit pattern is valid and there are no implicit holes.

@@ -99,8 +99,13 @@ pub const HEADER_FIELDS: &[Field] = &[
     field("ppid", "u32", "parent's process id"),
     field("uid", "u32", "user id"),
     field("gid", "u32", "group id"),
-    field("comm", "string", "command name, at most 15 bytes"),
+    field("comm", "string", "command name, at most 15 bytes (sent once per batch)"),
     field("cgroup-id", "u64", "id of the task's cgroup (v2)"),
+    field(
+        "container",
+        "option<container>",
+        "the container it ran in; none for a process of the host",
+    ),
 ];
 
 pub const PROBES: &[Probe] = &[
@@ -118,13 +123,13 @@ pub const PROBES: &[Probe] = &[
         fields: &[
             field(
                 "caller-comm",
-                "string",
+                "text",
                 "command name before the exec: who ran the program",
             ),
-            field("filename", "string", "the path passed to execve (at most 255 bytes)"),
+            field("filename", "text", "the path passed to execve (at most 255 bytes)"),
             field(
                 "argv",
-                "list<string>",
+                "list<text>",
                 "arguments, argv[0] first: at most 32, 1 KiB in all",
             ),
             field("argv-truncated", "bool", "more arguments were passed than are kept"),
@@ -157,7 +162,7 @@ pub const PROBES: &[Probe] = &[
             optional_tp("file_openat2_exit", "syscalls", "sys_exit_openat2"),
         ],
         fields: &[
-            field("path", "string", "the path as passed, at most 255 bytes"),
+            field("path", "text", "the path as passed, at most 255 bytes"),
             field("flags", "u32", "open flags (O_RDONLY, O_CREAT, ...)"),
             field("mode", "u32", "mode for created files"),
             field("dfd", "s32", "directory fd the path is relative to; -100 is AT_FDCWD"),
@@ -225,7 +230,7 @@ pub const PROBES: &[Probe] = &[
                 "the clock: 0 CLOCK_REALTIME, 1 CLOCK_MONOTONIC (nanosleep's), ...",
             ),
             field("absolute", "bool", "TIMER_ABSTIME was given"),
-            field("parent-comm", "string", "the parent process's command name"),
+            field("parent-comm", "text", "the parent process's command name"),
         ],
         notes: "Sent when the sleep starts: `duration-ns` is what was asked for, not how long it slept. glibc's sleep() and nanosleep() use clock_nanosleep.",
     },
@@ -268,7 +273,7 @@ pub const PROBES: &[Probe] = &[
             field("call", "stat-call", "`stat`, `lstat`, `fstatat`, `statx` or `statfs`"),
             field(
                 "path",
-                "string",
+                "text",
                 "the path as passed, at most 255 bytes (fstatat, statx: relative to their directory fd)",
             ),
             field("ret", "s32", "0 on success, or -errno"),
@@ -349,7 +354,7 @@ pub const PROBES: &[Probe] = &[
         hooks: &[tp("memory_oom_kill", "oom", "mark_victim")],
         fields: &[
             field("victim-pid", "u32", "the process to be killed"),
-            field("victim-comm", "string", "its command name (empty before Linux 6.x)"),
+            field("victim-comm", "text", "its command name (empty before Linux 6.x)"),
             field("victim-uid", "u32", "its user (0 before Linux 6.x)"),
             field("total-vm-kb", "u64", "its virtual memory, KiB (0 before Linux 6.x)"),
             field("anon-rss-kb", "u64", "its anonymous resident memory, KiB"),
@@ -476,7 +481,7 @@ pub const PROBES: &[Probe] = &[
             ),
             field(
                 "fs-type",
-                "string",
+                "text",
                 "the file system's name: `ext4`, `xfs`, `btrfs`, `tmpfs`, `proc`, ...",
             ),
             field("latency-ns", "u64", "from the call's entry to its return"),
@@ -493,7 +498,7 @@ pub const PROBES: &[Probe] = &[
         hooks: &[tp("memory_swapin", "block", "block_bio_queue")],
         fields: &[
             field("pages", "u32", "pages read (swap readahead reads several at once)"),
-            field("device", "string", "the swap device, as major:minor"),
+            field("device", "text", "the swap device, as major:minor"),
         ],
         notes: "No tracepoint marks a swap-in (swapin.bt used the swap_readpage kprobe): this counts reads queued to the swap partitions /proc/swaps lists at start-up (disks, zram, loop devices), which the faulting task submits itself. Swap files share their file system's device and are not seen.",
     },
@@ -516,7 +521,7 @@ pub const PROBES: &[Probe] = &[
         object: Object::User,
         summary: "bash read a command line (as bashreadline)",
         hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
-        fields: &[field("line", "string", "the line, at most 255 bytes")],
+        fields: &[field("line", "text", "the line, at most 255 bytes")],
         notes: "A uretprobe on /bin/bash's readline(): shells with readline linked in (Debian's, Ubuntu's, Fedora's bash) are seen; other shells or another bash binary are not.",
     },
     Probe {

@@ -1,13 +1,22 @@
-//! Ring-buffer records → typed WIT events.
+//! Ring-buffer records → typed WIT batches: the events of one probe, their
+//! common fields as columns, their strings in one byte table, each command
+//! name once. Built this way, a batch crosses into a plugin with a copy per
+//! column and a store per body field, and no allocation in the guest per
+//! string.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
+use crate::containers::Containers;
 use crate::escape;
 use crate::runtime::bindings::{
-    Body, Event, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill,
-    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec,
-    ProcessExit, ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline,
-    SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    Batch, Body, Container, FileLatency, FileOp, FileOpen, FileStat, FileSync, Headers, IpFamily, KillCall,
+    MemoryOomKill, MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit,
+    NetTcpSynBacklog, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread, SecurityCapable,
+    SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState, Text,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -26,37 +35,52 @@ pub enum DecodeError {
     UnknownState { probe: ProbeId, state: u32 },
 }
 
-/// Invalid UTF-8 (a path is any bytes) stays visible as `\xNN`.
-fn text(field: &[u8]) -> String {
-    escape::utf8_bytes(abi::c_str(field))
-}
+/// The strings of a batch being built, back to back.
+#[derive(Default)]
+struct TextTable(String);
 
-fn header(h: &abi::EventHeader) -> Header {
-    Header {
-        timestamp_ns: h.ts_boot_ns,
-        cpu: h.cpu,
-        pid: h.pid,
-        tid: h.tid,
-        ppid: h.ppid,
-        uid: h.uid,
-        gid: h.gid,
-        comm: text(&h.comm),
-        cgroup_id: h.cgroup_id,
+impl TextTable {
+    fn span(&self, start: usize) -> Text {
+        Text {
+            start: start as u32,
+            len: (self.0.len() - start) as u32,
+        }
+    }
+
+    /// Kernel bytes up to the first NUL; invalid UTF-8 (a path is any
+    /// bytes) stays visible as `\xNN`.
+    fn c_str(&mut self, field: &[u8]) -> Text {
+        self.bytes(abi::c_str(field))
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) -> Text {
+        let start = self.0.len();
+        match std::str::from_utf8(bytes) {
+            Ok(valid) => self.0.push_str(valid),
+            Err(_) => escape::push_utf8_bytes(&mut self.0, bytes),
+        }
+        self.span(start)
+    }
+
+    fn display(&mut self, value: impl std::fmt::Display) -> Text {
+        let start = self.0.len();
+        let _ = write!(self.0, "{value}");
+        self.span(start)
     }
 }
 
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
-fn tcp_ends(probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEnds, DecodeError> {
+fn tcp_ends(t: &mut TextTable, probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEnds, DecodeError> {
     let (family, saddr, daddr) = match e.family {
         AF_INET => {
-            let v4 = |a: &[u8; 16]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string();
-            (IpFamily::Ipv4, v4(&e.saddr), v4(&e.daddr))
+            let v4 = |a: &[u8; 16]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+            (IpFamily::Ipv4, t.display(v4(&e.saddr)), t.display(v4(&e.daddr)))
         }
         AF_INET6 => {
-            let v6 = |a: &[u8; 16]| std::net::Ipv6Addr::from(*a).to_string();
-            (IpFamily::Ipv6, v6(&e.saddr), v6(&e.daddr))
+            let v6 = |a: &[u8; 16]| std::net::Ipv6Addr::from(*a);
+            (IpFamily::Ipv6, t.display(v6(&e.saddr)), t.display(v6(&e.daddr)))
         }
         family => return Err(DecodeError::UnknownFamily { probe, family }),
     };
@@ -69,25 +93,187 @@ fn tcp_ends(probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEnds, DecodeError> {
     })
 }
 
-/// Decodes one record. The probe id says which layout follows the header.
-pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
-    let h: abi::EventHeader = abi::read(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-    let probe = ProbeId::from_raw(h.probe).ok_or(DecodeError::UnknownProbe(h.probe))?;
+/// One probe's batch being built.
+struct Builder {
+    headers: Headers,
+    bodies: Vec<Body>,
+    comms: Vec<String>,
+    text: TextTable,
+    /// Each command name's index in `comms`.
+    comm_index: HashMap<[u8; abi::COMM_LEN], u32>,
+    /// The last one, which storms repeat: no hashing for them.
+    last_comm: Option<([u8; abi::COMM_LEN], u32)>,
+    containers: Vec<Container>,
+    /// Each cgroup's container number in the batch (0: the host's).
+    container_index: HashMap<u64, u32>,
+    last_cgroup: Option<(u64, u32)>,
+}
+
+impl Builder {
+    fn push(&mut self, h: &abi::EventHeader, body: Body, resolver: &mut Containers) {
+        let comm = match self.last_comm.filter(|(raw, _)| *raw == h.comm) {
+            Some((_, i)) => i,
+            None => self.intern_comm(&h.comm),
+        };
+        let container = match self.last_cgroup.filter(|(id, _)| *id == h.cgroup_id) {
+            Some((_, n)) => n,
+            None => self.number_container(h.cgroup_id, resolver),
+        };
+        let c = &mut self.headers;
+        c.timestamp_ns.push(h.ts_boot_ns);
+        c.cpu.push(h.cpu);
+        c.pid.push(h.pid);
+        c.tid.push(h.tid);
+        c.ppid.push(h.ppid);
+        c.uid.push(h.uid);
+        c.gid.push(h.gid);
+        c.comm.push(comm);
+        c.cgroup_id.push(h.cgroup_id);
+        c.container.push(container);
+        self.bodies.push(body);
+    }
+
+    fn intern_comm(&mut self, raw: &[u8; abi::COMM_LEN]) -> u32 {
+        let comms = &mut self.comms;
+        let i = *self.comm_index.entry(*raw).or_insert_with(|| {
+            let mut name = String::new();
+            escape::push_utf8_bytes(&mut name, abi::c_str(raw));
+            comms.push(name);
+            comms.len() as u32 - 1
+        });
+        self.last_comm = Some((*raw, i));
+        i
+    }
+
+    /// The batch's number for the container of cgroup `id` (0 for the host).
+    fn number_container(&mut self, id: u64, resolver: &mut Containers) -> u32 {
+        let containers = &mut self.containers;
+        let n = *self
+            .container_index
+            .entry(id)
+            .or_insert_with(|| match resolver.lookup(id) {
+                Some(container) => {
+                    containers.push(Arc::unwrap_or_clone(container));
+                    containers.len() as u32
+                }
+                None => 0,
+            });
+        self.last_cgroup = Some((id, n));
+        n
+    }
+
+    fn with_room(room: usize) -> Builder {
+        Builder {
+            headers: Headers {
+                timestamp_ns: Vec::with_capacity(room),
+                cpu: Vec::with_capacity(room),
+                pid: Vec::with_capacity(room),
+                tid: Vec::with_capacity(room),
+                ppid: Vec::with_capacity(room),
+                uid: Vec::with_capacity(room),
+                gid: Vec::with_capacity(room),
+                comm: Vec::with_capacity(room),
+                cgroup_id: Vec::with_capacity(room),
+                container: Vec::with_capacity(room),
+            },
+            bodies: Vec::with_capacity(room),
+            comms: Vec::new(),
+            text: TextTable::default(),
+            comm_index: HashMap::new(),
+            last_comm: None,
+            containers: Vec::new(),
+            container_index: HashMap::new(),
+            last_cgroup: None,
+        }
+    }
+
+    /// The batch so far; the next one starts empty, with room for as many.
+    fn take(&mut self) -> Batch {
+        let taken = std::mem::replace(self, Builder::with_room(self.bodies.len()));
+        Batch {
+            headers: taken.headers,
+            bodies: taken.bodies,
+            comms: taken.comms,
+            text: taken.text.0.into_bytes(),
+            containers: taken.containers,
+        }
+    }
+}
+
+/// Turns records into per-probe batches.
+pub struct Decoder {
+    builders: Vec<Builder>,
+    containers: Containers,
+}
+
+impl Default for Decoder {
+    /// A decoder that attributes nothing to containers.
+    fn default() -> Decoder {
+        Decoder::new(Containers::none())
+    }
+}
+
+impl Decoder {
+    pub fn new(containers: Containers) -> Decoder {
+        Decoder {
+            builders: ProbeId::ALL.iter().map(|_| Builder::with_room(0)).collect(),
+            containers,
+        }
+    }
+
+    /// Every interval: containers that went quiet are forgotten.
+    pub fn sweep(&mut self) {
+        self.containers.sweep();
+    }
+
+    /// The resolver, for kernel filters that name containers.
+    pub fn containers_mut(&mut self) -> &mut Containers {
+        &mut self.containers
+    }
+
+    /// Decodes one record into its probe's batch; a record that does not
+    /// decode leaves the batch as it was.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<ProbeId, DecodeError> {
+        let h: abi::EventHeader = abi::read(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+        let probe = ProbeId::from_raw(h.probe).ok_or(DecodeError::UnknownProbe(h.probe))?;
+        let builder = &mut self.builders[probe as usize];
+        let mark = builder.text.0.len();
+        match body(&mut builder.text, probe, bytes) {
+            Ok(body) => {
+                builder.push(&h, body, &mut self.containers);
+                Ok(probe)
+            }
+            Err(e) => {
+                builder.text.0.truncate(mark);
+                Err(e)
+            }
+        }
+    }
+
+    /// The events of `probe` decoded since the last take, if any.
+    pub fn take(&mut self, probe: ProbeId) -> Option<Batch> {
+        let builder = &mut self.builders[probe as usize];
+        (!builder.bodies.is_empty()).then(|| builder.take())
+    }
+}
+
+/// Decodes a record's body. The probe id says which layout follows the header.
+fn body(t: &mut TextTable, probe: ProbeId, bytes: &[u8]) -> Result<Body, DecodeError> {
     let truncated = || DecodeError::Truncated {
         probe,
         len: bytes.len(),
     };
-    let body = match probe {
+    Ok(match probe {
         ProbeId::ProcessExec => {
             let e: abi::ProcessExecEvent = abi::read(bytes).ok_or_else(truncated)?;
             let used = &e.argv[..(e.argv_len as usize).min(abi::ARGV_LEN)];
             Body::ProcessExec(ProcessExec {
-                caller_comm: text(&e.caller_comm),
-                filename: text(&e.filename),
+                caller_comm: t.c_str(&e.caller_comm),
+                filename: t.c_str(&e.filename),
                 argv: used
                     .split(|&b| b == 0)
                     .take(e.argc as usize)
-                    .map(escape::utf8_bytes)
+                    .map(|arg| t.bytes(arg))
                     .collect(),
                 argv_truncated: e.truncated != 0,
                 ret: e.ret,
@@ -106,7 +292,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         ProbeId::FileOpen => {
             let e: abi::FileOpenEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::FileOpen(FileOpen {
-                path: text(&e.path),
+                path: t.c_str(&e.path),
                 flags: e.flags,
                 mode: e.mode,
                 dfd: e.dfd,
@@ -138,7 +324,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 duration_ns: e.duration_ns,
                 clock: e.clock,
                 absolute: e.flags & 1 != 0,
-                parent_comm: text(&e.parent_comm),
+                parent_comm: t.c_str(&e.parent_comm),
             })
         }
         ProbeId::FileSync => {
@@ -166,7 +352,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             };
             Body::FileStat(FileStat {
                 call,
-                path: text(&e.path),
+                path: t.c_str(&e.path),
                 ret: e.ret,
             })
         }
@@ -200,7 +386,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             let e: abi::MemoryOomKillEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::MemoryOomKill(MemoryOomKill {
                 victim_pid: e.victim_pid,
-                victim_comm: text(&e.victim_comm),
+                victim_comm: t.c_str(&e.victim_comm),
                 victim_uid: e.victim_uid,
                 total_vm_kb: e.total_vm_kb,
                 anon_rss_kb: e.anon_rss_kb,
@@ -212,7 +398,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         ProbeId::NetTcpConnect => {
             let e: abi::NetTcpConnectEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::NetTcpConnect(NetTcpConnect {
-                ends: tcp_ends(probe, &e.ends)?,
+                ends: tcp_ends(t, probe, &e.ends)?,
                 established: e.established != 0,
                 latency_ns: e.latency_ns,
             })
@@ -220,7 +406,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         ProbeId::NetTcpLife => {
             let e: abi::NetTcpLifeEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::NetTcpLife(NetTcpLife {
-                ends: tcp_ends(probe, &e.ends)?,
+                ends: tcp_ends(t, probe, &e.ends)?,
                 duration_ns: e.duration_ns,
                 rx_bytes: e.rx_bytes,
                 tx_bytes: e.tx_bytes,
@@ -248,14 +434,14 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 .copied()
                 .ok_or(DecodeError::UnknownState { probe, state: e.state })?;
             Body::NetTcpRetransmit(NetTcpRetransmit {
-                ends: tcp_ends(probe, &e.ends)?,
+                ends: tcp_ends(t, probe, &e.ends)?,
                 state,
             })
         }
         ProbeId::NetTcpAccept => {
             let e: abi::NetTcpBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::NetTcpAccept(NetTcpAccept {
-                ends: tcp_ends(probe, &e.ends)?,
+                ends: tcp_ends(t, probe, &e.ends)?,
                 backlog: e.backlog,
                 max_backlog: e.max_backlog,
             })
@@ -263,7 +449,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         ProbeId::NetTcpDrop => {
             let e: abi::NetTcpDropEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::NetTcpDrop(NetTcpDrop {
-                ends: tcp_ends(probe, &e.ends)?,
+                ends: tcp_ends(t, probe, &e.ends)?,
                 tcp_flags: e.tcp_flags,
                 reason: e.reason,
             })
@@ -271,7 +457,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
         ProbeId::NetTcpSynBacklog => {
             let e: abi::NetTcpBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
             Body::NetTcpSynBacklog(NetTcpSynBacklog {
-                ends: tcp_ends(probe, &e.ends)?,
+                ends: tcp_ends(t, probe, &e.ends)?,
                 backlog: e.backlog,
                 max_backlog: e.max_backlog,
             })
@@ -287,7 +473,7 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             };
             Body::FileLatency(FileLatency {
                 op,
-                fs_type: text(&e.fs_type),
+                fs_type: t.c_str(&e.fs_type),
                 latency_ns: e.latency_ns,
                 fd: e.fd,
                 ret: e.ret,
@@ -298,12 +484,12 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
             // The kernel's dev_t: major in the top 12 bits, minor in the low 20.
             Body::MemorySwapin(MemorySwapin {
                 pages: e.pages,
-                device: format!("{}:{}", e.dev >> 20, e.dev & 0xfffff),
+                device: t.display(format_args!("{}:{}", e.dev >> 20, e.dev & 0xfffff)),
             })
         }
         ProbeId::ShellReadline => {
             let e: abi::ShellReadlineEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::ShellReadline(ShellReadline { line: text(&e.line) })
+            Body::ShellReadline(ShellReadline { line: t.c_str(&e.line) })
         }
         ProbeId::ProcessThread => {
             let e: abi::ProcessThreadEvent = abi::read(bytes).ok_or_else(truncated)?;
@@ -311,20 +497,35 @@ pub fn decode(bytes: &[u8]) -> Result<(ProbeId, Event), DecodeError> {
                 start_routine: e.start_routine,
             })
         }
-    };
-    Ok((
-        probe,
-        Event {
-            header: header(&h),
-            body,
-        },
-    ))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::mem::size_of;
+
+    /// One record decoded alone: its one-event batch, and its body.
+    #[derive(Debug, PartialEq)]
+    struct One {
+        batch: Batch,
+        body: Body,
+    }
+
+    impl One {
+        fn text(&self, t: Text) -> &str {
+            std::str::from_utf8(&self.batch.text[t.start as usize..][..t.len as usize]).unwrap()
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Result<(ProbeId, One), DecodeError> {
+        let mut decoder = Decoder::default();
+        let probe = decoder.push(bytes)?;
+        let batch = decoder.take(probe).unwrap();
+        assert_eq!(batch.len(), 1);
+        let body = batch.bodies[0].clone();
+        Ok((probe, One { batch, body }))
+    }
 
     fn as_bytes<T: aya::Pod>(v: &T) -> Vec<u8> {
         // SAFETY: T is Pod: plain bytes with no padding holes.
@@ -353,36 +554,44 @@ mod tests {
         }
     }
 
+    /// A file.open record of `cat` opening `path` (fd 3).
+    fn open_event(path: &[u8]) -> abi::FileOpenEvent {
+        let mut e = abi::FileOpenEvent {
+            h: head(ProbeId::FileOpen),
+            ret: 3,
+            dfd: -100,
+            flags: 0,
+            mode: 0,
+            _pad: 0,
+            path: [0; abi::PATH_LEN],
+        };
+        e.path[..path.len()].copy_from_slice(path);
+        e
+    }
+
     #[test]
     fn file_open() {
-        let mut path = [0u8; abi::PATH_LEN];
-        path[..9].copy_from_slice(b"/etc/motd");
         let e = abi::FileOpenEvent {
-            h: head(ProbeId::FileOpen),
             ret: -2,
-            dfd: -100,
             flags: 0o100,
             mode: 0o644,
-            _pad: 0,
-            path,
+            ..open_event(b"/etc/motd")
         };
         let (probe, ev) = decode(&as_bytes(&e)).unwrap();
         assert_eq!(probe, ProbeId::FileOpen);
-        assert_eq!(ev.header.comm, "cat");
+        let h = &ev.batch.headers;
+        assert_eq!(ev.batch.comms, ["cat"]);
         assert_eq!(
-            (ev.header.pid, ev.header.tid, ev.header.uid, ev.header.timestamp_ns),
-            (100, 101, 1000, 42)
+            (h.comm[0], h.pid[0], h.tid[0], h.ppid[0], h.uid[0], h.gid[0]),
+            (0, 100, 101, 1, 1000, 1000)
         );
         assert_eq!(
-            ev.body,
-            Body::FileOpen(FileOpen {
-                path: "/etc/motd".into(),
-                flags: 0o100,
-                mode: 0o644,
-                dfd: -100,
-                ret: -2
-            })
+            (h.timestamp_ns[0], h.cpu[0], h.cgroup_id[0], h.container[0]),
+            (42, 1, 7, 0)
         );
+        let Body::FileOpen(open) = ev.body else { panic!() };
+        assert_eq!(ev.text(open.path), "/etc/motd");
+        assert_eq!((open.flags, open.mode, open.dfd, open.ret), (0o100, 0o644, -100, -2));
     }
 
     #[test]
@@ -403,10 +612,11 @@ mod tests {
             argv,
         };
         let (_, ev) = decode(&as_bytes(&e)).unwrap();
-        let Body::ProcessExec(x) = ev.body else { panic!() };
-        assert_eq!(x.argv, ["ls", "-l", "/tmp"]);
-        assert_eq!(x.filename, "/bin/ls");
-        assert_eq!(x.caller_comm, "bash");
+        let Body::ProcessExec(x) = &ev.body else { panic!() };
+        let argv: Vec<&str> = x.argv.iter().map(|&a| ev.text(a)).collect();
+        assert_eq!(argv, ["ls", "-l", "/tmp"]);
+        assert_eq!(ev.text(x.filename), "/bin/ls");
+        assert_eq!(ev.text(x.caller_comm), "bash");
         assert!(x.argv_truncated);
     }
 
@@ -484,7 +694,7 @@ mod tests {
                 duration_ns: 1_500_000_000,
                 clock: 0,
                 absolute: true,
-                parent_comm: "bash".into()
+                parent_comm: Text { start: 0, len: 4 }
             })
         );
     }
@@ -510,18 +720,16 @@ mod tests {
             established: 1,
             _pad: 0,
         };
-        let Body::NetTcpConnect(c) = decode(&as_bytes(&connect(ends(AF_INET6, v6, v6)))).unwrap().1.body else {
-            panic!()
-        };
+        let (_, ev) = decode(&as_bytes(&connect(ends(AF_INET6, v6, v6)))).unwrap();
+        let Body::NetTcpConnect(c) = ev.body else { panic!() };
         assert_eq!(
-            (c.ends.family, c.ends.saddr.as_str(), c.ends.sport, c.ends.dport),
+            (c.ends.family, ev.text(c.ends.saddr), c.ends.sport, c.ends.dport),
             (IpFamily::Ipv6, "::1", 40000, 443)
         );
         assert!(c.established);
-        let Body::NetTcpConnect(c) = decode(&as_bytes(&connect(ends(AF_INET, v4, v4)))).unwrap().1.body else {
-            panic!()
-        };
-        assert_eq!((c.ends.family, c.ends.daddr.as_str()), (IpFamily::Ipv4, "10.0.0.7"));
+        let (_, ev) = decode(&as_bytes(&connect(ends(AF_INET, v4, v4)))).unwrap();
+        let Body::NetTcpConnect(c) = ev.body else { panic!() };
+        assert_eq!((c.ends.family, ev.text(c.ends.daddr)), (IpFamily::Ipv4, "10.0.0.7"));
         assert_eq!(
             decode(&as_bytes(&connect(ends(1, v4, v4)))).unwrap_err(),
             DecodeError::UnknownFamily {
@@ -562,7 +770,8 @@ mod tests {
                 Ok((id, event)) => {
                     proptest::prop_assert_eq!(id as u32, probe);
                     proptest::prop_assert!(bytes.len() >= size);
-                    proptest::prop_assert_eq!(event.header.timestamp_ns, u64::from_le_bytes(bytes[..8].try_into().unwrap()));
+                    proptest::prop_assert_eq!(event.batch.headers.timestamp_ns[0], u64::from_le_bytes(bytes[..8].try_into().unwrap()));
+                    proptest::prop_assert!(std::str::from_utf8(&event.batch.text).is_ok());
                 }
                 Err(DecodeError::Short(n) | DecodeError::Truncated { len: n, .. }) => {
                     proptest::prop_assert!(n < size);
@@ -574,21 +783,57 @@ mod tests {
 
     #[test]
     fn invalid_utf8_in_a_path_is_kept_as_escapes_and_controls_as_data() {
-        let mut path = [0u8; abi::PATH_LEN];
-        path[..8].copy_from_slice(b"/tmp/\xff\x1b\xc3");
-        let e = abi::FileOpenEvent {
-            h: head(ProbeId::FileOpen),
-            ret: 3,
-            dfd: -100,
-            flags: 0,
-            mode: 0,
-            _pad: 0,
-            path,
-        };
-        let (_, ev) = decode(&as_bytes(&e)).unwrap();
+        let (_, ev) = decode(&as_bytes(&open_event(b"/tmp/\xff\x1b\xc3"))).unwrap();
         // Controls are data here; text output escapes them when it prints.
         let Body::FileOpen(open) = ev.body else { panic!() };
-        assert_eq!(open.path, "/tmp/\\xff\x1b\\xc3");
+        assert_eq!(ev.text(open.path), "/tmp/\\xff\x1b\\xc3");
+    }
+
+    /// Command names are sent once per batch; a record that does not decode
+    /// leaves no trace in the batch (not even its strings).
+    #[test]
+    fn a_batch_holds_each_comm_once_and_nothing_of_a_bad_record() {
+        let open = |name: &str, path: &[u8]| {
+            let mut e = open_event(path);
+            e.h.comm = comm(name);
+            as_bytes(&e)
+        };
+        let mut bad = abi::NetTcpConnectEvent {
+            h: head(ProbeId::NetTcpConnect),
+            ends: abi::TcpEnds {
+                family: 77,
+                sport: 1,
+                dport: 2,
+                _pad: 0,
+                saddr: [0; 16],
+                daddr: [0; 16],
+            },
+            latency_ns: 0,
+            established: 0,
+            _pad: 0,
+        };
+        let mut decoder = Decoder::default();
+        for (name, path) in [("cat", &b"/a"[..]), ("cat", b"/b"), ("ls", b"/c"), ("cat", b"/d")] {
+            decoder.push(&open(name, path)).unwrap();
+        }
+        decoder.push(&as_bytes(&bad)).unwrap_err();
+        bad.ends.family = AF_INET;
+        let first = decoder.take(ProbeId::FileOpen).unwrap();
+        assert_eq!(
+            (first.comms, first.headers.comm),
+            (vec!["cat".to_string(), "ls".into()], vec![0, 0, 1, 0])
+        );
+        assert_eq!(first.text, b"/a/b/c/d");
+        decoder.push(&open("cat", b"/e")).unwrap();
+        let batch = decoder.take(ProbeId::FileOpen).unwrap();
+        assert_eq!(
+            (batch.comms.as_slice(), batch.text.as_slice()),
+            (&["cat".to_string()][..], &b"/e"[..])
+        );
+        assert_eq!(batch.headers.comm, [0]);
+        assert!(decoder.take(ProbeId::FileOpen).is_none());
+        decoder.push(&as_bytes(&bad)).unwrap();
+        assert_eq!(decoder.take(ProbeId::NetTcpConnect).unwrap().text, b"0.0.0.00.0.0.0");
     }
 
     #[test]

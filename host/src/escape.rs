@@ -7,17 +7,15 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
-/// Bytes from the kernel as text: valid UTF-8 as is, each invalid byte as
-/// `\xNN`, so that no byte is lost and the result is a valid string.
-pub fn utf8_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
+/// Appends bytes from the kernel as text: valid UTF-8 as is, each invalid
+/// byte as `\xNN`, so that no byte is lost and the result is a valid string.
+pub fn push_utf8_bytes(out: &mut String, bytes: &[u8]) {
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
         for b in chunk.invalid() {
             let _ = write!(out, "\\x{b:02x}");
         }
     }
-    out
 }
 
 /// Whether a terminal would act on `c` rather than show it: C0 and C1
@@ -87,8 +85,10 @@ mod tests {
 
     #[test]
     fn invalid_utf8_bytes_are_kept_as_escapes() {
-        assert_eq!(utf8_bytes(b"/tmp/\xff\xfeok\xc3"), "/tmp/\\xff\\xfeok\\xc3");
-        assert_eq!(utf8_bytes("é".as_bytes()), "é");
+        let mut out = String::from("in: ");
+        push_utf8_bytes(&mut out, b"/tmp/\xff\xfeok\xc3");
+        push_utf8_bytes(&mut out, "é".as_bytes());
+        assert_eq!(out, "in: /tmp/\\xff\\xfeok\\xc3é");
     }
 
     proptest! {
@@ -100,7 +100,8 @@ mod tests {
 
         #[test]
         fn fuzz_escape_any_kernel_bytes_become_valid_text(b in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let text = utf8_bytes(&b);
+            let mut text = String::new();
+            push_utf8_bytes(&mut text, &b);
             if let Ok(valid) = std::str::from_utf8(&b) {
                 prop_assert_eq!(text, valid);
             } else {

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod caps;
 pub mod catalog;
 pub mod config;
+pub mod containers;
 pub mod decode;
 pub mod deliver;
 pub mod escape;

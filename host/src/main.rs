@@ -110,6 +110,11 @@ enum Command {
         /// Do not run bpftrace and libbpf-tools.
         #[arg(long)]
         no_compare: bool,
+        /// Also measure the time the kernel spends in eBPF programs per event
+        /// (every tracer's): the kernel's run-time statistics, which add two
+        /// clock reads to each program run, so slowdowns are a little higher.
+        #[arg(long)]
+        kernel_time: bool,
     },
     /// One workload of `bench`, in a process of its own.
     #[command(hide = true)]
@@ -314,6 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             plugin_dir,
             repeat,
             no_compare,
+            kernel_time,
         } => bench::run(&bench::Options {
             workloads: if workload.is_empty() {
                 bench::Workload::ALL.to_vec()
@@ -324,6 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             plugin_dir,
             repeat,
             compare: !no_compare,
+            kernel_time,
         })?,
         Command::BenchWorkload {
             workload,

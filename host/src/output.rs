@@ -14,7 +14,7 @@ use crate::escape;
 use crate::maps::{Log2Hist, Map, PluginMaps, Refused, Values};
 use crate::render;
 use crate::runtime::Emitted;
-use crate::runtime::bindings::{Finding, Level, Severity, Value};
+use crate::runtime::bindings::{Container, Finding, Level, Runtime, Severity, Value};
 
 /// Per-probe event counts, shown at exit so that losses are never silent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl Output {
                     }
                     self.columns.insert(plugin.to_string(), names);
                 }
-                Emitted::Row(values) => match self.format {
+                Emitted::Row(values, container) => match self.format {
                     Format::Text => {
                         let cells: Vec<String> = values.iter().map(text_value).collect();
                         let line = self.text_row(plugin, &cells);
@@ -168,10 +168,14 @@ impl Output {
                                 )
                             })
                             .collect();
-                        self.json_line(json!({"type": "row", "plugin": plugin, "fields": fields}))?;
+                        let mut line = json!({"type": "row", "plugin": plugin, "fields": fields});
+                        if let Some(c) = &container {
+                            line["container"] = container_json(c);
+                        }
+                        self.json_line(line)?;
                     }
                 },
-                Emitted::Finding(f) => self.finding(plugin, &f)?,
+                Emitted::Finding(f, container) => self.finding(plugin, &f, container.as_ref())?,
                 Emitted::Log(level, message) => match level {
                     // The log formatter escapes fields for the terminal (see `main`).
                     Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -207,15 +211,18 @@ impl Output {
         line
     }
 
-    fn finding(&mut self, plugin: &str, f: &Finding) -> io::Result<()> {
-        self.deliveries.offer(plugin, f);
+    fn finding(&mut self, plugin: &str, f: &Finding, container: Option<&Container>) -> io::Result<()> {
+        self.deliveries.offer(plugin, f, container);
         match self.format {
             Format::Text => {
-                let fields: Vec<String> = f
+                let mut fields: Vec<String> = f
                     .fields
                     .iter()
                     .map(|(k, v)| format!("{}={}", escape::terminal(k), escape::terminal(&text_value(v))))
                     .collect();
+                if let Some(c) = container {
+                    fields.push(format!("container={}", escape::terminal(&container_label(c))));
+                }
                 writeln!(
                     self.out,
                     "[{}] {}/{}: {} {}",
@@ -229,10 +236,14 @@ impl Output {
             Format::Json => {
                 let fields: JsonObject<String, Json> =
                     f.fields.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
-                self.json_line(json!({
+                let mut line = json!({
                     "type": "finding", "plugin": plugin, "severity": severity(f.severity),
                     "rule": f.rule, "message": f.message, "fields": fields,
-                }))
+                });
+                if let Some(c) = container {
+                    line["container"] = container_json(c);
+                }
+                self.json_line(line)
             }
         }
     }
@@ -355,6 +366,34 @@ impl Output {
     }
 }
 
+/// A container as JSON rows and findings carry it.
+pub fn container_json(c: &Container) -> Json {
+    let mut json = json!({
+        "runtime": runtime_name(c.runtime), "id": c.id, "name": c.name, "image": c.image,
+    });
+    if let Some(pod) = &c.pod {
+        json["pod"] = json!({"namespace": pod.namespace, "name": pod.name, "container": pod.container});
+    }
+    json
+}
+
+/// A container in one word: `namespace/pod/container` under Kubernetes, else its name.
+pub fn container_label(c: &Container) -> String {
+    match &c.pod {
+        Some(pod) => format!("{}/{}/{}", pod.namespace, pod.name, pod.container),
+        None => c.name.clone(),
+    }
+}
+
+pub fn runtime_name(runtime: Runtime) -> &'static str {
+    match runtime {
+        Runtime::Podman => "podman",
+        Runtime::Docker => "docker",
+        Runtime::Containerd => "containerd",
+        Runtime::CriO => "cri-o",
+    }
+}
+
 pub(crate) fn severity(s: Severity) -> &'static str {
     match s {
         Severity::Info => "info",
@@ -435,11 +474,14 @@ mod tests {
     fn rows() -> Vec<Emitted> {
         vec![
             Emitted::Columns(vec!["PID".into(), "COMM".into(), "PATH".into()]),
-            Emitted::Row(vec![
-                Value::Uint(42),
-                Value::Text("cat".into()),
-                Value::Text("/etc/motd".into()),
-            ]),
+            Emitted::Row(
+                vec![
+                    Value::Uint(42),
+                    Value::Text("cat".into()),
+                    Value::Text("/etc/motd".into()),
+                ],
+                None,
+            ),
         ]
     }
 
@@ -470,15 +512,54 @@ mod tests {
             rule: "shell".into(),
             message: "a shell".into(),
             fields: vec![("pid".into(), Value::Uint(7))],
+            event: None,
         };
         let buf = Captured::default();
-        Output::new(Format::Text, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding.clone())]);
+        Output::new(Format::Text, Box::new(buf.clone()), false)
+            .emitted("p", vec![Emitted::Finding(finding.clone(), None)]);
         assert_eq!(buf.text(), "[HIGH] p/shell: a shell pid=7\n");
         let buf = Captured::default();
-        Output::new(Format::Json, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding)]);
+        Output::new(Format::Json, Box::new(buf.clone()), false).emitted("p", vec![Emitted::Finding(finding, None)]);
         let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
         assert_eq!(line["severity"], "high");
         assert_eq!(line["fields"]["pid"], 7);
+        assert!(line.get("container").is_none());
+    }
+
+    /// A finding about an event in a container says which, in both formats.
+    #[test]
+    fn findings_about_a_container_carry_it() {
+        let finding = Finding {
+            severity: Severity::Low,
+            rule: "r".into(),
+            message: "m".into(),
+            fields: vec![],
+            event: Some(0),
+        };
+        let container = crate::runtime::bindings::Container {
+            runtime: Runtime::CriO,
+            id: "ab".repeat(32),
+            name: "redis".into(),
+            image: "redis:7".into(),
+            pod: Some(crate::runtime::bindings::Pod {
+                namespace: "shop".into(),
+                name: "cart-5c7f9".into(),
+                container: "redis".into(),
+            }),
+        };
+        let buf = Captured::default();
+        Output::new(Format::Text, Box::new(buf.clone()), false)
+            .emitted("p", vec![Emitted::Finding(finding.clone(), Some(container.clone()))]);
+        assert_eq!(buf.text(), "[LOW] p/r: m container=shop/cart-5c7f9/redis\n");
+        let buf = Captured::default();
+        Output::new(Format::Json, Box::new(buf.clone()), false)
+            .emitted("p", vec![Emitted::Finding(finding, Some(container))]);
+        let line: Json = serde_json::from_str(buf.text().trim()).unwrap();
+        assert_eq!(
+            line["container"],
+            json!({"runtime": "cri-o", "id": "ab".repeat(32), "name": "redis", "image": "redis:7",
+                   "pod": {"namespace": "shop", "name": "cart-5c7f9", "container": "redis"}})
+        );
     }
 
     #[test]
@@ -519,13 +600,14 @@ mod tests {
             rule: "r\x1b".into(),
             message: EVIL.into(),
             fields: vec![("path\n".into(), Value::Text(EVIL.into()))],
+            event: None,
         };
         out.emitted(
             "p",
             vec![
                 Emitted::Columns(vec!["PATH".into()]),
-                Emitted::Row(vec![Value::Text(EVIL.into())]),
-                Emitted::Finding(finding),
+                Emitted::Row(vec![Value::Text(EVIL.into())], None),
+                Emitted::Finding(finding, None),
             ],
         );
         let mut store = PluginMaps::new(
@@ -554,9 +636,9 @@ mod tests {
         fn fuzz_text_output_any_strings_one_line_each(cells in proptest::collection::vec("(?s).{0,16}", 1..4), rule in "(?s).{0,8}") {
             let buf = Captured::default();
             let mut out = Output::new(Format::Text, Box::new(buf.clone()), true);
-            let finding = Finding { severity: Severity::Low, rule, message: cells[0].clone(), fields: vec![(cells[0].clone(), Value::Text(cells[0].clone()))] };
+            let finding = Finding { severity: Severity::Low, rule, message: cells[0].clone(), fields: vec![(cells[0].clone(), Value::Text(cells[0].clone()))], event: None };
             let row = cells.iter().map(|c| Value::Text(c.clone())).collect();
-            out.emitted(&cells[0], vec![Emitted::Columns(cells.clone()), Emitted::Row(row), Emitted::Finding(finding)]);
+            out.emitted(&cells[0], vec![Emitted::Columns(cells.clone()), Emitted::Row(row, None), Emitted::Finding(finding, None)]);
             let mut store = PluginMaps::new("p", MapQuota { maps: 1, keys_per_map: 4, bytes: 1 << 20 });
             let c = store.create("c", MapKind::Counter, (0..cells.len()).map(|i| format!("k{i}")).collect()).unwrap();
             store.add(c, &cells, 1).unwrap();
@@ -573,8 +655,8 @@ mod tests {
             let buf = Captured::default();
             let mut out = Output::new(Format::Json, Box::new(buf.clone()), false);
             let names: Vec<String> = (0..cells.len()).map(|i| format!("c{i}")).collect();
-            let finding = Finding { severity: Severity::Low, rule: cells[0].clone(), message: cells[0].clone(), fields: vec![] };
-            out.emitted("p", vec![Emitted::Columns(names), Emitted::Row(cells.iter().map(|c| Value::Text(c.clone())).collect()), Emitted::Finding(finding)]);
+            let finding = Finding { severity: Severity::Low, rule: cells[0].clone(), message: cells[0].clone(), fields: vec![], event: None };
+            out.emitted("p", vec![Emitted::Columns(names), Emitted::Row(cells.iter().map(|c| Value::Text(c.clone())).collect(), None), Emitted::Finding(finding, None)]);
             let text = buf.text();
             let lines: Vec<Json> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
             proptest::prop_assert_eq!(lines.len(), 2);

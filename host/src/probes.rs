@@ -13,7 +13,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 
 use crate::catalog::{self, Attach, Probe};
-use crate::config::ProbeFilter;
+use crate::config::{ProbeFilter, Scope};
 use crate::tracefs;
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +169,28 @@ impl Probes {
         set_filter(family, probe, kernel)
     }
 
+    /// Points a probe's container filter at these cgroups (the named
+    /// containers' as they are now), keeping the rest of its filter.
+    pub fn set_cgroups(&mut self, id: ProbeId, cgroups: &[u64]) -> Result<(), ProbeError> {
+        let probe = catalog::by_id(id);
+        let Some(family) = self.families.get_mut(&probe.object).filter(|f| f.probes.contains(&id)) else {
+            return Ok(());
+        };
+        let mut kernel = get_filter(family, probe)?;
+        let n = cgroups.len().min(abi::CGROUPS_MAX);
+        if n < cgroups.len() {
+            tracing::warn!(
+                "probe {}: its `container` filter matches {} containers; the kernel follows the first {n}",
+                probe.name,
+                cgroups.len()
+            );
+        }
+        kernel.n_cgroups = n as u32;
+        kernel.cgroups = [0; abi::CGROUPS_MAX];
+        kernel.cgroups[..n].copy_from_slice(&cgroups[..n]);
+        set_filter(family, probe, kernel)
+    }
+
     /// Passes up to `max` records from each ring buffer to `f`; returns how many.
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
         let mut n = 0;
@@ -313,6 +335,13 @@ fn kernel_filter(filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
     let mut f = abi::Filter {
         enabled: 1,
         exclude_tgid,
+        scope: match filter.scope {
+            Scope::Any => abi::SCOPE_ANY,
+            Scope::Host => abi::SCOPE_HOST,
+            Scope::Containers => abi::SCOPE_CONTAINERS,
+            // Which cgroups follows once they are resolved (set_cgroups); none until then.
+            Scope::Named(_) => abi::SCOPE_CGROUPS,
+        },
         ..Default::default()
     };
     f.n_pids = filter.pids.len() as u32;
@@ -364,15 +393,7 @@ fn attach_probe(
 ) -> Result<(), ProbeError> {
     let object = probe.object.name();
     let load_error = |reason: String| ProbeError::Load { object, reason };
-    let mut filters: Array<_, abi::Filter> = family
-        .ebpf
-        .map_mut("filters")
-        .ok_or_else(|| load_error("no `filters` map".into()))?
-        .try_into()
-        .map_err(|e| load_error(format!("`filters` map: {e}")))?;
-    filters
-        .set(probe.id as u32, filter, 0)
-        .map_err(|e| load_error(format!("setting filter: {e}")))?;
+    set_filter(family, probe, filter)?;
     if probe.id == ProbeId::MemorySwapin {
         set_swap_devices(family).map_err(load_error)?;
     }
@@ -434,20 +455,38 @@ fn set_swap_devices(family: &mut Family) -> Result<(), String> {
     Ok(())
 }
 
-fn set_filter(family: &mut Family, probe: &'static Probe, filter: abi::Filter) -> Result<(), ProbeError> {
+fn filters<'a>(
+    family: &'a mut Family,
+    probe: &'static Probe,
+) -> Result<Array<&'a mut MapData, abi::Filter>, ProbeError> {
     let load_error = |reason: String| ProbeError::Load {
         object: probe.object.name(),
         reason,
     };
-    let mut filters: Array<_, abi::Filter> = family
+    family
         .ebpf
         .map_mut("filters")
         .ok_or_else(|| load_error("no `filters` map".into()))?
         .try_into()
-        .map_err(|e| load_error(format!("`filters` map: {e}")))?;
-    filters
+        .map_err(|e| load_error(format!("`filters` map: {e}")))
+}
+
+fn set_filter(family: &mut Family, probe: &'static Probe, filter: abi::Filter) -> Result<(), ProbeError> {
+    filters(family, probe)?
         .set(probe.id as u32, filter, 0)
-        .map_err(|e| load_error(format!("setting filter: {e}")))
+        .map_err(|e| ProbeError::Load {
+            object: probe.object.name(),
+            reason: format!("setting filter: {e}"),
+        })
+}
+
+fn get_filter(family: &mut Family, probe: &'static Probe) -> Result<abi::Filter, ProbeError> {
+    filters(family, probe)?
+        .get(&(probe.id as u32), 0)
+        .map_err(|e| ProbeError::Load {
+            object: probe.object.name(),
+            reason: format!("reading filter: {e}"),
+        })
 }
 
 /// The verifier's last lines say why it refused a program.

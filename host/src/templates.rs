@@ -46,6 +46,7 @@ fn files(lang: Lang) -> Vec<TemplateFile> {
             text!("sdk/Cargo.toml", "sdk/rust/Cargo.toml"),
             text!("sdk/src/lib.rs", "sdk/rust/src/lib.rs"),
             text!("sdk/src/config.rs", "sdk/rust/src/config.rs"),
+            text!("sdk/src/event.rs", "sdk/rust/src/event.rs"),
             text!("sdk/src/maps.rs", "sdk/rust/src/maps.rs"),
             text!("sdk/src/output.rs", "sdk/rust/src/output.rs"),
             text!("sdk/src/tools.rs", "sdk/rust/src/tools.rs"),
@@ -72,6 +73,7 @@ fn files(lang: Lang) -> Vec<TemplateFile> {
             text!("package.json", "sdk/templates/js/package.json"),
             text!("build.sh", "sdk/templates/js/build.sh", exec),
             text!("componentize.mjs", "sdk/js/componentize.mjs"),
+            text!("wasmtrace.js", "sdk/js/wasmtrace.js"),
             ("wit/plugin.wit", WIT.as_bytes(), false),
         ],
     }

@@ -40,13 +40,14 @@ bool exports_plugin_init(plugin_config_t *config, plugin_list_string_t *ret, plu
   return true;
 }
 
-void exports_plugin_on_events(plugin_list_event_t *batch) {
+void exports_plugin_on_events(plugin_batch_t *batch) {
   // One host call per map per batch, not one per event.
-  plugin_tuple2_list_string_u64_t *values = calloc(batch->len, sizeof(*values));
-  plugin_tuple2_list_string_u64_t *ends = calloc(batch->len, sizeof(*ends));
+  wasmtrace_plugin_events_list_body_t *bodies = &batch->bodies;
+  plugin_tuple2_list_string_u64_t *values = calloc(bodies->len, sizeof(*values));
+  plugin_tuple2_list_string_u64_t *ends = calloc(bodies->len, sizeof(*ends));
   size_t n = 0;
-  for (size_t i = 0; i < batch->len; i++) {
-    wasmtrace_plugin_events_body_t *body = &batch->ptr[i].body;
+  for (size_t i = 0; i < bodies->len; i++) {
+    wasmtrace_plugin_events_body_t *body = &bodies->ptr[i];
     if (body->tag != WASMTRACE_PLUGIN_EVENTS_BODY_PROCESS_EXIT)
       continue;
     wasmtrace_plugin_events_process_exit_t *e = &body->val.process_exit;
@@ -70,7 +71,7 @@ void exports_plugin_on_events(plugin_list_event_t *batch) {
   }
   plugin_list_tuple2_list_string_u64_free(&v);
   plugin_list_tuple2_list_string_u64_free(&x);
-  plugin_list_event_free(batch);
+  plugin_batch_free(batch);
 }
 
 void exports_plugin_on_tick(void) {}

@@ -2,8 +2,8 @@
 // and why opens fail (@errors[errno]). Probe: file.open.
 //
 // Config: `depth` (path components kept, default 2: /usr/lib).
-import { Counter } from 'wasmtrace:plugin/maps@0.1.0';
-import { errno } from 'wasmtrace:plugin/names@0.1.0';
+import { errno } from 'wasmtrace:plugin/names@0.2.0';
+import { Counter, comm, flush, text } from './wasmtrace.js';
 
 let dirs, errors, depth;
 const errnoNames = new Map();
@@ -24,23 +24,18 @@ export function init(config) {
 }
 
 export function onEvents(batch) {
-  // Sum in the plugin, then one host call per map for the whole batch.
-  const dirSums = new Map();
-  const errorSums = new Map();
-  for (const event of batch) {
-    if (event.body.tag !== 'file-open') continue;
-    const open = event.body.val;
-    const key = event.header.comm + '\u0000' + folder(open.path);
-    dirSums.set(key, (dirSums.get(key) ?? 0n) + 1n);
+  const bodies = batch.bodies;
+  for (let i = 0; i < bodies.length; i++) {
+    if (bodies[i].tag !== 'file-open') continue;
+    const open = bodies[i].val;
+    dirs.add([comm(batch, i), folder(text(batch, open.path))]);
     if (open.ret < 0n) {
       const code = Number(-open.ret);
       if (!errnoNames.has(code)) errnoNames.set(code, errno(code) ?? String(code));
-      const name = errnoNames.get(code);
-      errorSums.set(name, (errorSums.get(name) ?? 0n) + 1n);
+      errors.add([errnoNames.get(code)]);
     }
   }
-  if (dirSums.size) dirs.addMany([...dirSums].map(([key, n]) => [key.split('\u0000'), n]));
-  if (errorSums.size) errors.addMany([...errorSums].map(([name, n]) => [[name], n]));
+  flush();
 }
 
 export function onTick() {}

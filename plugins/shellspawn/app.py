@@ -25,10 +25,11 @@ class WitWorld(Plugin):
         if not isinstance(body, events.Body_ProcessExec) or body.value.ret != 0:
             return
         e = body.value
-        shell = e.filename.rsplit("/", 1)[-1]
-        if shell not in self.shells or e.caller_comm not in self.services:
+        shell = event.text(e.filename).rsplit("/", 1)[-1]
+        service = event.text(e.caller_comm)
+        if shell not in self.shells or service not in self.services:
             return
-        self.spawned.add([e.caller_comm, shell])
+        self.spawned.add([service, shell])
         h = event.header
-        finding("high", "shell-from-network-service", f"{e.caller_comm} started a shell: {' '.join(e.argv)}",
-                service=e.caller_comm, shell=shell, pid=h.pid, ppid=h.ppid, uid=h.uid)
+        finding("high", "shell-from-network-service", f"{service} started a shell: {' '.join(event.texts(e.argv))}",
+                service=service, shell=shell, pid=h.pid, ppid=h.ppid, uid=h.uid)

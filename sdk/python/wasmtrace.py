@@ -4,6 +4,10 @@ Subclass `Plugin` as `WitWorld` in your `app.py`, set `probes`, and write
 `setup`, `on_event` and (if you like) `tick`. Build with
 `componentize-py -d WIT -w plugin componentize -p . -p SDK app -o NAME.wasm`.
 Map updates are buffered during a batch and sent in one call per map.
+
+An event is `Event`: `event.header.pid`, `event.header.comm`, ...,
+`event.body` (one `events.Body_*` class per probe, its record in `.value`),
+and `event.text(span)` for a string of the record (a path, an address).
 """
 
 from componentize_py_types import Err
@@ -16,6 +20,9 @@ from wit_world.imports import events  # noqa: F401  (re-exported for plugins)
 from wit_world.imports import names  # noqa: F401
 
 _buffered = []
+# The index of the event being handled: rows and findings emitted meanwhile
+# are about it, and the host adds its container.
+_current = None
 
 
 def _flush():
@@ -64,7 +71,8 @@ def value(v):
 def finding(severity, rule, message, **fields):
     """Reports a detection; severity is "info", "low", "medium", "high" or "critical"."""
     _output.emit_finding(
-        _output.Finding(_output.Severity[severity.upper()], rule, message, [(k, value(v)) for k, v in fields.items()])
+        _output.Finding(_output.Severity[severity.upper()], rule, message, [(k, value(v)) for k, v in fields.items()],
+                        _current)
     )
 
 
@@ -73,7 +81,7 @@ def columns(*names):
 
 
 def row(*values):
-    _output.emit_row([value(v) for v in values])
+    _output.emit_row([value(v) for v in values], _current)
 
 
 def log(message, level="info"):
@@ -115,6 +123,52 @@ class Histogram:
             self._values = []
 
 
+class Header:
+    """Fields every event carries, read from the batch's columns when asked:
+    a plugin that looks only at bodies pays for no header."""
+
+    __slots__ = ("_batch", "_i")
+
+    def __init__(self, batch, i):
+        self._batch = batch
+        self._i = i
+
+    timestamp_ns = property(lambda self: self._batch.headers.timestamp_ns[self._i])
+    cpu = property(lambda self: self._batch.headers.cpu[self._i])
+    pid = property(lambda self: self._batch.headers.pid[self._i])
+    tid = property(lambda self: self._batch.headers.tid[self._i])
+    ppid = property(lambda self: self._batch.headers.ppid[self._i])
+    uid = property(lambda self: self._batch.headers.uid[self._i])
+    gid = property(lambda self: self._batch.headers.gid[self._i])
+    comm = property(lambda self: self._batch.comms[self._batch.headers.comm[self._i]])
+    cgroup_id = property(lambda self: self._batch.headers.cgroup_id[self._i])
+
+    @property
+    def container(self):
+        """The `events.Container` it ran in, or None for a process of the host."""
+        n = self._batch.headers.container[self._i]
+        return self._batch.containers[n - 1] if n else None
+
+
+class Event:
+    """One event of a batch: `header`, `body`, and `text(span)` for its strings."""
+
+    __slots__ = ("body", "header", "_text")
+
+    def __init__(self, batch, i, body):
+        self.body = body
+        self.header = Header(batch, i)
+        self._text = batch.text
+
+    def text(self, span):
+        """A string of the record: `event.text(open.path)`."""
+        return self._text[span.start:span.start + span.len].decode()
+
+    def texts(self, spans):
+        """The strings of a list, e.g. `event.texts(exec.argv)`."""
+        return [self.text(span) for span in spans]
+
+
 _instance = None
 
 
@@ -143,9 +197,14 @@ class Plugin(wit_world.WitWorld):
         return list(self.probes)
 
     def on_events(self, batch):
+        global _current
         on_event = _instance.on_event
-        for event in batch:
-            on_event(event)
+        try:
+            for i, body in enumerate(batch.bodies):
+                _current = i
+                on_event(Event(batch, i, body))
+        finally:
+            _current = None
         _flush()
 
     def on_tick(self):

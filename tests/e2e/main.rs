@@ -6,6 +6,7 @@ mod harness;
 mod bench;
 mod catalog;
 mod config_errors;
+mod containers;
 mod file_open;
 mod hostile_data;
 mod hot_reload;

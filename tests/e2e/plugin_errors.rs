@@ -68,7 +68,45 @@ fn component_of_another_world() {
     std::fs::write(&path, b"\0asm\x0d\0\x01\0").unwrap();
     let err = run_with_plugin(&path, "");
     assert!(
-        err.contains("does not fit wasmtrace's plugin interface (wasmtrace:plugin@0.1.0)"),
+        err.contains("does not fit wasmtrace's plugin interface (wasmtrace:plugin@0.2.0)"),
+        "{err}"
+    );
+}
+
+/// A plugin built for the previous contract is told so, with both versions,
+/// rather than given a linker's complaint about a missing import.
+#[test]
+fn plugin_of_an_older_wit_names_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let wit = dir.path().join("old.wit");
+    std::fs::write(
+        &wit,
+        "package wasmtrace:plugin@0.1.0;\n\
+         interface log {\n  enum level { debug, info, warn, error }\n  log: func(level: level, message: string);\n}\n\
+         world plugin {\n  import log;\n  export on-tick: func();\n}\n",
+    )
+    .unwrap();
+    // wasm-tools builds a real component of that world (its functions do nothing).
+    let core = dir.path().join("core.wasm");
+    let path = dir.path().join("old.wasm");
+    for args in [
+        vec!["component", "embed", "--dummy", "-w", "plugin", "-o"],
+        vec!["component", "new"],
+    ] {
+        let mut cmd = std::process::Command::new("wasm-tools");
+        cmd.args(&args);
+        match args[1] {
+            "embed" => cmd.arg(&core).arg(&wit),
+            _ => cmd.arg(&core).arg("-o").arg(&path),
+        };
+        let out = cmd.output().expect("wasm-tools (scripts/install-deps installs it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let err = run_with_plugin(&path, "");
+    assert!(
+        err.contains(
+            "was built for wasmtrace:plugin@0.1.0, and this wasmtrace implements wasmtrace:plugin@0.2.0: rebuild it"
+        ),
         "{err}"
     );
 }

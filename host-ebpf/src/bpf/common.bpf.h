@@ -54,6 +54,21 @@ static __always_inline int listed(const __u32 *list, __u32 n, __u32 value)
 	return 0;
 }
 
+/* True when the current task runs where the filter's scope says: by pid
+ * namespace (a container has its own) or by cgroup (a named container's). */
+static __always_inline int scope_selected(const struct filter *f)
+{
+	if (f->scope == SCOPE_CGROUPS) {
+		__u64 cgroup = bpf_get_current_cgroup_id();
+		for (int i = 0; i < CGROUPS_MAX; i++)
+			if (i < f->n_cgroups && f->cgroups[i] == cgroup)
+				return 1;
+		return 0;
+	}
+	int nested = bpf_get_current_task_btf()->thread_pid->level > 0;
+	return f->scope == SCOPE_CONTAINERS ? nested : !nested;
+}
+
 /* True when the current task passes the probe's filter. */
 static __always_inline int task_selected(__u32 probe)
 {
@@ -77,6 +92,8 @@ static __always_inline int task_selected(__u32 probe)
 		if (!hit)
 			return 0;
 	}
+	if (f->scope != SCOPE_ANY && !scope_selected(f))
+		return 0;
 	return 1;
 }
 
@@ -87,10 +104,12 @@ static __always_inline void count_drop(__u32 probe)
 		*n += 1;
 }
 
-/* The current task's header for an event of `probe`, stamped now. */
+/* The current task's header for an event of `probe`, stamped now. The task
+ * pointer is one the verifier trusts, so its fields are plain loads: the
+ * parent's pid and the comm cost ~2 ns instead of a helper call each. */
 static __always_inline void fill_header(struct event_header *h, __u32 probe)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	h->ts_boot_ns = bpf_ktime_get_boot_ns();
@@ -99,11 +118,11 @@ static __always_inline void fill_header(struct event_header *h, __u32 probe)
 	h->cpu = bpf_get_smp_processor_id();
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->ppid = task->real_parent->tgid;
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
 	h->_pad = 0;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 }
 
 /* Reserves a record in the ring buffer and fills its header; counts a drop
@@ -131,8 +150,7 @@ static __always_inline struct file *fd_file(long fd)
 {
 	if (fd < 0)
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file **fds = bpf_get_current_task_btf()->files->fdt->fd;
 	struct file *file = 0;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
 		return 0;

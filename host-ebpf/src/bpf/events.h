@@ -95,6 +95,16 @@ struct syscall_enter_event {
 };
 _Static_assert(sizeof(struct syscall_enter_event) == 72, "syscall layout is ABI");
 
+/* Which tasks a probe's filter passes by where they run. */
+enum scope {
+	SCOPE_ANY = 0,
+	SCOPE_HOST = 1,       /* tasks in the initial pid namespace */
+	SCOPE_CONTAINERS = 2, /* tasks in any other pid namespace */
+	SCOPE_CGROUPS = 3,    /* tasks in one of `cgroups` (named containers); none when empty */
+};
+
+#define CGROUPS_MAX 16 /* cgroups a container filter can name at once */
+
 /* One per probe in the `filters` array map. A list with n == 0 does not
  * filter; otherwise the task must match one of its values. */
 struct filter {
@@ -103,12 +113,15 @@ struct filter {
 	__u32 n_pids;
 	__u32 n_uids;
 	__u32 n_comms;
-	__u32 _pad;
+	__u32 scope;         /* enum scope */
 	__u32 pids[FILTER_MAX];
 	__u32 uids[FILTER_MAX];
 	char comms[FILTER_MAX][COMM_LEN];
+	__u32 n_cgroups;
+	__u32 _pad;
+	__u64 cgroups[CGROUPS_MAX];
 };
-_Static_assert(sizeof(struct filter) == 24 + 32 + 32 + 128, "filter layout is ABI");
+_Static_assert(sizeof(struct filter) == 24 + 32 + 32 + 128 + 8 + 8 * CGROUPS_MAX, "filter layout is ABI");
 
 /* Which syscall a signal.kill event is about. */
 enum kill_call {

@@ -12,6 +12,11 @@
 
 struct files_struct;
 
+/* A pid as seen from its namespaces: level 0 is the initial namespace. */
+struct pid {
+	unsigned int level;
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
@@ -21,6 +26,7 @@ struct task_struct {
 	unsigned long long start_time;
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;
+	struct pid *thread_pid;
 };
 
 /* Tracepoint contexts. Their layout is the tracepoint ABI shown in
@@ -193,10 +199,12 @@ struct pt_regs {
 /* A user function's third argument and return value, for uprobes. */
 #define FUNC_ARG3(regs) BPF_CORE_READ(regs, dx)
 #define FUNC_RET(regs) BPF_CORE_READ(regs, ax)
-#define SYSCALL_ARG1(regs) BPF_CORE_READ(regs, di)
-#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, si)
-#define SYSCALL_ARG3(regs) BPF_CORE_READ(regs, dx)
-#define SYSCALL_ARG4(regs) BPF_CORE_READ(regs, r10)
+/* bpf_task_pt_regs gives a pointer the verifier trusts: plain loads, each
+ * relocated, instead of a probe-read helper call per argument (~35 ns each). */
+#define SYSCALL_ARG1(regs) ((regs)->di)
+#define SYSCALL_ARG2(regs) ((regs)->si)
+#define SYSCALL_ARG3(regs) ((regs)->dx)
+#define SYSCALL_ARG4(regs) ((regs)->r10)
 #elif defined(__TARGET_ARCH_arm64)
 /* x0 is overwritten by the return value; the kernel keeps it in orig_x0. */
 struct user_pt_regs {
@@ -206,10 +214,10 @@ struct pt_regs {
 	struct user_pt_regs user_regs;
 	__u64 orig_x0;
 };
-#define SYSCALL_ARG1(regs) BPF_CORE_READ(regs, orig_x0)
-#define SYSCALL_ARG2(regs) BPF_CORE_READ(regs, user_regs.regs[1])
-#define SYSCALL_ARG3(regs) BPF_CORE_READ(regs, user_regs.regs[2])
-#define SYSCALL_ARG4(regs) BPF_CORE_READ(regs, user_regs.regs[3])
+#define SYSCALL_ARG1(regs) ((regs)->orig_x0)
+#define SYSCALL_ARG2(regs) ((regs)->user_regs.regs[1])
+#define SYSCALL_ARG3(regs) ((regs)->user_regs.regs[2])
+#define SYSCALL_ARG4(regs) ((regs)->user_regs.regs[3])
 #define FUNC_ARG3(regs) BPF_CORE_READ(regs, user_regs.regs[2])
 #define FUNC_RET(regs) BPF_CORE_READ(regs, user_regs.regs[0])
 #endif

@@ -116,9 +116,9 @@ int process_exit(void *ctx)
 	struct process_exit_event *e = reserve_event(PROBE_PROCESS_EXIT, sizeof(*e));
 	if (!e)
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	e->lifetime_ns = bpf_ktime_get_ns() - BPF_CORE_READ(task, start_time);
-	e->exit_code = BPF_CORE_READ(task, exit_code);
+	struct task_struct *task = bpf_get_current_task_btf();
+	e->lifetime_ns = bpf_ktime_get_ns() - task->start_time;
+	e->exit_code = task->exit_code;
 	e->_pad = 0;
 	submit_event(e);
 	return 0;

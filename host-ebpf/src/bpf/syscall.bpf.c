@@ -10,7 +10,7 @@ int syscall_enter(struct trace_event_raw_sys_enter *ctx)
 	struct syscall_enter_event *e = reserve_event(PROBE_SYSCALL_ENTER, sizeof(*e));
 	if (!e)
 		return 0;
-	e->id = BPF_CORE_READ(ctx, id);
+	e->id = ctx->id;
 	submit_event(e);
 	return 0;
 }

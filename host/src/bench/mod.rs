@@ -25,6 +25,8 @@ pub struct Options {
     pub repeat: u32,
     /// Also run bpftrace and libbpf-tools where installed.
     pub compare: bool,
+    /// Also measure the kernel's time in eBPF programs (its run-time statistics).
+    pub kernel_time: bool,
 }
 
 /// The plugins of the "4 plugins loaded" run: tally plus three examples.
@@ -39,6 +41,8 @@ struct Row {
     generated: u64,
     elapsed: Duration,
     untraced: Duration,
+    /// Time the kernel spent in every eBPF program while the workload ran.
+    kernel: Option<Duration>,
     outcome: Result<Report, String>,
 }
 
@@ -55,6 +59,14 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         plugin_dir.display()
     );
 
+    // The kernel keeps programs' run times only while this is held.
+    let _kernel_stats = match options.kernel_time {
+        true => Some(
+            aya::sys::enable_stats(aya::sys::Stats::RunTime)
+                .context("enabling the kernel's eBPF run-time statistics (needs CAP_SYS_ADMIN)")?,
+        ),
+        false => None,
+    };
     let mut rows = Vec::new();
     for &workload in &options.workloads {
         let count = options.count.unwrap_or(workload.default_count());
@@ -87,12 +99,14 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
                 generated: count * u64::from(options.repeat),
                 elapsed: Duration::ZERO,
                 untraced,
+                kernel: None,
                 outcome: Err(String::new()),
             };
             let run = || workload::spawn(&exe, workload, count, &program);
             row.outcome = measure(&tracer, cmd, workload, options.repeat, run)
-                .map(|(elapsed, report)| {
+                .map(|(elapsed, kernel, report)| {
                     row.elapsed = elapsed;
+                    row.kernel = kernel.filter(|_| options.kernel_time);
                     report
                 })
                 .map_err(|e| format!("{e:#}"));
@@ -118,13 +132,24 @@ fn measure(
     workload: Workload,
     repeat: u32,
     run: impl FnMut() -> anyhow::Result<Duration>,
-) -> anyhow::Result<(Duration, Report)> {
+) -> anyhow::Result<(Duration, Option<Duration>, Report)> {
     let running = Running::start(tracer, workload, cmd)?;
+    let before = programs_run_time();
     let elapsed = fastest(repeat, run);
+    let kernel = programs_run_time().saturating_sub(before);
     // Let the tracer drain what the workload left in its buffers.
     std::thread::sleep(Duration::from_millis(200));
     let report = running.stop(tracer, workload)?;
-    Ok((elapsed?, report))
+    Ok((elapsed?, Some(kernel), report))
+}
+
+/// The run time of every loaded eBPF program, summed: whichever tracer
+/// loaded them, it is the kernel side's cost.
+fn programs_run_time() -> Duration {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .map(|program| program.run_time())
+        .sum()
 }
 
 fn config_text(tracer: &Tracer, workload: Workload, plugin_dir: &Path) -> String {
@@ -148,7 +173,7 @@ fn config_text(tracer: &Tracer, workload: Workload, plugin_dir: &Path) -> String
 
 fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "\n{:<14} {:<26} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10} {:>9}\n",
+        "\n{:<14} {:<26} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10} {:>9} {:>9}\n",
         "workload",
         "tracer",
         "time",
@@ -161,7 +186,8 @@ fn table(rows: &[Row]) -> String {
         "CPU/ev",
         "peak RSS",
         "plugin/ev",
-        "p99 lat"
+        "p99 lat",
+        "kernel/ev"
     );
     for row in rows {
         let _ = write!(out, "{:<14} {:<26} ", row.workload.name(), row.tracer);
@@ -169,7 +195,7 @@ fn table(rows: &[Row]) -> String {
             Ok(r) => {
                 let _ = writeln!(
                     out,
-                    "{:>9} {:>8.2}x {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>6} MiB {:>10} {:>9}",
+                    "{:>9} {:>8.2}x {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>6} MiB {:>10} {:>9} {:>9}",
                     format!("{:.2?}", row.elapsed),
                     row.elapsed.as_secs_f64() / row.untraced.as_secs_f64(),
                     row.generated,
@@ -182,6 +208,9 @@ fn table(rows: &[Row]) -> String {
                     r.plugin_ns.map(|ns| format!("{ns} ns")).unwrap_or_else(|| "-".into()),
                     r.latency_p99_ns
                         .map(|ns| format!("{:.1?}", Duration::from_nanos(ns)))
+                        .unwrap_or_else(|| "-".into()),
+                    row.kernel
+                        .map(|t| format!("{} ns", t.as_nanos() / u128::from(row.generated.max(1))))
                         .unwrap_or_else(|| "-".into()),
                 );
             }
@@ -199,7 +228,8 @@ fn table(rows: &[Row]) -> String {
         "time: the fastest run; slowdown: against untraced; delivered: the workload's events the tracer counted;\n\
          lost: in the kernel (ring buffer full); dropped: from slower plugins' own queues (all plugins together);\n\
          host CPU, CPU/ev, peak RSS: the tracer process's; plugin/ev: time inside tally per event;\n\
-         p99 lat: from an event to the call that hands it to tally, 99th percentile (end of its log2 bucket)\n",
+         p99 lat: from an event to the call that hands it to tally, 99th percentile (end of its log2 bucket);\n\
+         kernel/ev: time in the tracer's eBPF programs per event (with --kernel-time)\n",
     );
     out
 }

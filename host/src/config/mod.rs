@@ -98,6 +98,21 @@ pub struct ProbeFilter {
     pub pids: Vec<u32>,
     pub uids: Vec<u32>,
     pub comms: Vec<String>,
+    pub scope: Scope,
+}
+
+/// Which tasks a probe passes by where they run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    Any,
+    /// Processes of the host (the initial pid namespace).
+    Host,
+    /// Processes in any container (another pid namespace).
+    Containers,
+    /// Processes in these containers: names, ids (12 hex digits or more)
+    /// or Kubernetes `namespace/pod`s, resolved to cgroups as they come and go.
+    Named(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +191,8 @@ struct RawProbe {
     pid: Option<Spanned<Vec<u32>>>,
     uid: Option<Spanned<Vec<u32>>>,
     comm: Option<Spanned<Vec<Spanned<String>>>>,
+    container: Option<Spanned<Vec<Spanned<String>>>>,
+    scope: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -472,7 +489,43 @@ fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, (Range<usize>, String)> {
         pids: list("pids", &raw.pid)?,
         uids: list("uids", &raw.uid)?,
         comms: comms.into_iter().map(Spanned::into_inner).collect(),
+        scope: scope(raw)?,
     })
+}
+
+fn scope(raw: &RawProbe) -> Result<Scope, (Range<usize>, String)> {
+    match (&raw.scope, &raw.container) {
+        (Some(scope), Some(_)) => Err((
+            scope.span(),
+            "`container` already limits this probe to those containers; drop `scope`".into(),
+        )),
+        (Some(scope), None) => match scope.get_ref().as_str() {
+            "host" => Ok(Scope::Host),
+            "containers" => Ok(Scope::Containers),
+            other => Err((
+                scope.span(),
+                format!("scope `{other}` must be \"host\" or \"containers\" (or use `container = [...]` to name some)"),
+            )),
+        },
+        (None, Some(names)) => {
+            if names.get_ref().is_empty() {
+                return Err((
+                    names.span(),
+                    "`container` names no container; remove it to trace every process".into(),
+                ));
+            }
+            if let Some(empty) = names.get_ref().iter().find(|n| n.get_ref().trim().is_empty()) {
+                return Err((
+                    empty.span(),
+                    "a container is named by its name, its id (12 hex digits or more) or `namespace/pod`".into(),
+                ));
+            }
+            Ok(Scope::Named(
+                names.get_ref().iter().map(|n| n.get_ref().clone()).collect(),
+            ))
+        }
+        (None, None) => Ok(Scope::Any),
+    }
 }
 
 fn plugin_value(value: &toml::Value) -> Result<PluginValue, String> {

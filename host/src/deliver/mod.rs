@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, Receivers};
-use crate::runtime::bindings::Finding;
+use crate::runtime::bindings::{Container, Finding};
 use spool::SpoolFile;
 
 /// A finding as receivers get it: owned, timed, and able to be spooled.
@@ -36,7 +36,10 @@ pub struct Alert {
 }
 
 impl Alert {
-    pub fn new(plugin: &str, f: &Finding) -> Alert {
+    /// The finding, with its container (if any) as fields receivers can
+    /// label by: `container`, `container_id`, `image`, and under Kubernetes
+    /// `namespace` and `pod`.
+    pub fn new(plugin: &str, f: &Finding, container: Option<&Container>) -> Alert {
         let at_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -49,6 +52,7 @@ impl Alert {
                 .fields
                 .iter()
                 .map(|(k, v)| (k.clone(), crate::output::json_value(v)))
+                .chain(container.into_iter().flat_map(container_fields))
                 .collect(),
             at_ms,
         }
@@ -65,6 +69,22 @@ impl Alert {
             other => other.to_string(),
         }
     }
+}
+
+fn container_fields(c: &Container) -> Vec<(String, serde_json::Value)> {
+    let mut fields = vec![
+        (
+            "container".to_string(),
+            c.pod.as_ref().map_or(&c.name, |p| &p.container).clone().into(),
+        ),
+        ("container_id".to_string(), c.id.clone().into()),
+        ("image".to_string(), c.image.clone().into()),
+    ];
+    if let Some(pod) = &c.pod {
+        fields.push(("namespace".into(), pod.namespace.clone().into()));
+        fields.push(("pod".into(), pod.name.clone().into()));
+    }
+    fields
 }
 
 /// One kind of receiver: sends a batch, or says why it could not.
@@ -352,11 +372,11 @@ impl Deliveries {
         Ok(Deliveries { receivers })
     }
 
-    pub fn offer(&self, plugin: &str, finding: &Finding) {
+    pub fn offer(&self, plugin: &str, finding: &Finding, container: Option<&Container>) {
         if self.receivers.is_empty() {
             return;
         }
-        let alert = Alert::new(plugin, finding);
+        let alert = Alert::new(plugin, finding, container);
         for r in &self.receivers {
             r.offer(alert.clone());
         }

@@ -32,15 +32,15 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::ProbeId;
 
 use crate::catalog;
-use crate::config::{Config, PrintMaps};
-use crate::decode::decode;
+use crate::config::{Config, PrintMaps, Scope};
+use crate::containers::Containers;
+use crate::decode::Decoder;
 use crate::deliver::DeliveryStats;
 use crate::maps::MapRegistry;
 use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
 use crate::prometheus::{Published, SharedStats};
 use crate::runtime::Runtime;
-use crate::runtime::bindings::Event;
 
 /// Most events handed to a plugin in one call.
 pub(crate) const BATCH: usize = 1024;
@@ -68,7 +68,9 @@ pub struct Session {
     maps: MapRegistry,
     output: SharedOutput,
     /// Per probe (by id): the batch being filled, and which workers receive it.
-    batches: Vec<Vec<Event>>,
+    decoder: Decoder,
+    /// The cgroups each probe's `container` filter follows now.
+    followed: BTreeMap<ProbeId, Vec<u64>>,
     subscribers: Vec<Vec<usize>>,
     events: Vec<u64>,
     decode_errors: u64,
@@ -145,6 +147,11 @@ impl Session {
                 replay.is_none(),
             )?);
         }
+        // A recording's cgroup ids were this host's then (or another's): not resolved now.
+        let decoder = match replay.is_none() {
+            true => Decoder::new(Containers::new(std::path::Path::new("/"))),
+            false => Decoder::default(),
+        };
         let (source, when_full) = match replay {
             Some(replay) => (Source::Recording(Box::new(replay)), WhenFull::Wait),
             None => {
@@ -194,7 +201,8 @@ impl Session {
             workers,
             maps,
             output,
-            batches: vec![Vec::with_capacity(BATCH); ProbeId::ALL.len()],
+            decoder,
+            followed: BTreeMap::new(),
             subscribers: Vec::new(),
             events: vec![0; ProbeId::ALL.len()],
             decode_errors: 0,
@@ -298,12 +306,9 @@ impl Session {
     async fn pump(&mut self, max: usize) -> anyhow::Result<usize> {
         let mut total = 0;
         loop {
-            let (batches, events, errors) = (&mut self.batches, &mut self.events, &mut self.decode_errors);
-            let n = self.source.drain(BATCH, |bytes| match decode(bytes) {
-                Ok((probe, event)) => {
-                    events[probe as usize] += 1;
-                    batches[probe as usize].push(event);
-                }
+            let (decoder, events, errors) = (&mut self.decoder, &mut self.events, &mut self.decode_errors);
+            let n = self.source.drain(BATCH, |bytes| match decoder.push(bytes) {
+                Ok(probe) => events[probe as usize] += 1,
                 Err(e) => {
                     *errors += 1;
                     tracing::debug!("dropping a record: {e}");
@@ -322,14 +327,11 @@ impl Session {
     /// Queues every filled batch for its probe's plugins.
     async fn dispatch(&mut self) {
         for probe in ProbeId::ALL {
-            let i = probe as usize;
-            if self.batches[i].is_empty() {
+            let Some(batch) = self.decoder.take(probe) else {
                 continue;
-            }
-            // Moved out into an allocation of its own size; the buffer stays
-            // for the next batch (a full-size buffer per batch fragments the heap).
-            let batch: Batch = self.batches[i].drain(..).collect();
-            for &w in &self.subscribers[i] {
+            };
+            let batch: Batch = Arc::new(batch);
+            for &w in &self.subscribers[probe as usize] {
                 self.workers[w].offer(probe, &batch, self.when_full).await;
             }
         }
@@ -341,6 +343,8 @@ impl Session {
         for worker in &self.workers {
             worker.tick();
         }
+        self.decoder.sweep();
+        self.follow_containers()?;
         self.publish();
         if let Some(e) = self.output().take_error() {
             return Err(e).context("writing output");
@@ -418,6 +422,25 @@ impl Session {
             let wanted = filter.is_some() || !self.subscribers[id as usize].is_empty();
             self.source
                 .set_enabled(id, &filter.cloned().unwrap_or_default(), wanted)?;
+        }
+        // Setting a filter anew cleared the cgroups it followed.
+        self.followed.clear();
+        self.follow_containers()
+    }
+
+    /// Keeps the kernel filters that name containers pointed at those
+    /// containers' cgroups, as they start and stop.
+    fn follow_containers(&mut self) -> anyhow::Result<()> {
+        for (&id, filter) in &self.config.probes {
+            let Scope::Named(names) = &filter.scope else {
+                continue;
+            };
+            let cgroups = self.decoder.containers_mut().cgroups_of(names);
+            if self.followed.get(&id) != Some(&cgroups) {
+                tracing::debug!("probe {}: following the cgroups {cgroups:?}", catalog::by_id(id).name);
+                self.source.set_cgroups(id, &cgroups)?;
+                self.followed.insert(id, cgroups);
+            }
         }
         Ok(())
     }

@@ -77,6 +77,15 @@ impl Source {
         }
     }
 
+    /// Points a probe's container filter at these cgroups; a replay's
+    /// filters were applied when it was recorded.
+    pub fn set_cgroups(&mut self, id: ProbeId, cgroups: &[u64]) -> Result<(), ProbeError> {
+        match self {
+            Source::Kernel(probes) => probes.set_cgroups(id, cgroups),
+            Source::Recording(_) => Ok(()),
+        }
+    }
+
     /// Switches a probe on or off in the kernel; a replay's filters were
     /// applied when it was recorded.
     pub fn set_enabled(&mut self, id: ProbeId, filter: &ProbeFilter, enabled: bool) -> Result<(), ProbeError> {

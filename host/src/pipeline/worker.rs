@@ -17,13 +17,13 @@ use wasmtrace_ebpf::abi::ProbeId;
 use crate::config::{PluginLimits, PluginSpec};
 use crate::maps::{Log2Hist, SharedPluginMaps};
 use crate::output::Output;
-use crate::runtime::bindings::Event;
+use crate::runtime::bindings;
 use crate::runtime::{PluginError, PluginInstance, Runtime};
 
 /// Events of one probe, shared by every plugin that receives them. Sized to
 /// its events, so the queue's bound in events also bounds its memory,
 /// however small the batches.
-pub type Batch = Arc<[Event]>;
+pub type Batch = Arc<bindings::Batch>;
 
 pub type SharedOutput = Arc<Mutex<Output>>;
 
@@ -336,7 +336,7 @@ impl Worker {
         }
     }
 
-    fn deliver(&mut self, batch: &[Event]) {
+    fn deliver(&mut self, batch: &Batch) {
         self.restart_if_due();
         let n = batch.len() as u64;
         let State::Running(plugin) = &mut self.state else {
@@ -346,8 +346,8 @@ impl Worker {
         if self.live {
             let now = boot_time_ns();
             let mut latency = self.counters.latency.lock().expect("latency lock");
-            for event in batch {
-                latency.record(now.saturating_sub(event.header.timestamp_ns));
+            for &timestamp in &batch.headers.timestamp_ns {
+                latency.record(now.saturating_sub(timestamp));
             }
         }
         let started = Instant::now();

@@ -9,11 +9,22 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::wasmtrace::plugin::events::{
-    Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill, MemorySwapin,
-    NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit,
-    ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill,
-    StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    Body, Container, FileLatency, FileOp, FileOpen, FileStat, FileSync, Headers, IpFamily, KillCall, MemoryOomKill,
+    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, Pod,
+    ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread, Runtime, SecurityCapable, SecuritySetuid,
+    SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState, Text,
 };
 pub use self::wasmtrace::plugin::log::Level;
 pub use self::wasmtrace::plugin::output::{Finding, Severity};
 pub use self::wasmtrace::plugin::types::{ConfigValue, Value};
+
+impl Batch {
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.bodies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bodies.is_empty()
+    }
+}

@@ -6,7 +6,8 @@ use super::state::{Emitted, PluginState};
 
 impl output::Host for PluginState {
     fn emit_finding(&mut self, finding: Finding) -> wasmtime::Result<()> {
-        self.emit(Emitted::Finding(self.strings.cut_finding(finding)));
+        let container = self.container_of(finding.event);
+        self.emit(Emitted::Finding(self.strings.cut_finding(finding), container));
         Ok(())
     }
 
@@ -15,9 +16,10 @@ impl output::Host for PluginState {
         Ok(())
     }
 
-    fn emit_row(&mut self, values: Vec<Value>) -> wasmtime::Result<()> {
+    fn emit_row(&mut self, values: Vec<Value>, event: Option<u32>) -> wasmtime::Result<()> {
         let values = values.into_iter().map(|v| self.strings.cut_value(v)).collect();
-        self.emit(Emitted::Row(values));
+        let container = self.container_of(event);
+        self.emit(Emitted::Row(values, container));
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 use wasmtrace_ebpf::abi::ProbeId;
 
-use self::bindings::{ConfigValue, Event};
+use self::bindings::{Batch, ConfigValue};
 use self::cache::{Cache, Source};
 use self::limits::{MemoryLimit, MemoryLimitExceeded};
 use self::quota::{EmitBudget, StringBound};
@@ -62,7 +62,20 @@ fn limit_exceeded(e: &wasmtime::Error) -> Option<String> {
 }
 
 /// The WIT package this host implements, for messages.
-pub const WIT_PACKAGE: &str = "wasmtrace:plugin@0.1.0";
+pub const WIT_PACKAGE: &str = "wasmtrace:plugin@0.2.0";
+
+/// The version of wasmtrace's WIT package a component imports, when it is
+/// not this host's: a plugin built for another wasmtrace.
+fn other_wit_version(component: &Component, engine: &Engine) -> Option<String> {
+    let ours = WIT_PACKAGE.split_once('@').map(|(_, v)| v)?;
+    component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| name.strip_prefix("wasmtrace:plugin/")?.split_once('@'))
+        .map(|(_, version)| version)
+        .find(|&version| version != ours)
+        .map(str::to_string)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -97,6 +110,16 @@ pub enum PluginError {
         plugin: String,
         path: PathBuf,
         reason: String,
+    },
+    #[error(
+        "plugin `{plugin}`: {} was built for wasmtrace:plugin@{found}, and this wasmtrace implements \
+         {WIT_PACKAGE}: rebuild it with this wasmtrace's SDK (docs/plugins-*.md, 'Upgrading from 0.1')",
+        path.display()
+    )]
+    WitVersion {
+        plugin: String,
+        path: PathBuf,
+        found: String,
     },
     #[error("plugin `{plugin}` failed in {call}: {reason}")]
     Trap {
@@ -210,10 +233,17 @@ impl Runtime {
                     call: "instantiate",
                     reason,
                 },
-                None => PluginError::Link {
-                    plugin: spec.name.clone(),
-                    path: spec.path.clone(),
-                    reason: first_line(&e),
+                None => match other_wit_version(component, &self.engine) {
+                    Some(found) => PluginError::WitVersion {
+                        plugin: spec.name.clone(),
+                        path: spec.path.clone(),
+                        found,
+                    },
+                    None => PluginError::Link {
+                        plugin: spec.name.clone(),
+                        path: spec.path.clone(),
+                        reason: first_line(&e),
+                    },
                 },
             }
         })?;
@@ -333,8 +363,11 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
-    pub fn on_events(&mut self, batch: &[Event]) -> Result<(), PluginError> {
-        self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch))
+    pub fn on_events(&mut self, batch: &Arc<Batch>) -> Result<(), PluginError> {
+        self.store.data_mut().batch = Some(batch.clone());
+        let result = self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch));
+        self.store.data_mut().batch = None;
+        result
     }
 
     pub fn on_tick(&mut self) -> Result<(), PluginError> {

@@ -56,8 +56,8 @@ impl Emitted {
     fn size(&self) -> u64 {
         match self {
             Emitted::Columns(names) => names.iter().map(|n| n.len() as u64 + 1).sum(),
-            Emitted::Row(values) => values.iter().map(|v| value_size(v) + 1).sum(),
-            Emitted::Finding(f) => {
+            Emitted::Row(values, _) => values.iter().map(|v| value_size(v) + 1).sum(),
+            Emitted::Finding(f, _) => {
                 (f.rule.len() + f.message.len()) as u64
                     + f.fields
                         .iter()
@@ -112,6 +112,7 @@ impl StringBound {
                 .into_iter()
                 .map(|(k, v)| (self.cut(k), self.cut_value(v)))
                 .collect(),
+            event: f.event,
         }
     }
 }

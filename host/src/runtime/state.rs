@@ -6,18 +6,21 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Finding, Level, Value};
+use std::sync::Arc;
+
+use super::bindings::{Batch, Container, Finding, Level, Value};
 use super::limits::MemoryLimit;
 use super::quota::{EmitBudget, StringBound};
 use crate::config::Grants;
 use crate::maps::SharedPluginMaps;
 
-/// What a plugin produced during one call, for the output to render after it.
+/// What a plugin produced during one call, for the output to render after
+/// it. Rows and findings about an event carry its container.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Emitted {
     Columns(Vec<String>),
-    Row(Vec<Value>),
-    Finding(Finding),
+    Row(Vec<Value>, Option<Container>),
+    Finding(Finding, Option<Container>),
     Log(Level, String),
 }
 
@@ -32,6 +35,8 @@ pub struct PluginState {
     pub(crate) call_started_cpu: std::time::Duration,
     /// The guest's stderr, where a Rust panic message lands: shown when it traps.
     pub(crate) stderr: MemoryOutputPipe,
+    /// The batch being handled, whose events rows and findings may be about.
+    pub(crate) batch: Option<Arc<Batch>>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -78,9 +83,17 @@ impl PluginState {
             limits,
             call_started_cpu: std::time::Duration::ZERO,
             stderr,
+            batch: None,
             wasi,
             table,
         })
+    }
+
+    /// The container of event `event` of the batch being handled, if it ran in one.
+    pub fn container_of(&self, event: Option<u32>) -> Option<Container> {
+        let batch = self.batch.as_ref()?;
+        let n = *batch.headers.container.get(event? as usize)?;
+        batch.containers.get(n.checked_sub(1)? as usize).cloned()
     }
 
     /// Queues a row, finding, header or log, unless the plugin has spent its budget.

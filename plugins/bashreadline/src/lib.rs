@@ -17,13 +17,13 @@ impl Plugin for Bashreadline {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::ShellReadline(r) = &event.body else {
+        let Body::ShellReadline(r) = event.body else {
             return;
         };
         Row::new()
             .push(self.elapsed.seconds(event.header.timestamp_ns))
             .push(event.header.pid)
-            .push(r.line.as_str())
+            .push(event.text(r.line))
             .emit();
     }
 }

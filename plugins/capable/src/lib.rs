@@ -66,7 +66,7 @@ impl Plugin for Capable {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::SecurityCapable(check) = &event.body else {
+        let Body::SecurityCapable(check) = event.body else {
             return;
         };
         let unknown;
@@ -83,7 +83,7 @@ impl Plugin for Capable {
             .push(self.elapsed.seconds(h.timestamp_ns))
             .push(h.uid)
             .push(h.pid)
-            .push(h.comm.as_str())
+            .push(h.comm)
             .push(check.cap)
             .push(name)
             .push(verdict)

@@ -18,13 +18,13 @@ impl Plugin for Killsnoop {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::SignalKill(kill) = &event.body else {
+        let Body::SignalKill(kill) = event.body else {
             return;
         };
         Row::new()
             .push(self.elapsed.seconds(event.header.timestamp_ns))
             .push(event.header.pid)
-            .push(event.header.comm.as_str())
+            .push(event.header.comm)
             .push(kill.signal)
             .push(kill.target)
             .push(kill.ret)

@@ -20,7 +20,7 @@ impl Plugin for Naptime {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::ProcessSleep(sleep) = &event.body else {
+        let Body::ProcessSleep(sleep) = event.body else {
             return;
         };
         if sleep.duration_ns == 0 || sleep.absolute {
@@ -30,9 +30,9 @@ impl Plugin for Naptime {
         Row::new()
             .push(self.elapsed.seconds(event.header.timestamp_ns))
             .push(h.ppid)
-            .push(sleep.parent_comm.as_str())
+            .push(event.text(sleep.parent_comm))
             .push(h.pid)
-            .push(h.comm.as_str())
+            .push(h.comm)
             .push(format!(
                 "{}.{:03}",
                 sleep.duration_ns / 1_000_000_000,

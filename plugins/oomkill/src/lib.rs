@@ -18,7 +18,7 @@ impl Plugin for Oomkill {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::MemoryOomKill(oom) = &event.body else {
+        let Body::MemoryOomKill(oom) = event.body else {
             return;
         };
         let h = &event.header;
@@ -27,19 +27,24 @@ impl Plugin for Oomkill {
             "oom-kill",
             format!(
                 "Triggered by PID {} (\"{}\"), OOM kill of PID {} (\"{}\"), {} kB anon-rss, {} kB total-vm",
-                h.pid, h.comm, oom.victim_pid, oom.victim_comm, oom.anon_rss_kb, oom.total_vm_kb
+                h.pid,
+                h.comm,
+                oom.victim_pid,
+                event.text(oom.victim_comm),
+                oom.anon_rss_kb,
+                oom.total_vm_kb
             ),
         )
         .field("trigger_pid", h.pid)
-        .field("trigger_comm", h.comm.as_str())
+        .field("trigger_comm", h.comm)
         .field("victim_pid", oom.victim_pid)
-        .field("victim_comm", oom.victim_comm.as_str())
+        .field("victim_comm", event.text(oom.victim_comm))
         .field("victim_uid", oom.victim_uid)
         .field("anon_rss_kb", oom.anon_rss_kb)
         .field("total_vm_kb", oom.total_vm_kb)
         .field("oom_score_adj", oom.oom_score_adj)
         .emit();
-        self.kills.add(&[&oom.victim_comm], 1);
+        self.kills.add(&[event.text(oom.victim_comm)], 1);
     }
 }
 

@@ -23,9 +23,9 @@ impl Plugin for Pidpersec {
     }
 
     fn on_event(&mut self, event: &Event) {
-        if let Body::ProcessFork(_) = &event.body {
+        if let Body::ProcessFork(_) = event.body {
             self.pids += 1;
-            self.forks.add(&[&event.header.comm], 1);
+            self.forks.add(&[event.header.comm], 1);
         }
     }
 

@@ -19,7 +19,7 @@ impl Plugin for Setuids {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::SecuritySetuid(s) = &event.body else {
+        let Body::SecuritySetuid(s) = event.body else {
             return;
         };
         let args = match s.call {
@@ -31,7 +31,7 @@ impl Plugin for Setuids {
         Row::new()
             .push(self.elapsed.seconds(event.header.timestamp_ns))
             .push(event.header.pid)
-            .push(event.header.comm.as_str())
+            .push(event.header.comm)
             .push(s.caller_uid)
             .push(s.call.name())
             .push(args)

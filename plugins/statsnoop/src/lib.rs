@@ -19,14 +19,14 @@ impl Plugin for Statsnoop {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::FileStat(stat) = &event.body else {
+        let Body::FileStat(stat) = event.body else {
             return;
         };
         Row::new()
             .push(event.header.pid)
-            .push(event.header.comm.as_str())
+            .push(event.header.comm)
             .push(if stat.ret >= 0 { 0 } else { -stat.ret })
-            .push(stat.path.as_str())
+            .push(event.text(stat.path))
             .emit();
         self.stats.add(&[stat.call.name()], 1);
     }

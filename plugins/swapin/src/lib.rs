@@ -21,11 +21,11 @@ impl Plugin for Swapin {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::MemorySwapin(s) = &event.body else {
+        let Body::MemorySwapin(s) = event.body else {
             return;
         };
         let pid = event.header.pid.to_string();
-        let key = [event.header.comm.as_str(), pid.as_str()];
+        let key = [event.header.comm, pid.as_str()];
         self.reads.add(&key, 1);
         self.pages.add(&key, u64::from(s.pages));
     }

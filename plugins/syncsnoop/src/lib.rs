@@ -21,17 +21,17 @@ impl Plugin for Syncsnoop {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::FileSync(sync) = &event.body else {
+        let Body::FileSync(sync) = event.body else {
             return;
         };
         let call = sync.call.name();
         Row::new()
             .push(self.elapsed.seconds(event.header.timestamp_ns))
             .push(event.header.pid)
-            .push(event.header.comm.as_str())
+            .push(event.header.comm)
             .push(format!("tracepoint:syscalls:sys_enter_{call}"))
             .emit();
-        self.syncs.add(&[&event.header.comm, call], 1);
+        self.syncs.add(&[event.header.comm, call], 1);
     }
 }
 

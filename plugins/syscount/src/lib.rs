@@ -23,7 +23,7 @@ impl Plugin for Syscount {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::SyscallEnter(sys) = &event.body else {
+        let Body::SyscallEnter(sys) = event.body else {
             return;
         };
         // One host lookup per distinct id, not per event.
@@ -32,7 +32,7 @@ impl Plugin for Syscount {
             .entry(sys.id)
             .or_insert_with(|| names::syscall(sys.id).unwrap_or_else(|| sys.id.to_string()));
         self.by_syscall.add(&[name], 1);
-        self.by_process.add(&[&event.header.comm], 1);
+        self.by_process.add(&[event.header.comm], 1);
     }
 }
 

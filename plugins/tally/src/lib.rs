@@ -24,9 +24,9 @@ impl Plugin for Tally {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let key = match &event.body {
-            Body::FileOpen(open) => open.path.as_str(),
-            Body::ProcessExec(exec) => exec.filename.as_str(),
+        let key = match event.body {
+            Body::FileOpen(open) => event.text(open.path),
+            Body::ProcessExec(exec) => event.text(exec.filename),
             Body::SyscallEnter(sys) => {
                 use std::fmt::Write;
                 self.id.clear();
@@ -37,23 +37,23 @@ impl Plugin for Tally {
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
             Body::FileSync(sync) => sync.call.name(),
-            Body::FileStat(stat) => stat.path.as_str(),
+            Body::FileStat(stat) => event.text(stat.path),
             Body::SecuritySetuid(setuid) => setuid.call.name(),
             Body::ProcessFork(_) => "fork",
             Body::SecurityCapable(_) => "capable",
-            Body::MemoryOomKill(oom) => oom.victim_comm.as_str(),
-            Body::NetTcpConnect(c) => c.ends.daddr.as_str(),
-            Body::NetTcpLife(l) => l.ends.daddr.as_str(),
-            Body::NetTcpRetransmit(r) => r.ends.daddr.as_str(),
-            Body::NetTcpAccept(a) => a.ends.daddr.as_str(),
-            Body::NetTcpDrop(d) => d.ends.daddr.as_str(),
-            Body::ShellReadline(r) => r.line.as_str(),
+            Body::MemoryOomKill(oom) => event.text(oom.victim_comm),
+            Body::NetTcpConnect(c) => event.text(c.ends.daddr),
+            Body::NetTcpLife(l) => event.text(l.ends.daddr),
+            Body::NetTcpRetransmit(r) => event.text(r.ends.daddr),
+            Body::NetTcpAccept(a) => event.text(a.ends.daddr),
+            Body::NetTcpDrop(d) => event.text(d.ends.daddr),
+            Body::ShellReadline(r) => event.text(r.line),
             Body::ProcessThread(_) => "thread",
-            Body::FileLatency(l) => l.fs_type.as_str(),
-            Body::MemorySwapin(s) => s.device.as_str(),
-            Body::NetTcpSynBacklog(b) => b.ends.saddr.as_str(),
+            Body::FileLatency(l) => event.text(l.fs_type),
+            Body::MemorySwapin(s) => event.text(s.device),
+            Body::NetTcpSynBacklog(b) => event.text(b.ends.saddr),
         };
-        self.events.add(&[&event.header.comm, key], 1);
+        self.events.add(&[event.header.comm, key], 1);
     }
 }
 

@@ -19,17 +19,17 @@ impl Plugin for Tcpaccept {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::NetTcpAccept(a) = &event.body else {
+        let Body::NetTcpAccept(a) = event.body else {
             return;
         };
         let h = &event.header;
         Row::new()
             .push(self.elapsed.seconds(h.timestamp_ns))
             .push(h.pid)
-            .push(h.comm.as_str())
-            .push(a.ends.daddr.as_str())
+            .push(h.comm)
+            .push(event.text(a.ends.daddr))
             .push(a.ends.dport)
-            .push(a.ends.saddr.as_str())
+            .push(event.text(a.ends.saddr))
             .push(a.ends.sport)
             .push(format!("{}/{}", a.backlog, a.max_backlog))
             .emit();

@@ -21,17 +21,17 @@ impl Plugin for Tcpconnect {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::NetTcpConnect(c) = &event.body else {
+        let Body::NetTcpConnect(c) = event.body else {
             return;
         };
         let h = &event.header;
         Row::new()
             .push(self.elapsed.seconds(h.timestamp_ns))
             .push(h.pid)
-            .push(h.comm.as_str())
-            .push(c.ends.saddr.as_str())
+            .push(h.comm)
+            .push(event.text(c.ends.saddr))
             .push(c.ends.sport)
-            .push(c.ends.daddr.as_str())
+            .push(event.text(c.ends.daddr))
             .push(c.ends.dport)
             .push(if c.established { "ok" } else { "failed" })
             .push(format!("{:.3}", c.latency_ns as f64 / 1e6))

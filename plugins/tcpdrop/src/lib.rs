@@ -43,7 +43,7 @@ impl Plugin for Tcpdrop {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::NetTcpDrop(drop) = &event.body else {
+        let Body::NetTcpDrop(drop) = event.body else {
             return;
         };
         // One host lookup per distinct reason, not per event.
@@ -53,8 +53,8 @@ impl Plugin for Tcpdrop {
             .or_insert_with(|| names::drop_reason(drop.reason).unwrap_or_else(|| drop.reason.to_string()));
         Row::new()
             .push(self.elapsed.seconds(event.header.timestamp_ns))
-            .push(format!("{}:{}", drop.ends.saddr, drop.ends.sport))
-            .push(format!("{}:{}", drop.ends.daddr, drop.ends.dport))
+            .push(format!("{}:{}", event.text(drop.ends.saddr), drop.ends.sport))
+            .push(format!("{}:{}", event.text(drop.ends.daddr), drop.ends.dport))
             .push(flags(drop.tcp_flags))
             .push(reason.as_str())
             .emit();

@@ -17,15 +17,15 @@ impl Plugin for Tcplife {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::NetTcpLife(life) = &event.body else {
+        let Body::NetTcpLife(life) = event.body else {
             return;
         };
         Row::new()
             .push(event.header.pid)
-            .push(event.header.comm.as_str())
-            .push(life.ends.saddr.as_str())
+            .push(event.header.comm)
+            .push(event.text(life.ends.saddr))
             .push(life.ends.sport)
-            .push(life.ends.daddr.as_str())
+            .push(event.text(life.ends.daddr))
             .push(life.ends.dport)
             .push(life.tx_bytes / 1024)
             .push(life.rx_bytes / 1024)

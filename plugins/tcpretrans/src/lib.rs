@@ -23,16 +23,16 @@ impl Plugin for Tcpretrans {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::NetTcpRetransmit(r) = &event.body else {
+        let Body::NetTcpRetransmit(r) = event.body else {
             return;
         };
         Row::new()
             .push(self.elapsed.seconds(event.header.timestamp_ns))
-            .push(format!("{}:{}", r.ends.saddr, r.ends.sport))
-            .push(format!("{}:{}", r.ends.daddr, r.ends.dport))
+            .push(format!("{}:{}", event.text(r.ends.saddr), r.ends.sport))
+            .push(format!("{}:{}", event.text(r.ends.daddr), r.ends.dport))
             .push(r.state.name())
             .emit();
-        self.retransmits.add(&[&r.ends.daddr], 1);
+        self.retransmits.add(&[event.text(r.ends.daddr)], 1);
     }
 }
 

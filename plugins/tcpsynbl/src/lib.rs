@@ -20,7 +20,7 @@ impl Plugin for Tcpsynbl {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::NetTcpSynBacklog(b) = &event.body else {
+        let Body::NetTcpSynBacklog(b) = event.body else {
             return;
         };
         let max = b.max_backlog.to_string();

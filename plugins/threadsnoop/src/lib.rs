@@ -23,17 +23,17 @@ impl Plugin for Threadsnoop {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::ProcessThread(t) = &event.body else {
+        let Body::ProcessThread(t) = event.body else {
             return;
         };
         let h = &event.header;
         Row::new()
             .push(self.elapsed.since_first(h.timestamp_ns) / 1_000_000)
             .push(h.pid)
-            .push(h.comm.as_str())
+            .push(h.comm)
             .push(format!("{:#x}", t.start_routine))
             .emit();
-        self.threads.add(&[&h.comm], 1);
+        self.threads.add(&[h.comm], 1);
     }
 }
 

@@ -21,10 +21,10 @@ impl Plugin for Fsdist {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::FileLatency(io) = &event.body else {
+        let Body::FileLatency(io) = event.body else {
             return;
         };
-        if io.fs_type == self.fs {
+        if event.text(io.fs_type) == self.fs {
             self.us.record(&[io.op.name()], io.latency_ns / 1000);
         }
     }

@@ -10,11 +10,11 @@
 //! impl Plugin for Opens {
 //!     const PROBES: &'static [&'static str] = &["file.open"];
 //!     fn init(_config: &Config) -> Result<Self, String> {
-//!         Ok(Opens { by_comm: Counter::new("opens", &["comm"]) })
+//!         Ok(Opens { by_comm: Counter::new("opens", &["comm", "path"]) })
 //!     }
 //!     fn on_event(&mut self, event: &Event) {
-//!         if let Body::FileOpen(_) = &event.body {
-//!             self.by_comm.add(&[&event.header.comm], 1);
+//!         if let Body::FileOpen(open) = event.body {
+//!             self.by_comm.add(&[event.header.comm, event.text(open.path)], 1);
 //!         }
 //!     }
 //! }
@@ -29,6 +29,7 @@
 extern crate self as wasmtrace_sdk;
 
 mod config;
+mod event;
 mod maps;
 mod output;
 mod tools;
@@ -49,16 +50,17 @@ pub mod bindings {
 pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::wasmtrace::plugin::events::{
-    Body, Event, FileLatency, FileOp, FileOpen, FileStat, FileSync, Header, IpFamily, KillCall, MemoryOomKill,
-    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec,
-    ProcessExit, ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline,
-    SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState,
+    Body, Container, FileLatency, FileOp, FileOpen, FileStat, FileSync, IpFamily, KillCall, MemoryOomKill,
+    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, Pod,
+    ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread, Runtime, SecurityCapable, SecuritySetuid,
+    SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState, Text,
 };
 pub use bindings::wasmtrace::plugin::log::Level;
 pub use bindings::wasmtrace::plugin::names;
 pub use bindings::wasmtrace::plugin::output::Severity;
 pub use bindings::wasmtrace::plugin::types::Value;
 pub use config::Config;
+pub use event::{Event, Header};
 pub use maps::{Counter, Gauge, Log2Histogram};
 pub use output::{Finding, Row, log, set_columns};
 pub use tools::Elapsed;
@@ -103,12 +105,10 @@ macro_rules! plugin {
                     .collect())
             }
 
-            fn on_events(batch: ::std::vec::Vec<$crate::Event>) {
+            fn on_events(batch: $crate::__Batch) {
                 __WASMTRACE_INSTANCE.with(|cell| {
                     if let Some(plugin) = cell.borrow_mut().as_mut() {
-                        for event in &batch {
-                            $crate::Plugin::on_event(plugin, event);
-                        }
+                        $crate::__on_events(plugin, &batch);
                     }
                 });
                 $crate::__flush();
@@ -129,7 +129,15 @@ macro_rules! plugin {
 }
 
 #[doc(hidden)]
+pub use bindings::wasmtrace::plugin::events::Batch as __Batch;
+#[doc(hidden)]
 pub use bindings::wasmtrace::plugin::types::ConfigValue as __ConfigValue;
+
+/// Hands each event of a batch to the plugin.
+#[doc(hidden)]
+pub fn __on_events<P: Plugin>(plugin: &mut P, batch: &__Batch) {
+    event::each(batch, |event| plugin.on_event(event));
+}
 
 /// Sends the map updates buffered during a call to the host in one crossing
 /// per map, rather than one per event.

@@ -27,8 +27,10 @@ impl Row {
         self
     }
 
+    /// Shows the row; emitted while handling an event, it is about that
+    /// event (JSON output adds its container).
     pub fn emit(self) {
-        output::emit_row(&self.0);
+        output::emit_row(&self.0, crate::event::current());
     }
 }
 
@@ -42,6 +44,7 @@ impl Finding {
             rule: rule.to_string(),
             message: message.into(),
             fields: Vec::new(),
+            event: None,
         })
     }
 
@@ -50,7 +53,10 @@ impl Finding {
         self
     }
 
-    pub fn emit(self) {
+    /// Reports it; emitted while handling an event, it is about that event
+    /// (the host adds its container).
+    pub fn emit(mut self) {
+        self.0.event = crate::event::current();
         output::emit_finding(&self.0);
     }
 }

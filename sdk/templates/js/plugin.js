@@ -1,5 +1,7 @@
 // {{name}}: counts file opens per command (@opens[comm]). Make it yours.
-import { Counter } from 'wasmtrace:plugin/maps@0.1.0';
+// wasmtrace.js is the SDK: text(), comm(), container() read an event's
+// fields; Counter sums in the plugin and sends once per batch (flush()).
+import { Counter, comm, flush } from './wasmtrace.js';
 
 let opens;
 
@@ -9,13 +11,11 @@ export function init(config) {
 }
 
 export function onEvents(batch) {
-  // Sum in the plugin, then one host call for the whole batch (u64 → BigInt).
-  const sums = new Map();
-  for (const event of batch) {
-    if (event.body.tag !== 'file-open') continue;
-    sums.set(event.header.comm, (sums.get(event.header.comm) ?? 0n) + 1n);
+  const bodies = batch.bodies;
+  for (let i = 0; i < bodies.length; i++) {
+    if (bodies[i].tag === 'file-open') opens.add([comm(batch, i)]);
   }
-  if (sums.size) opens.addMany([...sums].map(([comm, n]) => [[comm], n]));
+  flush();
 }
 
 export function onTick() {}

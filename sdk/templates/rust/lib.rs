@@ -14,8 +14,8 @@ impl Plugin for Main {
     }
 
     fn on_event(&mut self, event: &Event) {
-        if let Body::FileOpen(_) = &event.body {
-            self.opens.add(&[&event.header.comm], 1);
+        if let Body::FileOpen(_) = event.body {
+            self.opens.add(&[event.header.comm], 1);
         }
     }
 }

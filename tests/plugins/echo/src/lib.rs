@@ -2,7 +2,7 @@
 //! fields are all of the event's fields, so tests can check each probe's
 //! decoding end to end.
 
-use wasmtrace_sdk::{Body, Config, Event, Finding, IpFamily, Plugin, Severity, TcpEnds, plugin};
+use wasmtrace_sdk::{Body, Config, Container, Event, Finding, IpFamily, Plugin, Runtime, Severity, TcpEnds, plugin};
 
 struct Echo;
 
@@ -39,7 +39,7 @@ impl Plugin for Echo {
     fn on_event(&mut self, event: &Event) {
         let h = &event.header;
         let finding = |probe: &str| {
-            Finding::new(Severity::Info, probe, h.comm.as_str())
+            Finding::new(Severity::Info, probe, h.comm)
                 .field("pid", h.pid)
                 .field("tid", h.tid)
                 .field("ppid", h.ppid)
@@ -48,12 +48,13 @@ impl Plugin for Echo {
                 .field("cpu", h.cpu)
                 .field("cgroup_id", h.cgroup_id)
                 .field("timestamp_ns", h.timestamp_ns)
+                .field("container", container(h.container))
         };
-        let f = match &event.body {
+        let f = match event.body {
             Body::ProcessExec(e) => finding("process.exec")
-                .field("caller_comm", &e.caller_comm)
-                .field("filename", &e.filename)
-                .field("argv", e.argv.join("\u{1f}"))
+                .field("caller_comm", event.text(e.caller_comm))
+                .field("filename", event.text(e.filename))
+                .field("argv", event.texts(&e.argv).collect::<Vec<_>>().join("\u{1f}"))
                 .field("argv_truncated", e.argv_truncated)
                 .field("ret", e.ret),
             Body::ProcessExit(e) => finding("process.exit")
@@ -62,7 +63,7 @@ impl Plugin for Echo {
                 .field("core_dumped", e.core_dumped)
                 .field("lifetime_ns", e.lifetime_ns),
             Body::FileOpen(e) => finding("file.open")
-                .field("path", &e.path)
+                .field("path", event.text(e.path))
                 .field("flags", e.flags)
                 .field("mode", e.mode)
                 .field("dfd", e.dfd)
@@ -77,11 +78,11 @@ impl Plugin for Echo {
                 .field("duration_ns", e.duration_ns)
                 .field("clock", e.clock)
                 .field("absolute", e.absolute)
-                .field("parent_comm", &e.parent_comm),
+                .field("parent_comm", event.text(e.parent_comm)),
             Body::FileSync(e) => finding("file.sync").field("call", e.call.name()).field("fd", e.fd),
             Body::FileStat(e) => finding("file.stat")
                 .field("call", e.call.name())
-                .field("path", &e.path)
+                .field("path", event.text(e.path))
                 .field("ret", e.ret),
             Body::SecuritySetuid(e) => finding("security.setuid")
                 .field("call", e.call.name())
@@ -94,39 +95,41 @@ impl Plugin for Echo {
             Body::SecurityCapable(e) => finding("security.capable").field("cap", e.cap).field("ret", e.ret),
             Body::MemoryOomKill(e) => finding("memory.oom-kill")
                 .field("victim_pid", e.victim_pid)
-                .field("victim_comm", &e.victim_comm)
+                .field("victim_comm", event.text(e.victim_comm))
                 .field("victim_uid", e.victim_uid)
                 .field("total_vm_kb", e.total_vm_kb)
                 .field("anon_rss_kb", e.anon_rss_kb)
                 .field("file_rss_kb", e.file_rss_kb)
                 .field("shmem_rss_kb", e.shmem_rss_kb)
                 .field("oom_score_adj", e.oom_score_adj),
-            Body::NetTcpConnect(e) => ends(finding("net.tcp.connect"), &e.ends)
+            Body::NetTcpConnect(e) => ends(finding("net.tcp.connect"), event, &e.ends)
                 .field("established", e.established)
                 .field("latency_ns", e.latency_ns),
-            Body::NetTcpLife(e) => ends(finding("net.tcp.life"), &e.ends)
+            Body::NetTcpLife(e) => ends(finding("net.tcp.life"), event, &e.ends)
                 .field("duration_ns", e.duration_ns)
                 .field("rx_bytes", e.rx_bytes)
                 .field("tx_bytes", e.tx_bytes),
-            Body::NetTcpRetransmit(e) => ends(finding("net.tcp.retransmit"), &e.ends).field("state", e.state.name()),
-            Body::NetTcpDrop(e) => ends(finding("net.tcp.drop"), &e.ends)
+            Body::NetTcpRetransmit(e) => {
+                ends(finding("net.tcp.retransmit"), event, &e.ends).field("state", e.state.name())
+            }
+            Body::NetTcpDrop(e) => ends(finding("net.tcp.drop"), event, &e.ends)
                 .field("tcp_flags", e.tcp_flags)
                 .field("reason", e.reason),
-            Body::NetTcpSynBacklog(e) => ends(finding("net.tcp.syn-backlog"), &e.ends)
+            Body::NetTcpSynBacklog(e) => ends(finding("net.tcp.syn-backlog"), event, &e.ends)
                 .field("backlog", e.backlog)
                 .field("max_backlog", e.max_backlog),
             Body::FileLatency(e) => finding("file.latency")
                 .field("op", e.op.name())
-                .field("fs_type", &e.fs_type)
+                .field("fs_type", event.text(e.fs_type))
                 .field("latency_ns", e.latency_ns)
                 .field("fd", e.fd)
                 .field("ret", e.ret),
             Body::MemorySwapin(e) => finding("memory.swapin")
                 .field("pages", e.pages)
-                .field("device", &e.device),
-            Body::ShellReadline(e) => finding("shell.readline").field("line", &e.line),
+                .field("device", event.text(e.device)),
+            Body::ShellReadline(e) => finding("shell.readline").field("line", event.text(e.line)),
             Body::ProcessThread(e) => finding("process.thread").field("start_routine", e.start_routine),
-            Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), &e.ends)
+            Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), event, &e.ends)
                 .field("backlog", e.backlog)
                 .field("max_backlog", e.max_backlog),
         };
@@ -134,15 +137,30 @@ impl Plugin for Echo {
     }
 }
 
-fn ends(f: Finding, e: &TcpEnds) -> Finding {
+/// The container as one field: `runtime id name image namespace/pod/container`, `-` for the host.
+fn container(c: Option<&Container>) -> String {
+    let Some(c) = c else { return "-".into() };
+    let runtime = match c.runtime {
+        Runtime::Podman => "podman",
+        Runtime::Docker => "docker",
+        Runtime::Containerd => "containerd",
+        Runtime::CriO => "cri-o",
+    };
+    let pod = c.pod.as_ref().map_or("-".to_string(), |p| {
+        format!("{}/{}/{}", p.namespace, p.name, p.container)
+    });
+    format!("{runtime} {} {} {} {pod}", c.id, c.name, c.image)
+}
+
+fn ends(f: Finding, event: &Event, e: &TcpEnds) -> Finding {
     let family = match e.family {
         IpFamily::Ipv4 => "ipv4",
         IpFamily::Ipv6 => "ipv6",
     };
     f.field("family", family)
-        .field("saddr", &e.saddr)
+        .field("saddr", event.text(e.saddr))
         .field("sport", e.sport)
-        .field("daddr", &e.daddr)
+        .field("daddr", event.text(e.daddr))
         .field("dport", e.dport)
 }
 

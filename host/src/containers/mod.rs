@@ -1,0 +1,208 @@
+//! Which container an event came from. The kernel records the task's cgroup
+//! id; here it becomes a container (runtime, id, name, image, Kubernetes
+//! pod) through the cgroup's path and the runtime's own records. Each cgroup
+//! is resolved once, when first seen, and kept while it produces events:
+//! the per-event cost is a lookup. Containers that start later are resolved
+//! on their first event; those that stop age out.
+
+mod cgroup;
+mod records;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use self::cgroup::CgroupFs;
+pub use self::cgroup::container_of;
+use crate::runtime::bindings::Container;
+
+/// Cgroups remembered at most; beyond it the least recently seen half goes.
+const MAX_CACHED: usize = 16_384;
+
+struct Entry {
+    container: Option<Arc<Container>>,
+    /// The sweep generation it was last looked up in.
+    seen: u64,
+}
+
+pub struct Containers {
+    cgroups: Option<CgroupFs>,
+    /// Where the runtimes' state directories are: `/`, or where a DaemonSet mounted the host's.
+    root: PathBuf,
+    cache: HashMap<u64, Entry>,
+    generation: u64,
+}
+
+impl Containers {
+    /// Resolves through this host's cgroup v2 hierarchy and runtime records.
+    /// Without a cgroup v2 mount, or without the right to open cgroups by
+    /// id, events are not attributed; that is said once, with the fix.
+    pub fn new(root: &Path) -> Containers {
+        let cgroups = match cgroup::v2_mount() {
+            None => {
+                tracing::warn!(
+                    "no cgroup v2 hierarchy is mounted, so events are not attributed to containers: \
+                     mount one (`mount -t cgroup2 none /sys/fs/cgroup/unified`) and start again"
+                );
+                None
+            }
+            Some(mount) => match CgroupFs::open(&mount) {
+                Ok(fs) => Some(fs),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot open {}: {e}; events are not attributed to containers",
+                        mount.display()
+                    );
+                    None
+                }
+            },
+        };
+        Containers {
+            cgroups,
+            root: root.to_path_buf(),
+            cache: HashMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// Never attributes: for tests and for replays of recordings made elsewhere.
+    pub fn none() -> Containers {
+        Containers {
+            cgroups: None,
+            root: PathBuf::from("/"),
+            cache: HashMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// The container of cgroup `id`, or `None` for the host's processes.
+    pub fn lookup(&mut self, id: u64) -> Option<Arc<Container>> {
+        let generation = self.generation;
+        if let Some(entry) = self.cache.get_mut(&id) {
+            entry.seen = generation;
+            return entry.container.clone();
+        }
+        let container = self.resolve(id).map(Arc::new);
+        if self.cache.len() >= MAX_CACHED {
+            self.evict_older_half();
+        }
+        self.cache.insert(
+            id,
+            Entry {
+                container: container.clone(),
+                seen: generation,
+            },
+        );
+        container
+    }
+
+    fn resolve(&mut self, id: u64) -> Option<Container> {
+        let cgroups = self.cgroups.as_ref()?;
+        let path = match cgroups.path(id) {
+            Ok(path) => path,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                tracing::warn!(
+                    "opening cgroups by id is not permitted, so events are not attributed to containers: \
+                     give wasmtrace CAP_DAC_READ_SEARCH (docs/containers.md)"
+                );
+                self.cgroups = None;
+                return None;
+            }
+            // Gone already (a short-lived cgroup): nothing to attribute.
+            Err(_) => return None,
+        };
+        let (runtime, container_id) = container_of(&path)?;
+        records::read(&self.root, runtime, container_id)
+    }
+
+    /// Called every interval: cgroups that produced no event since the last
+    /// sweep are forgotten (stopped containers), and resolved again if they do.
+    pub fn sweep(&mut self) {
+        let previous = self.generation;
+        self.cache.retain(|_, entry| entry.seen >= previous);
+        self.generation += 1;
+    }
+
+    fn evict_older_half(&mut self) {
+        let mut seen: Vec<u64> = self.cache.values().map(|e| e.seen).collect();
+        seen.sort_unstable();
+        let median = seen[seen.len() / 2];
+        self.cache.retain(|_, entry| entry.seen > median);
+    }
+
+    /// The cgroup ids of the running containers that `wanted` names (by
+    /// name, id or id prefix, or `namespace/pod`), for kernel filters. Each
+    /// container's records are read once and then come from the cache.
+    pub fn cgroups_of(&mut self, wanted: &[String]) -> Vec<u64> {
+        let Some(cgroups) = &self.cgroups else {
+            return Vec::new();
+        };
+        let mut found: Vec<u64> = cgroups
+            .containers()
+            .into_iter()
+            .filter_map(|(cgroup, _, id)| {
+                let container = self.lookup(cgroup);
+                wanted
+                    .iter()
+                    .any(|w| matches(w, &id, container.as_deref()))
+                    .then_some(cgroup)
+            })
+            .collect();
+        found.sort_unstable();
+        found
+    }
+}
+
+/// Whether a filter entry names this container.
+pub fn matches(wanted: &str, id: &str, container: Option<&Container>) -> bool {
+    if wanted.len() >= 12 && id.starts_with(wanted) {
+        return true;
+    }
+    container.is_some_and(|c| {
+        c.name == wanted
+            || c.pod
+                .as_ref()
+                .is_some_and(|p| format!("{}/{}", p.namespace, p.name) == wanted)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::bindings::{Pod, Runtime};
+
+    #[test]
+    fn filters_name_containers_by_name_id_prefix_or_pod() {
+        let id = "b9f5098fe19bd39a029dfee53d9e617522459f1748fad3d4fc019c7b78e87d87";
+        let c = Container {
+            runtime: Runtime::Containerd,
+            id: id.into(),
+            name: "nginx".into(),
+            image: "nginx:1.27".into(),
+            pod: Some(Pod {
+                namespace: "prod".into(),
+                name: "web-7d9".into(),
+                container: "nginx".into(),
+            }),
+        };
+        for wanted in ["nginx", "b9f5098fe19b", id, "prod/web-7d9"] {
+            assert!(matches(wanted, id, Some(&c)), "{wanted}");
+        }
+        // A short prefix would match by accident; other names do not match.
+        for wanted in ["b9f5", "web-7d9", "prod", "nginx:1.27", "apache"] {
+            assert!(!matches(wanted, id, Some(&c)), "{wanted}");
+        }
+    }
+
+    #[test]
+    fn the_cache_forgets_cgroups_that_went_quiet() {
+        let mut containers = Containers::none();
+        containers.lookup(1);
+        containers.sweep();
+        containers.lookup(2);
+        containers.sweep();
+        assert_eq!(containers.cache.keys().copied().collect::<Vec<_>>(), [2]);
+        containers.sweep();
+        assert!(containers.cache.is_empty());
+    }
+}

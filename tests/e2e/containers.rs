@@ -1,0 +1,246 @@
+//! Container attribution and filters, with real podman containers (runc)
+//! of a busybox image built here from Debian's busybox-static.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
+
+use crate::harness::{Tracer, child_opens, kernel_available, test_plugins, unique};
+
+const IMAGE: &str = "localhost/wasmtrace-test:busybox";
+
+/// Imports the image once per test run: a root filesystem holding only
+/// /bin/busybox (static), tarred, as `podman import` takes it.
+fn image() -> &'static str {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", root.path().join("bin/busybox"))
+            .expect("/bin/busybox (scripts/install-deps installs busybox-static)");
+        let tar = root.path().join("root.tar");
+        run(Command::new("tar")
+            .arg("-C")
+            .arg(root.path())
+            .args(["-cf"])
+            .arg(&tar)
+            .arg("bin"));
+        run(Command::new("podman").arg("import").arg(&tar).arg(IMAGE));
+    });
+    IMAGE
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/install-deps installs podman and runc)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `podman run` as this machine allows it (runc: crun refuses hybrid
+/// cgroups; podman's default ulimits cannot be set here; no network).
+fn podman_run(name: &str, extra: &[&str], command: &[&str]) -> String {
+    let mut cmd = Command::new("podman");
+    cmd.args(["--runtime", "runc", "run", "--name", name, "--network=none"])
+        .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"])
+        .args(extra)
+        .arg(image())
+        .args(command);
+    run(&mut cmd)
+}
+
+/// A container that stays up until it is removed; returns its id.
+struct Running(String);
+
+impl Running {
+    fn start(name: &str, extra: &[&str]) -> Running {
+        let mut args = vec!["-d"];
+        args.extend_from_slice(extra);
+        Running(podman_run(name, &args, &["/bin/busybox", "sleep", "120"]))
+    }
+
+    fn exec(&self, script: &str) {
+        run(Command::new("podman").args(["exec", &self.0, "/bin/busybox", "sh", "-c", script]));
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("podman").args(["rm", "-f", "-t", "0", &self.0]).output();
+    }
+}
+
+fn remove(name: &str) {
+    let _ = Command::new("podman").args(["rm", "-f", "-t", "0", name]).output();
+}
+
+/// echo's `container` field: `runtime id name image namespace/pod/container`.
+fn echoed(out: &crate::harness::Finished, rule: &str, path_field: &str, path: &str) -> Vec<String> {
+    out.findings(rule)
+        .filter(|f| f[path_field] == path)
+        .map(|f| f["container"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn echo_config(comms: &[&str], extra: &str) -> String {
+    let comms = comms.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "[probe.\"file.open\"]\ncomm = [{comms}]\n{extra}[probe.\"process.exec\"]\ncomm = [{comms}]\n{extra}\
+         [plugin.echo]\npath = \"{}/echo.wasm\"\nprobes = [\"file.open\", \"process.exec\"]\n",
+        test_plugins().display()
+    )
+}
+
+/// A container's exec and opens carry its runtime, id, name and image,
+/// whether it started before wasmtrace (a `podman exec` into it) or after;
+/// the host's opens carry none.
+#[test]
+fn container_events_carry_its_id_and_name_and_the_hosts_carry_none() {
+    if !kernel_available("container_events_carry_its_id_and_name_and_the_hosts_carry_none") {
+        return;
+    }
+    let (early, late) = (unique("wt-early-"), unique("wt-late-"));
+    let before = Running::start(&early, &[]);
+    let host = unique("wt-host-");
+    let tracer = Tracer::start(&echo_config(&["busybox", &host], ""));
+    before.exec("/bin/busybox cat /etc/hostname");
+    podman_run(&late, &[], &["/bin/busybox", "cat", "/etc/hostname"]);
+    let late_id = run(Command::new("podman").args(["inspect", "--format", "{{.Id}}", &late]));
+    remove(&late);
+    child_opens(&host, std::path::Path::new("/etc/hostname"), 3);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+
+    let container = |id: &str, name: &str| format!("podman {id} {name} {IMAGE} -");
+    let opens = echoed(&out, "file.open", "path", "/etc/hostname");
+    let early_opens = opens.iter().filter(|c| **c == container(&before.0, &early)).count();
+    let late_opens = opens.iter().filter(|c| **c == container(&late_id, &late)).count();
+    let host_opens = opens.iter().filter(|c| *c == "-").count();
+    assert_eq!(
+        (early_opens, late_opens, host_opens),
+        (1, 1, 3),
+        "{opens:#?}\n{}",
+        out.stderr
+    );
+    // The late container's one exec (its busybox), from its very start.
+    let execs = echoed(&out, "process.exec", "filename", "/bin/busybox");
+    assert!(execs.contains(&container(&late_id, &late)), "{execs:#?}");
+    assert!(execs.contains(&container(&before.0, &early)), "{execs:#?}");
+}
+
+/// Kubernetes identity comes from the CRI annotations: namespace, pod and
+/// the container's name in the pod, in the plugin's view and in the JSON
+/// finding's `container` object.
+#[test]
+fn kubernetes_annotations_show_as_namespace_pod_and_container() {
+    if !kernel_available("kubernetes_annotations_show_as_namespace_pod_and_container") {
+        return;
+    }
+    let name = unique("wt-pod-");
+    let tracer = Tracer::start(&echo_config(&["busybox"], ""));
+    let annotations = [
+        "--annotation",
+        "io.kubernetes.pod.namespace=shop",
+        "--annotation",
+        "io.kubernetes.pod.name=cart-5c7f9",
+        "--annotation",
+        "io.kubernetes.container.name=redis",
+    ];
+    podman_run(&name, &annotations, &["/bin/busybox", "cat", "/etc/hostname"]);
+    let id = run(Command::new("podman").args(["inspect", "--format", "{{.Id}}", &name]));
+    remove(&name);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let opens = echoed(&out, "file.open", "path", "/etc/hostname");
+    assert_eq!(opens, [format!("podman {id} redis {IMAGE} shop/cart-5c7f9/redis")]);
+    let line: &Json = out
+        .of_type("finding")
+        .find(|l| l["rule"] == "file.open" && l["fields"]["path"] == "/etc/hostname")
+        .unwrap();
+    assert_eq!(
+        line["container"],
+        serde_json::json!({"runtime": "podman", "id": id, "name": "redis", "image": IMAGE,
+            "pod": {"namespace": "shop", "name": "cart-5c7f9", "container": "redis"}})
+    );
+}
+
+/// How many times LOOP opens /etc/hostname: 25 `cat`s, one open each (and
+/// nothing else opens a file: no redirection, no rc file for `sh -c`).
+const OPENS: usize = 25;
+const LOOP: &str = "i=0; while [ $i -lt 25 ]; do /bin/busybox cat /etc/hostname; i=$((i+1)); done";
+
+/// opensnoop's rows of /etc/hostname, by CONTAINER.
+fn rows_by_container(out: &crate::harness::Finished) -> std::collections::BTreeMap<String, usize> {
+    let mut by = std::collections::BTreeMap::new();
+    for row in out.columns("opensnoop", &["CONTAINER", "PATH"]) {
+        if row[1] == "/etc/hostname" {
+            *by.entry(row[0].clone()).or_default() += 1;
+        }
+    }
+    by
+}
+
+/// opensnoop (with its CONTAINER column) on file.open under `filter`,
+/// while LOOP runs in each container and as many opens on the host by `host_comm`.
+fn loops_traced(filter: &str, containers: &[&Running], host_comm: &str) -> crate::harness::Finished {
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"file.open\"]\n{filter}\n[plugin.opensnoop]\n[plugin.opensnoop.config]\ncontainer = true\n",
+        crate::harness::example_plugins().display()
+    ));
+    for c in containers {
+        c.exec(LOOP);
+    }
+    child_opens(host_comm, std::path::Path::new("/etc/hostname"), OPENS);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    out
+}
+
+/// `container = [NAME]` passes exactly that container's events, in the
+/// kernel: the same loop in another container and on the host shows nothing.
+#[test]
+fn a_container_filter_passes_exactly_that_containers_events() {
+    if !kernel_available("a_container_filter_passes_exactly_that_containers_events") {
+        return;
+    }
+    let (wanted, other) = (unique("wt-want-"), unique("wt-other-"));
+    let (a, b) = (Running::start(&wanted, &[]), Running::start(&other, &[]));
+    let out = loops_traced(&format!("container = [\"{wanted}\"]"), &[&a, &b], &unique("wt-hostf-"));
+    assert_eq!(
+        rows_by_container(&out),
+        [(wanted.clone(), OPENS)].into(),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[&wanted, "busybox"]),
+        Some(OPENS as u64)
+    );
+}
+
+/// `scope` splits the host from the containers by pid namespace.
+#[test]
+fn scope_passes_only_the_host_or_only_containers() {
+    if !kernel_available("scope_passes_only_the_host_or_only_containers") {
+        return;
+    }
+    let name = unique("wt-scope-");
+    let container = Running::start(&name, &[]);
+    for (scope, expected) in [("containers", name.as_str()), ("host", "-")] {
+        let host = unique("wt-hosts-");
+        let filter = format!("scope = \"{scope}\"\ncomm = [\"busybox\", \"{host}\"]");
+        let out = loops_traced(&filter, &[&container], &host);
+        assert_eq!(
+            rows_by_container(&out),
+            [(expected.to_string(), OPENS)].into(),
+            "scope {scope}: {}",
+            out.stderr
+        );
+    }
+}
