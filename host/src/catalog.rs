@@ -10,6 +10,9 @@ use wasmtrace_ebpf::abi::ProbeId;
 pub enum Attach {
     /// A tracepoint: category and name, as under /sys/kernel/tracing/events.
     Tracepoint { category: &'static str, name: &'static str },
+    /// The same tracepoint, attached through BTF (`tp_btf`): the program
+    /// gets the tracepoint's typed arguments directly. Needs kernel BTF.
+    BtfTracepoint { category: &'static str, name: &'static str },
     /// A function of a user-space program or library (a uprobe; a uretprobe
     /// when `ret`, as the program's section says). `target` is a path, or a
     /// library's file name looked up in the usual library folders.
@@ -35,6 +38,7 @@ impl std::fmt::Display for Attach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Attach::Tracepoint { category, name } => write!(f, "tracepoint:{category}/{name}"),
+            Attach::BtfTracepoint { category, name } => write!(f, "tp_btf:{category}/{name}"),
             Attach::Uprobe { target, symbol, ret } => {
                 write!(f, "{}:{target}:{symbol}", if *ret { "uretprobe" } else { "uprobe" })
             }
@@ -175,7 +179,14 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::SyscallEnter,
         object: Object::Syscall,
         summary: "a system call was entered",
-        hooks: &[tp("syscall_enter", "raw_syscalls", "sys_enter")],
+        hooks: &[Hook {
+            program: "syscall_enter",
+            attach: Attach::BtfTracepoint {
+                category: "raw_syscalls",
+                name: "sys_enter",
+            },
+            required: true,
+        }],
         fields: &[field(
             "id",
             "u32",

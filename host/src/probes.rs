@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::UProbeScope;
-use aya::programs::{TracePoint, UProbe};
-use aya::{Ebpf, EbpfLoader};
+use aya::programs::{BtfTracePoint, TracePoint, UProbe};
+use aya::{Btf, Ebpf, EbpfLoader};
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 
@@ -297,6 +297,7 @@ fn hint(probe: &Probe) -> &'static str {
             category: "syscalls", ..
         } => "Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. ",
         Attach::Uprobe { .. } => "Install the program or library it probes. ",
+        Attach::BtfTracepoint { .. } => "BTF tracepoints need a kernel with BTF (/sys/kernel/btf/vmlinux). ",
         Attach::Tracepoint { .. } => "",
     }
 }
@@ -304,9 +305,15 @@ fn hint(probe: &Probe) -> &'static str {
 fn hook_exists(attach: Attach, events_dir: &Path) -> bool {
     match attach {
         Attach::Tracepoint { category, name } => tracefs::has_tracepoint(events_dir, category, name),
+        Attach::BtfTracepoint { category, name } => {
+            Path::new(KERNEL_BTF).exists() && tracefs::has_tracepoint(events_dir, category, name)
+        }
         Attach::Uprobe { target, .. } => uprobe_target(target).is_some(),
     }
 }
+
+/// The running kernel's BTF, which CO-RE and BTF tracepoints need.
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Folders where shared libraries live, for uprobe targets given by file name.
 const LIBRARY_DIRS: &[&str] = &[
@@ -419,6 +426,14 @@ fn attach_probe(
                 program
                     .attach(category, name)
                     .map_err(|e| attach_error(format!("{e:#}")))?;
+            }
+            Attach::BtfTracepoint { name, .. } => {
+                let btf = Btf::from_sys_fs().map_err(|e| attach_error(format!("reading {KERNEL_BTF}: {e}")))?;
+                let program: &mut BtfTracePoint = program.try_into().map_err(|e| attach_error(format!("{e}")))?;
+                program
+                    .load(name, &btf)
+                    .map_err(|e| attach_error(verifier_message(&e)))?;
+                program.attach().map_err(|e| attach_error(format!("{e:#}")))?;
             }
             Attach::Uprobe { target, symbol, .. } => {
                 let path = uprobe_target(target).ok_or_else(|| attach_error(format!("{target} not found")))?;

@@ -157,11 +157,15 @@ fn kubernetes_annotations_show_as_namespace_pod_and_container() {
     remove(&name);
     let out = tracer.stop();
     out.assert_clean_exit();
-    let opens = echoed(&out, "file.open", "path", "/etc/hostname");
+    // Tests run in parallel: other tests' containers run busybox too.
+    let opens: Vec<String> = echoed(&out, "file.open", "path", "/etc/hostname")
+        .into_iter()
+        .filter(|c| c.contains(&id))
+        .collect();
     assert_eq!(opens, [format!("podman {id} redis {IMAGE} shop/cart-5c7f9/redis")]);
     let line: &Json = out
         .of_type("finding")
-        .find(|l| l["rule"] == "file.open" && l["fields"]["path"] == "/etc/hostname")
+        .find(|l| l["rule"] == "file.open" && l["fields"]["path"] == "/etc/hostname" && l["container"]["id"] == id)
         .unwrap();
     assert_eq!(
         line["container"],
@@ -175,11 +179,13 @@ fn kubernetes_annotations_show_as_namespace_pod_and_container() {
 const OPENS: usize = 25;
 const LOOP: &str = "i=0; while [ $i -lt 25 ]; do /bin/busybox cat /etc/hostname; i=$((i+1)); done";
 
-/// opensnoop's rows of /etc/hostname, by CONTAINER.
-fn rows_by_container(out: &crate::harness::Finished) -> std::collections::BTreeMap<String, usize> {
+/// opensnoop's rows of /etc/hostname, by CONTAINER, among `containers` (a
+/// name, or `-` for the host): tests run in parallel, and other tests'
+/// containers run busybox too.
+fn rows_by_container(out: &crate::harness::Finished, containers: &[&str]) -> std::collections::BTreeMap<String, usize> {
     let mut by = std::collections::BTreeMap::new();
     for row in out.columns("opensnoop", &["CONTAINER", "PATH"]) {
-        if row[1] == "/etc/hostname" {
+        if row[1] == "/etc/hostname" && containers.contains(&row[0].as_str()) {
             *by.entry(row[0].clone()).or_default() += 1;
         }
     }
@@ -213,7 +219,7 @@ fn a_container_filter_passes_exactly_that_containers_events() {
     let (a, b) = (Running::start(&wanted, &[]), Running::start(&other, &[]));
     let out = loops_traced(&format!("container = [\"{wanted}\"]"), &[&a, &b], &unique("wt-hostf-"));
     assert_eq!(
-        rows_by_container(&out),
+        rows_by_container(&out, &[&wanted, &other, "-"]),
         [(wanted.clone(), OPENS)].into(),
         "{}",
         out.stderr
@@ -237,7 +243,7 @@ fn scope_passes_only_the_host_or_only_containers() {
         let filter = format!("scope = \"{scope}\"\ncomm = [\"busybox\", \"{host}\"]");
         let out = loops_traced(&filter, &[&container], &host);
         assert_eq!(
-            rows_by_container(&out),
+            rows_by_container(&out, &[&name, "-"]),
             [(expected.to_string(), OPENS)].into(),
             "scope {scope}: {}",
             out.stderr

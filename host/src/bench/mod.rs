@@ -227,7 +227,7 @@ fn table(rows: &[Row]) -> String {
     out.push_str(
         "time: the fastest run; slowdown: against untraced; delivered: the workload's events the tracer counted;\n\
          lost: in the kernel (ring buffer full); dropped: from slower plugins' own queues (all plugins together);\n\
-         host CPU, CPU/ev, peak RSS: the tracer process's; plugin/ev: time inside tally per event;\n\
+         host CPU, CPU/ev, peak RSS: the tracer process's; plugin/ev: CPU time inside tally per event;\n\
          p99 lat: from an event to the call that hands it to tally, 99th percentile (end of its log2 bucket);\n\
          kernel/ev: time in the tracer's eBPF programs per event (with --kernel-time)\n",
     );

@@ -18,7 +18,7 @@ use crate::config::{PluginLimits, PluginSpec};
 use crate::maps::{Log2Hist, SharedPluginMaps};
 use crate::output::Output;
 use crate::runtime::bindings;
-use crate::runtime::{PluginError, PluginInstance, Runtime};
+use crate::runtime::{PluginError, PluginInstance, Runtime, thread_cpu_time};
 
 /// Events of one probe, shared by every plugin that receives them. Sized to
 /// its events, so the queue's bound in events also bounds its memory,
@@ -73,6 +73,7 @@ impl RunState {
 pub struct Counters {
     /// Events its calls completed.
     pub events: AtomicU64,
+    /// CPU time its calls took.
     pub busy_ns: AtomicU64,
     /// Per probe: events dropped because its queue was full.
     pub dropped: Vec<AtomicU64>,
@@ -350,11 +351,14 @@ impl Worker {
                 latency.record(now.saturating_sub(timestamp));
             }
         }
-        let started = Instant::now();
+        // CPU time, not wall time: what the plugin costs, without the time
+        // its thread waited for a CPU on a busy machine.
+        let started = thread_cpu_time();
         let result = plugin.on_events(batch);
-        self.counters
-            .busy_ns
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.counters.busy_ns.fetch_add(
+            thread_cpu_time().saturating_sub(started).as_nanos() as u64,
+            Ordering::Relaxed,
+        );
         match result {
             Ok(()) => self.counters.events.fetch_add(n, Ordering::Relaxed),
             // A failed batch's updates are discarded with the instance.
