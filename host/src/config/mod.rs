@@ -660,6 +660,40 @@ names = ["a", "b"]
         );
     }
 
+    /// Where a probe's processes run: by pid namespace, or named containers;
+    /// not both, and never an empty list (it would trace nothing, silently).
+    #[test]
+    fn scope_and_container_filters() {
+        let scope = |table: &str| {
+            parse(&format!("[probe.\"file.open\"]\n{table}\n")).map(|c| c.probes[&ProbeId::FileOpen].scope.clone())
+        };
+        assert_eq!(scope(""), Ok(Scope::Any));
+        assert_eq!(scope("scope = \"host\""), Ok(Scope::Host));
+        assert_eq!(scope("scope = \"containers\""), Ok(Scope::Containers));
+        assert_eq!(
+            scope("container = [\"web\", \"shop/cart-5c7f9\"]"),
+            Ok(Scope::Named(vec!["web".into(), "shop/cart-5c7f9".into()]))
+        );
+        for (table, message) in [
+            (
+                "scope = \"pods\"",
+                "2:9: scope `pods` must be \"host\" or \"containers\"",
+            ),
+            (
+                "scope = \"host\"\ncontainer = [\"web\"]",
+                "2:9: `container` already limits this probe",
+            ),
+            ("container = []", "2:13: `container` names no container"),
+            ("container = [\" \"]", "2:14: a container is named by its name"),
+        ] {
+            let e = scope(table).unwrap_err();
+            assert!(
+                e.starts_with(&format!("/etc/wasmtrace/test.toml:{message}")),
+                "{table}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn bad_type_names_line() {
         let e = parse("[probe.\"file.open\"]\npid = [\"one\"]\n").unwrap_err();
