@@ -21,6 +21,9 @@ const DOCKER_CONTAINERS: &str = "/var/lib/docker/containers";
 /// Longest name, image or annotation value kept: they are chosen by
 /// whoever starts containers.
 const MAX_TEXT: usize = 256;
+/// Largest record file read: annotations are as large as whoever starts a
+/// container makes them, and containers.json grows with the containers.
+const MAX_FILE: u64 = 16 << 20;
 
 #[derive(Deserialize, Default)]
 struct OciConfig {
@@ -71,7 +74,18 @@ fn bounded(s: &str) -> String {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    if bytes.len() as u64 > MAX_FILE {
+        tracing::warn!("{} is over {} MiB: not read", path.display(), MAX_FILE >> 20);
+        return None;
+    }
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The Kubernetes pod and container from CRI annotations (CRI-O's and
