@@ -407,7 +407,14 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpRetransmit,
         object: Object::Net,
         summary: "a TCP segment was retransmitted (as tcpretrans)",
-        hooks: &[tp("net_tcp_retransmit", "tcp", "tcp_retransmit_skb")],
+        hooks: &[Hook {
+            program: "net_tcp_retransmit",
+            attach: Attach::BtfTracepoint {
+                category: "tcp",
+                name: "tcp_retransmit_skb",
+            },
+            required: true,
+        }],
         fields: &[
             field("ends", "tcp-ends", TCP_ENDS),
             field(

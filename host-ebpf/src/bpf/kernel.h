@@ -74,32 +74,6 @@ struct trace_event_raw_inet_sock_set_state {
 	__u8 daddr_v6[16];
 };
 
-/* tcp_retransmit_skb's record: its own class since 6.x (with `err`), the
- * shared tcp_event_sk_skb class before; the same fields either way. */
-struct trace_event_raw_tcp_retransmit_skb {
-	const void *skaddr;
-	int state;
-	__u16 sport;
-	__u16 dport;
-	__u16 family;
-	__u8 saddr[4];
-	__u8 daddr[4];
-	__u8 saddr_v6[16];
-	__u8 daddr_v6[16];
-};
-
-struct trace_event_raw_tcp_event_sk_skb {
-	const void *skaddr;
-	int state;
-	__u16 sport;
-	__u16 dport;
-	__u16 family;
-	__u8 saddr[4];
-	__u8 daddr[4];
-	__u8 saddr_v6[16];
-	__u8 daddr_v6[16];
-};
-
 /* From a file descriptor to its socket (tcp accept) or its file system. */
 struct file_system_type {
 	const char *name;
@@ -136,6 +110,7 @@ struct sock_common {
 	__u16 skc_dport;    /* network order */
 	__u16 skc_num;      /* host order */
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
 };

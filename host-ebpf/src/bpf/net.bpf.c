@@ -171,30 +171,6 @@ int net_tcp_life_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	return 0;
 }
 
-/* net.tcp.retransmit: a segment was sent again (timers run it, so the
- * header is whatever task the CPU was running). */
-SEC("tracepoint/tcp/tcp_retransmit_skb")
-int net_tcp_retransmit(void *ctx)
-{
-	if (!task_selected(PROBE_NET_TCP_RETRANSMIT))
-		return 0;
-	struct net_tcp_retransmit_event *e = reserve_event(PROBE_NET_TCP_RETRANSMIT, sizeof(*e));
-	if (!e)
-		return 0;
-	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb)) {
-		struct trace_event_raw_tcp_retransmit_skb *tp = ctx;
-		FILL_ENDS(&e->ends, tp);
-		e->state = BPF_CORE_READ(tp, state);
-	} else {
-		struct trace_event_raw_tcp_event_sk_skb *tp = ctx;
-		FILL_ENDS(&e->ends, tp);
-		e->state = BPF_CORE_READ(tp, state);
-	}
-	e->_pad = 0;
-	submit_event(e);
-	return 0;
-}
-
 /* The socket behind one of the current task's file descriptors. */
 static __always_inline struct sock *fd_sock(long fd)
 {
@@ -205,6 +181,48 @@ static __always_inline struct sock *fd_sock(long fd)
 	return socket ? BPF_CORE_READ(socket, sk) : 0;
 }
 
+/* A TCP socket's two ends; its family, or 0 when it is not IPv4 or IPv6. */
+static __always_inline __u16 sock_ends(struct tcp_ends *ends, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__builtin_memset(ends, 0, sizeof(*ends));
+	ends->family = family;
+	ends->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ends->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&ends->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&ends->daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)ends->saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)ends->daddr, sk, __sk_common.skc_daddr);
+	}
+	return family;
+}
+
+/* net.tcp.retransmit: a segment was sent again (timers run it, so the
+ * header is whatever task the CPU was running). A BTF tracepoint: it runs
+ * in softirq, often interrupting another tracing program, and the kernel
+ * skips a classic tracepoint's program then; a BTF one only when it would
+ * interrupt itself. Its first argument is the socket. */
+SEC("tp_btf/tcp_retransmit_skb")
+int net_tcp_retransmit(unsigned long long *ctx)
+{
+	struct sock *sk = (struct sock *)ctx[0];
+	struct tcp_ends ends;
+	if (!sock_ends(&ends, sk) || !task_selected(PROBE_NET_TCP_RETRANSMIT))
+		return 0;
+	struct net_tcp_retransmit_event *e = reserve_event(PROBE_NET_TCP_RETRANSMIT, sizeof(*e));
+	if (!e)
+		return 0;
+	e->ends = ends;
+	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->_pad = 0;
+	submit_event(e);
+	return 0;
+}
+
 /* net.tcp.accept: at accept()'s return, from the new socket (the client and
  * the local address) and the listening one (its backlog). */
 static __always_inline int accept_exit(long listen_fd, long ret)
@@ -212,25 +230,13 @@ static __always_inline int accept_exit(long listen_fd, long ret)
 	if (ret < 0 || !task_selected(PROBE_NET_TCP_ACCEPT))
 		return 0;
 	struct sock *sk = fd_sock(ret);
-	if (!sk)
-		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
+	struct tcp_ends ends;
+	if (!sk || !sock_ends(&ends, sk))
 		return 0;
 	struct net_tcp_backlog_event *e = reserve_event(PROBE_NET_TCP_ACCEPT, sizeof(*e));
 	if (!e)
 		return 0;
-	__builtin_memset(&e->ends, 0, sizeof(e->ends));
-	e->ends.family = family;
-	e->ends.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->ends.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&e->ends.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&e->ends.daddr, sk, __sk_common.skc_v6_daddr);
-	} else {
-		BPF_CORE_READ_INTO((__u32 *)e->ends.saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)e->ends.daddr, sk, __sk_common.skc_daddr);
-	}
+	e->ends = ends;
 	struct sock *listener = fd_sock(listen_fd);
 	e->backlog = listener ? BPF_CORE_READ(listener, sk_ack_backlog) : 0;
 	e->max_backlog = listener ? BPF_CORE_READ(listener, sk_max_ack_backlog) : 0;
