@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
@@ -55,10 +54,7 @@ impl TextTable {
 
     fn bytes(&mut self, bytes: &[u8]) -> Text {
         let start = self.0.len();
-        match std::str::from_utf8(bytes) {
-            Ok(valid) => self.0.push_str(valid),
-            Err(_) => escape::push_utf8_bytes(&mut self.0, bytes),
-        }
+        escape::push_utf8_bytes(&mut self.0, bytes);
         self.span(start)
     }
 
@@ -93,32 +89,64 @@ fn tcp_ends(t: &mut TextTable, probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEn
     })
 }
 
+/// The numbers a batch gives keys (command names, cgroups), each key
+/// numbered once. Storms repeat the last key: it is found without hashing.
+struct Numbering<K> {
+    index: HashMap<K, u32>,
+    last: Option<(K, u32)>,
+}
+
+impl<K: Copy + Eq + std::hash::Hash> Numbering<K> {
+    fn new() -> Numbering<K> {
+        Numbering {
+            index: HashMap::new(),
+            last: None,
+        }
+    }
+
+    /// `key`'s number, made by `first` the first time the batch sees it.
+    fn number(&mut self, key: K, first: impl FnOnce() -> u32) -> u32 {
+        if let Some((_, n)) = self.last.filter(|(last, _)| *last == key) {
+            return n;
+        }
+        let n = *self.index.entry(key).or_insert_with(first);
+        self.last = Some((key, n));
+        n
+    }
+}
+
 /// One probe's batch being built.
 struct Builder {
     headers: Headers,
     bodies: Vec<Body>,
     comms: Vec<String>,
     text: TextTable,
-    /// Each command name's index in `comms`.
-    comm_index: HashMap<[u8; abi::COMM_LEN], u32>,
-    /// The last one, which storms repeat: no hashing for them.
-    last_comm: Option<([u8; abi::COMM_LEN], u32)>,
+    /// Command names by their index in `comms`.
+    comm_numbers: Numbering<[u8; abi::COMM_LEN]>,
     containers: Vec<Container>,
-    /// Each cgroup's container number in the batch (0: the host's).
-    container_index: HashMap<u64, u32>,
-    last_cgroup: Option<(u64, u32)>,
+    /// Cgroups by their container's number in the batch (0: the host's).
+    cgroup_numbers: Numbering<u64>,
 }
 
 impl Builder {
     fn push(&mut self, h: &abi::EventHeader, body: Body, resolver: &mut Containers) {
-        let comm = match self.last_comm.filter(|(raw, _)| *raw == h.comm) {
-            Some((_, i)) => i,
-            None => self.intern_comm(&h.comm),
-        };
-        let container = match self.last_cgroup.filter(|(id, _)| *id == h.cgroup_id) {
-            Some((_, n)) => n,
-            None => self.number_container(h.cgroup_id, resolver),
-        };
+        let comms = &mut self.comms;
+        let comm = self.comm_numbers.number(h.comm, || {
+            let mut name = String::new();
+            escape::push_utf8_bytes(&mut name, abi::c_str(&h.comm));
+            comms.push(name);
+            comms.len() as u32 - 1
+        });
+        let containers = &mut self.containers;
+        let container = self
+            .cgroup_numbers
+            .number(h.cgroup_id, || match resolver.lookup(h.cgroup_id) {
+                Some(container) => {
+                    containers.push(container.clone());
+                    containers.len() as u32
+                }
+                None => 0,
+            });
         let c = &mut self.headers;
         c.timestamp_ns.push(h.ts_boot_ns);
         c.cpu.push(h.cpu);
@@ -131,35 +159,6 @@ impl Builder {
         c.cgroup_id.push(h.cgroup_id);
         c.container.push(container);
         self.bodies.push(body);
-    }
-
-    fn intern_comm(&mut self, raw: &[u8; abi::COMM_LEN]) -> u32 {
-        let comms = &mut self.comms;
-        let i = *self.comm_index.entry(*raw).or_insert_with(|| {
-            let mut name = String::new();
-            escape::push_utf8_bytes(&mut name, abi::c_str(raw));
-            comms.push(name);
-            comms.len() as u32 - 1
-        });
-        self.last_comm = Some((*raw, i));
-        i
-    }
-
-    /// The batch's number for the container of cgroup `id` (0 for the host).
-    fn number_container(&mut self, id: u64, resolver: &mut Containers) -> u32 {
-        let containers = &mut self.containers;
-        let n = *self
-            .container_index
-            .entry(id)
-            .or_insert_with(|| match resolver.lookup(id) {
-                Some(container) => {
-                    containers.push(Arc::unwrap_or_clone(container));
-                    containers.len() as u32
-                }
-                None => 0,
-            });
-        self.last_cgroup = Some((id, n));
-        n
     }
 
     fn with_room(room: usize) -> Builder {
@@ -179,11 +178,9 @@ impl Builder {
             bodies: Vec::with_capacity(room),
             comms: Vec::new(),
             text: TextTable::default(),
-            comm_index: HashMap::new(),
-            last_comm: None,
+            comm_numbers: Numbering::new(),
             containers: Vec::new(),
-            container_index: HashMap::new(),
-            last_cgroup: None,
+            cgroup_numbers: Numbering::new(),
         }
     }
 

@@ -10,6 +10,11 @@ use std::fmt::Write;
 /// Appends bytes from the kernel as text: valid UTF-8 as is, each invalid
 /// byte as `\xNN`, so that no byte is lost and the result is a valid string.
 pub fn push_utf8_bytes(out: &mut String, bytes: &[u8]) {
+    // Nearly every kernel string is valid: one fast check, one copy.
+    if let Ok(valid) = std::str::from_utf8(bytes) {
+        out.push_str(valid);
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
         for b in chunk.invalid() {

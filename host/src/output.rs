@@ -59,6 +59,13 @@ pub struct PluginStats {
 }
 
 impl PluginStats {
+    /// CPU time inside the plugin per event handled.
+    pub fn ns_per_event(&self) -> u128 {
+        self.busy.as_nanos().checked_div(u128::from(self.events)).unwrap_or(0)
+    }
+}
+
+impl PluginStats {
     pub fn dropped_total(&self) -> u64 {
         self.dropped.iter().map(|(_, n)| n).sum()
     }
@@ -296,7 +303,7 @@ impl Output {
 
     pub fn plugin_stats(&mut self, stats: &[PluginStats]) -> io::Result<()> {
         for s in stats {
-            let per_event_ns = s.busy.as_nanos().checked_div(u128::from(s.events)).unwrap_or(0);
+            let per_event_ns = s.ns_per_event();
             match self.format {
                 Format::Text => {
                     let mut line = format!(

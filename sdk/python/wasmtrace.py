@@ -133,15 +133,19 @@ class Header:
         self._batch = batch
         self._i = i
 
-    timestamp_ns = property(lambda self: self._batch.headers.timestamp_ns[self._i])
-    cpu = property(lambda self: self._batch.headers.cpu[self._i])
-    pid = property(lambda self: self._batch.headers.pid[self._i])
-    tid = property(lambda self: self._batch.headers.tid[self._i])
-    ppid = property(lambda self: self._batch.headers.ppid[self._i])
-    uid = property(lambda self: self._batch.headers.uid[self._i])
-    gid = property(lambda self: self._batch.headers.gid[self._i])
+    def _column(name):
+        return property(lambda self: getattr(self._batch.headers, name)[self._i])
+
+    timestamp_ns = _column("timestamp_ns")
+    cpu = _column("cpu")
+    pid = _column("pid")
+    tid = _column("tid")
+    ppid = _column("ppid")
+    uid = _column("uid")
+    gid = _column("gid")
+    cgroup_id = _column("cgroup_id")
     comm = property(lambda self: self._batch.comms[self._batch.headers.comm[self._i]])
-    cgroup_id = property(lambda self: self._batch.headers.cgroup_id[self._i])
+    del _column
 
     @property
     def container(self):

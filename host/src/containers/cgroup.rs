@@ -84,9 +84,9 @@ impl CgroupFs {
         })
     }
 
-    /// Every cgroup directory below the mount whose name is a container's,
-    /// with its id (the directory's inode number).
-    pub fn containers(&self) -> Vec<(u64, Runtime, String)> {
+    /// Every cgroup directory below the mount whose name is a container's:
+    /// the cgroup's id (the directory's inode number) and the container's.
+    pub fn containers(&self) -> Vec<(u64, String)> {
         let mut found = Vec::new();
         let mut stack = vec![self.mount.clone()];
         while let Some(dir) = stack.pop() {
@@ -100,10 +100,10 @@ impl CgroupFs {
                 let path = entry.path();
                 let below = format!("/{}", path.strip_prefix(&self.mount).unwrap_or(&path).display());
                 match named_container(&below) {
-                    Some((runtime, id)) => {
+                    Some((_, id)) => {
                         use std::os::unix::fs::MetadataExt;
                         if let Ok(meta) = entry.metadata() {
-                            found.push((meta.ino(), runtime, id.to_string()));
+                            found.push((meta.ino(), id.to_string()));
                         }
                     }
                     None => stack.push(path),

@@ -9,8 +9,7 @@ mod cgroup;
 mod records;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use self::cgroup::CgroupFs;
 pub use self::cgroup::container_of;
@@ -20,24 +19,23 @@ use crate::runtime::bindings::Container;
 const MAX_CACHED: usize = 16_384;
 
 struct Entry {
-    container: Option<Arc<Container>>,
+    container: Option<Container>,
     /// The sweep generation it was last looked up in.
     seen: u64,
 }
 
 pub struct Containers {
     cgroups: Option<CgroupFs>,
-    /// Where the runtimes' state directories are: `/`, or where a DaemonSet mounted the host's.
-    root: PathBuf,
     cache: HashMap<u64, Entry>,
     generation: u64,
 }
 
 impl Containers {
-    /// Resolves through this host's cgroup v2 hierarchy and runtime records.
-    /// Without a cgroup v2 mount, or without the right to open cgroups by
-    /// id, events are not attributed; that is said once, with the fix.
-    pub fn new(root: &Path) -> Containers {
+    /// Resolves through this host's cgroup v2 hierarchy and runtime records
+    /// (a DaemonSet mounts the host's at the same paths). Without a cgroup v2
+    /// mount, or without the right to open cgroups by id, events are not
+    /// attributed; that is said once, with the fix.
+    pub fn of_this_host() -> Containers {
         let cgroups = match cgroup::v2_mount() {
             None => {
                 tracing::warn!(
@@ -59,7 +57,6 @@ impl Containers {
         };
         Containers {
             cgroups,
-            root: root.to_path_buf(),
             cache: HashMap::new(),
             generation: 0,
         }
@@ -69,31 +66,24 @@ impl Containers {
     pub fn none() -> Containers {
         Containers {
             cgroups: None,
-            root: PathBuf::from("/"),
             cache: HashMap::new(),
             generation: 0,
         }
     }
 
     /// The container of cgroup `id`, or `None` for the host's processes.
-    pub fn lookup(&mut self, id: u64) -> Option<Arc<Container>> {
-        let generation = self.generation;
-        if let Some(entry) = self.cache.get_mut(&id) {
-            entry.seen = generation;
-            return entry.container.clone();
+    pub fn lookup(&mut self, id: u64) -> Option<&Container> {
+        if !self.cache.contains_key(&id) {
+            let container = self.resolve(id);
+            if self.cache.len() >= MAX_CACHED {
+                self.evict_older_half();
+            }
+            let seen = self.generation;
+            self.cache.insert(id, Entry { container, seen });
         }
-        let container = self.resolve(id).map(Arc::new);
-        if self.cache.len() >= MAX_CACHED {
-            self.evict_older_half();
-        }
-        self.cache.insert(
-            id,
-            Entry {
-                container: container.clone(),
-                seen: generation,
-            },
-        );
-        container
+        let entry = self.cache.get_mut(&id)?;
+        entry.seen = self.generation;
+        entry.container.as_ref()
     }
 
     fn resolve(&mut self, id: u64) -> Option<Container> {
@@ -112,7 +102,7 @@ impl Containers {
             Err(_) => return None,
         };
         let (runtime, container_id) = container_of(&path)?;
-        records::read(&self.root, runtime, container_id)
+        records::read(Path::new("/"), runtime, container_id)
     }
 
     /// Called every interval: cgroups that produced no event since the last
@@ -130,26 +120,37 @@ impl Containers {
         self.cache.retain(|_, entry| entry.seen > median);
     }
 
-    /// The cgroup ids of the running containers that `wanted` names (by
-    /// name, id or id prefix, or `namespace/pod`), for kernel filters. Each
-    /// container's records are read once and then come from the cache.
-    pub fn cgroups_of(&mut self, wanted: &[String]) -> Vec<u64> {
+    /// Every container running now, with its cgroup: what filters that
+    /// name containers follow. Each container's records are read once and
+    /// then come from the cache.
+    pub fn running(&mut self) -> Vec<Running> {
         let Some(cgroups) = &self.cgroups else {
             return Vec::new();
         };
-        let mut found: Vec<u64> = cgroups
+        cgroups
             .containers()
             .into_iter()
-            .filter_map(|(cgroup, _, id)| {
-                let container = self.lookup(cgroup);
-                wanted
-                    .iter()
-                    .any(|w| matches(w, &id, container.as_deref()))
-                    .then_some(cgroup)
+            .map(|(cgroup, id)| Running {
+                cgroup,
+                container: self.lookup(cgroup).cloned(),
+                id,
             })
-            .collect();
-        found.sort_unstable();
-        found
+            .collect()
+    }
+}
+
+/// A running container, as `running` lists it.
+pub struct Running {
+    pub cgroup: u64,
+    id: String,
+    /// `None` when its runtime has no record of it (yet, or any more).
+    container: Option<Container>,
+}
+
+impl Running {
+    /// Whether a filter's list names it.
+    pub fn named_by(&self, wanted: &[String]) -> bool {
+        wanted.iter().any(|w| matches(w, &self.id, self.container.as_ref()))
     }
 }
 

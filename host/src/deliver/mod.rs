@@ -73,10 +73,8 @@ impl Alert {
 
 fn container_fields(c: &Container) -> Vec<(String, serde_json::Value)> {
     let mut fields = vec![
-        (
-            "container".to_string(),
-            c.pod.as_ref().map_or(&c.name, |p| &p.container).clone().into(),
-        ),
+        // Under Kubernetes the name is already the pod's container's.
+        ("container".to_string(), c.name.clone().into()),
         ("container_id".to_string(), c.id.clone().into()),
         ("image".to_string(), c.image.clone().into()),
     ];

@@ -67,10 +67,11 @@ pub struct Session {
     workers: Vec<WorkerHandle>,
     maps: MapRegistry,
     output: SharedOutput,
-    /// Per probe (by id): the batch being filled, and which workers receive it.
+    /// Records into per-probe batches, with their containers.
     decoder: Decoder,
     /// The cgroups each probe's `container` filter follows now.
     followed: BTreeMap<ProbeId, Vec<u64>>,
+    /// Per probe (by id): which workers receive its batches.
     subscribers: Vec<Vec<usize>>,
     events: Vec<u64>,
     decode_errors: u64,
@@ -149,7 +150,7 @@ impl Session {
         }
         // A recording's cgroup ids were this host's then (or another's): not resolved now.
         let decoder = match replay.is_none() {
-            true => Decoder::new(Containers::new(std::path::Path::new("/"))),
+            true => Decoder::new(Containers::of_this_host()),
             false => Decoder::default(),
         };
         let (source, when_full) = match replay {
@@ -217,14 +218,14 @@ impl Session {
         Ok(session)
     }
 
-    /// Runs until `stop` fires, `duration` has passed or the replay has
-    /// ended; then lets every plugin finish what is queued for it, and prints
-    /// the final maps and figures (also when the run failed).
     /// What a live view reads: the maps, and the figures of the last tick.
     pub fn figures(&self) -> (MapRegistry, SharedStats) {
         (self.maps.clone(), self.published.clone())
     }
 
+    /// Runs until `stop` fires, `duration` has passed or the replay has
+    /// ended; then lets every plugin finish what is queued for it, and prints
+    /// the final maps and figures (also when the run failed).
     pub async fn run(mut self, stop: &mut Stop, duration: Option<Duration>) -> anyhow::Result<()> {
         let result = if self.source.is_live() {
             let result = self.run_live(stop, duration).await;
@@ -431,11 +432,23 @@ impl Session {
     /// Keeps the kernel filters that name containers pointed at those
     /// containers' cgroups, as they start and stop.
     fn follow_containers(&mut self) -> anyhow::Result<()> {
-        for (&id, filter) in &self.config.probes {
-            let Scope::Named(names) = &filter.scope else {
-                continue;
-            };
-            let cgroups = self.decoder.containers_mut().cgroups_of(names);
+        let named: Vec<(ProbeId, &[String])> = self
+            .config
+            .probes
+            .iter()
+            .filter_map(|(&id, filter)| match &filter.scope {
+                Scope::Named(names) => Some((id, names.as_slice())),
+                _ => None,
+            })
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        // One walk of the cgroup tree for every probe that names containers.
+        let running = self.decoder.containers_mut().running();
+        for (id, names) in named {
+            let mut cgroups: Vec<u64> = running.iter().filter(|r| r.named_by(names)).map(|r| r.cgroup).collect();
+            cgroups.sort_unstable();
             if self.followed.get(&id) != Some(&cgroups) {
                 tracing::debug!("probe {}: following the cgroups {cgroups:?}", catalog::by_id(id).name);
                 self.source.set_cgroups(id, &cgroups)?;

@@ -53,6 +53,13 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Starts counting a call's CPU time against its limit, from now (checked
+/// at the next epoch tick and every one after).
+fn start_cpu_limit(store: &mut Store<PluginState>) {
+    store.data_mut().call_started_cpu = thread_cpu_time();
+    store.set_epoch_deadline(1);
+}
+
 /// A memory or CPU-time limit the guest ran into, said as such.
 fn limit_exceeded(e: &wasmtime::Error) -> Option<String> {
     if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
@@ -224,8 +231,7 @@ impl Runtime {
         // Instantiating runs guest code (start functions) under the same
         // limit, counted from now: a restart runs on the plugin's own thread,
         // whose CPU time so far belongs to earlier instances.
-        store.data_mut().call_started_cpu = thread_cpu_time();
-        store.set_epoch_deadline(1);
+        start_cpu_limit(&mut store);
         let instance = bindings::Plugin::instantiate(&mut store, component, &self.linker).map_err(|e| {
             match limit_exceeded(&e) {
                 Some(reason) => PluginError::Trap {
@@ -395,8 +401,7 @@ impl PluginInstance {
         call: &'static str,
         f: impl FnOnce(&mut Self) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        self.store.data_mut().call_started_cpu = thread_cpu_time();
-        self.store.set_epoch_deadline(1);
+        start_cpu_limit(&mut self.store);
         f(self).map_err(|e| PluginError::Trap {
             plugin: self.name.clone(),
             call,

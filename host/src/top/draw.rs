@@ -109,21 +109,26 @@ fn probes_table(frame: &mut Frame, app: &App, config: &Config, area: Rect) {
         Constraint::Length(7),
         Constraint::Min(8),
     ];
-    let header = Row::new(["PROBE", "EV/S", "EVENTS", "LOST", "DROPPED", "FILTER"])
-        .style(Style::default().add_modifier(Modifier::BOLD));
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block(" probes ".into(), false)),
-        area,
-    );
+    let header = ["PROBE", "EV/S", "EVENTS", "LOST", "DROPPED", "FILTER"];
+    frame.render_widget(table(rows, widths, header, block(" probes ".into(), false)), area);
+}
+
+/// A table with a bold header row, in its block.
+fn table<'a, const N: usize>(
+    rows: impl IntoIterator<Item = Row<'a>>,
+    widths: [Constraint; N],
+    header: [&'a str; N],
+    block: Block<'a>,
+) -> Table<'a> {
+    Table::new(rows, widths)
+        .header(Row::new(header).style(Style::default().add_modifier(Modifier::BOLD)))
+        .block(block)
 }
 
 fn plugins_table(frame: &mut Frame, app: &App, area: Rect) {
     let Some(now) = &app.now else { return };
     let rows = now.published.plugins.iter().enumerate().map(|(i, s)| {
         let rate = app.rate(|p| p.plugins.iter().find(|q| q.plugin == s.plugin).map(|q| q.events));
-        let ns = s.busy.as_nanos().checked_div(u128::from(s.events)).unwrap_or(0);
         let refused = s.refused.maps + s.refused.keys + s.refused.bytes + s.emits_refused;
         let state = match s.restart_in {
             Some(wait) => format!("down {}s", wait.as_secs() + 1),
@@ -134,7 +139,7 @@ fn plugins_table(frame: &mut Frame, app: &App, area: Rect) {
             state,
             s.reloads.to_string(),
             per_second(rate),
-            ns.to_string(),
+            s.ns_per_event().to_string(),
             s.dropped_total().to_string(),
             s.failures.to_string(),
             refused.to_string(),
@@ -155,16 +160,11 @@ fn plugins_table(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(5),
         Constraint::Length(7),
     ];
-    let header = Row::new([
+    let header = [
         "PLUGIN", "STATE", "RELOADS", "EV/S", "NS/EV", "DROPPED", "FAILS", "REFUSED",
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD));
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block(" plugins ".into(), app.pane == Pane::Plugins)),
-        area,
-    );
+    ];
+    let block = block(" plugins ".into(), app.pane == Pane::Plugins);
+    frame.render_widget(table(rows, widths, header, block), area);
 }
 
 /// A map's lines: counters and gauges one key per line (sorted as chosen),
