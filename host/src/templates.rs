@@ -1,5 +1,5 @@
 //! `wasmtrace new-plugin`: writes a plugin skeleton that builds as is, in
-//! Rust, C, Python or JavaScript. The files are embedded from sdk/ and wit/,
+//! Rust, C, Python, JavaScript or Go. The files are embedded from sdk/ and wit/,
 //! so a new plugin needs nothing from this repository.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ pub enum Lang {
     C,
     Python,
     Js,
+    Go,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,25 @@ fn files(lang: Lang) -> Vec<TemplateFile> {
             text!("wasmtrace.js", "sdk/js/wasmtrace.js"),
             ("wit/plugin.wit", WIT.as_bytes(), false),
         ],
+        Lang::Go => vec![
+            text!("main.go", "sdk/templates/go/main.go"),
+            text!("go.mod", "sdk/templates/go/go.mod"),
+            text!("build.sh", "sdk/templates/go/build.sh", exec),
+            text!("sdk/go.mod", "sdk/go/go.mod"),
+            text!("sdk/abi.go", "sdk/go/abi.go"),
+            text!("sdk/bodies.go", "sdk/go/bodies.go"),
+            text!("sdk/config.go", "sdk/go/config.go"),
+            text!("sdk/events.go", "sdk/go/events.go"),
+            text!("sdk/imports.go", "sdk/go/imports.go"),
+            text!("sdk/lift.go", "sdk/go/lift.go"),
+            text!("sdk/maps.go", "sdk/go/maps.go"),
+            text!("sdk/names.go", "sdk/go/names.go"),
+            text!("sdk/output.go", "sdk/go/output.go"),
+            text!("sdk/plugin.go", "sdk/go/plugin.go"),
+            text!("sdk/adapter/adapter.wat", "sdk/go/adapter/adapter.wat"),
+            text!("sdk/adapter/adapter.wit", "sdk/go/adapter/adapter.wit"),
+            ("wit/plugin.wit", WIT.as_bytes(), false),
+        ],
     }
 }
 
@@ -120,19 +140,22 @@ pub fn create(lang: Lang, name: &str, dir: &Path) -> Result<PathBuf, TemplateErr
 mod tests {
     use super::*;
 
-    /// The example plugins build with their template's script, so the two cannot drift.
+    /// The example plugins (and the Go test plugin) build with their
+    /// template's script, so the two cannot drift.
     #[test]
     fn example_build_scripts_are_rendered_templates() {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        for (plugin, lang) in [
-            ("lifetime", Lang::C),
-            ("shellspawn", Lang::Python),
-            ("opentop", Lang::Js),
+        for (folder, name, lang) in [
+            ("plugins/lifetime", "lifetime", Lang::C),
+            ("plugins/shellspawn", "shellspawn", Lang::Python),
+            ("plugins/opentop", "opentop", Lang::Js),
+            ("plugins/secretwatch", "secretwatch", Lang::Go),
+            ("tests/plugins/echo-go", "echo_go", Lang::Go),
         ] {
             let (_, template, _) = files(lang).into_iter().find(|(p, _, _)| *p == "build.sh").unwrap();
-            let script = std::fs::read(repo.join("plugins").join(plugin).join("build.sh")).unwrap();
+            let script = std::fs::read(repo.join(folder).join("build.sh")).unwrap();
             assert_eq!(
-                String::from_utf8(render(template, plugin)).unwrap(),
+                String::from_utf8(render(template, name)).unwrap(),
                 String::from_utf8(script).unwrap()
             );
         }

@@ -67,7 +67,7 @@ fn shipped_default_config_is_valid() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).ends_with("ok (0 probe filter(s), 3 plugin(s))\n"));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("ok (0 probe filter(s), 4 plugin(s))\n"));
 }
 
 /// Each error names its cause once: `{:#}` prints a cause that is also a

@@ -80,20 +80,32 @@ fn remove(name: &str) {
     let _ = Command::new("podman").args(["rm", "-f", "-t", "0", name]).output();
 }
 
-/// echo's `container` field: `runtime id name image namespace/pod/container`.
+/// The echo plugin's `container` field: `runtime id name image namespace/pod/container`.
 fn echoed(out: &crate::harness::Finished, rule: &str, path_field: &str, path: &str) -> Vec<String> {
-    out.findings(rule)
-        .filter(|f| f[path_field] == path)
-        .map(|f| f["container"].as_str().unwrap_or_default().to_string())
+    echoed_by(out, "echo", rule, path_field, path)
+}
+
+/// The same, from the Rust echo plugin or its Go twin.
+fn echoed_by(out: &crate::harness::Finished, plugin: &str, rule: &str, path_field: &str, path: &str) -> Vec<String> {
+    out.of_type("finding")
+        .filter(|f| f["plugin"] == plugin && f["rule"] == rule && f["fields"][path_field] == path)
+        .map(|f| f["fields"]["container"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
+/// echo and echo_go on the opens and execs of `comms`.
 fn echo_config(comms: &[&str], extra: &str) -> String {
     let comms = comms.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
+    let plugin = |name: &str, dir: &std::path::Path| {
+        format!(
+            "[plugin.{name}]\npath = \"{}/{name}.wasm\"\nprobes = [\"file.open\", \"process.exec\"]\n",
+            dir.display()
+        )
+    };
     format!(
-        "[probe.\"file.open\"]\ncomm = [{comms}]\n{extra}[probe.\"process.exec\"]\ncomm = [{comms}]\n{extra}\
-         [plugin.echo]\npath = \"{}/echo.wasm\"\nprobes = [\"file.open\", \"process.exec\"]\n",
-        test_plugins().display()
+        "[probe.\"file.open\"]\ncomm = [{comms}]\n{extra}[probe.\"process.exec\"]\ncomm = [{comms}]\n{extra}{}{}",
+        plugin("echo", test_plugins()),
+        plugin("echo_go", crate::harness::go_test_plugins())
     )
 }
 
@@ -163,6 +175,12 @@ fn kubernetes_annotations_show_as_namespace_pod_and_container() {
         .filter(|c| c.contains(&id))
         .collect();
     assert_eq!(opens, [format!("podman {id} redis {IMAGE} shop/cart-5c7f9/redis")]);
+    // The Go SDK reads the same container and pod.
+    let go: Vec<String> = echoed_by(&out, "echo_go", "file.open", "path", "/etc/hostname")
+        .into_iter()
+        .filter(|c| c.contains(&id))
+        .collect();
+    assert_eq!(go, opens);
     let line: &Json = out
         .of_type("finding")
         .find(|l| l["rule"] == "file.open" && l["fields"]["path"] == "/etc/hostname" && l["container"]["id"] == id)

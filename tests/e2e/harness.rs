@@ -78,6 +78,24 @@ pub fn test_plugins() -> &'static Path {
     DIR.get_or_init(|| build_components(&repo().join("tests/plugins")))
 }
 
+/// The Go test plugin (tests/plugins/echo-go: its build.sh runs Go's
+/// wasip1 port, then `wasm-tools`), built once per test run into the Rust
+/// ones' folder.
+pub fn go_test_plugins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = test_plugins().to_path_buf();
+        let status = Command::new(repo().join("tests/plugins/echo-go/build.sh"))
+            .env("WIT", repo().join("wit"))
+            .env("SDK", repo().join("sdk/go"))
+            .env("OUT", &out)
+            .status()
+            .expect("running tests/plugins/echo-go/build.sh");
+        assert!(status.success(), "building tests/plugins/echo-go failed");
+        out
+    })
+}
+
 /// A name no other test or process uses, short enough for a comm (15 bytes).
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -1,4 +1,4 @@
-//! The example plugins in Python, JavaScript and C, built from source by
+//! The example plugins in Python, JavaScript, C and Go, built from source by
 //! their real toolchains, on real probes.
 
 use std::os::unix::fs::PermissionsExt;
@@ -117,4 +117,82 @@ fn c_lifetime_histograms_lifetimes_and_counts_exits() {
     // The sleeper lived at least 30 ms: some bucket starts at 16384 µs or more.
     let buckets = entry["buckets"].as_array().unwrap();
     assert!(buckets.iter().any(|b| b["min"].as_u64().unwrap() >= 16_384), "{hist}");
+}
+
+#[test]
+fn go_secretwatch_flags_credential_reads_with_their_parent_chain() {
+    if !kernel_available("go_secretwatch_flags_credential_reads_with_their_parent_chain") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    let key = dir.path().join("keys/id_ed25519");
+    std::fs::write(&key, b"secret").unwrap();
+    let (launcher, allowed) = (unique("wt-sw-"), unique("wt-ok-"));
+    let script = dir.path().join(&launcher);
+    std::fs::copy("/bin/bash", &script).unwrap();
+    let config = format!(
+        r#"
+plugin_dir = "{}"
+[probe."process.exec"]
+comm = ["{launcher}", "cat"]
+[probe."file.open"]
+comm = ["cat", "{allowed}"]
+[plugin.secretwatch]
+[plugin.secretwatch.config]
+paths = ["/etc/shadow", "{}/"]
+allow = ["{allowed}"]
+"#,
+        example_plugins().display(),
+        dir.path().join("keys").display()
+    );
+    let tracer = Tracer::start(&config);
+    // A program runs a shell command that reads two secrets (the `exit`
+    // keeps bash from running the last command in its own process)...
+    let read = Command::new(&script)
+        .arg("-c")
+        .arg(format!(
+            "cat /etc/shadow >/dev/null; cat {} >/dev/null; exit 0",
+            key.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(read.success());
+    // ...while a program allowed to read them is no finding.
+    child_opens(&allowed, &key, 2);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+
+    let found: Vec<_> = out
+        .findings("read-sensitive-file")
+        .filter(|f| f["chain"].as_str().unwrap().contains(&launcher))
+        .collect();
+    assert_eq!(found.len(), 2, "stderr:\n{}", out.stderr);
+    let key = key.to_str().unwrap();
+    for (finding, path) in found.iter().zip(["/etc/shadow", key]) {
+        assert_eq!(
+            (finding["path"].as_str(), finding["comm"].as_str()),
+            (Some(path), Some("cat"))
+        );
+        assert_eq!(
+            (finding["uid"].as_u64(), finding["user"].as_str()),
+            (Some(0), Some("root"))
+        );
+        // cat(PID) < LAUNCHER(PID) < (the test's pid: it started before wasmtrace).
+        let chain = finding["chain"].as_str().unwrap();
+        let links: Vec<&str> = chain.split(" < ").collect();
+        assert_eq!(links.len(), 3, "{chain}");
+        assert!(
+            links[0].starts_with("cat(") && links[1].starts_with(&format!("{launcher}(")),
+            "{chain}"
+        );
+        assert_eq!(links[2], format!("({})", std::process::id()));
+    }
+    assert!(
+        out.findings("read-sensitive-file")
+            .all(|f| f["comm"] != allowed.as_str())
+    );
+    assert_eq!(out.counter("secretwatch", "secret_opens", &["cat", key]), Some(1));
+    let finding = out.of_type("finding").find(|f| f["plugin"] == "secretwatch").unwrap();
+    assert_eq!(finding["severity"], "high");
 }

@@ -217,3 +217,29 @@ fn a_plugin_whose_thread_has_run_for_seconds_restarts() {
     assert_eq!(out.plugin("busy")["failures"], 1, "{}", out.stderr);
     assert_eq!(out.plugin("busy")["state"], "running");
 }
+
+#[test]
+fn a_go_panic_says_why() {
+    let err = run_with_plugin(
+        &crate::harness::go_test_plugins().join("echo_go.wasm"),
+        "[plugin.broken.config]\npanic = \"echo_go: failing on purpose\"\n",
+    );
+    assert!(
+        err.contains("error: plugin `broken` failed in init: trapped: panic: echo_go: failing on purpose"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_go_plugins_config_error_says_why() {
+    let err = run_with_plugin(
+        &example_plugins().join("secretwatch.wasm"),
+        "[plugin.broken.config]\npaths = [\"shadow\"]\n",
+    );
+    assert!(
+        err.contains(
+            "error: plugin `broken` refused to start: config key `paths`: \"shadow\" is not an absolute path pattern"
+        ),
+        "{err}"
+    );
+}

@@ -69,3 +69,8 @@ fn new_plugin_python() {
 fn new_plugin_js() {
     new_plugin_counts_opens("js");
 }
+
+#[test]
+fn new_plugin_go() {
+    new_plugin_counts_opens("go");
+}

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::I32Exit;
 use wasmtrace_ebpf::abi::ProbeId;
 
 use self::bindings::{Batch, ConfigValue};
@@ -232,14 +233,18 @@ impl Runtime {
         // limit, counted from now: a restart runs on the plugin's own thread,
         // whose CPU time so far belongs to earlier instances.
         start_cpu_limit(&mut store);
-        let instance = bindings::Plugin::instantiate(&mut store, component, &self.linker).map_err(|e| {
-            match limit_exceeded(&e) {
-                Some(reason) => PluginError::Trap {
+        let instance = match bindings::Plugin::instantiate(&mut store, component, &self.linker) {
+            Ok(instance) => instance,
+            // Guest code failed (a start function, a runtime's initialisation).
+            Err(e) if guest_failed(&e) => {
+                return Err(PluginError::Trap {
                     plugin: spec.name.clone(),
                     call: "instantiate",
-                    reason,
-                },
-                None => match other_wit_version(component, &self.engine) {
+                    reason: explain(store.data(), &e),
+                });
+            }
+            Err(e) => {
+                return Err(match other_wit_version(component, &self.engine) {
                     Some(found) => PluginError::WitVersion {
                         plugin: spec.name.clone(),
                         path: spec.path.clone(),
@@ -250,9 +255,9 @@ impl Runtime {
                         path: spec.path.clone(),
                         reason: first_line(&e),
                     },
-                },
+                });
             }
-        })?;
+        };
         let mut plugin = PluginInstance {
             name: spec.name.clone(),
             component: component.clone(),
@@ -405,22 +410,34 @@ impl PluginInstance {
         f(self).map_err(|e| PluginError::Trap {
             plugin: self.name.clone(),
             call,
-            reason: self.explain(&e),
+            reason: explain(self.store.data(), &e),
         })
     }
+}
 
-    fn explain(&self, e: &wasmtime::Error) -> String {
-        if let Some(limit) = limit_exceeded(e) {
-            return limit;
-        }
-        match e.downcast_ref::<Trap>() {
-            Some(Trap::UnreachableCodeReached) => match self.store.data().last_words() {
-                Some(line) => format!("trapped: {line}"),
-                None => "trapped: unreachable code reached".to_string(),
-            },
-            Some(trap) => format!("trapped: {trap}"),
-            // A host limit (handles, bytes per host call): the cause, not the wasm backtrace.
-            None => e.root_cause().to_string(),
-        }
+/// Whether guest code failed (trapped, exited, or hit a limit), rather than
+/// the component not fitting the host.
+fn guest_failed(e: &wasmtime::Error) -> bool {
+    limit_exceeded(e).is_some() || e.downcast_ref::<Trap>().is_some() || e.downcast_ref::<I32Exit>().is_some()
+}
+
+/// Why a call into the guest failed: the limit it hit, or its trap or exit
+/// (with the guest's last words on stderr: a Rust or Go panic's message).
+fn explain(state: &PluginState, e: &wasmtime::Error) -> String {
+    if let Some(limit) = limit_exceeded(e) {
+        return limit;
+    }
+    let failure = match (e.downcast_ref::<Trap>(), e.downcast_ref::<I32Exit>()) {
+        (Some(Trap::UnreachableCodeReached), _) => "trapped".to_string(),
+        (Some(trap), _) => format!("trapped: {trap}"),
+        // Go's runtime exits with status 2 after printing a panic.
+        (None, Some(I32Exit(status))) => format!("exited with status {status}"),
+        // A host limit (handles, bytes per host call): the cause, not the wasm backtrace.
+        (None, None) => return e.root_cause().to_string(),
+    };
+    match state.last_words() {
+        Some(line) => format!("{failure}: {line}"),
+        None if failure == "trapped" => "trapped: unreachable code reached".to_string(),
+        None => failure,
     }
 }

@@ -104,7 +104,8 @@ impl PluginState {
     }
 
     /// What the guest last said on stderr before failing: a Rust panic's
-    /// "panicked at FILE:LINE: message", or else its last line.
+    /// "panicked at FILE:LINE: message", a Go panic's "panic: message", or
+    /// else its last line.
     pub fn last_words(&self) -> Option<String> {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
@@ -114,6 +115,13 @@ impl PluginState {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with("note: "))
             .collect();
+        // Go prints its panic first, then every goroutine's stack.
+        if let Some(go) = lines
+            .iter()
+            .find(|l| l.starts_with("panic: ") || l.starts_with("fatal error: "))
+        {
+            return Some(go.to_string());
+        }
         let panic = lines.iter().rposition(|l| l.contains("panicked at "));
         match panic {
             Some(i) => {
@@ -143,8 +151,12 @@ impl WasiView for PluginState {
     }
 }
 
-/// Clocks that always read 0: time is what the events say, unless granted.
+/// Clocks that stand still: time is what the events say, unless granted.
 struct FrozenClock;
+
+/// Where the frozen clocks stand: not at zero, which Go's runtime takes for a
+/// broken clock and aborts on.
+const FROZEN_AT_NS: u64 = 1_000_000_000;
 
 impl HostWallClock for FrozenClock {
     fn resolution(&self) -> Duration {
@@ -152,7 +164,7 @@ impl HostWallClock for FrozenClock {
     }
 
     fn now(&self) -> Duration {
-        Duration::ZERO
+        Duration::from_nanos(FROZEN_AT_NS)
     }
 }
 
@@ -162,6 +174,6 @@ impl HostMonotonicClock for FrozenClock {
     }
 
     fn now(&self) -> u64 {
-        0
+        FROZEN_AT_NS
     }
 }

@@ -1,0 +1,3 @@
+module wasmtrace.dev/sdk
+
+go 1.24
