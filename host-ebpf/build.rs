@@ -1,4 +1,7 @@
-//! Compiles every `src/bpf/*.bpf.c` into a CO-RE eBPF object with clang.
+//! Compiles every `src/bpf/*.bpf.c` into a CO-RE eBPF object with clang, and
+//! generates the Rust side of `src/bpf/events.h`: its structs (bindgen) and
+//! the probe list (its `WASMTRACE_PROBES` lines), so that the layout of a
+//! record is written once.
 //!
 //! The objects are relocated against the running kernel's BTF at load time,
 //! so one build runs on any kernel with BTF.
@@ -46,6 +49,99 @@ fn main() {
             .unwrap_or_else(|e| panic!("running {clang}: {e}"));
         assert!(status.success(), "{clang} failed on {}", source.display());
     }
+    let events = src.join("events.h");
+    generate_structs(&events, multiarch, &out.join("events.rs"));
+    generate_probes(&events, &out.join("probes.rs"));
+}
+
+/// The structs and constants of events.h, as bindgen reads them for the
+/// target. `char` is `u8` (abi.rs's `ctypes`): strings are bytes.
+fn generate_structs(events: &Path, multiarch: &str, out: &Path) {
+    let target = env::var("TARGET").expect("cargo sets TARGET");
+    bindgen::Builder::default()
+        .header_contents("wrapper.h", "#include <linux/types.h>\n#include \"events.h\"\n")
+        .clang_arg(format!("-I{}", events.parent().unwrap().display()))
+        .clang_arg(format!("-I/usr/include/{multiarch}"))
+        .clang_arg(format!("--target={target}"))
+        .allowlist_file(".*events\\.h")
+        .ctypes_prefix("crate::abi::ctypes")
+        .derive_default(true)
+        .layout_tests(false)
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen could not read {}: {e}", events.display()))
+        .write_to_file(out)
+        .unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+}
+
+/// The Rust enum of the probe list (`X(NAME, record)` lines of events.h),
+/// each probe's record size, and every struct by its Rust name
+/// (`file_open_event` is `FileOpenEvent`).
+fn generate_probes(events: &Path, out: &Path) {
+    let text = std::fs::read_to_string(events).expect("read events.h");
+    let probes: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("X(")?
+                .split_once(')')
+                .map(|(args, _)| args.to_string())
+        })
+        .map(|args| {
+            let (name, record) = args.split_once(',').expect("X(NAME, record)");
+            (camel(name.trim()), record.trim().to_string())
+        })
+        .collect();
+    assert!(!probes.is_empty(), "no X(NAME, record) lines in {}", events.display());
+    let variants: String = probes
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!("    {name} = {i},\n"))
+        .collect();
+    let all: String = probes.iter().map(|(name, _)| format!("ProbeId::{name}, ")).collect();
+    let sizes: String = probes
+        .iter()
+        .map(|(name, record)| format!("        ProbeId::{name} => size_of::<raw::{record}>(),\n"))
+        .collect();
+    // Every struct of events.h by its Rust name, readable from bytes.
+    let records: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("struct ")?.strip_suffix(" {"))
+        .map(|c| {
+            format!(
+                "pub type {} = raw::{c};\n\
+                 // SAFETY: a `repr(C)` struct of integers and byte arrays whose padding\n\
+                 // events.h spells out as fields: any bit pattern is valid, no holes.\n\
+                 unsafe impl aya::Pod for raw::{c} {{}}\n",
+                camel(c)
+            )
+        })
+        .collect();
+    let n = probes.len();
+    let code = format!(
+        "/// `enum probe_id`: the tag in every record's header, in the order of\n\
+         /// events.h's `WASMTRACE_PROBES`.\n\
+         #[repr(u32)]\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n\
+         pub enum ProbeId {{\n{variants}}}\n\n\
+         impl ProbeId {{\n    pub const ALL: [ProbeId; {n}] = [{all}];\n}}\n\n\
+         /// The size of each probe's record: what a recording notes so that a\n\
+         /// replay can tell records of another layout from its own.\n\
+         pub fn record_size(probe: ProbeId) -> usize {{\n    match probe {{\n{sizes}    }}\n}}\n\n{records}"
+    );
+    std::fs::write(out, code).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+}
+
+/// `NET_TCP_SYN_BACKLOG` → `NetTcpSynBacklog`, `file_open_event` → `FileOpenEvent`.
+fn camel(name: &str) -> String {
+    name.split('_')
+        .map(|w| {
+            let w = w.to_ascii_lowercase();
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn find_clang() -> String {

@@ -54,11 +54,17 @@ pub struct Field {
     pub doc: &'static str,
 }
 
+/// A probe's load-time work on its loaded object; a message on failure.
+pub type Setup = fn(&mut aya::Ebpf) -> Result<(), String>;
+
 #[derive(Debug)]
 pub struct Probe {
     pub name: &'static str,
     pub id: ProbeId,
     pub object: Object,
+    /// Work before the probe's programs attach, beyond setting its filter
+    /// (e.g. memory.swapin's list of swap partitions).
+    pub setup: Option<Setup>,
     pub summary: &'static str,
     pub hooks: &'static [Hook],
     pub fields: &'static [Field],
@@ -117,6 +123,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.exec",
         id: ProbeId::ProcessExec,
         object: Object::Process,
+        setup: None,
         summary: "a program was executed (execve or execveat returned)",
         hooks: &[
             tp("process_exec_enter", "syscalls", "sys_enter_execve"),
@@ -145,6 +152,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.exit",
         id: ProbeId::ProcessExit,
         object: Object::Process,
+        setup: None,
         summary: "a process exited (its thread-group leader)",
         hooks: &[tp("process_exit", "sched", "sched_process_exit")],
         fields: &[
@@ -159,6 +167,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.open",
         id: ProbeId::FileOpen,
         object: Object::File,
+        setup: None,
         summary: "a file was opened (open, openat or openat2 returned)",
         hooks: &[
             tp("file_openat_exit", "syscalls", "sys_exit_openat"),
@@ -178,6 +187,7 @@ pub const PROBES: &[Probe] = &[
         name: "syscall.enter",
         id: ProbeId::SyscallEnter,
         object: Object::Syscall,
+        setup: None,
         summary: "a system call was entered",
         hooks: &[Hook {
             program: "syscall_enter",
@@ -198,6 +208,7 @@ pub const PROBES: &[Probe] = &[
         name: "signal.kill",
         id: ProbeId::SignalKill,
         object: Object::Process,
+        setup: None,
         summary: "a signal was sent with kill, tkill or tgkill (as killsnoop)",
         hooks: &[
             tp("signal_kill_exit", "syscalls", "sys_exit_kill"),
@@ -224,6 +235,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.sleep",
         id: ProbeId::ProcessSleep,
         object: Object::Process,
+        setup: None,
         summary: "a thread went to sleep with nanosleep or clock_nanosleep (as naptime)",
         hooks: &[
             tp("process_nanosleep_enter", "syscalls", "sys_enter_nanosleep"),
@@ -249,6 +261,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.sync",
         id: ProbeId::FileSync,
         object: Object::File,
+        setup: None,
         summary: "data was flushed with sync, syncfs, fsync, fdatasync, sync_file_range or msync (as syncsnoop)",
         hooks: &[
             tp("file_fsync_enter", "syscalls", "sys_enter_fsync"),
@@ -272,6 +285,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.stat",
         id: ProbeId::FileStat,
         object: Object::File,
+        setup: None,
         summary: "a file's status was read with stat, lstat, fstatat, statx or statfs (as statsnoop)",
         hooks: &[
             tp("file_statx_exit", "syscalls", "sys_exit_statx"),
@@ -295,6 +309,7 @@ pub const PROBES: &[Probe] = &[
         name: "security.setuid",
         id: ProbeId::SecuritySetuid,
         object: Object::Process,
+        setup: None,
         summary: "a process changed its user ids with setuid, setfsuid, setresuid or setreuid (as setuids)",
         hooks: &[
             tp("security_setuid_enter", "syscalls", "sys_enter_setuid"),
@@ -332,6 +347,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.fork",
         id: ProbeId::ProcessFork,
         object: Object::Process,
+        setup: None,
         summary: "a task was created by fork, vfork or clone: a process or a thread (as pidpersec)",
         hooks: &[tp("process_fork", "sched", "sched_process_fork")],
         fields: &[field(
@@ -345,6 +361,7 @@ pub const PROBES: &[Probe] = &[
         name: "security.capable",
         id: ProbeId::SecurityCapable,
         object: Object::Process,
+        setup: None,
         summary: "the kernel checked a capability of a task, granted or not (as capable)",
         hooks: &[tp("security_capable", "capability", "cap_capable")],
         fields: &[
@@ -361,6 +378,7 @@ pub const PROBES: &[Probe] = &[
         name: "memory.oom-kill",
         id: ProbeId::MemoryOomKill,
         object: Object::Process,
+        setup: None,
         summary: "the OOM killer chose a victim (as oomkill)",
         hooks: &[tp("memory_oom_kill", "oom", "mark_victim")],
         fields: &[
@@ -379,6 +397,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.connect",
         id: ProbeId::NetTcpConnect,
         object: Object::Net,
+        setup: None,
         summary: "an outgoing TCP connection (IPv4 or IPv6) was established or failed (as tcpconnect)",
         hooks: &[tp("net_tcp_connect_state", "sock", "inet_sock_set_state")],
         fields: &[
@@ -392,6 +411,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.life",
         id: ProbeId::NetTcpLife,
         object: Object::Net,
+        setup: None,
         summary: "a TCP connection closed, with its duration and bytes (as tcplife)",
         hooks: &[tp("net_tcp_life_state", "sock", "inet_sock_set_state")],
         fields: &[
@@ -406,6 +426,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.retransmit",
         id: ProbeId::NetTcpRetransmit,
         object: Object::Net,
+        setup: None,
         summary: "a TCP segment was retransmitted (as tcpretrans)",
         hooks: &[Hook {
             program: "net_tcp_retransmit",
@@ -429,6 +450,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.accept",
         id: ProbeId::NetTcpAccept,
         object: Object::Net,
+        setup: None,
         summary: "a TCP connection (IPv4 or IPv6) was accepted (as tcpaccept)",
         hooks: &[
             tp("net_tcp_accept4_exit", "syscalls", "sys_exit_accept4"),
@@ -449,6 +471,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.drop",
         id: ProbeId::NetTcpDrop,
         object: Object::Net,
+        setup: None,
         summary: "the kernel dropped a TCP packet (IPv4 or IPv6), with its reason (as tcpdrop)",
         hooks: &[tp("net_tcp_drop", "skb", "kfree_skb")],
         fields: &[
@@ -471,9 +494,48 @@ pub const PROBES: &[Probe] = &[
         notes: "Drops happen in softirq: the header is whatever task the CPU was running, so pid and comm filters do not select packets. tcpdrop.bt used the tcp_drop kprobe, which newer kernels removed; every dropped skb passes kfree_skb.",
     },
     Probe {
+        name: "shell.readline",
+        id: ProbeId::ShellReadline,
+        object: Object::User,
+        setup: None,
+        summary: "bash read a command line (as bashreadline)",
+        hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
+        fields: &[field("line", "text", "the line, at most 255 bytes")],
+        notes: "A uretprobe on /bin/bash's readline(): shells with readline linked in (Debian's, Ubuntu's, Fedora's bash) are seen; other shells or another bash binary are not.",
+    },
+    Probe {
+        name: "process.thread",
+        id: ProbeId::ProcessThread,
+        object: Object::User,
+        setup: None,
+        summary: "a thread is being created with pthread_create (as threadsnoop)",
+        hooks: &[uprobe("process_thread", "libc.so.6", "pthread_create", false)],
+        fields: &[field(
+            "start-routine",
+            "u64",
+            "the new thread's function: an address in the process (plugins cannot resolve it to a name)",
+        )],
+        notes: "A uprobe on glibc's pthread_create (in libc.so.6 since glibc 2.34). Threads made without it (Go, raw clone) are not seen; `process.fork` sees every new task.",
+    },
+    Probe {
+        name: "net.tcp.syn-backlog",
+        id: ProbeId::NetTcpSynBacklog,
+        object: Object::Net,
+        setup: None,
+        summary: "a TCP handshake completed on a listener, with the listener's backlog (as tcpsynbl)",
+        hooks: &[tp("net_tcp_syn_backlog_state", "sock", "inet_sock_set_state")],
+        fields: &[
+            field("ends", "tcp-ends", TCP_ENDS),
+            field("backlog", "u32", "connections already waiting on the listener"),
+            field("max-backlog", "u32", "the listener's listen() backlog"),
+        ],
+        notes: "Read from the new socket as it is created from the listener (a copy of it), where tcpsynbl.bt used the tcp_v4_syn_recv_sock kprobe. Handshakes complete in softirq: pid and comm filters do not select listeners.",
+    },
+    Probe {
         name: "file.latency",
         id: ProbeId::FileLatency,
         object: Object::File,
+        setup: None,
         summary: "a read, write, open or fsync returned, with its latency and file system (as xfsdist, ext4dist, ...)",
         hooks: &[
             tp("file_read_latency_enter", "syscalls", "sys_enter_read"),
@@ -512,6 +574,7 @@ pub const PROBES: &[Probe] = &[
         name: "memory.swapin",
         id: ProbeId::MemorySwapin,
         object: Object::Process,
+        setup: Some(crate::swaps::load_devices),
         summary: "pages were read back from a swap partition (as swapin)",
         hooks: &[tp("memory_swapin", "block", "block_bio_queue")],
         fields: &[
@@ -519,41 +582,6 @@ pub const PROBES: &[Probe] = &[
             field("device", "text", "the swap device, as major:minor"),
         ],
         notes: "No tracepoint marks a swap-in (swapin.bt used the swap_readpage kprobe): this counts reads queued to the swap partitions /proc/swaps lists at start-up (disks, zram, loop devices), which the faulting task submits itself. Swap files share their file system's device and are not seen.",
-    },
-    Probe {
-        name: "net.tcp.syn-backlog",
-        id: ProbeId::NetTcpSynBacklog,
-        object: Object::Net,
-        summary: "a TCP handshake completed on a listener, with the listener's backlog (as tcpsynbl)",
-        hooks: &[tp("net_tcp_syn_backlog_state", "sock", "inet_sock_set_state")],
-        fields: &[
-            field("ends", "tcp-ends", TCP_ENDS),
-            field("backlog", "u32", "connections already waiting on the listener"),
-            field("max-backlog", "u32", "the listener's listen() backlog"),
-        ],
-        notes: "Read from the new socket as it is created from the listener (a copy of it), where tcpsynbl.bt used the tcp_v4_syn_recv_sock kprobe. Handshakes complete in softirq: pid and comm filters do not select listeners.",
-    },
-    Probe {
-        name: "shell.readline",
-        id: ProbeId::ShellReadline,
-        object: Object::User,
-        summary: "bash read a command line (as bashreadline)",
-        hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
-        fields: &[field("line", "text", "the line, at most 255 bytes")],
-        notes: "A uretprobe on /bin/bash's readline(): shells with readline linked in (Debian's, Ubuntu's, Fedora's bash) are seen; other shells or another bash binary are not.",
-    },
-    Probe {
-        name: "process.thread",
-        id: ProbeId::ProcessThread,
-        object: Object::User,
-        summary: "a thread is being created with pthread_create (as threadsnoop)",
-        hooks: &[uprobe("process_thread", "libc.so.6", "pthread_create", false)],
-        fields: &[field(
-            "start-routine",
-            "u64",
-            "the new thread's function: an address in the process (plugins cannot resolve it to a name)",
-        )],
-        notes: "A uprobe on glibc's pthread_create (in libc.so.6 since glibc 2.34). Threads made without it (Go, raw clone) are not seen; `process.fork` sees every new task.",
     },
 ];
 
@@ -566,12 +594,9 @@ pub fn find(name: &str) -> Option<&'static Probe> {
     PROBES.iter().find(|p| p.name == name)
 }
 
-/// The probe for this id.
+/// The probe for this id: its row, as the rows are in id order.
 pub fn by_id(id: ProbeId) -> &'static Probe {
-    PROBES
-        .iter()
-        .find(|p| p.id == id)
-        .expect("every ProbeId has a catalog row (checked by a test)")
+    &PROBES[id as usize]
 }
 
 /// The catalog name closest to a misspelt one, for "did you mean".
@@ -586,14 +611,84 @@ pub fn suggest(name: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
+    /// One row per probe of events.h's list, in its order (so `by_id` indexes).
     #[test]
-    fn every_probe_id_has_one_row() {
-        for id in ProbeId::ALL {
-            assert_eq!(PROBES.iter().filter(|p| p.id == id).count(), 1, "{id:?}");
+    fn the_rows_follow_the_probe_list() {
+        let ids: Vec<ProbeId> = PROBES.iter().map(|p| p.id).collect();
+        assert_eq!(ids, ProbeId::ALL);
+    }
+
+    /// The catalog's fields are the WIT's: the same names and types in the
+    /// same order; and the cases of the WIT's `body` are the probes, in id
+    /// order (the SDKs that read a body by its case number rely on it).
+    #[test]
+    fn the_fields_are_the_wits() {
+        use wit_parser::{Resolve, Type, TypeDefKind};
+
+        fn type_name(resolve: &Resolve, ty: &Type) -> String {
+            let id = match ty {
+                Type::Bool => return "bool".into(),
+                Type::U8 => return "u8".into(),
+                Type::U16 => return "u16".into(),
+                Type::U32 => return "u32".into(),
+                Type::U64 => return "u64".into(),
+                Type::S32 => return "s32".into(),
+                Type::S64 => return "s64".into(),
+                Type::String => return "string".into(),
+                Type::Id(id) => *id,
+                other => panic!("a field of type {other:?}"),
+            };
+            let def = &resolve.types[id];
+            match (&def.name, &def.kind) {
+                (Some(name), _) => name.clone(),
+                (None, TypeDefKind::List(item)) => format!("list<{}>", type_name(resolve, item)),
+                (None, TypeDefKind::Option(item)) => format!("option<{}>", type_name(resolve, item)),
+                (None, kind) => panic!("an anonymous {kind:?}"),
+            }
         }
-        assert_eq!(PROBES.len(), ProbeId::ALL.len());
+
+        let mut resolve = Resolve::default();
+        resolve
+            .push_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit"))
+            .unwrap();
+        let (_, events) = resolve
+            .interfaces
+            .iter()
+            .find(|(_, i)| i.name.as_deref() == Some("events"))
+            .unwrap();
+        let record = |name: &str| -> Vec<(String, String)> {
+            let TypeDefKind::Record(r) = &resolve.types[events.types[name]].kind else {
+                panic!("{name} is not a record");
+            };
+            r.fields
+                .iter()
+                .map(|f| (f.name.clone(), type_name(&resolve, &f.ty)))
+                .collect()
+        };
+        let TypeDefKind::Variant(body) = &resolve.types[events.types["body"]].kind else {
+            panic!("body is not a variant");
+        };
+        let cases: Vec<String> = body.cases.iter().map(|c| c.name.clone()).collect();
+        let probes: Vec<String> = PROBES.iter().map(|p| p.name.replace('.', "-")).collect();
+        assert_eq!(cases, probes);
+        for (case, probe) in body.cases.iter().zip(PROBES) {
+            let Some(ty) = &case.ty else {
+                panic!("{} carries no record", case.name)
+            };
+            let ours: Vec<(String, String)> = probe
+                .fields
+                .iter()
+                .map(|f| (f.name.to_string(), f.ty.to_string()))
+                .collect();
+            assert_eq!(ours, record(&type_name(&resolve, ty)), "{}", probe.name);
+        }
+        let header: Vec<&str> = HEADER_FIELDS.iter().map(|f| f.name).collect();
+        let wit: Vec<String> = record("headers").into_iter().map(|(name, _)| name).collect();
+        assert_eq!(header, wit);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn markdown() -> String {
          shows the same catalog with each probe's availability on the running kernel.\n\n\
          A `text` field is a string of event data (a path, an address, an argument): in the WIT a \
          span of the batch's byte table, which each SDK reads on demand (`event.text(span)` in Rust \
-         and Python, `text(batch, span)` in JavaScript). It is always valid UTF-8: bytes that were \
+         and Python, `text(batch, span)` in JavaScript, `e.Text(span)` in Go). It is always valid UTF-8: bytes that were \
          not arrive as `\\xNN`.\n\n\
          ## Header (every event)\n\n",
     );

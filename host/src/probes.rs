@@ -401,8 +401,8 @@ fn attach_probe(
     let object = probe.object.name();
     let load_error = |reason: String| ProbeError::Load { object, reason };
     set_filter(family, probe, filter)?;
-    if probe.id == ProbeId::MemorySwapin {
-        set_swap_devices(family).map_err(load_error)?;
+    if let Some(setup) = probe.setup {
+        setup(&mut family.ebpf).map_err(load_error)?;
     }
 
     for hook in probe.hooks {
@@ -444,28 +444,6 @@ fn attach_probe(
                     .map_err(|e| attach_error(format!("{e:#}")))?;
             }
         }
-    }
-    Ok(())
-}
-
-/// Tells memory.swapin which block devices are swap partitions.
-fn set_swap_devices(family: &mut Family) -> Result<(), String> {
-    let devices = crate::swaps::partitions();
-    if devices.is_empty() {
-        tracing::warn!(
-            "probe memory.swapin: /proc/swaps lists no swap partition, so it will see nothing \
-             (swap files are not seen: their reads go to their file system's device)"
-        );
-    }
-    let mut map: Array<_, u32> = family
-        .ebpf
-        .map_mut("swap_devices")
-        .ok_or("no `swap_devices` map")?
-        .try_into()
-        .map_err(|e| format!("`swap_devices` map: {e}"))?;
-    for (i, dev) in devices.iter().take(abi::SWAP_DEVICES_MAX).enumerate() {
-        map.set(i as u32, dev, 0)
-            .map_err(|e| format!("setting swap devices: {e}"))?;
     }
     Ok(())
 }
@@ -557,6 +535,7 @@ mod tests {
             name: "test.uprobe",
             id: ProbeId::ShellReadline,
             object: Object::User,
+            setup: None,
             summary: "",
             hooks: Box::leak(Box::new([catalog::Hook {
                 program: "shell_readline",

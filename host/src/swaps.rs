@@ -3,6 +3,9 @@
 
 use std::os::unix::fs::MetadataExt;
 
+use aya::maps::Array;
+use wasmtrace_ebpf::abi;
+
 /// `dev_t` of every active swap partition (swap files are left out: their
 /// reads go to their file system's device).
 pub fn partitions() -> Vec<u32> {
@@ -13,6 +16,28 @@ pub fn partitions() -> Vec<u32> {
         .filter_map(|path| std::fs::metadata(path).ok())
         .map(|meta| kernel_dev(meta.rdev()))
         .collect()
+}
+
+/// Tells memory.swapin which block devices are swap partitions: its
+/// catalog row's setup.
+pub fn load_devices(ebpf: &mut aya::Ebpf) -> Result<(), String> {
+    let devices = partitions();
+    if devices.is_empty() {
+        tracing::warn!(
+            "probe memory.swapin: /proc/swaps lists no swap partition, so it will see nothing \
+             (swap files are not seen: their reads go to their file system's device)"
+        );
+    }
+    let mut map: Array<_, u32> = ebpf
+        .map_mut("swap_devices")
+        .ok_or("no `swap_devices` map")?
+        .try_into()
+        .map_err(|e| format!("`swap_devices` map: {e}"))?;
+    for (i, dev) in devices.iter().take(abi::SWAP_DEVICES_MAX).enumerate() {
+        map.set(i as u32, dev, 0)
+            .map_err(|e| format!("setting swap devices: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The `partition` lines' paths.

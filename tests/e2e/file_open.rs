@@ -191,7 +191,17 @@ probes = ["file.open"]
         // SAFETY: raw syscalls with valid, NUL-terminated paths and a valid open_how.
         unsafe {
             let dfd = libc::open(dir_c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            // open(2) itself where the architecture has it; arm64 has only openat.
+            #[cfg(target_arch = "x86_64")]
             libc::syscall(libc::SYS_open, legacy.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600);
+            #[cfg(not(target_arch = "x86_64"))]
+            libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                legacy.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY,
+                0o600,
+            );
             libc::syscall(
                 libc::SYS_openat,
                 dfd,

@@ -83,13 +83,20 @@ fn javascript_opentop_aggregates_by_folder_and_errno() {
     assert_eq!(out.counter("opentop", "errors", &["ENOENT"]), Some(4));
 }
 
+/// lifetime's histogram holds exactly the lifetimes the kernel reported (the
+/// echo plugin beside it shows each exit's `lifetime-ns`).
 #[test]
 fn c_lifetime_histograms_lifetimes_and_counts_exits() {
     if !kernel_available("c_lifetime_histograms_lifetimes_and_counts_exits") {
         return;
     }
     let comm = unique("wt-life-");
-    let tracer = Tracer::tool("lifetime", "process.exit", &comm);
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"process.exit\"]\ncomm = [\"{comm}\"]\n[plugin.lifetime]\n\
+         [plugin.echo]\npath = \"{}/echo.wasm\"\nprobes = [\"process.exit\"]\n",
+        example_plugins().display(),
+        crate::harness::test_plugins().display()
+    ));
     // SAFETY (all three): raw syscalls only.
     fork_child(&comm, || unsafe {
         libc::usleep(30_000);
@@ -108,15 +115,30 @@ fn c_lifetime_histograms_lifetimes_and_counts_exits() {
     );
     assert_eq!(out.counter("lifetime", "exits", &["exit 3"]), Some(1));
     assert_eq!(out.counter("lifetime", "exits", &["signal 9"]), Some(1));
-    let hist = out
-        .of_type("map")
-        .find(|m| m["plugin"] == "lifetime" && m["name"] == "lifetime_us")
-        .unwrap();
-    let entry = &hist["entries"][0];
+
+    // Microseconds, and each one's power-of-two bucket by its lower bound.
+    let lifetimes: Vec<u64> = out
+        .findings("process.exit")
+        .map(|f| f["lifetime_ns"].as_u64().unwrap() / 1000)
+        .collect();
+    assert_eq!(lifetimes.len(), 3, "stderr:\n{}", out.stderr);
+    assert!(lifetimes[0] >= 30_000, "the sleeper lived {} µs", lifetimes[0]);
+    let mut expected = std::collections::BTreeMap::new();
+    for &us in &lifetimes {
+        let min = if us == 0 { 0 } else { 1u64 << (63 - us.leading_zeros()) };
+        *expected.entry(min).or_insert(0u64) += 1;
+    }
+    let hist = out.entries("lifetime", "lifetime_us");
+    let entry = &hist[0];
+    let buckets: std::collections::BTreeMap<u64, u64> = entry["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["min"].as_u64().unwrap(), b["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(buckets, expected, "{entry}");
     assert_eq!(entry["count"], 3);
-    // The sleeper lived at least 30 ms: some bucket starts at 16384 µs or more.
-    let buckets = entry["buckets"].as_array().unwrap();
-    assert!(buckets.iter().any(|b| b["min"].as_u64().unwrap() >= 16_384), "{hist}");
+    assert_eq!(entry["sum"].as_u64(), Some(lifetimes.iter().sum::<u64>()), "{entry}");
 }
 
 #[test]

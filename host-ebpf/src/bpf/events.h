@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The layout of every record that crosses the ring buffers, and of the filter
- * config map. This header is the single source of truth for that ABI: the eBPF
- * programs include it, and host-ebpf/src/abi.rs mirrors it with size asserts on
- * both sides so that they cannot drift apart silently.
+ * config map: the single source of truth for that ABI. The eBPF programs
+ * include it; host-ebpf's build.rs generates the Rust side from it (bindgen
+ * for the structs, and the probe list below for the Rust enum), so the two
+ * cannot drift apart.
  */
 #ifndef WASMTRACE_EVENTS_H
 #define WASMTRACE_EVENTS_H
@@ -14,32 +15,39 @@
 #define ARGV_MAX 32   /* argv entries kept per exec */
 #define FILTER_MAX 8  /* values per filter list */
 
-/* Catalog probe ids: index of the filter and drop-counter slots, and the tag
- * that tells the host how to decode a record. Never renumber: recordings
- * store them. */
+/* The probes of the catalog, in id order, each with the struct of its
+ * records: X(NAME, record). A probe's id is its place here: the index of its
+ * filter and drop-counter slots, and the tag that tells the host how to
+ * decode a record. Add new probes at the end; never reorder (recordings
+ * store the ids). One line each: build.rs reads them. */
+#define WASMTRACE_PROBES(X) \
+	X(PROCESS_EXEC, process_exec_event) \
+	X(PROCESS_EXIT, process_exit_event) \
+	X(FILE_OPEN, file_open_event) \
+	X(SYSCALL_ENTER, syscall_enter_event) \
+	X(SIGNAL_KILL, signal_kill_event) \
+	X(PROCESS_SLEEP, process_sleep_event) \
+	X(FILE_SYNC, file_sync_event) \
+	X(FILE_STAT, file_stat_event) \
+	X(SECURITY_SETUID, security_setuid_event) \
+	X(PROCESS_FORK, process_fork_event) \
+	X(SECURITY_CAPABLE, security_capable_event) \
+	X(MEMORY_OOM_KILL, memory_oom_kill_event) \
+	X(NET_TCP_CONNECT, net_tcp_connect_event) \
+	X(NET_TCP_LIFE, net_tcp_life_event) \
+	X(NET_TCP_RETRANSMIT, net_tcp_retransmit_event) \
+	X(NET_TCP_ACCEPT, net_tcp_backlog_event) \
+	X(NET_TCP_DROP, net_tcp_drop_event) \
+	X(SHELL_READLINE, shell_readline_event) \
+	X(PROCESS_THREAD, process_thread_event) \
+	X(NET_TCP_SYN_BACKLOG, net_tcp_backlog_event) \
+	X(FILE_LATENCY, file_latency_event) \
+	X(MEMORY_SWAPIN, memory_swapin_event)
+
 enum probe_id {
-	PROBE_PROCESS_EXEC = 0,
-	PROBE_PROCESS_EXIT = 1,
-	PROBE_FILE_OPEN = 2,
-	PROBE_SYSCALL_ENTER = 3,
-	PROBE_SIGNAL_KILL = 4,
-	PROBE_PROCESS_SLEEP = 5,
-	PROBE_FILE_SYNC = 6,
-	PROBE_FILE_STAT = 7,
-	PROBE_SECURITY_SETUID = 8,
-	PROBE_PROCESS_FORK = 9,
-	PROBE_SECURITY_CAPABLE = 10,
-	PROBE_MEMORY_OOM_KILL = 11,
-	PROBE_NET_TCP_CONNECT = 12,
-	PROBE_NET_TCP_LIFE = 13,
-	PROBE_NET_TCP_RETRANSMIT = 14,
-	PROBE_NET_TCP_ACCEPT = 15,
-	PROBE_NET_TCP_DROP = 16,
-	PROBE_SHELL_READLINE = 17,
-	PROBE_PROCESS_THREAD = 18,
-	PROBE_NET_TCP_SYN_BACKLOG = 19,
-	PROBE_FILE_LATENCY = 20,
-	PROBE_MEMORY_SWAPIN = 21,
+#define PROBE_ID(name, record) PROBE_##name,
+	WASMTRACE_PROBES(PROBE_ID)
+#undef PROBE_ID
 	PROBE_COUNT,
 };
 

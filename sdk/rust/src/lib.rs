@@ -49,12 +49,8 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
-pub use bindings::wasmtrace::plugin::events::{
-    Body, Container, FileLatency, FileOp, FileOpen, FileStat, FileSync, IpFamily, KillCall, MemoryOomKill,
-    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, Pod,
-    ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread, Runtime, SecurityCapable, SecuritySetuid,
-    SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState, Text,
-};
+// Every type of the events interface: each probe's record, its enums, `Body`.
+pub use bindings::wasmtrace::plugin::events::*;
 pub use bindings::wasmtrace::plugin::log::Level;
 pub use bindings::wasmtrace::plugin::names;
 pub use bindings::wasmtrace::plugin::output::Severity;
