@@ -40,7 +40,7 @@ fn main() {
         let status = Command::new(&clang)
             .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
             .arg(format!("-D{arch_define}"))
-            .arg(format!("-I/usr/include/{multiarch}"))
+            .args(arch_includes(multiarch))
             .arg("-c")
             .arg(&source)
             .arg("-o")
@@ -54,6 +54,12 @@ fn main() {
     generate_probes(&events, &out.join("probes.rs"));
 }
 
+/// Where the target's `asm/` headers are: Debian's multiarch folder, or its
+/// cross-compilation one (`linux-libc-dev-arm64-cross`).
+fn arch_includes(multiarch: &str) -> [String; 2] {
+    [format!("-I/usr/include/{multiarch}"), format!("-I/usr/{multiarch}/include")]
+}
+
 /// The structs and constants of events.h, as bindgen reads them for the
 /// target. `char` is `u8` (abi.rs's `ctypes`): strings are bytes.
 fn generate_structs(events: &Path, multiarch: &str, out: &Path) {
@@ -61,7 +67,7 @@ fn generate_structs(events: &Path, multiarch: &str, out: &Path) {
     bindgen::Builder::default()
         .header_contents("wrapper.h", "#include <linux/types.h>\n#include \"events.h\"\n")
         .clang_arg(format!("-I{}", events.parent().unwrap().display()))
-        .clang_arg(format!("-I/usr/include/{multiarch}"))
+        .clang_args(arch_includes(multiarch))
         .clang_arg(format!("--target={target}"))
         .allowlist_file(".*events\\.h")
         .ctypes_prefix("crate::abi::ctypes")

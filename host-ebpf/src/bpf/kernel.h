@@ -189,12 +189,13 @@ struct pt_regs {
 	struct user_pt_regs user_regs;
 	__u64 orig_x0;
 };
-#define SYSCALL_ARG1(regs) ((regs)->orig_x0)
-#define SYSCALL_ARG2(regs) ((regs)->user_regs.regs[1])
-#define SYSCALL_ARG3(regs) ((regs)->user_regs.regs[2])
-#define SYSCALL_ARG4(regs) ((regs)->user_regs.regs[3])
-#define FUNC_ARG3(regs) BPF_CORE_READ(regs, user_regs.regs[2])
-#define FUNC_RET(regs) BPF_CORE_READ(regs, user_regs.regs[0])
+/* The parameter is not `regs`: that is also the member's name. */
+#define SYSCALL_ARG1(r) ((r)->orig_x0)
+#define SYSCALL_ARG2(r) ((r)->user_regs.regs[1])
+#define SYSCALL_ARG3(r) ((r)->user_regs.regs[2])
+#define SYSCALL_ARG4(r) ((r)->user_regs.regs[3])
+#define FUNC_ARG3(r) BPF_CORE_READ(r, user_regs.regs[2])
+#define FUNC_RET(r) BPF_CORE_READ(r, user_regs.regs[0])
 #endif
 
 #pragma clang attribute pop
