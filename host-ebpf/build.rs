@@ -57,7 +57,10 @@ fn main() {
 /// Where the target's `asm/` headers are: Debian's multiarch folder, or its
 /// cross-compilation one (`linux-libc-dev-arm64-cross`).
 fn arch_includes(multiarch: &str) -> [String; 2] {
-    [format!("-I/usr/include/{multiarch}"), format!("-I/usr/{multiarch}/include")]
+    [
+        format!("-I/usr/include/{multiarch}"),
+        format!("-I/usr/{multiarch}/include"),
+    ]
 }
 
 /// The structs and constants of events.h, as bindgen reads them for the

@@ -1,9 +1,19 @@
-//! The probe catalog: one row per probe. The loader, the decoder, `wasmtrace
-//! list` and docs/probes.md all read this table, so a probe is added in one
-//! place (plus its `.bpf.c` and its WIT record).
+//! The probe catalog: one row per probe, in id order: what it attaches to,
+//! any load-time setup, its fields, and how its record becomes its WIT body.
+//! The loader, the decoder, `wasmtrace list` and docs/probes.md all read this
+//! table, so a probe is its row here, its `.bpf.c` program, its record in
+//! events.h and its record in the WIT (docs/contributing.md).
 
 use wasmtrace_ebpf::Object;
-use wasmtrace_ebpf::abi::ProbeId;
+use wasmtrace_ebpf::abi::{self, ProbeId};
+
+use crate::decode::{DecodeError, TextTable, record, tcp_ends, variant};
+use crate::runtime::bindings::{
+    Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, KillCall, MemoryOomKill, MemorySwapin, NetTcpAccept,
+    NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit, ProcessFork,
+    ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall,
+    SyncCall, SyscallEnter, TcpState,
+};
 
 /// What a program attaches to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +67,10 @@ pub struct Field {
 /// A probe's load-time work on its loaded object; a message on failure.
 pub type Setup = fn(&mut aya::Ebpf) -> Result<(), String>;
 
+/// Reads one of a probe's records into its WIT body, its strings into the
+/// batch's text table.
+pub type Decode = fn(&mut TextTable, ProbeId, &[u8]) -> Result<Body, DecodeError>;
+
 #[derive(Debug)]
 pub struct Probe {
     pub name: &'static str,
@@ -68,6 +82,8 @@ pub struct Probe {
     pub summary: &'static str,
     pub hooks: &'static [Hook],
     pub fields: &'static [Field],
+    /// The record (events.h) to the WIT body (plugin.wit).
+    pub decode: Decode,
     /// What to know about when this probe sees an event and how its filters apply.
     pub notes: &'static str,
 }
@@ -146,6 +162,21 @@ pub const PROBES: &[Probe] = &[
             field("argv-truncated", "bool", "more arguments were passed than are kept"),
             field("ret", "s32", "0 on success, or -errno"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::ProcessExecEvent = record(probe, bytes)?;
+            let used = &e.argv[..(e.argv_len as usize).min(abi::ARGV_LEN)];
+            Ok(Body::ProcessExec(ProcessExec {
+                caller_comm: t.c_str(&e.caller_comm),
+                filename: t.c_str(&e.filename),
+                argv: used
+                    .split(|&b| b == 0)
+                    .take(e.argc as usize)
+                    .map(|arg| t.bytes(arg))
+                    .collect(),
+                argv_truncated: e.truncated != 0,
+                ret: e.ret,
+            }))
+        },
         notes: "Filters apply after the exec, so `comm` is the new program's name.",
     },
     Probe {
@@ -161,6 +192,16 @@ pub const PROBES: &[Probe] = &[
             field("core-dumped", "bool", "whether it dumped core"),
             field("lifetime-ns", "u64", "time from the process's start to its exit"),
         ],
+        decode: |_, probe, bytes| {
+            let e: abi::ProcessExitEvent = record(probe, bytes)?;
+            // The kernel's wait status: exit code in bits 8-15, signal in 0-6, core flag 7.
+            Ok(Body::ProcessExit(ProcessExit {
+                exit_code: (e.exit_code >> 8) & 0xff,
+                signal: e.exit_code & 0x7f,
+                core_dumped: e.exit_code & 0x80 != 0,
+                lifetime_ns: e.lifetime_ns,
+            }))
+        },
         notes: "",
     },
     Probe {
@@ -181,6 +222,16 @@ pub const PROBES: &[Probe] = &[
             field("dfd", "s32", "directory fd the path is relative to; -100 is AT_FDCWD"),
             field("ret", "s64", "the new fd, or -errno"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::FileOpenEvent = record(probe, bytes)?;
+            Ok(Body::FileOpen(FileOpen {
+                path: t.c_str(&e.path),
+                flags: e.flags,
+                mode: e.mode,
+                dfd: e.dfd,
+                ret: e.ret,
+            }))
+        },
         notes: "One event per open, sent when it returns; the arguments are read from the registers saved at syscall entry.",
     },
     Probe {
@@ -202,6 +253,10 @@ pub const PROBES: &[Probe] = &[
             "u32",
             "the syscall number (the `names.syscall` import names it)",
         )],
+        decode: |_, probe, bytes| {
+            let e: abi::SyscallEnterEvent = record(probe, bytes)?;
+            Ok(Body::SyscallEnter(SyscallEnter { id: e.id as u32 }))
+        },
         notes: "Fires for every syscall on the machine: narrow it with filters where you can.",
     },
     Probe {
@@ -229,6 +284,16 @@ pub const PROBES: &[Probe] = &[
             ),
             field("ret", "s32", "0 on success, or -errno"),
         ],
+        decode: |_, probe, bytes| {
+            let e: abi::SignalKillEvent = record(probe, bytes)?;
+            let call = variant(&[KillCall::Kill, KillCall::Tkill, KillCall::Tgkill], probe, e.call)?;
+            Ok(Body::SignalKill(SignalKill {
+                call,
+                target: e.target,
+                signal: e.signal,
+                ret: e.ret,
+            }))
+        },
         notes: "The header is the sender. One event when the call returns; the arguments are read from the registers saved at syscall entry.",
     },
     Probe {
@@ -255,6 +320,15 @@ pub const PROBES: &[Probe] = &[
             field("absolute", "bool", "TIMER_ABSTIME was given"),
             field("parent-comm", "text", "the parent process's command name"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::ProcessSleepEvent = record(probe, bytes)?;
+            Ok(Body::ProcessSleep(ProcessSleep {
+                duration_ns: e.duration_ns,
+                clock: e.clock,
+                absolute: e.flags & 1 != 0,
+                parent_comm: t.c_str(&e.parent_comm),
+            }))
+        },
         notes: "Sent when the sleep starts: `duration-ns` is what was asked for, not how long it slept. glibc's sleep() and nanosleep() use clock_nanosleep.",
     },
     Probe {
@@ -279,6 +353,22 @@ pub const PROBES: &[Probe] = &[
             ),
             field("fd", "s32", "the file descriptor, or -1 for sync and msync"),
         ],
+        decode: |_, probe, bytes| {
+            let e: abi::FileSyncEvent = record(probe, bytes)?;
+            let call = variant(
+                &[
+                    SyncCall::Sync,
+                    SyncCall::Syncfs,
+                    SyncCall::Fsync,
+                    SyncCall::Fdatasync,
+                    SyncCall::SyncFileRange,
+                    SyncCall::Msync,
+                ],
+                probe,
+                e.call,
+            )?;
+            Ok(Body::FileSync(FileSync { call, fd: e.fd }))
+        },
         notes: "Sent when the call is entered, as syncsnoop.bt does.",
     },
     Probe {
@@ -303,6 +393,25 @@ pub const PROBES: &[Probe] = &[
             ),
             field("ret", "s32", "0 on success, or -errno"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::FileStatEvent = record(probe, bytes)?;
+            let call = variant(
+                &[
+                    StatCall::Stat,
+                    StatCall::Lstat,
+                    StatCall::Fstatat,
+                    StatCall::Statx,
+                    StatCall::Statfs,
+                ],
+                probe,
+                e.call,
+            )?;
+            Ok(Body::FileStat(FileStat {
+                call,
+                path: t.c_str(&e.path),
+                ret: e.ret,
+            }))
+        },
         notes: "One event when the call returns; the arguments are read from the registers saved at syscall entry. glibc's stat() uses fstatat or statx, which statsnoop.bt does not trace.",
     },
     Probe {
@@ -341,6 +450,27 @@ pub const PROBES: &[Probe] = &[
                 "0 on success, or -errno; setfsuid returns the previous fsuid",
             ),
         ],
+        decode: |_, probe, bytes| {
+            let e: abi::SecuritySetuidEvent = record(probe, bytes)?;
+            let call = variant(
+                &[
+                    SetuidCall::Setuid,
+                    SetuidCall::Setfsuid,
+                    SetuidCall::Setresuid,
+                    SetuidCall::Setreuid,
+                ],
+                probe,
+                e.call,
+            )?;
+            Ok(Body::SecuritySetuid(SecuritySetuid {
+                call,
+                caller_uid: e.caller_uid,
+                uid: e.uid,
+                euid: e.euid,
+                suid: e.suid,
+                ret: e.ret,
+            }))
+        },
         notes: "Entry and exit are paired in the kernel, as the caller's uid is read at entry. The header's uid is the uid after the call.",
     },
     Probe {
@@ -355,6 +485,10 @@ pub const PROBES: &[Probe] = &[
             "u32",
             "the new task's id: its pid, or its thread id for a thread",
         )],
+        decode: |_, probe, bytes| {
+            let e: abi::ProcessForkEvent = record(probe, bytes)?;
+            Ok(Body::ProcessFork(ProcessFork { child_pid: e.child_pid }))
+        },
         notes: "The header is the parent, in whose context the tracepoint fires.",
     },
     Probe {
@@ -372,6 +506,10 @@ pub const PROBES: &[Probe] = &[
             ),
             field("ret", "s32", "0 when the task has it, else -EPERM"),
         ],
+        decode: |_, probe, bytes| {
+            let e: abi::SecurityCapableEvent = record(probe, bytes)?;
+            Ok(Body::SecurityCapable(SecurityCapable { cap: e.cap, ret: e.ret }))
+        },
         notes: "capable.bt used the cap_capable kprobe, which also showed the audit flag; the tracepoint (6.x) does not have it. Checks are frequent: filter by comm or pid.",
     },
     Probe {
@@ -391,6 +529,19 @@ pub const PROBES: &[Probe] = &[
             field("shmem-rss-kb", "u64", "its shared-memory resident memory, KiB"),
             field("oom-score-adj", "s32", "its oom_score_adj"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::MemoryOomKillEvent = record(probe, bytes)?;
+            Ok(Body::MemoryOomKill(MemoryOomKill {
+                victim_pid: e.victim_pid,
+                victim_comm: t.c_str(&e.victim_comm),
+                victim_uid: e.victim_uid,
+                total_vm_kb: e.total_vm_kb,
+                anon_rss_kb: e.anon_rss_kb,
+                file_rss_kb: e.file_rss_kb,
+                shmem_rss_kb: e.shmem_rss_kb,
+                oom_score_adj: e.oom_score_adj,
+            }))
+        },
         notes: "The header is the task whose allocation triggered the OOM killer; filters apply to it, not to the victim.",
     },
     Probe {
@@ -405,6 +556,14 @@ pub const PROBES: &[Probe] = &[
             field("established", "bool", "false when it was refused, reset or timed out"),
             field("latency-ns", "u64", "from the SYN to the answer"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::NetTcpConnectEvent = record(probe, bytes)?;
+            Ok(Body::NetTcpConnect(NetTcpConnect {
+                ends: tcp_ends(t, probe, &e.ends)?,
+                established: e.established != 0,
+                latency_ns: e.latency_ns,
+            }))
+        },
         notes: "The header is the task that called connect(); filters apply to it. Sent when the handshake ends, once the local port is known (tcpconnect.bt printed at connect(), from a kprobe).",
     },
     Probe {
@@ -420,6 +579,15 @@ pub const PROBES: &[Probe] = &[
             field("rx-bytes", "u64", "bytes received (tcp_sock.bytes_received)"),
             field("tx-bytes", "u64", "bytes sent and acknowledged (tcp_sock.bytes_acked)"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::NetTcpLifeEvent = record(probe, bytes)?;
+            Ok(Body::NetTcpLife(NetTcpLife {
+                ends: tcp_ends(t, probe, &e.ends)?,
+                duration_ns: e.duration_ns,
+                rx_bytes: e.rx_bytes,
+                tx_bytes: e.tx_bytes,
+            }))
+        },
         notes: "The header is the task that called connect(), or else the one that closed the socket (close() or shutdown() first); filters apply to it. Connections opened before the probe, or reset without a close() by their owner, are not reported.",
     },
     Probe {
@@ -444,6 +612,32 @@ pub const PROBES: &[Probe] = &[
                 "the connection's TCP state (`syn-sent` for a SYN sent again)",
             ),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::NetTcpRetransmitEvent = record(probe, bytes)?;
+            const STATES: [TcpState; 12] = [
+                TcpState::Established,
+                TcpState::SynSent,
+                TcpState::SynRecv,
+                TcpState::FinWait1,
+                TcpState::FinWait2,
+                TcpState::TimeWait,
+                TcpState::Close,
+                TcpState::CloseWait,
+                TcpState::LastAck,
+                TcpState::Listen,
+                TcpState::Closing,
+                TcpState::NewSynRecv,
+            ];
+            let state = (e.state as usize)
+                .checked_sub(1)
+                .and_then(|i| STATES.get(i))
+                .copied()
+                .ok_or(DecodeError::UnknownState { probe, state: e.state })?;
+            Ok(Body::NetTcpRetransmit(NetTcpRetransmit {
+                ends: tcp_ends(t, probe, &e.ends)?,
+                state,
+            }))
+        },
         notes: "Retransmits run from timers: the header is whatever task the CPU was running, so pid and comm filters do not select connections here.",
     },
     Probe {
@@ -465,6 +659,14 @@ pub const PROBES: &[Probe] = &[
             ),
             field("max-backlog", "u32", "the listener's listen() backlog"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::NetTcpBacklogEvent = record(probe, bytes)?;
+            Ok(Body::NetTcpAccept(NetTcpAccept {
+                ends: tcp_ends(t, probe, &e.ends)?,
+                backlog: e.backlog,
+                max_backlog: e.max_backlog,
+            }))
+        },
         notes: "The header is the task that called accept(); one event when it returns, read from the new socket and the listening one (tcpaccept.bt used the inet_csk_accept kretprobe).",
     },
     Probe {
@@ -491,6 +693,14 @@ pub const PROBES: &[Probe] = &[
                 "the kernel's drop reason (`names.drop-reason` names it: NO_SOCKET, TCP_LISTEN_OVERFLOW, ...); 0 before Linux 5.17",
             ),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::NetTcpDropEvent = record(probe, bytes)?;
+            Ok(Body::NetTcpDrop(NetTcpDrop {
+                ends: tcp_ends(t, probe, &e.ends)?,
+                tcp_flags: e.tcp_flags,
+                reason: e.reason,
+            }))
+        },
         notes: "Drops happen in softirq: the header is whatever task the CPU was running, so pid and comm filters do not select packets. tcpdrop.bt used the tcp_drop kprobe, which newer kernels removed; every dropped skb passes kfree_skb.",
     },
     Probe {
@@ -501,6 +711,10 @@ pub const PROBES: &[Probe] = &[
         summary: "bash read a command line (as bashreadline)",
         hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
         fields: &[field("line", "text", "the line, at most 255 bytes")],
+        decode: |t, probe, bytes| {
+            let e: abi::ShellReadlineEvent = record(probe, bytes)?;
+            Ok(Body::ShellReadline(ShellReadline { line: t.c_str(&e.line) }))
+        },
         notes: "A uretprobe on /bin/bash's readline(): shells with readline linked in (Debian's, Ubuntu's, Fedora's bash) are seen; other shells or another bash binary are not.",
     },
     Probe {
@@ -515,6 +729,12 @@ pub const PROBES: &[Probe] = &[
             "u64",
             "the new thread's function: an address in the process (plugins cannot resolve it to a name)",
         )],
+        decode: |_, probe, bytes| {
+            let e: abi::ProcessThreadEvent = record(probe, bytes)?;
+            Ok(Body::ProcessThread(ProcessThread {
+                start_routine: e.start_routine,
+            }))
+        },
         notes: "A uprobe on glibc's pthread_create (in libc.so.6 since glibc 2.34). Threads made without it (Go, raw clone) are not seen; `process.fork` sees every new task.",
     },
     Probe {
@@ -529,6 +749,14 @@ pub const PROBES: &[Probe] = &[
             field("backlog", "u32", "connections already waiting on the listener"),
             field("max-backlog", "u32", "the listener's listen() backlog"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::NetTcpBacklogEvent = record(probe, bytes)?;
+            Ok(Body::NetTcpSynBacklog(NetTcpSynBacklog {
+                ends: tcp_ends(t, probe, &e.ends)?,
+                backlog: e.backlog,
+                max_backlog: e.max_backlog,
+            }))
+        },
         notes: "Read from the new socket as it is created from the listener (a copy of it), where tcpsynbl.bt used the tcp_v4_syn_recv_sock kprobe. Handshakes complete in softirq: pid and comm filters do not select listeners.",
     },
     Probe {
@@ -568,6 +796,17 @@ pub const PROBES: &[Probe] = &[
             field("fd", "s32", "the file descriptor (for open, the new one)"),
             field("ret", "s64", "bytes read or written, the new fd, or -errno"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::FileLatencyEvent = record(probe, bytes)?;
+            let op = variant(&[FileOp::Read, FileOp::Write, FileOp::Open, FileOp::Fsync], probe, e.op)?;
+            Ok(Body::FileLatency(FileLatency {
+                op,
+                fs_type: t.c_str(&e.fs_type),
+                latency_ns: e.latency_ns,
+                fd: e.fd,
+                ret: e.ret,
+            }))
+        },
         notes: "Timed at the syscall boundary for every file system (xfsdist.bt timed XFS's own functions with kprobes): it includes the VFS and page cache, and sockets and pipes show with their pseudo file systems (`sockfs`, `pipefs`). Every read and write on the machine passes here: filter by pid, uid or comm.",
     },
     Probe {
@@ -581,6 +820,14 @@ pub const PROBES: &[Probe] = &[
             field("pages", "u32", "pages read (swap readahead reads several at once)"),
             field("device", "text", "the swap device, as major:minor"),
         ],
+        decode: |t, probe, bytes| {
+            let e: abi::MemorySwapinEvent = record(probe, bytes)?;
+            // The kernel's dev_t: major in the top 12 bits, minor in the low 20.
+            Ok(Body::MemorySwapin(MemorySwapin {
+                pages: e.pages,
+                device: t.display(format_args!("{}:{}", e.dev >> 20, e.dev & 0xfffff)),
+            }))
+        },
         notes: "No tracepoint marks a swap-in (swapin.bt used the swap_readpage kprobe): this counts reads queued to the swap partitions /proc/swaps lists at start-up (disks, zram, loop devices), which the faulting task submits itself. Swap files share their file system's device and are not seen.",
     },
 ];

@@ -9,14 +9,10 @@ use std::fmt::Write as _;
 
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
+use crate::catalog;
 use crate::containers::Containers;
 use crate::escape;
-use crate::runtime::bindings::{
-    Batch, Body, Container, FileLatency, FileOp, FileOpen, FileStat, FileSync, Headers, IpFamily, KillCall,
-    MemoryOomKill, MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit,
-    NetTcpSynBacklog, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread, SecurityCapable,
-    SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState, Text,
-};
+use crate::runtime::bindings::{Batch, Body, Container, Headers, IpFamily, TcpEnds, Text};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -36,7 +32,7 @@ pub enum DecodeError {
 
 /// The strings of a batch being built, back to back.
 #[derive(Default)]
-struct TextTable(String);
+pub struct TextTable(String);
 
 impl TextTable {
     fn span(&self, start: usize) -> Text {
@@ -48,27 +44,45 @@ impl TextTable {
 
     /// Kernel bytes up to the first NUL; invalid UTF-8 (a path is any
     /// bytes) stays visible as `\xNN`.
-    fn c_str(&mut self, field: &[u8]) -> Text {
+    pub fn c_str(&mut self, field: &[u8]) -> Text {
         self.bytes(abi::c_str(field))
     }
 
-    fn bytes(&mut self, bytes: &[u8]) -> Text {
+    pub fn bytes(&mut self, bytes: &[u8]) -> Text {
         let start = self.0.len();
         escape::push_utf8_bytes(&mut self.0, bytes);
         self.span(start)
     }
 
-    fn display(&mut self, value: impl std::fmt::Display) -> Text {
+    pub fn display(&mut self, value: impl std::fmt::Display) -> Text {
         let start = self.0.len();
         let _ = write!(self.0, "{value}");
         self.span(start)
     }
 }
 
+/// A probe's record from the front of its bytes.
+pub fn record<T: aya::Pod>(probe: ProbeId, bytes: &[u8]) -> Result<T, DecodeError> {
+    abi::read(bytes).ok_or(DecodeError::Truncated {
+        probe,
+        len: bytes.len(),
+    })
+}
+
+/// The WIT enum case numbered `value` in the C enum, whose order `cases`
+/// (the WIT's) follows.
+pub fn variant<T: Copy>(cases: &[T], probe: ProbeId, value: u32) -> Result<T, DecodeError> {
+    cases
+        .get(value as usize)
+        .copied()
+        .ok_or(DecodeError::UnknownCall { probe, call: value })
+}
+
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
-fn tcp_ends(t: &mut TextTable, probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEnds, DecodeError> {
+/// A record's `tcp_ends`: its family, its addresses as text, its ports.
+pub fn tcp_ends(t: &mut TextTable, probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEnds, DecodeError> {
     let (family, saddr, daddr) = match e.family {
         AF_INET => {
             let v4 = |a: &[u8; 16]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
@@ -235,7 +249,7 @@ impl Decoder {
         let probe = ProbeId::from_raw(h.probe).ok_or(DecodeError::UnknownProbe(h.probe))?;
         let builder = &mut self.builders[probe as usize];
         let mark = builder.text.0.len();
-        match body(&mut builder.text, probe, bytes) {
+        match (catalog::by_id(probe).decode)(&mut builder.text, probe, bytes) {
             Ok(body) => {
                 builder.push(&h, body, &mut self.containers);
                 Ok(probe)
@@ -254,252 +268,10 @@ impl Decoder {
     }
 }
 
-/// Decodes a record's body. The probe id says which layout follows the header.
-fn body(t: &mut TextTable, probe: ProbeId, bytes: &[u8]) -> Result<Body, DecodeError> {
-    let truncated = || DecodeError::Truncated {
-        probe,
-        len: bytes.len(),
-    };
-    Ok(match probe {
-        ProbeId::ProcessExec => {
-            let e: abi::ProcessExecEvent = abi::read(bytes).ok_or_else(truncated)?;
-            let used = &e.argv[..(e.argv_len as usize).min(abi::ARGV_LEN)];
-            Body::ProcessExec(ProcessExec {
-                caller_comm: t.c_str(&e.caller_comm),
-                filename: t.c_str(&e.filename),
-                argv: used
-                    .split(|&b| b == 0)
-                    .take(e.argc as usize)
-                    .map(|arg| t.bytes(arg))
-                    .collect(),
-                argv_truncated: e.truncated != 0,
-                ret: e.ret,
-            })
-        }
-        ProbeId::ProcessExit => {
-            let e: abi::ProcessExitEvent = abi::read(bytes).ok_or_else(truncated)?;
-            // The kernel's wait status: exit code in bits 8-15, signal in 0-6, core flag 7.
-            Body::ProcessExit(ProcessExit {
-                exit_code: (e.exit_code >> 8) & 0xff,
-                signal: e.exit_code & 0x7f,
-                core_dumped: e.exit_code & 0x80 != 0,
-                lifetime_ns: e.lifetime_ns,
-            })
-        }
-        ProbeId::FileOpen => {
-            let e: abi::FileOpenEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::FileOpen(FileOpen {
-                path: t.c_str(&e.path),
-                flags: e.flags,
-                mode: e.mode,
-                dfd: e.dfd,
-                ret: e.ret,
-            })
-        }
-        ProbeId::SyscallEnter => {
-            let e: abi::SyscallEnterEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::SyscallEnter(SyscallEnter { id: e.id as u32 })
-        }
-        ProbeId::SignalKill => {
-            let e: abi::SignalKillEvent = abi::read(bytes).ok_or_else(truncated)?;
-            let call = match e.call {
-                0 => KillCall::Kill,
-                1 => KillCall::Tkill,
-                2 => KillCall::Tgkill,
-                call => return Err(DecodeError::UnknownCall { probe, call }),
-            };
-            Body::SignalKill(SignalKill {
-                call,
-                target: e.target,
-                signal: e.signal,
-                ret: e.ret,
-            })
-        }
-        ProbeId::ProcessSleep => {
-            let e: abi::ProcessSleepEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::ProcessSleep(ProcessSleep {
-                duration_ns: e.duration_ns,
-                clock: e.clock,
-                absolute: e.flags & 1 != 0,
-                parent_comm: t.c_str(&e.parent_comm),
-            })
-        }
-        ProbeId::FileSync => {
-            let e: abi::FileSyncEvent = abi::read(bytes).ok_or_else(truncated)?;
-            let call = match e.call {
-                0 => SyncCall::Sync,
-                1 => SyncCall::Syncfs,
-                2 => SyncCall::Fsync,
-                3 => SyncCall::Fdatasync,
-                4 => SyncCall::SyncFileRange,
-                5 => SyncCall::Msync,
-                call => return Err(DecodeError::UnknownCall { probe, call }),
-            };
-            Body::FileSync(FileSync { call, fd: e.fd })
-        }
-        ProbeId::FileStat => {
-            let e: abi::FileStatEvent = abi::read(bytes).ok_or_else(truncated)?;
-            let call = match e.call {
-                0 => StatCall::Stat,
-                1 => StatCall::Lstat,
-                2 => StatCall::Fstatat,
-                3 => StatCall::Statx,
-                4 => StatCall::Statfs,
-                call => return Err(DecodeError::UnknownCall { probe, call }),
-            };
-            Body::FileStat(FileStat {
-                call,
-                path: t.c_str(&e.path),
-                ret: e.ret,
-            })
-        }
-        ProbeId::SecuritySetuid => {
-            let e: abi::SecuritySetuidEvent = abi::read(bytes).ok_or_else(truncated)?;
-            let call = match e.call {
-                0 => SetuidCall::Setuid,
-                1 => SetuidCall::Setfsuid,
-                2 => SetuidCall::Setresuid,
-                3 => SetuidCall::Setreuid,
-                call => return Err(DecodeError::UnknownCall { probe, call }),
-            };
-            Body::SecuritySetuid(SecuritySetuid {
-                call,
-                caller_uid: e.caller_uid,
-                uid: e.uid,
-                euid: e.euid,
-                suid: e.suid,
-                ret: e.ret,
-            })
-        }
-        ProbeId::ProcessFork => {
-            let e: abi::ProcessForkEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::ProcessFork(ProcessFork { child_pid: e.child_pid })
-        }
-        ProbeId::SecurityCapable => {
-            let e: abi::SecurityCapableEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::SecurityCapable(SecurityCapable { cap: e.cap, ret: e.ret })
-        }
-        ProbeId::MemoryOomKill => {
-            let e: abi::MemoryOomKillEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::MemoryOomKill(MemoryOomKill {
-                victim_pid: e.victim_pid,
-                victim_comm: t.c_str(&e.victim_comm),
-                victim_uid: e.victim_uid,
-                total_vm_kb: e.total_vm_kb,
-                anon_rss_kb: e.anon_rss_kb,
-                file_rss_kb: e.file_rss_kb,
-                shmem_rss_kb: e.shmem_rss_kb,
-                oom_score_adj: e.oom_score_adj,
-            })
-        }
-        ProbeId::NetTcpConnect => {
-            let e: abi::NetTcpConnectEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::NetTcpConnect(NetTcpConnect {
-                ends: tcp_ends(t, probe, &e.ends)?,
-                established: e.established != 0,
-                latency_ns: e.latency_ns,
-            })
-        }
-        ProbeId::NetTcpLife => {
-            let e: abi::NetTcpLifeEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::NetTcpLife(NetTcpLife {
-                ends: tcp_ends(t, probe, &e.ends)?,
-                duration_ns: e.duration_ns,
-                rx_bytes: e.rx_bytes,
-                tx_bytes: e.tx_bytes,
-            })
-        }
-        ProbeId::NetTcpRetransmit => {
-            let e: abi::NetTcpRetransmitEvent = abi::read(bytes).ok_or_else(truncated)?;
-            const STATES: [TcpState; 12] = [
-                TcpState::Established,
-                TcpState::SynSent,
-                TcpState::SynRecv,
-                TcpState::FinWait1,
-                TcpState::FinWait2,
-                TcpState::TimeWait,
-                TcpState::Close,
-                TcpState::CloseWait,
-                TcpState::LastAck,
-                TcpState::Listen,
-                TcpState::Closing,
-                TcpState::NewSynRecv,
-            ];
-            let state = (e.state as usize)
-                .checked_sub(1)
-                .and_then(|i| STATES.get(i))
-                .copied()
-                .ok_or(DecodeError::UnknownState { probe, state: e.state })?;
-            Body::NetTcpRetransmit(NetTcpRetransmit {
-                ends: tcp_ends(t, probe, &e.ends)?,
-                state,
-            })
-        }
-        ProbeId::NetTcpAccept => {
-            let e: abi::NetTcpBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::NetTcpAccept(NetTcpAccept {
-                ends: tcp_ends(t, probe, &e.ends)?,
-                backlog: e.backlog,
-                max_backlog: e.max_backlog,
-            })
-        }
-        ProbeId::NetTcpDrop => {
-            let e: abi::NetTcpDropEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::NetTcpDrop(NetTcpDrop {
-                ends: tcp_ends(t, probe, &e.ends)?,
-                tcp_flags: e.tcp_flags,
-                reason: e.reason,
-            })
-        }
-        ProbeId::NetTcpSynBacklog => {
-            let e: abi::NetTcpBacklogEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::NetTcpSynBacklog(NetTcpSynBacklog {
-                ends: tcp_ends(t, probe, &e.ends)?,
-                backlog: e.backlog,
-                max_backlog: e.max_backlog,
-            })
-        }
-        ProbeId::FileLatency => {
-            let e: abi::FileLatencyEvent = abi::read(bytes).ok_or_else(truncated)?;
-            let op = match e.op {
-                0 => FileOp::Read,
-                1 => FileOp::Write,
-                2 => FileOp::Open,
-                3 => FileOp::Fsync,
-                call => return Err(DecodeError::UnknownCall { probe, call }),
-            };
-            Body::FileLatency(FileLatency {
-                op,
-                fs_type: t.c_str(&e.fs_type),
-                latency_ns: e.latency_ns,
-                fd: e.fd,
-                ret: e.ret,
-            })
-        }
-        ProbeId::MemorySwapin => {
-            let e: abi::MemorySwapinEvent = abi::read(bytes).ok_or_else(truncated)?;
-            // The kernel's dev_t: major in the top 12 bits, minor in the low 20.
-            Body::MemorySwapin(MemorySwapin {
-                pages: e.pages,
-                device: t.display(format_args!("{}:{}", e.dev >> 20, e.dev & 0xfffff)),
-            })
-        }
-        ProbeId::ShellReadline => {
-            let e: abi::ShellReadlineEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::ShellReadline(ShellReadline { line: t.c_str(&e.line) })
-        }
-        ProbeId::ProcessThread => {
-            let e: abi::ProcessThreadEvent = abi::read(bytes).ok_or_else(truncated)?;
-            Body::ProcessThread(ProcessThread {
-                start_routine: e.start_routine,
-            })
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::bindings::*;
     use std::mem::size_of;
 
     /// One record decoded alone: its one-event batch, and its body.

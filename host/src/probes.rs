@@ -536,6 +536,7 @@ mod tests {
             id: ProbeId::ShellReadline,
             object: Object::User,
             setup: None,
+            decode: catalog::by_id(ProbeId::ShellReadline).decode,
             summary: "",
             hooks: Box::leak(Box::new([catalog::Hook {
                 program: "shell_readline",
