@@ -9,10 +9,10 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::decode::{DecodeError, TextTable, record, tcp_ends, variant};
 use crate::runtime::bindings::{
-    Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, KillCall, MemoryOomKill, MemorySwapin, NetTcpAccept,
-    NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit, ProcessFork,
-    ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill, StatCall,
-    SyncCall, SyscallEnter, TcpState,
+    Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, FileUnlink, KillCall, MemoryOomKill, MemorySwapin,
+    NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit,
+    ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill,
+    StatCall, SyncCall, SyscallEnter, TcpState,
 };
 
 /// What a program attaches to.
@@ -829,6 +829,34 @@ pub const PROBES: &[Probe] = &[
             }))
         },
         notes: "No tracepoint marks a swap-in (swapin.bt used the swap_readpage kprobe): this counts reads queued to the swap partitions /proc/swaps lists at start-up (disks, zram, loop devices), which the faulting task submits itself. Swap files share their file system's device and are not seen.",
+    },
+    Probe {
+        name: "file.unlink",
+        id: ProbeId::FileUnlink,
+        object: Object::File,
+        setup: None,
+        summary: "a file or a folder was removed (unlink, unlinkat or rmdir returned)",
+        hooks: &[
+            tp("file_unlinkat_exit", "syscalls", "sys_exit_unlinkat"),
+            optional_tp("file_unlink_exit", "syscalls", "sys_exit_unlink"),
+            optional_tp("file_rmdir_exit", "syscalls", "sys_exit_rmdir"),
+        ],
+        fields: &[
+            field("path", "text", "the path as passed, at most 255 bytes"),
+            field("dfd", "s32", "directory fd the path is relative to; -100 is AT_FDCWD"),
+            field("flags", "u32", "AT_REMOVEDIR (0x200) when a folder is removed"),
+            field("ret", "s32", "0, or -errno"),
+        ],
+        decode: |t, probe, bytes| {
+            let e: abi::FileUnlinkEvent = record(probe, bytes)?;
+            Ok(Body::FileUnlink(FileUnlink {
+                path: t.c_str(&e.path),
+                dfd: e.dfd,
+                flags: e.flags,
+                ret: e.ret,
+            }))
+        },
+        notes: "The arguments are read from the registers saved at syscall entry; arm64 has only unlinkat.",
     },
 ];
 

@@ -342,6 +342,18 @@ type MemorySwapin struct {
 	Device Text
 }
 
+// FileUnlink is file.unlink: unlink, unlinkat or rmdir returned.
+type FileUnlink struct {
+	// The path as passed (relative paths are relative to Dfd).
+	Path Text
+	// The directory fd; -100 (AT_FDCWD) for the working directory.
+	Dfd int32
+	// AT_REMOVEDIR (0x200) when a folder is removed (rmdir).
+	Flags uint32
+	// 0 on success, or -errno.
+	Ret int32
+}
+
 func (*ProcessExec) Probe() string      { return "process.exec" }
 func (*ProcessExit) Probe() string      { return "process.exit" }
 func (*FileOpen) Probe() string         { return "file.open" }
@@ -364,3 +376,4 @@ func (*ProcessThread) Probe() string    { return "process.thread" }
 func (*NetTCPSynBacklog) Probe() string { return "net.tcp.syn-backlog" }
 func (*FileLatency) Probe() string      { return "file.latency" }
 func (*MemorySwapin) Probe() string     { return "memory.swapin" }
+func (*FileUnlink) Probe() string       { return "file.unlink" }

@@ -71,6 +71,7 @@ var bodies struct {
 	netTCPSynBacklog NetTCPSynBacklog
 	fileLatency      FileLatency
 	memorySwapin     MemorySwapin
+	fileUnlink       FileUnlink
 }
 
 // liftBody reads the body at addr, in the order of the WIT's `variant body`.
@@ -165,6 +166,10 @@ func liftBody(addr uint32) Body {
 	case 21:
 		b := &bodies.memorySwapin
 		*b = MemorySwapin{Pages: c.u32(), Device: c.text()}
+		return b
+	case 22:
+		b := &bodies.fileUnlink
+		*b = FileUnlink{Path: c.text(), Dfd: c.s32(), Flags: c.u32(), Ret: c.s32()}
 		return b
 	}
 	return nil

@@ -8,6 +8,7 @@ mod catalog;
 mod config_errors;
 mod containers;
 mod file_open;
+mod file_unlink;
 mod go_sdk;
 mod hostile_data;
 mod hot_reload;

@@ -42,7 +42,8 @@
 	X(PROCESS_THREAD, process_thread_event) \
 	X(NET_TCP_SYN_BACKLOG, net_tcp_backlog_event) \
 	X(FILE_LATENCY, file_latency_event) \
-	X(MEMORY_SWAPIN, memory_swapin_event)
+	X(MEMORY_SWAPIN, memory_swapin_event) \
+	X(FILE_UNLINK, file_unlink_event)
 
 enum probe_id {
 #define PROBE_ID(name, record) PROBE_##name,
@@ -332,5 +333,15 @@ struct memory_swapin_event {
 	__u32 dev;              /* the swap device, as the kernel encodes dev_t */
 };
 _Static_assert(sizeof(struct memory_swapin_event) == 64 + 16, "swapin layout is ABI");
+
+struct file_unlink_event {
+	struct event_header h;
+	__s32 ret;        /* 0, or -errno */
+	__s32 dfd;        /* the directory fd the path is relative to; AT_FDCWD for unlink and rmdir */
+	__u32 flags;      /* AT_REMOVEDIR (0x200) for rmdir, or as unlinkat was given */
+	__u32 _pad;
+	char path[PATH_LEN];
+};
+_Static_assert(sizeof(struct file_unlink_event) == 64 + 16 + PATH_LEN, "unlink layout is ABI");
 
 #endif

@@ -12,6 +12,7 @@
 #include "common.bpf.h"
 
 #define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
 
 static __always_inline int open_exit(long ret, const char *path, __s32 dfd, __u32 flags, __u32 mode)
 {
@@ -148,6 +149,42 @@ SEC("tracepoint/syscalls/sys_exit_statfs")
 int file_statfs_exit(struct syscall_exit_ctx *ctx)
 {
 	return stat_exit(STAT_CALL_STATFS, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+}
+
+static __always_inline int unlink_exit(const char *path, __s32 dfd, __u32 flags, long ret)
+{
+	if (!task_selected(PROBE_FILE_UNLINK))
+		return 0;
+	struct file_unlink_event *e = reserve_event(PROBE_FILE_UNLINK, sizeof(*e));
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->dfd = dfd;
+	e->flags = flags;
+	if (bpf_probe_read_user_str(e->path, sizeof(e->path), path) < 0)
+		e->path[0] = 0;
+	submit_event(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_unlinkat")
+int file_unlinkat_exit(struct syscall_exit_ctx *ctx)
+{
+	struct pt_regs *regs = syscall_regs();
+	return unlink_exit((const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), SYSCALL_ARG3(regs), ctx->ret);
+}
+
+/* unlink and rmdir: x86_64's; arm64 has only unlinkat. */
+SEC("tracepoint/syscalls/sys_exit_unlink")
+int file_unlink_exit(struct syscall_exit_ctx *ctx)
+{
+	return unlink_exit((const char *)SYSCALL_ARG1(syscall_regs()), AT_FDCWD, 0, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_rmdir")
+int file_rmdir_exit(struct syscall_exit_ctx *ctx)
+{
+	return unlink_exit((const char *)SYSCALL_ARG1(syscall_regs()), AT_FDCWD, AT_REMOVEDIR, ctx->ret);
 }
 
 struct io_start {

@@ -8,12 +8,8 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use self::wasmtrace::plugin::events::{
-    Body, Container, FileLatency, FileOp, FileOpen, FileStat, FileSync, Headers, IpFamily, KillCall, MemoryOomKill,
-    MemorySwapin, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, Pod,
-    ProcessExec, ProcessExit, ProcessFork, ProcessSleep, ProcessThread, Runtime, SecurityCapable, SecuritySetuid,
-    SetuidCall, ShellReadline, SignalKill, StatCall, SyncCall, SyscallEnter, TcpEnds, TcpState, Text,
-};
+// Every type of the events interface: each probe's record, its enums, `Body`.
+pub use self::wasmtrace::plugin::events::*;
 pub use self::wasmtrace::plugin::log::Level;
 pub use self::wasmtrace::plugin::output::{Finding, Severity};
 pub use self::wasmtrace::plugin::types::{ConfigValue, Value};

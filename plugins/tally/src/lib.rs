@@ -51,6 +51,7 @@ impl Plugin for Tally {
             Body::ProcessThread(_) => "thread",
             Body::FileLatency(l) => event.text(l.fs_type),
             Body::MemorySwapin(s) => event.text(s.device),
+            Body::FileUnlink(u) => event.text(u.path),
             Body::NetTcpSynBacklog(b) => event.text(b.ends.saddr),
         };
         self.events.add(&[event.header.comm, key], 1);

@@ -19,7 +19,7 @@ var probes = []string{
 	"process.exec", "process.exit", "file.open", "syscall.enter", "signal.kill", "process.sleep",
 	"file.sync", "file.stat", "security.setuid", "process.fork", "security.capable", "memory.oom-kill",
 	"net.tcp.connect", "net.tcp.life", "net.tcp.retransmit", "net.tcp.accept", "net.tcp.drop",
-	"shell.readline", "process.thread", "net.tcp.syn-backlog", "file.latency", "memory.swapin",
+	"shell.readline", "process.thread", "net.tcp.syn-backlog", "file.latency", "memory.swapin", "file.unlink",
 }
 
 type echo struct {
@@ -159,6 +159,8 @@ func (ec echo) OnEvent(e *wt.Event) {
 			Field("ret", b.Ret)
 	case *wt.MemorySwapin:
 		f.Field("pages", b.Pages).Field("device", e.Text(b.Device))
+	case *wt.FileUnlink:
+		f.Field("path", e.Text(b.Path)).Field("dfd", b.Dfd).Field("flags", b.Flags).Field("ret", b.Ret)
 	case *wt.ShellReadline:
 		f.Field("line", e.Text(b.Line))
 	case *wt.ProcessThread:

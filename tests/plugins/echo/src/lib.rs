@@ -30,6 +30,7 @@ impl Plugin for Echo {
         "net.tcp.syn-backlog",
         "file.latency",
         "memory.swapin",
+        "file.unlink",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -127,6 +128,11 @@ impl Plugin for Echo {
             Body::MemorySwapin(e) => finding("memory.swapin")
                 .field("pages", e.pages)
                 .field("device", event.text(e.device)),
+            Body::FileUnlink(e) => finding("file.unlink")
+                .field("path", event.text(e.path))
+                .field("dfd", e.dfd)
+                .field("flags", e.flags)
+                .field("ret", e.ret),
             Body::ShellReadline(e) => finding("shell.readline").field("line", event.text(e.line)),
             Body::ProcessThread(e) => finding("process.thread").field("start_routine", e.start_routine),
             Body::NetTcpAccept(e) => ends(finding("net.tcp.accept"), event, &e.ends)
