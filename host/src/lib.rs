@@ -1,6 +1,22 @@
 //! wasmtrace: eBPF probes streamed to sandboxed WebAssembly plugins.
+//!
+//! An event's way through, and the module of each step:
+//! - [`config`] reads the TOML file; [`catalog`] is the probes: their hooks,
+//!   their fields, and how each one's record becomes its WIT body.
+//! - [`probes`] loads and attaches the eBPF programs of `wasmtrace_ebpf` and
+//!   sets their filters in the kernel ([`tracefs`], [`caps`] and [`swaps`]
+//!   help it); [`recorder`] and [`recording`] keep their records for replay.
+//! - [`decode`] turns ring-buffer records into WIT batches, [`containers`]
+//!   naming their containers and [`escape`] keeping their text safe.
+//! - [`pipeline`] runs a session: a source (the kernel or a recording), a
+//!   worker per plugin, ticks, hot reloads ([`watch`]).
+//! - [`runtime`] runs each plugin as a wasmtime component in its sandbox;
+//!   [`trust`] checks whose its file is; [`names`] answers its lookups.
+//! - [`maps`] holds what plugins count; [`output`], [`render`] and [`rotate`]
+//!   write text or JSON; [`prometheus`] serves metrics; [`deliver`] sends
+//!   findings to receivers; [`top`] is the live view.
+//! - [`listing`] and [`templates`] are `wasmtrace list` and `new-plugin`.
 
-pub mod bench;
 pub mod caps;
 pub mod catalog;
 pub mod config;

@@ -12,7 +12,11 @@ use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
 use wasmtrace::pipeline::{Replay, Session, Stop};
 use wasmtrace::rotate::RotatingFile;
-use wasmtrace::{bench, catalog, escape, listing, recorder, templates, tracefs};
+use wasmtrace::{catalog, escape, listing, recorder, templates, tracefs};
+
+// `wasmtrace bench` drives other tracers (bpftrace, libbpf-tools): a part of
+// the command line, not of the library.
+mod bench;
 
 /// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
 #[derive(Parser)]

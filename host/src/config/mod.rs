@@ -241,205 +241,224 @@ impl Config {
 
     /// Parses `text` as if read from `path` (used for messages and relative paths).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let at = |span: Option<Range<usize>>, message: String| invalid(path, text, span.unwrap_or(0..0), message);
-        let raw: RawConfig = toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+        let at = |(span, message): Located| invalid(path, text, span.unwrap_or(0..0), message);
+        let raw: RawConfig = toml::from_str(text).map_err(|e| at((e.span(), e.message().to_string())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-
         let plugin_dir = match &raw.plugin_dir {
             Some(dir) => base.join(dir.get_ref()),
             None => base.join("plugins"),
         };
-
-        let format = match raw.output.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
-            None | Some(("text", _)) => Format::Text,
-            Some(("json", _)) => Format::Json,
-            Some((other, span)) => {
-                return Err(at(
-                    Some(span),
-                    format!("unknown output format `{other}`: use \"text\" or \"json\""),
-                ));
-            }
-        };
-        let interval = match &raw.output.interval {
-            None => DEFAULT_INTERVAL,
-            Some(s) => match humantime::parse_duration(s.get_ref()) {
-                Ok(d) if !d.is_zero() && d <= MAX_INTERVAL => d,
-                Ok(_) => {
-                    return Err(at(
-                        Some(s.span()),
-                        format!(
-                            "interval must be longer than 0s and at most {}",
-                            humantime::format_duration(MAX_INTERVAL)
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(at(
-                        Some(s.span()),
-                        format!("bad interval `{}`: {e} (write e.g. \"1s\" or \"500ms\")", s.get_ref()),
-                    ));
-                }
-            },
-        };
-        let print_maps = match raw.output.print_maps.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
-            None | Some(("exit", _)) => PrintMaps::Exit,
-            Some(("interval", _)) => PrintMaps::Interval,
-            Some((other, span)) => {
-                return Err(at(
-                    Some(span),
-                    format!("unknown print_maps `{other}`: use \"exit\" or \"interval\""),
-                ));
-            }
-        };
-
-        let prometheus = match &raw.output.prometheus {
-            None => {
-                if let Some(auth) = &raw.output.prometheus_auth {
-                    return Err(at(
-                        Some(auth.span()),
-                        "[output.prometheus_auth] needs `prometheus = \"ADDR\"` in [output]".into(),
-                    ));
-                }
-                if raw.output.prometheus_tls.is_some() {
-                    return Err(at(
-                        None,
-                        "[output.prometheus_tls] needs `prometheus = \"ADDR\"` in [output]".into(),
-                    ));
-                }
-                None
-            }
-            Some(addr) => {
-                let listen = addr.get_ref().parse().map_err(|e| {
-                    at(
-                        Some(addr.span()),
-                        format!(
-                            "bad prometheus address `{}`: {e} (write e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")",
-                            addr.get_ref()
-                        ),
-                    )
-                })?;
-                let tls = raw.output.prometheus_tls.as_ref();
-                let auth = raw.output.prometheus_auth.as_ref();
-                Some(metrics::parse(base, listen, tls, auth).map_err(|(span, m)| at(Some(span), m))?)
-            }
-        };
-        let rotate_bytes = match &raw.output.rotate_mib {
-            None => DEFAULT_ROTATE_MIB << 20,
-            Some(mib) => match mib.get_ref().checked_mul(1 << 20) {
-                Some(0) => return Err(at(Some(mib.span()), "rotate_mib must be at least 1".into())),
-                Some(bytes) => bytes,
-                None => {
-                    return Err(at(
-                        Some(mib.span()),
-                        format!("rotate_mib is too large: at most {} (MiB)", u64::MAX >> 20),
-                    ));
-                }
-            },
-        };
-        let file = raw.output.file.as_ref().map(|f| FileOutput {
-            path: base.join(f),
-            rotate_bytes,
-            keep: raw.output.keep.unwrap_or(DEFAULT_KEEP),
-        });
-
-        let located = |(span, m): (Range<usize>, String)| at(Some(span), m);
-        let receivers = Receivers {
-            alertmanager: raw
-                .output
-                .alertmanager
-                .as_ref()
-                .map(|r| receivers::alertmanager(base, r))
-                .transpose()
-                .map_err(located)?,
-            webhook: raw
-                .output
-                .webhook
-                .as_ref()
-                .map(|r| receivers::webhook(base, r))
-                .transpose()
-                .map_err(located)?,
-            syslog: raw
-                .output
-                .syslog
-                .as_ref()
-                .map(|r| receivers::syslog(base, r))
-                .transpose()
-                .map_err(located)?,
-        };
-
-        let limits = raw.limits.parse().map_err(|(span, m)| at(Some(span), m))?;
-
-        let mut probes = BTreeMap::new();
-        for (name, raw_probe) in &raw.probe {
-            let id = probe_id(name).map_err(|m| at(Some(name.span()), m))?;
-            let filter = probe_filter(raw_probe).map_err(|(span, m)| at(Some(span), m))?;
-            probes.insert(id, filter);
-        }
-
-        let mut plugins = Vec::new();
-        for (name, raw_plugin) in &raw.plugin {
-            let plugin_name = name.get_ref();
-            if plugin_name.is_empty()
-                || !plugin_name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(at(
-                    Some(name.span()),
-                    format!("plugin name `{plugin_name}` may only hold letters, digits, `_` and `-`"),
-                ));
-            }
-            let path = match &raw_plugin.path {
-                Some(p) => plugin_dir.join(p),
-                None => plugin_dir.join(format!("{plugin_name}.wasm")),
-            };
-            let probes = match &raw_plugin.probes {
-                None => None,
-                Some(list) => Some(
-                    list.iter()
-                        .map(|p| probe_id(p).map_err(|m| at(Some(p.span()), m)))
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-            };
-            let config = raw_plugin
-                .config
-                .iter()
-                .map(|(key, value)| {
-                    plugin_value(value.get_ref())
-                        .map(|v| (key.clone(), v))
-                        .map_err(|m| at(Some(value.span()), format!("plugin.{plugin_name}.config.{key}: {m}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            plugins.push(PluginSpec {
-                name: plugin_name.clone(),
-                path,
-                probes,
-                config,
-                grants: raw_plugin.grant.clone(),
-            });
-        }
-
         Ok(Config {
             path: path.to_path_buf(),
-            plugin_dir,
             cache_dir: raw.cache_dir.map_or_else(default_cache_dir, |dir| base.join(dir)),
             watch: raw.watch,
-            output: Output {
-                format,
-                interval,
-                print_maps,
-                prometheus,
-                file,
-                receivers,
-            },
-            probes,
-            plugins,
-            limits,
+            output: output(&raw.output, base).map_err(at)?,
+            limits: raw.limits.parse().map_err(|(span, m)| at((Some(span), m)))?,
+            probes: probes(&raw.probe).map_err(at)?,
+            plugins: plugins(&raw.plugin, &plugin_dir).map_err(at)?,
+            plugin_dir,
         })
     }
 }
 
-/// /var/cache/wasmtrace for root, else the user's cache folder.
+/// A mistake and where in the file it is (none: the file as a whole).
+type Located = (Option<Range<usize>>, String);
+
+/// `[output]`.
+fn output(raw: &RawOutput, base: &Path) -> Result<Output, Located> {
+    let format = match raw.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+        None | Some(("text", _)) => Format::Text,
+        Some(("json", _)) => Format::Json,
+        Some((other, span)) => {
+            return Err((
+                Some(span),
+                format!("unknown output format `{other}`: use \"text\" or \"json\""),
+            ));
+        }
+    };
+    let interval = match &raw.interval {
+        None => DEFAULT_INTERVAL,
+        Some(s) => match humantime::parse_duration(s.get_ref()) {
+            Ok(d) if !d.is_zero() && d <= MAX_INTERVAL => d,
+            Ok(_) => {
+                return Err((
+                    Some(s.span()),
+                    format!(
+                        "interval must be longer than 0s and at most {}",
+                        humantime::format_duration(MAX_INTERVAL)
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err((
+                    Some(s.span()),
+                    format!("bad interval `{}`: {e} (write e.g. \"1s\" or \"500ms\")", s.get_ref()),
+                ));
+            }
+        },
+    };
+    let print_maps = match raw.print_maps.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+        None | Some(("exit", _)) => PrintMaps::Exit,
+        Some(("interval", _)) => PrintMaps::Interval,
+        Some((other, span)) => {
+            return Err((
+                Some(span),
+                format!("unknown print_maps `{other}`: use \"exit\" or \"interval\""),
+            ));
+        }
+    };
+
+    Ok(Output {
+        format,
+        interval,
+        print_maps,
+        prometheus: prometheus(raw, base)?,
+        file: file_output(raw, base)?,
+        receivers: receivers(raw, base)?,
+    })
+}
+
+/// `[output]`'s Prometheus endpoint, with its TLS and credentials.
+fn prometheus(raw: &RawOutput, base: &Path) -> Result<Option<Metrics>, Located> {
+    Ok(match &raw.prometheus {
+        None => {
+            if let Some(auth) = &raw.prometheus_auth {
+                return Err((
+                    Some(auth.span()),
+                    "[output.prometheus_auth] needs `prometheus = \"ADDR\"` in [output]".into(),
+                ));
+            }
+            if raw.prometheus_tls.is_some() {
+                return Err((
+                    None,
+                    "[output.prometheus_tls] needs `prometheus = \"ADDR\"` in [output]".into(),
+                ));
+            }
+            None
+        }
+        Some(addr) => {
+            let listen = addr.get_ref().parse().map_err(|e| {
+                (
+                    Some(addr.span()),
+                    format!(
+                        "bad prometheus address `{}`: {e} (write e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")",
+                        addr.get_ref()
+                    ),
+                )
+            })?;
+            let tls = raw.prometheus_tls.as_ref();
+            let auth = raw.prometheus_auth.as_ref();
+            Some(metrics::parse(base, listen, tls, auth).map_err(|(span, m)| (Some(span), m))?)
+        }
+    })
+}
+
+/// `[output]`'s file, and when it rotates.
+fn file_output(raw: &RawOutput, base: &Path) -> Result<Option<FileOutput>, Located> {
+    let rotate_bytes = match &raw.rotate_mib {
+        None => DEFAULT_ROTATE_MIB << 20,
+        Some(mib) => match mib.get_ref().checked_mul(1 << 20) {
+            Some(0) => return Err((Some(mib.span()), "rotate_mib must be at least 1".into())),
+            Some(bytes) => bytes,
+            None => {
+                return Err((
+                    Some(mib.span()),
+                    format!("rotate_mib is too large: at most {} (MiB)", u64::MAX >> 20),
+                ));
+            }
+        },
+    };
+    Ok(raw.file.as_ref().map(|f| FileOutput {
+        path: base.join(f),
+        rotate_bytes,
+        keep: raw.keep.unwrap_or(DEFAULT_KEEP),
+    }))
+}
+
+/// `[output]`'s finding receivers.
+fn receivers(raw: &RawOutput, base: &Path) -> Result<Receivers, Located> {
+    let located = |(span, m): (Range<usize>, String)| (Some(span), m);
+    Ok(Receivers {
+        alertmanager: raw
+            .alertmanager
+            .as_ref()
+            .map(|r| receivers::alertmanager(base, r))
+            .transpose()
+            .map_err(located)?,
+        webhook: raw
+            .webhook
+            .as_ref()
+            .map(|r| receivers::webhook(base, r))
+            .transpose()
+            .map_err(located)?,
+        syslog: raw
+            .syslog
+            .as_ref()
+            .map(|r| receivers::syslog(base, r))
+            .transpose()
+            .map_err(located)?,
+    })
+}
+
+/// The `[probe."NAME"]` tables: each probe's filter.
+fn probes(raw: &BTreeMap<Spanned<String>, RawProbe>) -> Result<BTreeMap<ProbeId, ProbeFilter>, Located> {
+    let mut probes = BTreeMap::new();
+    for (name, raw_probe) in raw {
+        let id = probe_id(name).map_err(|m| (Some(name.span()), m))?;
+        let filter = probe_filter(raw_probe).map_err(|(span, m)| (Some(span), m))?;
+        probes.insert(id, filter);
+    }
+    Ok(probes)
+}
+
+/// The `[plugin.NAME]` tables.
+fn plugins(raw: &BTreeMap<Spanned<String>, RawPlugin>, plugin_dir: &Path) -> Result<Vec<PluginSpec>, Located> {
+    let mut plugins = Vec::new();
+    for (name, raw_plugin) in raw {
+        let plugin_name = name.get_ref();
+        if plugin_name.is_empty()
+            || !plugin_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err((
+                Some(name.span()),
+                format!("plugin name `{plugin_name}` may only hold letters, digits, `_` and `-`"),
+            ));
+        }
+        let path = match &raw_plugin.path {
+            Some(p) => plugin_dir.join(p),
+            None => plugin_dir.join(format!("{plugin_name}.wasm")),
+        };
+        let probes = match &raw_plugin.probes {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|p| probe_id(p).map_err(|m| (Some(p.span()), m)))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let config = raw_plugin
+            .config
+            .iter()
+            .map(|(key, value)| {
+                plugin_value(value.get_ref())
+                    .map(|v| (key.clone(), v))
+                    .map_err(|m| (Some(value.span()), format!("plugin.{plugin_name}.config.{key}: {m}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        plugins.push(PluginSpec {
+            name: plugin_name.clone(),
+            path,
+            probes,
+            config,
+            grants: raw_plugin.grant.clone(),
+        });
+    }
+
+    Ok(plugins)
+}
+
 fn default_cache_dir() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {

@@ -32,7 +32,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::ProbeId;
 
 use crate::catalog;
-use crate::config::{Config, PrintMaps, Scope};
+use crate::config::{Config, PrintMaps, ProbeFilter, Scope};
 use crate::containers::Containers;
 use crate::decode::Decoder;
 use crate::deliver::DeliveryStats;
@@ -103,53 +103,10 @@ impl Session {
         } else {
             (None, None)
         };
-        let mut specs = config.plugins.clone();
-        if config.watch {
-            for path in crate::watch::plugin_files(&config.plugin_dir)
-                .with_context(|| format!("reading the plugins folder {}", config.plugin_dir.display()))?
-            {
-                if !specs.iter().any(|s| s.path == path) {
-                    specs.extend(config.plugin_for_file(&path));
-                }
-            }
-        }
-        let limits = config.limits.plugin;
-        let mut workers = Vec::new();
-        let mut wanted = config.probes.clone();
-        for spec in specs {
-            let plugin_maps = maps.for_plugin(&spec.name, limits.map_quota());
-            // Off the event loop: `init` may call WASI, which blocks on tokio.
-            let (spec, plugin) = {
-                let (runtime, maps) = (runtime.clone(), plugin_maps.clone());
-                tokio::task::spawn_blocking(move || {
-                    let plugin = runtime.load(&spec, maps, &limits);
-                    (spec, plugin)
-                })
-                .await?
-            };
-            let plugin = plugin?;
-            if plugin.probes.is_empty() {
-                tracing::warn!(
-                    "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
-                    spec.name,
-                    spec.name
-                );
-            }
-            for &id in &plugin.probes {
-                wanted.entry(id).or_default();
-            }
-            workers.push(WorkerHandle::spawn(
-                spec,
-                plugin,
-                runtime.clone(),
-                plugin_maps,
-                limits,
-                output.clone(),
-                replay.is_none(),
-            )?);
-        }
+        let live = replay.is_none();
+        let (workers, wanted) = load_plugins(&config, &runtime, &maps, &output, live).await?;
         // A recording's cgroup ids were this host's then (or another's): not resolved now.
-        let decoder = match replay.is_none() {
+        let decoder = match live {
             true => Decoder::new(Containers::of_this_host()),
             false => Decoder::default(),
         };
@@ -165,33 +122,11 @@ impl Session {
                 (Source::Kernel(probes), WhenFull::Drop)
             }
         };
-
         let published = SharedStats::default();
         if let Some(metrics) = &config.output.prometheus {
-            crate::prometheus::serve(metrics, maps.clone(), published.clone())?;
-            let scheme = if metrics.tls.is_some() { "https" } else { "http" };
-            let auth = match metrics.auth {
-                None => "",
-                Some(crate::config::Auth::Basic { .. }) => " (basic auth)",
-                Some(crate::config::Auth::Bearer { .. }) => " (bearer token)",
-            };
-            eprintln!(
-                "wasmtrace: Prometheus metrics at {scheme}://{}/metrics{auth}",
-                metrics.listen
-            );
+            serve_metrics(metrics, &maps, &published)?;
         }
-
-        let names: Vec<&str> = source.probes().into_iter().map(|id| catalog::by_id(id).name).collect();
-        let plugins: Vec<&str> = workers.iter().map(|w| w.name.as_str()).collect();
-        eprintln!(
-            "wasmtrace: {} {} probe(s) ({}) into {} plugin(s) ({}){}",
-            if source.is_live() { "tracing" } else { "replaying" },
-            names.len(),
-            names.join(", "),
-            plugins.len(),
-            plugins.join(", "),
-            if source.is_live() { "; Ctrl-C to stop" } else { "" }
-        );
+        announce(&source, &workers);
 
         let mut session = Session {
             config,
@@ -641,4 +576,93 @@ async fn next_change(reloads: &mut Option<reload::Reloads>) -> reload::Change {
         Some(reloads) => reloads.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// The plugins of the config (and, when watching, every component in the
+/// plugin folder), each loaded onto a worker of its own; and the probes
+/// they and the config want.
+async fn load_plugins(
+    config: &Config,
+    runtime: &Arc<Runtime>,
+    maps: &MapRegistry,
+    output: &Arc<Mutex<Output>>,
+    live: bool,
+) -> anyhow::Result<(Vec<WorkerHandle>, BTreeMap<ProbeId, ProbeFilter>)> {
+    let mut specs = config.plugins.clone();
+    if config.watch {
+        for path in crate::watch::plugin_files(&config.plugin_dir)
+            .with_context(|| format!("reading the plugins folder {}", config.plugin_dir.display()))?
+        {
+            if !specs.iter().any(|s| s.path == path) {
+                specs.extend(config.plugin_for_file(&path));
+            }
+        }
+    }
+    let limits = config.limits.plugin;
+    let mut workers = Vec::new();
+    let mut wanted = config.probes.clone();
+    for spec in specs {
+        let plugin_maps = maps.for_plugin(&spec.name, limits.map_quota());
+        // Off the event loop: `init` may call WASI, which blocks on tokio.
+        let (spec, plugin) = {
+            let (runtime, maps) = (runtime.clone(), plugin_maps.clone());
+            tokio::task::spawn_blocking(move || {
+                let plugin = runtime.load(&spec, maps, &limits);
+                (spec, plugin)
+            })
+            .await?
+        };
+        let plugin = plugin?;
+        if plugin.probes.is_empty() {
+            tracing::warn!(
+                "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
+                spec.name,
+                spec.name
+            );
+        }
+        for &id in &plugin.probes {
+            wanted.entry(id).or_default();
+        }
+        workers.push(WorkerHandle::spawn(
+            spec,
+            plugin,
+            runtime.clone(),
+            plugin_maps,
+            limits,
+            output.clone(),
+            live,
+        )?);
+    }
+    Ok((workers, wanted))
+}
+
+/// Starts the Prometheus endpoint and says where it is.
+fn serve_metrics(metrics: &crate::config::Metrics, maps: &MapRegistry, published: &SharedStats) -> anyhow::Result<()> {
+    crate::prometheus::serve(metrics, maps.clone(), published.clone())?;
+    let scheme = if metrics.tls.is_some() { "https" } else { "http" };
+    let auth = match metrics.auth {
+        None => "",
+        Some(crate::config::Auth::Basic { .. }) => " (basic auth)",
+        Some(crate::config::Auth::Bearer { .. }) => " (bearer token)",
+    };
+    eprintln!(
+        "wasmtrace: Prometheus metrics at {scheme}://{}/metrics{auth}",
+        metrics.listen
+    );
+    Ok(())
+}
+
+/// The start-up line: which probes go into which plugins.
+fn announce(source: &Source, workers: &[WorkerHandle]) {
+    let names: Vec<&str> = source.probes().into_iter().map(|id| catalog::by_id(id).name).collect();
+    let plugins: Vec<&str> = workers.iter().map(|w| w.name.as_str()).collect();
+    eprintln!(
+        "wasmtrace: {} {} probe(s) ({}) into {} plugin(s) ({}){}",
+        if source.is_live() { "tracing" } else { "replaying" },
+        names.len(),
+        names.join(", "),
+        plugins.len(),
+        plugins.join(", "),
+        if source.is_live() { "; Ctrl-C to stop" } else { "" }
+    );
 }
