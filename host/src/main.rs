@@ -41,7 +41,8 @@ enum Command {
     },
     /// Write a new plugin that builds as is (with its build.sh) into ./NAME.
     NewPlugin {
-        #[arg(long, value_enum)]
+        /// rust, c, python, js or go.
+        #[arg(long)]
         lang: templates::Lang,
         name: String,
         /// The folder to create it in.

@@ -4,13 +4,39 @@
 
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Rust,
     C,
     Python,
     Js,
     Go,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 5] = [Lang::Rust, Lang::C, Lang::Python, Lang::Js, Lang::Go];
+
+    /// The name `--lang` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::C => "c",
+            Lang::Python => "python",
+            Lang::Js => "js",
+            Lang::Go => "go",
+        }
+    }
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Lang, String> {
+        Lang::ALL.into_iter().find(|l| l.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Lang::ALL.iter().map(|l| l.name()).collect();
+            format!("no template for `{s}`: pick one of {}", names.join(", "))
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
