@@ -7,7 +7,6 @@
 /// Capability numbers (linux/capability.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cap {
-    DacReadSearch = 2,
     SysAdmin = 21,
     Perfmon = 38,
     Bpf = 39,
@@ -16,7 +15,6 @@ pub enum Cap {
 impl Cap {
     pub fn name(self) -> &'static str {
         match self {
-            Cap::DacReadSearch => "CAP_DAC_READ_SEARCH",
             Cap::SysAdmin => "CAP_SYS_ADMIN",
             Cap::Perfmon => "CAP_PERFMON",
             Cap::Bpf => "CAP_BPF",

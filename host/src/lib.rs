@@ -3,21 +3,24 @@
 //! An event's way through, and the module of each step:
 //! - [`config`] reads the TOML file; [`catalog`] is the probes: their hooks,
 //!   their fields, and how each one's record becomes its WIT body.
-//! - [`probes`] loads and attaches the eBPF programs of `wasmtrace_ebpf` and
-//!   sets their filters in the kernel ([`tracefs`], [`caps`] and [`swaps`]
+//! - `probes` loads and attaches the eBPF programs of `wasmtrace_ebpf` and
+//!   sets their filters in the kernel ([`tracefs`], `caps` and `swaps`
 //!   help it); [`recorder`] and [`recording`] keep their records for replay.
 //! - [`decode`] turns ring-buffer records into WIT batches, [`containers`]
 //!   naming their containers and [`escape`] keeping their text safe.
 //! - [`pipeline`] runs a session: a source (the kernel or a recording), a
-//!   worker per plugin, ticks, hot reloads ([`watch`]).
-//! - [`runtime`] runs each plugin as a wasmtime component in its sandbox;
-//!   [`trust`] checks whose its file is; [`names`] answers its lookups.
-//! - [`maps`] holds what plugins count; [`output`], [`render`] and [`rotate`]
-//!   write text or JSON; [`prometheus`] serves metrics; [`deliver`] sends
+//!   worker per plugin, ticks, hot reloads (`watch`).
+//! - `runtime` runs each plugin as a wasmtime component in its sandbox;
+//!   `trust` checks whose its file is; `names` answers its lookups.
+//! - `maps` holds what plugins count; [`output`], `render` and [`rotate`]
+//!   write text or JSON; `prometheus` serves metrics; [`deliver`] sends
 //!   findings to receivers; [`top`] is the live view.
 //! - [`listing`] and [`templates`] are `wasmtrace list` and `new-plugin`.
+//!
+//! Public are the modules the binary and the end-to-end tests use; the
+//! others are the crate's own.
 
-pub mod caps;
+mod caps;
 pub mod catalog;
 pub mod config;
 pub mod containers;
@@ -25,20 +28,20 @@ pub mod decode;
 pub mod deliver;
 pub mod escape;
 pub mod listing;
-pub mod maps;
-pub mod names;
+mod maps;
+mod names;
 pub mod output;
 pub mod pipeline;
-pub mod probes;
-pub mod prometheus;
+mod probes;
+mod prometheus;
 pub mod recorder;
 pub mod recording;
-pub mod render;
+mod render;
 pub mod rotate;
-pub mod runtime;
-pub mod swaps;
+mod runtime;
+mod swaps;
 pub mod templates;
 pub mod top;
 pub mod tracefs;
-pub mod trust;
-pub mod watch;
+mod trust;
+mod watch;

@@ -11,7 +11,7 @@ use crate::maps::{Key, Log2Hist, Map, PluginMaps, Values};
 use crate::output::{PluginStats, ProbeStats};
 
 mod server;
-pub use server::{ServeError, serve};
+pub use server::serve;
 
 /// The session's own figures, as of its last tick.
 #[derive(Debug, Clone, Default)]
