@@ -1,5 +1,6 @@
 //! wasmtrace's kernel side: the CO-RE eBPF objects (built from `src/bpf/*.bpf.c`
-//! by `build.rs`) and the Rust mirror of the records they emit ([`abi`]).
+//! by `build.rs`) and the Rust side of the records they emit ([`abi`]), which
+//! `build.rs` generates from their C header.
 
 pub mod abi;
 
