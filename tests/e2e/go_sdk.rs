@@ -191,3 +191,206 @@ fn a_go_plugin_takes_a_storm_of_large_batches() {
         "{stats}"
     );
 }
+
+/// sdk/go/records.go is generated from the WIT: each probe's record as a
+/// Go type, and the code that reads it from a batch. Regenerate it with
+/// `WASMTRACE_BLESS=1 cargo test --release --test e2e go_sdk::records`.
+#[test]
+fn records_go_is_generated_from_the_wit() {
+    let path = crate::harness::repo().join("sdk/go/records.go");
+    let generated = gofmt(&go_records());
+    if std::env::var("WASMTRACE_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "sdk/go/records.go is stale: regenerate it with \
+         `WASMTRACE_BLESS=1 cargo test --release --test e2e go_sdk::records`"
+    );
+}
+
+fn gofmt(source: &str) -> String {
+    use std::io::Write;
+    let goroot = Command::new("go").args(["env", "GOROOT"]).output().unwrap();
+    let gofmt = Path::new(String::from_utf8(goroot.stdout).unwrap().trim()).join("bin/gofmt");
+    let mut child = Command::new(gofmt)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(source.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "gofmt refused the generated code:\n{source}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A WIT name in Go: `net-tcp-connect` is `NetTCPConnect`, `victim-uid` `VictimUID`.
+fn go_name(wit: &str) -> String {
+    const INITIALISMS: [&str; 7] = ["tcp", "ip", "id", "uid", "euid", "suid", "vm"];
+    wit.split('-')
+        .map(|part| match INITIALISMS.contains(&part) {
+            true => part.to_uppercase(),
+            false => part[..1].to_uppercase() + &part[1..],
+        })
+        .collect()
+}
+
+/// A Go name with a lower-case start: `NetTCPConnect` is `netTCPConnect`, `TCPEnds` `tcpEnds`.
+fn lower_first(name: &str) -> String {
+    let run = name.chars().take_while(char::is_ascii_uppercase).count();
+    // An initialism's letters, but not the next word's capital.
+    let lower = if run > 1 && run < name.len() {
+        run - 1
+    } else {
+        run.max(1)
+    };
+    name[..lower].to_lowercase() + &name[lower..]
+}
+
+/// WIT docs as a Go comment; a type's starts with its name, as Go's do.
+fn go_comment(out: &mut String, indent: &str, docs: &wit_parser::Docs, name: Option<&str>) {
+    for (i, line) in docs.contents.iter().flat_map(|d| d.lines()).enumerate() {
+        let line = line.replace('`', "");
+        let line = match (i, name) {
+            (0, Some(name)) => format!("{name} is {}{}", line[..1].to_lowercase(), &line[1..]),
+            _ => line,
+        };
+        *out += &format!("{indent}// {line}\n");
+    }
+}
+
+/// The Go SDK's records and their reading, from wit/plugin.wit.
+fn go_records() -> String {
+    use wit_parser::{Resolve, Type, TypeDefKind};
+    let mut resolve = Resolve::default();
+    resolve.push_dir(crate::harness::repo().join("wit")).unwrap();
+    let (_, events) = resolve
+        .interfaces
+        .iter()
+        .find(|(_, i)| i.name.as_deref() == Some("events"))
+        .unwrap();
+    // A field's Go type, its cursor read, and its alignment.
+    let field = |ty: &Type| -> (String, String, u32) {
+        let scalar = |go: &str, read: &str, align| (go.to_string(), format!("c.{read}()"), align);
+        match ty {
+            Type::Bool => scalar("bool", "bool", 1),
+            Type::U8 => scalar("uint8", "u8", 1),
+            Type::U16 => scalar("uint16", "u16", 2),
+            Type::U32 => scalar("uint32", "u32", 4),
+            Type::S32 => scalar("int32", "s32", 4),
+            Type::U64 => scalar("uint64", "u64", 8),
+            Type::S64 => scalar("int64", "s64", 8),
+            Type::Id(id) => {
+                let def = &resolve.types[*id];
+                match (&def.name, &def.kind) {
+                    (Some(name), _) if name == "text" => scalar("Text", "text", 4),
+                    (None, TypeDefKind::List(Type::Id(item)))
+                        if resolve.types[*item].name.as_deref() == Some("text") =>
+                    {
+                        scalar("[]Text", "texts", 4)
+                    }
+                    (Some(name), TypeDefKind::Enum(_)) => (go_name(name), format!("{}(c.u8())", go_name(name)), 1),
+                    (Some(name), TypeDefKind::Record(r)) => {
+                        let align = r.fields.iter().map(|f| field_align(&resolve, &f.ty)).max().unwrap();
+                        (go_name(name), format!("c.{}()", lower_first(&go_name(name))), align)
+                    }
+                    other => panic!("the Go SDK reads no field of type {other:?}"),
+                }
+            }
+            other => panic!("the Go SDK reads no field of type {other:?}"),
+        }
+    };
+    let TypeDefKind::Variant(body) = &resolve.types[events.types["body"]].kind else {
+        panic!("body is not a variant");
+    };
+    let mut types = String::new();
+    let mut readers = String::new();
+    // A record as a Go type; returns the Go expression that reads it, and
+    // the records its fields are.
+    let record = |name: &str, out: &mut String| -> (String, Vec<String>) {
+        let def = &resolve.types[events.types[name]];
+        let TypeDefKind::Record(r) = &def.kind else {
+            panic!("{name} is not a record")
+        };
+        go_comment(out, "", &def.docs, Some(&go_name(name)));
+        *out += &format!("type {} struct {{\n", go_name(name));
+        let mut reads = Vec::new();
+        let mut nested = Vec::new();
+        for f in &r.fields {
+            go_comment(out, "\t", &f.docs, None);
+            let (go, read, _) = field(&f.ty);
+            *out += &format!("\t{} {go}\n", go_name(&f.name));
+            reads.push(format!("{}: {read}", go_name(&f.name)));
+            if let Type::Id(id) = f.ty
+                && matches!(resolve.types[id].kind, TypeDefKind::Record(_))
+                && resolve.types[id].name.as_deref() != Some("text")
+            {
+                nested.push(resolve.types[id].name.clone().unwrap());
+            }
+        }
+        *out += "}\n\n";
+        (format!("{}{{{}}}", go_name(name), reads.join(", ")), nested)
+    };
+    let mut nested = Vec::new();
+    let mut cases = String::new();
+    let mut scratch = String::new();
+    let mut probes = String::new();
+    for (i, (case, probe)) in body.cases.iter().zip(wasmtrace::catalog::PROBES).enumerate() {
+        let Some(Type::Id(id)) = case.ty else {
+            panic!("{} carries no record", case.name)
+        };
+        let name = resolve.types[id].name.clone().unwrap();
+        let go = go_name(&name);
+        let (value, inner) = record(&name, &mut types);
+        nested.extend(inner);
+        scratch += &format!("\t{} {go}\n", lower_first(&go));
+        probes += &format!("func (*{go}) Probe() string {{ return {:?} }}\n", probe.name);
+        cases += &format!(
+            "\tcase {i}:\n\t\tb := &bodies.{}\n\t\t*b = {value}\n\t\treturn b\n",
+            lower_first(&go)
+        );
+    }
+    nested.sort();
+    nested.dedup();
+    for name in nested {
+        let (value, _) = record(&name, &mut types);
+        let def = &resolve.types[events.types[name.as_str()]];
+        let TypeDefKind::Record(r) = &def.kind else {
+            unreachable!()
+        };
+        let align = r.fields.iter().map(|f| field_align(&resolve, &f.ty)).max().unwrap();
+        readers += &format!(
+            "// {lower} reads a {name} record: aligned to {align}, and as long as a multiple of {align}.\n\
+             func (c *cursor) {lower}() {go} {{\n\tc.align({align})\n\tv := {value}\n\tc.align({align})\n\treturn v\n}}\n\n",
+            lower = lower_first(&go_name(&name)),
+            go = go_name(&name),
+        );
+    }
+    format!(
+        "// Code generated from wit/plugin.wit by the test go_sdk::records_go_is_generated_from_the_wit. DO NOT EDIT.\n\n\
+         package wasmtrace\n\n{types}{probes}\n{readers}\
+         // One record per probe, reused from event to event.\nvar bodies struct {{\n{scratch}}}\n\n\
+         // liftBody reads the body at addr: its case (a byte), then its record at offset 8.\n\
+         func liftBody(addr uint32) Body {{\n\tc := cursor(addr + 8)\n\tswitch u8At(addr) {{\n{cases}\t}}\n\treturn nil\n}}\n"
+    )
+}
+
+/// A field's alignment in the canonical ABI.
+fn field_align(resolve: &wit_parser::Resolve, ty: &wit_parser::Type) -> u32 {
+    use wit_parser::{Type, TypeDefKind};
+    match ty {
+        Type::Bool | Type::U8 => 1,
+        Type::U16 => 2,
+        Type::U32 | Type::S32 => 4,
+        Type::U64 | Type::S64 => 8,
+        Type::Id(id) => match &resolve.types[*id].kind {
+            TypeDefKind::Enum(_) => 1,
+            TypeDefKind::Record(r) => r.fields.iter().map(|f| field_align(resolve, &f.ty)).max().unwrap_or(1),
+            TypeDefKind::List(_) => 4,
+            TypeDefKind::Type(t) => field_align(resolve, t),
+            other => panic!("no alignment for {other:?}"),
+        },
+        other => panic!("no alignment for {other:?}"),
+    }
+}

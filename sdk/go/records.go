@@ -1,0 +1,417 @@
+// Code generated from wit/plugin.wit by the test go_sdk::records_go_is_generated_from_the_wit. DO NOT EDIT.
+
+package wasmtrace
+
+// ProcessExec is process.exec: execve or execveat returned.
+type ProcessExec struct {
+	// The command name before the exec: the program that ran this one
+	// (after a fork, the parent's name).
+	CallerComm Text
+	// The path passed to execve.
+	Filename Text
+	// The arguments, argv[0] first, as far as they fit (see argv-truncated).
+	Argv []Text
+	// More arguments were passed than the probe keeps.
+	ArgvTruncated bool
+	// 0 on success, or -errno.
+	Ret int32
+}
+
+// ProcessExit is process.exit: a process (its thread-group leader) exited.
+type ProcessExit struct {
+	// The exit status (exit(2)'s argument), when not killed by a signal.
+	ExitCode uint32
+	// The signal that killed it, or 0.
+	Signal uint32
+	// Whether it dumped core.
+	CoreDumped bool
+	// Time from the process's start to its exit.
+	LifetimeNs uint64
+}
+
+// FileOpen is file.open: open, openat or openat2 returned.
+type FileOpen struct {
+	// The path as passed (relative paths are relative to dfd).
+	Path Text
+	// Open flags (O_RDONLY, O_CREAT, ...).
+	Flags uint32
+	// Mode for created files.
+	Mode uint32
+	// The directory fd; -100 (AT_FDCWD) for the working directory.
+	Dfd int32
+	// The new fd, or -errno.
+	Ret int64
+}
+
+// SyscallEnter is syscall.enter: any system call was entered.
+type SyscallEnter struct {
+	// The architecture's syscall number (names.syscall names it).
+	ID uint32
+}
+
+// SignalKill is signal.kill: kill, tkill or tgkill returned.
+type SignalKill struct {
+	// Which of the three.
+	Call KillCall
+	// kill's pid (0: the caller's group, -1: every process it may
+	// signal, below -1: that process group), or tkill/tgkill's thread id.
+	Target int32
+	// The signal number (0 only checks that the target exists).
+	Signal uint32
+	// 0 on success, or -errno.
+	Ret int32
+}
+
+// ProcessSleep is process.sleep: nanosleep or clock_nanosleep was entered.
+type ProcessSleep struct {
+	// The requested time; with absolute, the wake-up time on clock.
+	DurationNs uint64
+	// The clock (CLOCK_REALTIME 0, CLOCK_MONOTONIC 1, ...); nanosleep's is 1.
+	Clock uint32
+	// TIMER_ABSTIME: duration-ns is a point in time, not a duration.
+	Absolute bool
+	// The parent process's command name.
+	ParentComm Text
+}
+
+// FileSync is file.sync: a sync-family system call was entered.
+type FileSync struct {
+	// Which one.
+	Call SyncCall
+	// The file descriptor, or -1 for sync and msync.
+	Fd int32
+}
+
+// FileStat is file.stat: stat, lstat, fstatat, statx or statfs returned.
+type FileStat struct {
+	// Which one.
+	Call StatCall
+	// The path as passed (fstatat and statx: relative to their directory fd).
+	Path Text
+	// 0 on success, or -errno.
+	Ret int32
+}
+
+// SecuritySetuid is security.setuid: setuid, setfsuid, setresuid or setreuid returned.
+type SecuritySetuid struct {
+	// Which one.
+	Call SetuidCall
+	// The caller's uid before the call.
+	CallerUID uint32
+	// setuid and setfsuid's uid; setresuid and setreuid's real uid (-1: unchanged).
+	UID int32
+	// setresuid and setreuid's effective uid (-1: unchanged or not given).
+	EUID int32
+	// setresuid's saved uid (-1: unchanged or not given).
+	SUID int32
+	// 0 on success, or -errno; setfsuid returns the previous fsuid.
+	Ret int32
+}
+
+// ProcessFork is process.fork: a task was created (a process, or a thread). The
+// header is the parent.
+type ProcessFork struct {
+	// The new task's id: its pid, or its thread id for a thread.
+	ChildPid uint32
+}
+
+// SecurityCapable is security.capable: the kernel checked a capability of the task.
+type SecurityCapable struct {
+	// The capability's number (CAP_CHOWN 0, ..., CAP_SYS_ADMIN 21, ...).
+	Cap uint32
+	// 0 when the task has it, else -EPERM.
+	Ret int32
+}
+
+// MemoryOomKill is memory.oom-kill: the OOM killer chose a victim. The header is the
+// task whose allocation triggered it.
+type MemoryOomKill struct {
+	VictimPid uint32
+	// Empty on kernels before 6.x, whose tracepoint lacks it (so do the sizes).
+	VictimComm  Text
+	VictimUID   uint32
+	TotalVMKb   uint64
+	AnonRssKb   uint64
+	FileRssKb   uint64
+	ShmemRssKb  uint64
+	OomScoreAdj int32
+}
+
+// NetTCPConnect is net.tcp.connect: an outgoing TCP connection was established or
+// failed. The header is the task that called connect().
+type NetTCPConnect struct {
+	Ends TCPEnds
+	// False when it was refused, reset or timed out.
+	Established bool
+	// From the SYN to the answer.
+	LatencyNs uint64
+}
+
+// NetTCPLife is net.tcp.life: a TCP connection closed. The header is the task that
+// opened it with connect(), or else the one that closed it.
+type NetTCPLife struct {
+	Ends       TCPEnds
+	DurationNs uint64
+	RxBytes    uint64
+	TxBytes    uint64
+}
+
+// NetTCPRetransmit is net.tcp.retransmit: a TCP segment was sent again. The header is
+// whatever task the CPU was running (retransmits come from timers).
+type NetTCPRetransmit struct {
+	Ends  TCPEnds
+	State TCPState
+}
+
+// NetTCPAccept is net.tcp.accept: accept() returned a TCP connection. The header is
+// the task that accepted it.
+type NetTCPAccept struct {
+	// Local: the listening address and port; remote: the client.
+	Ends TCPEnds
+	// Connections still waiting on the listener after this one.
+	Backlog uint32
+	// The listener's listen() backlog.
+	MaxBacklog uint32
+}
+
+// NetTCPDrop is net.tcp.drop: the kernel dropped a TCP packet. The header is
+// whatever task the CPU was running (drops happen in softirq).
+type NetTCPDrop struct {
+	// As in the packet: saddr/sport its source, daddr/dport its destination.
+	Ends TCPEnds
+	// The packet's TCP flags: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10.
+	TCPFlags uint8
+	// The kernel's drop reason (names.drop-reason names it), 0 before Linux 5.17.
+	Reason uint32
+}
+
+// ShellReadline is shell.readline: bash read a command line (its readline() returned).
+type ShellReadline struct {
+	// The line, at most 255 bytes.
+	Line Text
+}
+
+// ProcessThread is process.thread: a thread is being created with pthread_create().
+// The header is the creating thread.
+type ProcessThread struct {
+	// The new thread's function: an address in the process.
+	StartRoutine uint64
+}
+
+// NetTCPSynBacklog is net.tcp.syn-backlog: a handshake completed on a listener, whose
+// backlog it joins. The header is whatever task the CPU was running.
+type NetTCPSynBacklog struct {
+	// The new connection; local is the listener's address and port.
+	Ends TCPEnds
+	// Connections already waiting on the listener.
+	Backlog uint32
+	// The listener's listen() backlog.
+	MaxBacklog uint32
+}
+
+// FileLatency is file.latency: a read, write, open or fsync returned, timed from its
+// start, with the file system it went to.
+type FileLatency struct {
+	Op FileOp
+	// The file system's name: ext4, xfs, btrfs, tmpfs, proc, ...
+	FsType    Text
+	LatencyNs uint64
+	// The file descriptor (for open, the new one).
+	Fd int32
+	// Bytes read or written, the new fd, or -errno.
+	Ret int64
+}
+
+// MemorySwapin is memory.swapin: pages were read back from a swap partition. The
+// header is the task whose page fault needed them.
+type MemorySwapin struct {
+	// Pages read (swap readahead reads several at once).
+	Pages uint32
+	// The swap device, as major:minor.
+	Device Text
+}
+
+// FileUnlink is file.unlink: unlink, unlinkat or rmdir returned: a file or a folder
+// was removed (or was not: see ret).
+type FileUnlink struct {
+	// The path as passed (relative paths are relative to dfd).
+	Path Text
+	// The directory fd; -100 (AT_FDCWD) for the working directory.
+	Dfd int32
+	// AT_REMOVEDIR (0x200) when a folder is removed (rmdir).
+	Flags uint32
+	// 0 on success, or -errno.
+	Ret int32
+}
+
+// TCPEnds is the two ends of a TCP connection.
+type TCPEnds struct {
+	Family IPFamily
+	// Local address, as text ("127.0.0.1", "::1", "::ffff:10.0.0.1").
+	Saddr Text
+	// Local port.
+	Sport uint16
+	// Remote address, as text.
+	Daddr Text
+	// Remote port.
+	Dport uint16
+}
+
+func (*ProcessExec) Probe() string      { return "process.exec" }
+func (*ProcessExit) Probe() string      { return "process.exit" }
+func (*FileOpen) Probe() string         { return "file.open" }
+func (*SyscallEnter) Probe() string     { return "syscall.enter" }
+func (*SignalKill) Probe() string       { return "signal.kill" }
+func (*ProcessSleep) Probe() string     { return "process.sleep" }
+func (*FileSync) Probe() string         { return "file.sync" }
+func (*FileStat) Probe() string         { return "file.stat" }
+func (*SecuritySetuid) Probe() string   { return "security.setuid" }
+func (*ProcessFork) Probe() string      { return "process.fork" }
+func (*SecurityCapable) Probe() string  { return "security.capable" }
+func (*MemoryOomKill) Probe() string    { return "memory.oom-kill" }
+func (*NetTCPConnect) Probe() string    { return "net.tcp.connect" }
+func (*NetTCPLife) Probe() string       { return "net.tcp.life" }
+func (*NetTCPRetransmit) Probe() string { return "net.tcp.retransmit" }
+func (*NetTCPAccept) Probe() string     { return "net.tcp.accept" }
+func (*NetTCPDrop) Probe() string       { return "net.tcp.drop" }
+func (*ShellReadline) Probe() string    { return "shell.readline" }
+func (*ProcessThread) Probe() string    { return "process.thread" }
+func (*NetTCPSynBacklog) Probe() string { return "net.tcp.syn-backlog" }
+func (*FileLatency) Probe() string      { return "file.latency" }
+func (*MemorySwapin) Probe() string     { return "memory.swapin" }
+func (*FileUnlink) Probe() string       { return "file.unlink" }
+
+// tcpEnds reads a tcp-ends record: aligned to 4, and as long as a multiple of 4.
+func (c *cursor) tcpEnds() TCPEnds {
+	c.align(4)
+	v := TCPEnds{Family: IPFamily(c.u8()), Saddr: c.text(), Sport: c.u16(), Daddr: c.text(), Dport: c.u16()}
+	c.align(4)
+	return v
+}
+
+// One record per probe, reused from event to event.
+var bodies struct {
+	processExec      ProcessExec
+	processExit      ProcessExit
+	fileOpen         FileOpen
+	syscallEnter     SyscallEnter
+	signalKill       SignalKill
+	processSleep     ProcessSleep
+	fileSync         FileSync
+	fileStat         FileStat
+	securitySetuid   SecuritySetuid
+	processFork      ProcessFork
+	securityCapable  SecurityCapable
+	memoryOomKill    MemoryOomKill
+	netTCPConnect    NetTCPConnect
+	netTCPLife       NetTCPLife
+	netTCPRetransmit NetTCPRetransmit
+	netTCPAccept     NetTCPAccept
+	netTCPDrop       NetTCPDrop
+	shellReadline    ShellReadline
+	processThread    ProcessThread
+	netTCPSynBacklog NetTCPSynBacklog
+	fileLatency      FileLatency
+	memorySwapin     MemorySwapin
+	fileUnlink       FileUnlink
+}
+
+// liftBody reads the body at addr: its case (a byte), then its record at offset 8.
+func liftBody(addr uint32) Body {
+	c := cursor(addr + 8)
+	switch u8At(addr) {
+	case 0:
+		b := &bodies.processExec
+		*b = ProcessExec{CallerComm: c.text(), Filename: c.text(), Argv: c.texts(), ArgvTruncated: c.bool(), Ret: c.s32()}
+		return b
+	case 1:
+		b := &bodies.processExit
+		*b = ProcessExit{ExitCode: c.u32(), Signal: c.u32(), CoreDumped: c.bool(), LifetimeNs: c.u64()}
+		return b
+	case 2:
+		b := &bodies.fileOpen
+		*b = FileOpen{Path: c.text(), Flags: c.u32(), Mode: c.u32(), Dfd: c.s32(), Ret: c.s64()}
+		return b
+	case 3:
+		b := &bodies.syscallEnter
+		*b = SyscallEnter{ID: c.u32()}
+		return b
+	case 4:
+		b := &bodies.signalKill
+		*b = SignalKill{Call: KillCall(c.u8()), Target: c.s32(), Signal: c.u32(), Ret: c.s32()}
+		return b
+	case 5:
+		b := &bodies.processSleep
+		*b = ProcessSleep{DurationNs: c.u64(), Clock: c.u32(), Absolute: c.bool(), ParentComm: c.text()}
+		return b
+	case 6:
+		b := &bodies.fileSync
+		*b = FileSync{Call: SyncCall(c.u8()), Fd: c.s32()}
+		return b
+	case 7:
+		b := &bodies.fileStat
+		*b = FileStat{Call: StatCall(c.u8()), Path: c.text(), Ret: c.s32()}
+		return b
+	case 8:
+		b := &bodies.securitySetuid
+		*b = SecuritySetuid{Call: SetuidCall(c.u8()), CallerUID: c.u32(), UID: c.s32(), EUID: c.s32(), SUID: c.s32(), Ret: c.s32()}
+		return b
+	case 9:
+		b := &bodies.processFork
+		*b = ProcessFork{ChildPid: c.u32()}
+		return b
+	case 10:
+		b := &bodies.securityCapable
+		*b = SecurityCapable{Cap: c.u32(), Ret: c.s32()}
+		return b
+	case 11:
+		b := &bodies.memoryOomKill
+		*b = MemoryOomKill{VictimPid: c.u32(), VictimComm: c.text(), VictimUID: c.u32(), TotalVMKb: c.u64(), AnonRssKb: c.u64(), FileRssKb: c.u64(), ShmemRssKb: c.u64(), OomScoreAdj: c.s32()}
+		return b
+	case 12:
+		b := &bodies.netTCPConnect
+		*b = NetTCPConnect{Ends: c.tcpEnds(), Established: c.bool(), LatencyNs: c.u64()}
+		return b
+	case 13:
+		b := &bodies.netTCPLife
+		*b = NetTCPLife{Ends: c.tcpEnds(), DurationNs: c.u64(), RxBytes: c.u64(), TxBytes: c.u64()}
+		return b
+	case 14:
+		b := &bodies.netTCPRetransmit
+		*b = NetTCPRetransmit{Ends: c.tcpEnds(), State: TCPState(c.u8())}
+		return b
+	case 15:
+		b := &bodies.netTCPAccept
+		*b = NetTCPAccept{Ends: c.tcpEnds(), Backlog: c.u32(), MaxBacklog: c.u32()}
+		return b
+	case 16:
+		b := &bodies.netTCPDrop
+		*b = NetTCPDrop{Ends: c.tcpEnds(), TCPFlags: c.u8(), Reason: c.u32()}
+		return b
+	case 17:
+		b := &bodies.shellReadline
+		*b = ShellReadline{Line: c.text()}
+		return b
+	case 18:
+		b := &bodies.processThread
+		*b = ProcessThread{StartRoutine: c.u64()}
+		return b
+	case 19:
+		b := &bodies.netTCPSynBacklog
+		*b = NetTCPSynBacklog{Ends: c.tcpEnds(), Backlog: c.u32(), MaxBacklog: c.u32()}
+		return b
+	case 20:
+		b := &bodies.fileLatency
+		*b = FileLatency{Op: FileOp(c.u8()), FsType: c.text(), LatencyNs: c.u64(), Fd: c.s32(), Ret: c.s64()}
+		return b
+	case 21:
+		b := &bodies.memorySwapin
+		*b = MemorySwapin{Pages: c.u32(), Device: c.text()}
+		return b
+	case 22:
+		b := &bodies.fileUnlink
+		*b = FileUnlink{Path: c.text(), Dfd: c.s32(), Flags: c.u32(), Ret: c.s32()}
+		return b
+	}
+	return nil
+}
