@@ -270,30 +270,29 @@ fn go_records() -> String {
         .iter()
         .find(|(_, i)| i.name.as_deref() == Some("events"))
         .unwrap();
-    // A field's Go type, its cursor read, and its alignment.
-    let field = |ty: &Type| -> (String, String, u32) {
-        let scalar = |go: &str, read: &str, align| (go.to_string(), format!("c.{read}()"), align);
+    // A field's Go type, and how the cursor reads it.
+    let field = |ty: &Type| -> (String, String) {
+        let scalar = |go: &str, read: &str| (go.to_string(), format!("c.{read}()"));
         match ty {
-            Type::Bool => scalar("bool", "bool", 1),
-            Type::U8 => scalar("uint8", "u8", 1),
-            Type::U16 => scalar("uint16", "u16", 2),
-            Type::U32 => scalar("uint32", "u32", 4),
-            Type::S32 => scalar("int32", "s32", 4),
-            Type::U64 => scalar("uint64", "u64", 8),
-            Type::S64 => scalar("int64", "s64", 8),
+            Type::Bool => scalar("bool", "bool"),
+            Type::U8 => scalar("uint8", "u8"),
+            Type::U16 => scalar("uint16", "u16"),
+            Type::U32 => scalar("uint32", "u32"),
+            Type::S32 => scalar("int32", "s32"),
+            Type::U64 => scalar("uint64", "u64"),
+            Type::S64 => scalar("int64", "s64"),
             Type::Id(id) => {
                 let def = &resolve.types[*id];
                 match (&def.name, &def.kind) {
-                    (Some(name), _) if name == "text" => scalar("Text", "text", 4),
+                    (Some(name), _) if name == "text" => scalar("Text", "text"),
                     (None, TypeDefKind::List(Type::Id(item)))
                         if resolve.types[*item].name.as_deref() == Some("text") =>
                     {
-                        scalar("[]Text", "texts", 4)
+                        scalar("[]Text", "texts")
                     }
-                    (Some(name), TypeDefKind::Enum(_)) => (go_name(name), format!("{}(c.u8())", go_name(name)), 1),
-                    (Some(name), TypeDefKind::Record(r)) => {
-                        let align = r.fields.iter().map(|f| field_align(&resolve, &f.ty)).max().unwrap();
-                        (go_name(name), format!("c.{}()", lower_first(&go_name(name))), align)
+                    (Some(name), TypeDefKind::Enum(_)) => (go_name(name), format!("{}(c.u8())", go_name(name))),
+                    (Some(name), TypeDefKind::Record(_)) => {
+                        (go_name(name), format!("c.{}()", lower_first(&go_name(name))))
                     }
                     other => panic!("the Go SDK reads no field of type {other:?}"),
                 }
@@ -319,7 +318,7 @@ fn go_records() -> String {
         let mut nested = Vec::new();
         for f in &r.fields {
             go_comment(out, "\t", &f.docs, None);
-            let (go, read, _) = field(&f.ty);
+            let (go, read) = field(&f.ty);
             *out += &format!("\t{} {go}\n", go_name(&f.name));
             reads.push(format!("{}: {read}", go_name(&f.name)));
             if let Type::Id(id) = f.ty
