@@ -95,16 +95,13 @@ fn replay(dir: &Path, recording: &Path, plugins: &[(&str, &Path, &str)]) -> Fini
     }
     let path = dir.join("replay.toml");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(wasmtrace().get_program())
-        .args(["replay", "--output", "json", "--config"])
-        .arg(&path)
-        .arg(recording)
-        .output()
-        .unwrap();
-    Finished::new(
-        out.status,
-        &String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    Finished::of(
+        wasmtrace()
+            .args(["replay", "--output", "json", "--config"])
+            .arg(&path)
+            .arg(recording)
+            .output()
+            .unwrap(),
     )
 }
 

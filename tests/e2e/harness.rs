@@ -292,6 +292,15 @@ impl Tracer {
 }
 
 impl Finished {
+    /// From a finished `--output json` command's output.
+    pub fn of(out: std::process::Output) -> Finished {
+        Finished::new(
+            out.status,
+            &String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// From what a `--output json` run printed.
     pub fn new(status: ExitStatus, stdout: &str, stderr: String) -> Finished {
         let lines = stdout

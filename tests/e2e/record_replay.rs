@@ -25,11 +25,7 @@ fn replay_as_nobody(file: &Path, dir: &Path) -> Finished {
         .arg(file)
         .output()
         .expect("running setpriv");
-    Finished::new(
-        out.status,
-        &String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    Finished::of(out)
 }
 
 /// Everything but the plugins' timing, which no two runs share.
