@@ -27,6 +27,8 @@ pub const FILTER_MAX: usize = raw::FILTER_MAX as usize;
 /// Cgroups a container filter can name at once.
 pub const CGROUPS_MAX: usize = raw::CGROUPS_MAX as usize;
 pub const SWAP_DEVICES_MAX: usize = raw::SWAP_DEVICES_MAX as usize;
+/// Entries `syscall.count` counts per interval.
+pub const SYSCALL_COUNT_KEYS: usize = raw::SYSCALL_COUNT_KEYS as usize;
 
 /// `enum scope`: which tasks a filter passes by where they run.
 pub const SCOPE_ANY: u32 = raw::scope_SCOPE_ANY;
@@ -52,4 +54,11 @@ pub fn read<T: aya::Pod>(bytes: &[u8]) -> Option<T> {
 pub fn c_str(field: &[u8]) -> &[u8] {
     let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
     &field[..end]
+}
+
+/// A record's bytes, as a ring-buffer item holds them.
+pub fn bytes_of<T: aya::Pod>(record: &T) -> &[u8] {
+    // SAFETY: `T: Pod` is plain bytes; events.h asserts every record's size,
+    // and its explicit padding fields leave no uninitialised holes.
+    unsafe { std::slice::from_raw_parts((record as *const T).cast::<u8>(), size_of::<T>()) }
 }

@@ -12,7 +12,7 @@ use crate::runtime::bindings::{
     Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, FileUnlink, KillCall, MemoryOomKill, MemorySwapin,
     NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, ProcessExec, ProcessExit,
     ProcessFork, ProcessSleep, ProcessThread, SecurityCapable, SecuritySetuid, SetuidCall, ShellReadline, SignalKill,
-    StatCall, SyncCall, SyscallEnter, TcpState,
+    StatCall, SyncCall, SyscallCount, SyscallEnter, TcpState,
 };
 
 /// What a program attaches to.
@@ -71,11 +71,22 @@ pub type Setup = fn(&mut aya::Ebpf) -> Result<(), String>;
 /// batch's text table.
 pub type Decode = fn(&mut TextTable, ProbeId, &[u8]) -> Result<Body, DecodeError>;
 
+/// How a probe's calls reach the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// An event per call, through the family's ring buffer.
+    Stream,
+    /// Counted in a kernel map; an event per key every interval
+    /// (`kernel_counts`). A full map, not the ring, loses calls.
+    KernelCounts,
+}
+
 #[derive(Debug)]
 pub struct Probe {
     pub name: &'static str,
     pub id: ProbeId,
     pub object: Object,
+    pub delivery: Delivery,
     /// Work before the probe's programs attach, beyond setting its filter
     /// (e.g. memory.swapin's list of swap partitions).
     pub setup: Option<Setup>,
@@ -139,6 +150,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.exec",
         id: ProbeId::ProcessExec,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a program was executed (execve or execveat returned)",
         hooks: &[
@@ -183,6 +195,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.exit",
         id: ProbeId::ProcessExit,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a process exited (its thread-group leader)",
         hooks: &[tp("process_exit", "sched", "sched_process_exit")],
@@ -208,6 +221,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.open",
         id: ProbeId::FileOpen,
         object: Object::File,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a file was opened (open, openat or openat2 returned)",
         hooks: &[
@@ -238,6 +252,7 @@ pub const PROBES: &[Probe] = &[
         name: "syscall.enter",
         id: ProbeId::SyscallEnter,
         object: Object::Syscall,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a system call was entered",
         hooks: &[Hook {
@@ -263,6 +278,7 @@ pub const PROBES: &[Probe] = &[
         name: "signal.kill",
         id: ProbeId::SignalKill,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a signal was sent with kill, tkill or tgkill (as killsnoop)",
         hooks: &[
@@ -300,6 +316,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.sleep",
         id: ProbeId::ProcessSleep,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a thread went to sleep with nanosleep or clock_nanosleep (as naptime)",
         hooks: &[
@@ -335,6 +352,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.sync",
         id: ProbeId::FileSync,
         object: Object::File,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "data was flushed with sync, syncfs, fsync, fdatasync, sync_file_range or msync (as syncsnoop)",
         hooks: &[
@@ -375,6 +393,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.stat",
         id: ProbeId::FileStat,
         object: Object::File,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a file's status was read with stat, lstat, fstatat, statx or statfs (as statsnoop)",
         hooks: &[
@@ -418,6 +437,7 @@ pub const PROBES: &[Probe] = &[
         name: "security.setuid",
         id: ProbeId::SecuritySetuid,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a process changed its user ids with setuid, setfsuid, setresuid or setreuid (as setuids)",
         hooks: &[
@@ -477,6 +497,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.fork",
         id: ProbeId::ProcessFork,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a task was created by fork, vfork or clone: a process or a thread (as pidpersec)",
         hooks: &[tp("process_fork", "sched", "sched_process_fork")],
@@ -495,6 +516,7 @@ pub const PROBES: &[Probe] = &[
         name: "security.capable",
         id: ProbeId::SecurityCapable,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "the kernel checked a capability of a task, granted or not (as capable)",
         hooks: &[tp("security_capable", "capability", "cap_capable")],
@@ -516,6 +538,7 @@ pub const PROBES: &[Probe] = &[
         name: "memory.oom-kill",
         id: ProbeId::MemoryOomKill,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "the OOM killer chose a victim (as oomkill)",
         hooks: &[tp("memory_oom_kill", "oom", "mark_victim")],
@@ -548,6 +571,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.connect",
         id: ProbeId::NetTcpConnect,
         object: Object::Net,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "an outgoing TCP connection (IPv4 or IPv6) was established or failed (as tcpconnect)",
         hooks: &[tp("net_tcp_connect_state", "sock", "inet_sock_set_state")],
@@ -570,6 +594,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.life",
         id: ProbeId::NetTcpLife,
         object: Object::Net,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a TCP connection closed, with its duration and bytes (as tcplife)",
         hooks: &[tp("net_tcp_life_state", "sock", "inet_sock_set_state")],
@@ -594,6 +619,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.retransmit",
         id: ProbeId::NetTcpRetransmit,
         object: Object::Net,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a TCP segment was retransmitted (as tcpretrans)",
         hooks: &[Hook {
@@ -644,6 +670,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.accept",
         id: ProbeId::NetTcpAccept,
         object: Object::Net,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a TCP connection (IPv4 or IPv6) was accepted (as tcpaccept)",
         hooks: &[
@@ -673,6 +700,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.drop",
         id: ProbeId::NetTcpDrop,
         object: Object::Net,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "the kernel dropped a TCP packet (IPv4 or IPv6), with its reason (as tcpdrop)",
         hooks: &[tp("net_tcp_drop", "skb", "kfree_skb")],
@@ -707,6 +735,7 @@ pub const PROBES: &[Probe] = &[
         name: "shell.readline",
         id: ProbeId::ShellReadline,
         object: Object::User,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "bash read a command line (as bashreadline)",
         hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
@@ -721,6 +750,7 @@ pub const PROBES: &[Probe] = &[
         name: "process.thread",
         id: ProbeId::ProcessThread,
         object: Object::User,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a thread is being created with pthread_create (as threadsnoop)",
         hooks: &[uprobe("process_thread", "libc.so.6", "pthread_create", false)],
@@ -741,6 +771,7 @@ pub const PROBES: &[Probe] = &[
         name: "net.tcp.syn-backlog",
         id: ProbeId::NetTcpSynBacklog,
         object: Object::Net,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a TCP handshake completed on a listener, with the listener's backlog (as tcpsynbl)",
         hooks: &[tp("net_tcp_syn_backlog_state", "sock", "inet_sock_set_state")],
@@ -763,6 +794,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.latency",
         id: ProbeId::FileLatency,
         object: Object::File,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a read, write, open or fsync returned, with its latency and file system (as xfsdist, ext4dist, ...)",
         hooks: &[
@@ -813,6 +845,7 @@ pub const PROBES: &[Probe] = &[
         name: "memory.swapin",
         id: ProbeId::MemorySwapin,
         object: Object::Process,
+        delivery: Delivery::Stream,
         setup: Some(crate::swaps::load_devices),
         summary: "pages were read back from a swap partition (as swapin)",
         hooks: &[tp("memory_swapin", "block", "block_bio_queue")],
@@ -834,6 +867,7 @@ pub const PROBES: &[Probe] = &[
         name: "file.unlink",
         id: ProbeId::FileUnlink,
         object: Object::File,
+        delivery: Delivery::Stream,
         setup: None,
         summary: "a file or a folder was removed (unlink, unlinkat or rmdir returned)",
         hooks: &[
@@ -857,6 +891,37 @@ pub const PROBES: &[Probe] = &[
             }))
         },
         notes: "The arguments are read from the registers saved at syscall entry; arm64 has only unlinkat.",
+    },
+    Probe {
+        name: "syscall.count",
+        id: ProbeId::SyscallCount,
+        object: Object::Syscall,
+        delivery: Delivery::KernelCounts,
+        setup: None,
+        summary: "system calls counted in the kernel, per process, syscall and command name",
+        hooks: &[Hook {
+            program: "syscall_count",
+            attach: Attach::BtfTracepoint {
+                category: "raw_syscalls",
+                name: "sys_enter",
+            },
+            required: true,
+        }],
+        fields: &[
+            field("id", "u32", "the syscall number (the `names.syscall` import names it)"),
+            field("count", "u64", "calls made in the interval"),
+        ],
+        decode: |_, probe, bytes| {
+            let e: abi::SyscallCountEvent = record(probe, bytes)?;
+            Ok(Body::SyscallCount(SyscallCount {
+                id: e.id as u32,
+                count: e.count,
+            }))
+        },
+        notes: "Counted in the kernel, like bpftrace's `count()`: a call costs a map update, not an event. \
+                One event per process, syscall and comm every interval (`output.interval`), sent at the \
+                interval's end. Its header is the first call's, but for the timestamp, which is when the \
+                counts were read. Up to 16,384 of them per interval; calls beyond are counted as lost.",
     },
 ];
 

@@ -5,7 +5,9 @@
 //!   their fields, and how each one's record becomes its WIT body.
 //! - `probes` loads and attaches the eBPF programs of `wasmtrace_ebpf` and
 //!   sets their filters in the kernel ([`tracefs`], `caps` and `swaps`
-//!   help it); [`recorder`] and [`recording`] keep their records for replay.
+//!   help it, and `kernel_counts` reads what probes count in the kernel);
+//!   [`recorder`] and [`recording`] keep their records for replay;
+//!   `boot_clock` is the events' clock.
 //! - [`decode`] turns ring-buffer records into WIT batches, [`containers`]
 //!   naming their containers and [`escape`] keeping their text safe.
 //! - [`pipeline`] runs a session: a source (the kernel or a recording), a
@@ -20,6 +22,7 @@
 //! Public are the modules the binary and the end-to-end tests use; the
 //! others are the crate's own.
 
+mod boot_clock;
 mod caps;
 pub mod catalog;
 pub mod config;
@@ -27,6 +30,7 @@ pub mod containers;
 pub mod decode;
 pub mod deliver;
 pub mod escape;
+mod kernel_counts;
 pub mod listing;
 mod maps;
 mod names;

@@ -310,7 +310,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let stop = stop_on_signals()?;
             let wanted = recorder::wanted(&config, &named);
-            let summary = recorder::record(&wanted, config.limits.ring_buffer_bytes, &file, &stop, duration)?;
+            let summary = recorder::record(
+                &wanted,
+                config.limits.ring_buffer_bytes,
+                config.output.interval,
+                &file,
+                &stop,
+                duration,
+            )?;
             for (probe, events) in &summary.events {
                 eprintln!(
                     "probe {probe}: {events} events recorded, {} lost",

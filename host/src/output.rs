@@ -21,7 +21,7 @@ use crate::runtime::bindings::{Container, Finding, Level, Runtime, Severity, Val
 pub struct ProbeStats {
     pub probe: &'static str,
     pub events: u64,
-    /// Dropped in the kernel: the ring buffer was full.
+    /// Dropped in the kernel: the ring buffer (or a kernel-counted probe's map) was full.
     pub lost: u64,
     /// Calls of its programs the kernel skipped because another eBPF program
     /// was running on that CPU: an upper bound on events missed (most calls

@@ -12,8 +12,9 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 
-use crate::catalog::{self, Attach, Probe};
+use crate::catalog::{self, Attach, Delivery, Probe};
 use crate::config::{ProbeFilter, Scope};
+use crate::kernel_counts::KernelCounts;
 use crate::tracefs;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub enum ProbeError {
     },
     #[error("cannot load {object} into the kernel: {reason}")]
     Load { object: &'static str, reason: String },
+    #[error("cannot move the kernel's counts on to a new interval: {0}")]
+    Counts(aya::maps::MapError),
     #[error("probe `{probe}`: cannot attach program {program} to {hook}: {reason}")]
     Attach {
         probe: &'static str,
@@ -76,6 +79,8 @@ pub fn availability(probe: &Probe, events_dir: &Path) -> Availability {
 struct Family {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
+    /// What its probes count in the kernel, if it has such probes.
+    counts: Option<KernelCounts>,
     drops: PerCpuArray<MapData, u64>,
     probes: Vec<ProbeId>,
 }
@@ -191,10 +196,14 @@ impl Probes {
         set_filter(family, probe, kernel)
     }
 
-    /// Passes up to `max` records from each ring buffer to `f`; returns how many.
+    /// Passes up to `max` records from each ring buffer to `f`, and those of
+    /// retired kernel counts once they are readable; returns how many.
     pub fn drain(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
         let mut n = 0;
         for family in self.families.values_mut() {
+            if let Some(counts) = &mut family.counts {
+                n += counts.drain(&mut f);
+            }
             for _ in 0..max {
                 let Some(item) = family.ring.next() else { break };
                 f(&item);
@@ -202,6 +211,24 @@ impl Probes {
             }
         }
         n
+    }
+
+    /// Retires what the probes counted in the kernel so far: `drain` passes
+    /// it on after [`crate::kernel_counts::GRACE`]. Returns whether there was any
+    /// such probe.
+    pub fn retire_counts(&mut self) -> Result<bool, ProbeError> {
+        let mut any = false;
+        for family in self.families.values_mut() {
+            let counting = family
+                .probes
+                .iter()
+                .any(|&id| catalog::by_id(id).delivery == Delivery::KernelCounts);
+            if let Some(counts) = family.counts.as_mut().filter(|_| counting) {
+                counts.retire().map_err(ProbeError::Counts)?;
+                any = true;
+            }
+        }
+        Ok(any)
     }
 
     /// Events each probe dropped in the kernel because its ring buffer was full.
@@ -382,9 +409,11 @@ fn load_object(object: Object, ring_buffer_bytes: u32) -> Result<Family, ProbeEr
             .ok_or_else(|| load_error("no `drops` map".into()))?,
     )
     .map_err(|e| load_error(format!("`drops` map: {e}")))?;
+    let counts = KernelCounts::take(&mut ebpf).map_err(|e| load_error(format!("counting maps: {e}")))?;
     Ok(Family {
         ebpf,
         ring,
+        counts,
         drops,
         probes: Vec::new(),
     })
@@ -535,6 +564,7 @@ mod tests {
             name: "test.uprobe",
             id: ProbeId::ShellReadline,
             object: Object::User,
+            delivery: catalog::Delivery::Stream,
             setup: None,
             decode: catalog::by_id(ProbeId::ShellReadline).decode,
             summary: "",

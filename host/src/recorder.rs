@@ -11,6 +11,7 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::catalog;
 use crate::config::{Config, ProbeFilter};
+use crate::kernel_counts;
 use crate::pipeline::{BATCH, IDLE_POLL};
 use crate::probes::Probes;
 use crate::recording::{Header, Summary, Writer};
@@ -26,10 +27,12 @@ pub fn wanted(config: &Config, named: &[ProbeId]) -> BTreeMap<ProbeId, ProbeFilt
     wanted
 }
 
-/// Records until `stop` is set or `duration` has passed; returns the summary it wrote.
+/// Records until `stop` is set or `duration` has passed; returns the summary
+/// it wrote. Kernel counts are recorded every `interval`.
 pub fn record(
     wanted: &BTreeMap<ProbeId, ProbeFilter>,
     ring_buffer_bytes: u32,
+    interval: Duration,
     path: &Path,
     stop: &AtomicBool,
     duration: Option<Duration>,
@@ -64,10 +67,19 @@ pub fn record(
             }
         })
     };
+    let mut next_retire = started + interval;
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
+        if Instant::now() >= next_retire {
+            probes.retire_counts()?;
+            next_retire += interval;
+        }
         if drain(&mut probes) == 0 {
             std::thread::sleep(IDLE_POLL);
         }
+    }
+    // What is still in the ring buffers, or counted in the kernel, is recorded too.
+    if probes.retire_counts()? {
+        std::thread::sleep(kernel_counts::GRACE);
     }
     while drain(&mut probes) > 0 {}
     if let Some(e) = failure {

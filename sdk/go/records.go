@@ -244,6 +244,17 @@ type FileUnlink struct {
 	Ret int32
 }
 
+// SyscallCount is syscall.count: system calls counted in the kernel. One event per
+// process, syscall and command name per interval, sent at its end; the
+// header is the first call's, but for the timestamp (when the counts
+// were read).
+type SyscallCount struct {
+	// The architecture's syscall number (names.syscall names it).
+	ID uint32
+	// Calls made in the interval.
+	Count uint64
+}
+
 // TCPEnds is the two ends of a TCP connection.
 type TCPEnds struct {
 	Family IPFamily
@@ -280,6 +291,7 @@ func (*NetTCPSynBacklog) Probe() string { return "net.tcp.syn-backlog" }
 func (*FileLatency) Probe() string      { return "file.latency" }
 func (*MemorySwapin) Probe() string     { return "memory.swapin" }
 func (*FileUnlink) Probe() string       { return "file.unlink" }
+func (*SyscallCount) Probe() string     { return "syscall.count" }
 
 // tcpEnds reads a tcp-ends record: aligned to 4, and as long as a multiple of 4.
 func (c *cursor) tcpEnds() TCPEnds {
@@ -314,6 +326,7 @@ var bodies struct {
 	fileLatency      FileLatency
 	memorySwapin     MemorySwapin
 	fileUnlink       FileUnlink
+	syscallCount     SyscallCount
 }
 
 // liftBody reads the body at addr: its case (a byte), then its record at offset 8.
@@ -411,6 +424,10 @@ func liftBody(addr uint32) Body {
 	case 22:
 		b := &bodies.fileUnlink
 		*b = FileUnlink{Path: c.text(), Dfd: c.s32(), Flags: c.u32(), Ret: c.s32()}
+		return b
+	case 23:
+		b := &bodies.syscallCount
+		*b = SyscallCount{ID: c.u32(), Count: c.u64()}
 		return b
 	}
 	return nil

@@ -398,6 +398,25 @@ impl Finished {
     }
 }
 
+/// Makes `n` getppid calls: a syscall with no arguments or effects, raw
+/// (so usable in a `fork_child` body).
+pub fn getppid_calls(n: u64) {
+    for _ in 0..n {
+        // SAFETY: getppid has no arguments or side effects.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+}
+
+/// Sleeps with one raw nanosleep call (glibc's `nanosleep` makes a clock_nanosleep one).
+pub fn nanosleep_ms(ms: i64) {
+    let pause = libc::timespec {
+        tv_sec: ms / 1000,
+        tv_nsec: ms % 1000 * 1_000_000,
+    };
+    // SAFETY: a valid timespec; no remainder is asked for.
+    unsafe { libc::syscall(libc::SYS_nanosleep, &pause, std::ptr::null_mut::<libc::timespec>()) };
+}
+
 /// Forks a child that names itself `comm` (its command name, as the kernel
 /// sees it), runs `body` and exits 0; waits for it and returns its pid.
 /// `body` runs after fork in a threaded process, so it may only make raw

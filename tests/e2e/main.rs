@@ -25,7 +25,7 @@ mod receivers;
 mod record_replay;
 mod sandbox;
 mod soak;
-mod syscall_enter;
+mod syscalls;
 mod templates;
 mod tools;
 mod top;

@@ -2,7 +2,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{Finished, Tracer, child_opens, example_plugins, kernel_available, unique, wasmtrace};
+use crate::harness::{
+    Finished, Tracer, child_opens, example_plugins, fork_child, getppid_calls, kernel_available, nanosleep_ms, unique,
+    wasmtrace,
+};
 
 /// Replays `file` into opensnoop as the unprivileged user `nobody`.
 fn replay_as_nobody(file: &Path, dir: &Path) -> Finished {
@@ -123,4 +126,60 @@ fn a_cut_recording_is_replayed_up_to_the_cut_and_then_refused_clearly() {
     );
     // What was replayed before the cut is kept and printed.
     assert_eq!(out.counter("opensnoop", "opens", &[&rec.comm]), Some(7));
+}
+
+/// What a probe counts in the kernel is recorded as the records it becomes,
+/// each interval and at the end, and replays to the same totals.
+#[test]
+fn kernel_counts_are_recorded_each_interval_and_replay_to_the_same_totals() {
+    if !kernel_available("kernel_counts_are_recorded_each_interval_and_replay_to_the_same_totals") {
+        return;
+    }
+    const ROUNDS: u64 = 3;
+    const PER_ROUND: u64 = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let comm = unique("wt-rsc-");
+    let file = dir.path().join("counts.wtr");
+    let recorder = Tracer::record(
+        &format!("[output]\ninterval = \"100ms\"\n[probe.\"syscall.count\"]\ncomm = [\"{comm}\"]\n"),
+        &file,
+    );
+    fork_child(&comm, || {
+        for _ in 0..ROUNDS {
+            getppid_calls(PER_ROUND);
+            nanosleep_ms(150);
+        }
+    });
+    let recorded = recorder.stop();
+    assert!(recorded.status.success(), "record failed:\n{}", recorded.stderr);
+    // Rounds 150 ms apart, counts read every 100 ms: an event per round at least.
+    let events: u64 = recorded
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("probe syscall.count: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no summary for syscall.count:\n{}", recorded.stderr));
+    assert!(events > ROUNDS, "{events} events:\n{}", recorded.stderr);
+
+    let config = dir.path().join("replay.toml");
+    let plugins = example_plugins().display();
+    std::fs::write(&config, format!("plugin_dir = \"{plugins}\"\n[plugin.syscount]\n")).unwrap();
+    let out = Finished::of(
+        wasmtrace()
+            .args(["replay", "--output", "json", "--config"])
+            .arg(&config)
+            .arg(&file)
+            .output()
+            .unwrap(),
+    );
+    out.assert_clean_exit();
+    assert_eq!(out.probe("syscall.count"), (events, 0));
+    assert_eq!(
+        out.counter("syscount", "syscalls", &["getppid"]),
+        Some(ROUNDS * PER_ROUND)
+    );
+    assert_eq!(out.counter("syscount", "syscalls", &["nanosleep"]), Some(ROUNDS));
+    assert_eq!(
+        out.counter("syscount", "processes", &[&comm]),
+        Some(ROUNDS * (PER_ROUND + 1) + 1)
+    );
 }

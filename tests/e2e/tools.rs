@@ -628,7 +628,7 @@ fn syscount_agrees_with_syscount_bt() {
     let comm = unique("wt-sbt-");
     // Enough calls to be in syscount.bt's top 10 processes on a busy machine.
     // SAFETY: getppid has no preconditions.
-    let (out, bt, _) = watch_both("syscount", "syscall.enter", "syscount.bt", &comm, || unsafe {
+    let (out, bt, _) = watch_both("syscount", "syscall.count", "syscount.bt", &comm, || unsafe {
         for _ in 0..100_000 {
             libc::getppid();
         }

@@ -80,7 +80,8 @@ static __always_inline int task_selected(__u32 probe)
 		return 0;
 	if (!listed(f->pids, f->n_pids, tgid))
 		return 0;
-	if (!listed(f->uids, f->n_uids, (__u32)bpf_get_current_uid_gid()))
+	/* Only asked for when filtered on: the helper is most of the filter's cost. */
+	if (f->n_uids && !listed(f->uids, f->n_uids, (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	if (f->n_comms) {
 		char comm[COMM_LEN] __attribute__((aligned(8))) = {};

@@ -14,6 +14,7 @@
 #define ARGV_LEN 1024 /* argv bytes kept per exec, NUL-separated */
 #define ARGV_MAX 32   /* argv entries kept per exec */
 #define FILTER_MAX 8  /* values per filter list */
+#define SYSCALL_COUNT_KEYS 16384 /* (process, syscall, comm) entries counted per interval */
 
 /* The probes of the catalog, in id order, each with the struct of its
  * records: X(NAME, record). A probe's id is its place here: the index of its
@@ -43,7 +44,8 @@
 	X(NET_TCP_SYN_BACKLOG, net_tcp_backlog_event) \
 	X(FILE_LATENCY, file_latency_event) \
 	X(MEMORY_SWAPIN, memory_swapin_event) \
-	X(FILE_UNLINK, file_unlink_event)
+	X(FILE_UNLINK, file_unlink_event) \
+	X(SYSCALL_COUNT, syscall_count_event)
 
 enum probe_id {
 #define PROBE_ID(name, record) PROBE_##name,
@@ -343,5 +345,28 @@ struct file_unlink_event {
 	char path[PATH_LEN];
 };
 _Static_assert(sizeof(struct file_unlink_event) == 64 + 16 + PATH_LEN, "unlink layout is ABI");
+
+/* syscall.count is counted in the kernel: one entry per (process, syscall,
+ * comm) in a per-CPU hash map, which the host reads and empties every
+ * interval. `generation` is the interval's: the host moves it on, waits
+ * until no program can still be adding to the old one, then reads that. */
+struct syscall_count_key {
+	__u32 tgid;
+	__u32 id;
+	char comm[COMM_LEN];
+	__u32 generation;
+	__u32 _pad;
+};
+_Static_assert(sizeof(struct syscall_count_key) == 32, "syscall count key layout is ABI");
+
+/* A map entry's value on one CPU, and the record the host makes of an entry:
+ * the header of the first call counted on that CPU in the interval, and the
+ * count (summed over the CPUs in the record). */
+struct syscall_count_event {
+	struct event_header h;
+	__u64 id;
+	__u64 count;
+};
+_Static_assert(sizeof(struct syscall_count_event) == 80, "syscall count layout is ABI");
 
 #endif

@@ -29,13 +29,14 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use wasmtrace_ebpf::Object;
-use wasmtrace_ebpf::abi::ProbeId;
+use wasmtrace_ebpf::abi::{self, ProbeId};
 
-use crate::catalog;
+use crate::catalog::{self, Delivery};
 use crate::config::{Config, PrintMaps, ProbeFilter, Scope};
 use crate::containers::Containers;
 use crate::decode::Decoder;
 use crate::deliver::DeliveryStats;
+use crate::kernel_counts;
 use crate::maps::MapRegistry;
 use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
@@ -164,7 +165,7 @@ impl Session {
     pub async fn run(mut self, stop: &mut Stop, duration: Option<Duration>) -> anyhow::Result<()> {
         let result = if self.source.is_live() {
             let result = self.run_live(stop, duration).await;
-            // What is already in the ring buffers still counts.
+            // What is already in the ring buffers, or counted in the kernel, still counts.
             result.and(self.drain_all().await)
         } else {
             self.run_replay(stop).await
@@ -184,6 +185,9 @@ impl Session {
         let mut reloads = self.reloads.take();
         let mut behind = false;
         let mut last_drain = Instant::now();
+        // A tick waits for the interval's kernel counts to be readable, so
+        // that plugins have them before their `on-tick`.
+        let mut tick_at = None;
         let result = loop {
             tokio::select! {
                 _ = stop.wait() => break Ok(()),
@@ -204,7 +208,16 @@ impl Session {
                         Err(e) => break Err(e),
                     }
                 }
-                _ = ticks.tick() => if let Err(e) = self.tick() { break Err(e) },
+                _ = ticks.tick() => match self.source.retire_counts() {
+                    // An interval shorter than the grace joins the tick already waiting.
+                    Ok(true) => _ = tick_at.get_or_insert(Instant::now() + kernel_counts::GRACE),
+                    Ok(false) => if let Err(e) = self.tick() { break Err(e) },
+                    Err(e) => break Err(e.into()),
+                },
+                _ = tokio::time::sleep_until(tick_at.unwrap_or_else(Instant::now)), if tick_at.is_some() => {
+                    tick_at = None;
+                    if let Err(e) = self.pump(DRAIN_SLICE).await.and_then(|_| self.tick()) { break Err(e) }
+                }
                 change = next_change(&mut reloads) => if let Err(e) = self.apply_change(change) { break Err(e) },
             }
         };
@@ -231,8 +244,11 @@ impl Session {
         Ok(())
     }
 
-    /// Drains the ring buffers until they are empty.
+    /// Drains the ring buffers until they are empty, and the kernel's counts.
     async fn drain_all(&mut self) -> anyhow::Result<()> {
+        if self.source.retire_counts()? {
+            tokio::time::sleep(kernel_counts::GRACE).await;
+        }
         while self.pump(DRAIN_SLICE).await? > 0 {}
         Ok(())
     }
@@ -513,7 +529,18 @@ impl Session {
                 );
             }
             let lost = new(format!("lost {}", s.probe), s.lost);
-            if lost > 0 {
+            let counted = catalog::find(s.probe).is_some_and(|p| p.delivery == Delivery::KernelCounts);
+            if lost > 0 && counted {
+                tracing::warn!(
+                    "probe {} lost {lost} calls: its kernel map was full ({} process, syscall and command entries \
+                     per interval). Shorten [output] interval (now {:?}) or narrow the probe with filters in \
+                     [probe.\"{}\"]",
+                    s.probe,
+                    abi::SYSCALL_COUNT_KEYS,
+                    self.config.output.interval,
+                    s.probe
+                );
+            } else if lost > 0 {
                 tracing::warn!(
                     "probe {} lost {lost} events: its ring buffer was full. Raise [limits] ring_buffer_mib (now {}) \
                      or narrow the probe with filters in [probe.\"{}\"]",

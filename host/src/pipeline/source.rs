@@ -25,6 +25,16 @@ impl Source {
         }
     }
 
+    /// Retires what probes counted in the kernel so far (drained after
+    /// [`crate::kernel_counts::GRACE`]); whether there was any. A replay
+    /// has the counts as records.
+    pub fn retire_counts(&mut self) -> Result<bool, ProbeError> {
+        match self {
+            Source::Kernel(probes) => probes.retire_counts(),
+            Source::Recording(_) => Ok(false),
+        }
+    }
+
     /// Whether a replay has reached its next tick (every interval of
     /// recorded time); live ticks follow the wall clock instead.
     pub fn tick_due(&mut self) -> bool {

@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, oneshot};
 use wasmtime::component::Component;
 use wasmtrace_ebpf::abi::ProbeId;
 
+use crate::boot_clock;
 use crate::config::{PluginLimits, PluginSpec};
 use crate::maps::{Log2Hist, SharedPluginMaps};
 use crate::output::Output;
@@ -132,12 +133,12 @@ impl Counters {
     /// While down, how long until its next restart.
     pub fn restart_in(&self) -> Option<Duration> {
         let at = self.restart_at_ns.load(Ordering::Relaxed);
-        (self.state() == RunState::Down).then(|| Duration::from_nanos(at.saturating_sub(boot_time_ns())))
+        (self.state() == RunState::Down).then(|| Duration::from_nanos(at.saturating_sub(boot_clock::now_ns())))
     }
 
     fn set_restart_at(&self, at: Instant) {
         let wait = at.saturating_duration_since(Instant::now()).as_nanos() as u64;
-        self.restart_at_ns.store(boot_time_ns() + wait, Ordering::Relaxed);
+        self.restart_at_ns.store(boot_clock::now_ns() + wait, Ordering::Relaxed);
     }
 }
 
@@ -294,14 +295,6 @@ struct Worker {
     live: bool,
 }
 
-/// CLOCK_BOOTTIME, the clock of the events' timestamps, in nanoseconds.
-fn boot_time_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid clock id and a pointer to a timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 impl Worker {
     fn run(mut self, rx: Receiver<Message>) {
         // Output `init` produced (e.g. column headers).
@@ -345,7 +338,7 @@ impl Worker {
             return;
         };
         if self.live {
-            let now = boot_time_ns();
+            let now = boot_clock::now_ns();
             let mut latency = self.counters.latency.lock().expect("latency lock");
             for &timestamp in &batch.headers.timestamp_ns {
                 latency.record(now.saturating_sub(timestamp));

@@ -73,7 +73,7 @@ pub fn render(plugins: &[PluginMaps], published: &Published) -> String {
     family(
         &mut out,
         "wasmtrace_probe_lost_total",
-        "Events a probe dropped in the kernel: its ring buffer was full.",
+        "Events a probe dropped in the kernel: its ring buffer (syscall.count: its kernel map) was full.",
         published.probes.iter().map(|s| (probe(s), s.lost)),
     );
     family(
@@ -315,7 +315,7 @@ mod tests {
              # HELP wasmtrace_probe_events_total Events a probe delivered.\n\
              # TYPE wasmtrace_probe_events_total counter\n\
              wasmtrace_probe_events_total{probe=\"file.open\"} 9\n\
-             # HELP wasmtrace_probe_lost_total Events a probe dropped in the kernel: its ring buffer was full.\n\
+             # HELP wasmtrace_probe_lost_total Events a probe dropped in the kernel: its ring buffer (syscall.count: its kernel map) was full.\n\
              # TYPE wasmtrace_probe_lost_total counter\n\
              wasmtrace_probe_lost_total{probe=\"file.open\"} 1\n\
              # HELP wasmtrace_probe_skipped_total Calls of a probe's programs the kernel skipped (another eBPF program was running on that CPU): an upper bound on events missed.\n\

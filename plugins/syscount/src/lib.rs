@@ -1,5 +1,7 @@
 //! syscount: system calls counted by name and by process, like bpftrace's
-//! syscount.bt (which prints ids; this names them).
+//! syscount.bt (which prints ids; this names them). The kernel counts them
+//! (`syscall.count`), as syscount.bt's `count()` does: the plugin adds up one
+//! event per process, syscall and command name per interval.
 
 use std::collections::HashMap;
 
@@ -12,7 +14,7 @@ struct Syscount {
 }
 
 impl Plugin for Syscount {
-    const PROBES: &'static [&'static str] = &["syscall.enter"];
+    const PROBES: &'static [&'static str] = &["syscall.count"];
 
     fn init(_config: &Config) -> Result<Self, String> {
         Ok(Syscount {
@@ -23,7 +25,7 @@ impl Plugin for Syscount {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let Body::SyscallEnter(sys) = event.body else {
+        let Body::SyscallCount(sys) = event.body else {
             return;
         };
         // One host lookup per distinct id, not per event.
@@ -31,8 +33,8 @@ impl Plugin for Syscount {
             .names
             .entry(sys.id)
             .or_insert_with(|| names::syscall(sys.id).unwrap_or_else(|| sys.id.to_string()));
-        self.by_syscall.add(&[name], 1);
-        self.by_process.add(&[event.header.comm], 1);
+        self.by_syscall.add(&[name], sys.count);
+        self.by_process.add(&[event.header.comm], sys.count);
     }
 }
 

@@ -27,12 +27,8 @@ impl Plugin for Tally {
         let key = match event.body {
             Body::FileOpen(open) => event.text(open.path),
             Body::ProcessExec(exec) => event.text(exec.filename),
-            Body::SyscallEnter(sys) => {
-                use std::fmt::Write;
-                self.id.clear();
-                let _ = write!(self.id, "{}", sys.id);
-                self.id.as_str()
-            }
+            Body::SyscallEnter(sys) => number(&mut self.id, sys.id),
+            Body::SyscallCount(sys) => number(&mut self.id, sys.id),
             Body::ProcessExit(_) => "exit",
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
@@ -54,8 +50,21 @@ impl Plugin for Tally {
             Body::FileUnlink(u) => event.text(u.path),
             Body::NetTcpSynBacklog(b) => event.text(b.ends.saddr),
         };
-        self.events.add(&[event.header.comm, key], 1);
+        // syscall.count's events are counted already, in the kernel.
+        let calls = match event.body {
+            Body::SyscallCount(sys) => sys.count,
+            _ => 1,
+        };
+        self.events.add(&[event.header.comm, key], calls);
     }
+}
+
+/// `n` as text, in a buffer reused from event to event.
+fn number(buf: &mut String, n: u32) -> &str {
+    use std::fmt::Write;
+    buf.clear();
+    let _ = write!(buf, "{n}");
+    buf
 }
 
 plugin!(Tally);

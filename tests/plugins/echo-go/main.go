@@ -20,6 +20,7 @@ var probes = []string{
 	"file.sync", "file.stat", "security.setuid", "process.fork", "security.capable", "memory.oom-kill",
 	"net.tcp.connect", "net.tcp.life", "net.tcp.retransmit", "net.tcp.accept", "net.tcp.drop",
 	"shell.readline", "process.thread", "net.tcp.syn-backlog", "file.latency", "memory.swapin", "file.unlink",
+	"syscall.count",
 }
 
 type echo struct {
@@ -107,6 +108,8 @@ func (ec echo) OnEvent(e *wt.Event) {
 			Field("ret", b.Ret)
 	case *wt.SyscallEnter:
 		f.Field("id", b.ID)
+	case *wt.SyscallCount:
+		f.Field("id", b.ID).Field("count", b.Count)
 	case *wt.SignalKill:
 		f.Field("call", b.Call).
 			Field("target", b.Target).

@@ -31,6 +31,7 @@ impl Plugin for Echo {
         "file.latency",
         "memory.swapin",
         "file.unlink",
+        "syscall.count",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -70,6 +71,7 @@ impl Plugin for Echo {
                 .field("dfd", e.dfd)
                 .field("ret", e.ret),
             Body::SyscallEnter(e) => finding("syscall.enter").field("id", e.id),
+            Body::SyscallCount(e) => finding("syscall.count").field("id", e.id).field("count", e.count),
             Body::SignalKill(e) => finding("signal.kill")
                 .field("call", e.call.name())
                 .field("target", e.target)
