@@ -15,7 +15,7 @@ use wasmtrace_ebpf::abi::{self, SyscallCountEvent, SyscallCountKey};
 /// that read the old generation is done with it within microseconds (an eBPF
 /// program runs to its end unless the kernel preempts it, which only fully
 /// preemptible kernels do); this leaves a margin of thousands.
-pub const GRACE: Duration = Duration::from_millis(50);
+const GRACE: Duration = Duration::from_millis(50);
 
 pub struct KernelCounts {
     entries: PerCpuHashMap<MapData, SyscallCountKey, SyscallCountEvent>,
@@ -42,13 +42,14 @@ impl KernelCounts {
         }))
     }
 
-    /// Moves counting on to a new generation; the calls counted so far can
-    /// be read after [`GRACE`].
-    pub fn retire(&mut self) -> Result<(), MapError> {
+    /// Moves counting on to a new generation; returns when the calls
+    /// counted so far can be read (`drain` passes them on from then).
+    pub fn retire(&mut self) -> Result<Instant, MapError> {
         self.current = self.current.wrapping_add(1);
         self.generation.set(0, self.current, 0)?;
-        self.readable_at = Some(Instant::now() + GRACE);
-        Ok(())
+        let at = Instant::now() + GRACE;
+        self.readable_at = Some(at);
+        Ok(at)
     }
 
     /// Once the retired generations are readable, passes each of their

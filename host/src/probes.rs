@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::uprobe::UProbeScope;
@@ -213,22 +214,21 @@ impl Probes {
         n
     }
 
-    /// Retires what the probes counted in the kernel so far: `drain` passes
-    /// it on after [`crate::kernel_counts::GRACE`]. Returns whether there was any
-    /// such probe.
-    pub fn retire_counts(&mut self) -> Result<bool, ProbeError> {
-        let mut any = false;
+    /// Retires what the probes counted in the kernel so far; returns when
+    /// `drain` passes it on, or `None` when no probe counts in the kernel.
+    pub fn retire_counts(&mut self) -> Result<Option<Instant>, ProbeError> {
+        let mut readable_at = None;
         for family in self.families.values_mut() {
             let counting = family
                 .probes
                 .iter()
                 .any(|&id| catalog::by_id(id).delivery == Delivery::KernelCounts);
             if let Some(counts) = family.counts.as_mut().filter(|_| counting) {
-                counts.retire().map_err(ProbeError::Counts)?;
-                any = true;
+                let at = counts.retire().map_err(ProbeError::Counts)?;
+                readable_at = readable_at.max(Some(at));
             }
         }
-        Ok(any)
+        Ok(readable_at)
     }
 
     /// Events each probe dropped in the kernel because its ring buffer was full.

@@ -11,7 +11,6 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::catalog;
 use crate::config::{Config, ProbeFilter};
-use crate::kernel_counts;
 use crate::pipeline::{BATCH, IDLE_POLL};
 use crate::probes::Probes;
 use crate::recording::{Header, Summary, Writer};
@@ -78,8 +77,8 @@ pub fn record(
         }
     }
     // What is still in the ring buffers, or counted in the kernel, is recorded too.
-    if probes.retire_counts()? {
-        std::thread::sleep(kernel_counts::GRACE);
+    if let Some(readable) = probes.retire_counts()? {
+        std::thread::sleep(readable.saturating_duration_since(Instant::now()));
     }
     while drain(&mut probes) > 0 {}
     if let Some(e) = failure {

@@ -36,7 +36,6 @@ use crate::config::{Config, PrintMaps, ProbeFilter, Scope};
 use crate::containers::Containers;
 use crate::decode::Decoder;
 use crate::deliver::DeliveryStats;
-use crate::kernel_counts;
 use crate::maps::MapRegistry;
 use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
@@ -209,9 +208,9 @@ impl Session {
                     }
                 }
                 _ = ticks.tick() => match self.source.retire_counts() {
-                    // An interval shorter than the grace joins the tick already waiting.
-                    Ok(true) => _ = tick_at.get_or_insert(Instant::now() + kernel_counts::GRACE),
-                    Ok(false) => if let Err(e) = self.tick() { break Err(e) },
+                    // An interval shorter than the wait joins the tick already waiting.
+                    Ok(Some(readable)) => _ = tick_at.get_or_insert(Instant::from_std(readable)),
+                    Ok(None) => if let Err(e) = self.tick() { break Err(e) },
                     Err(e) => break Err(e.into()),
                 },
                 _ = tokio::time::sleep_until(tick_at.unwrap_or_else(Instant::now)), if tick_at.is_some() => {
@@ -246,8 +245,8 @@ impl Session {
 
     /// Drains the ring buffers until they are empty, and the kernel's counts.
     async fn drain_all(&mut self) -> anyhow::Result<()> {
-        if self.source.retire_counts()? {
-            tokio::time::sleep(kernel_counts::GRACE).await;
+        if let Some(readable) = self.source.retire_counts()? {
+            tokio::time::sleep_until(Instant::from_std(readable)).await;
         }
         while self.pump(DRAIN_SLICE).await? > 0 {}
         Ok(())

@@ -25,13 +25,13 @@ impl Source {
         }
     }
 
-    /// Retires what probes counted in the kernel so far (drained after
-    /// [`crate::kernel_counts::GRACE`]); whether there was any. A replay
+    /// Retires what probes counted in the kernel so far; returns when
+    /// `drain` passes it on (`None`: nothing counts in the kernel). A replay
     /// has the counts as records.
-    pub fn retire_counts(&mut self) -> Result<bool, ProbeError> {
+    pub fn retire_counts(&mut self) -> Result<Option<std::time::Instant>, ProbeError> {
         match self {
             Source::Kernel(probes) => probes.retire_counts(),
-            Source::Recording(_) => Ok(false),
+            Source::Recording(_) => Ok(None),
         }
     }
 
