@@ -5,7 +5,9 @@ use std::process::Command;
 
 use serde_json::Value as Json;
 
-use crate::harness::{Finished, Original, Tracer, example_plugins, fork_child, kernel_available, unique};
+use crate::harness::{
+    Finished, Original, Tracer, example_plugins, fork_child, getppid_calls, kernel_available, unique,
+};
 
 /// Runs `workload` in a child named `comm` while wasmtrace runs the example
 /// `plugin` (its probe narrowed to `comm`) and bpftrace runs the original
@@ -627,11 +629,8 @@ fn syscount_agrees_with_syscount_bt() {
     }
     let comm = unique("wt-sbt-");
     // Enough calls to be in syscount.bt's top 10 processes on a busy machine.
-    // SAFETY: getppid has no preconditions.
-    let (out, bt, _) = watch_both("syscount", "syscall.count", "syscount.bt", &comm, || unsafe {
-        for _ in 0..100_000 {
-            libc::getppid();
-        }
+    let (out, bt, _) = watch_both("syscount", "syscall.count", "syscount.bt", &comm, || {
+        getppid_calls(100_000)
     });
     let ours = out
         .counter("syscount", "processes", &[&comm])
