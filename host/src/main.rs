@@ -203,10 +203,13 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 
 /// Runs a session on a single-threaded tokio runtime: the reader, ticks,
 /// signals, the plugin-folder watcher and the Prometheus endpoint share it;
-/// plugins run on threads of their own.
+/// plugins run on threads of their own. The blocking pool's threads (plugin
+/// loads, scrapes) carry a name of their own, so that a count of threads can
+/// tell the pool's idle ones, which end after tokio's keep-alive, from a leak.
 fn event_loop<F: std::future::Future<Output = anyhow::Result<()>>>(f: impl FnOnce() -> F) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_name("blocking-pool")
         .build()
         .context("starting the event loop")?
         .block_on(f())

@@ -12,6 +12,7 @@ mod file_unlink;
 mod go_sdk;
 mod hostile_data;
 mod hot_reload;
+mod install_deps;
 mod languages;
 mod losses;
 mod net;
