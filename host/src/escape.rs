@@ -36,6 +36,16 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
     escaped(s, |_| false)
 }
 
+/// Like [`terminal`], for text kept in an error or a record: a plugin's
+/// reason for refusing to start, say, which the host may later print with
+/// [`terminal_lines`] (that keeps line breaks). No copy when nothing is escaped.
+pub fn terminal_owned(s: String) -> String {
+    if let Cow::Owned(escaped) = terminal(&s) {
+        return escaped;
+    }
+    s
+}
+
 /// Like [`terminal`], but keeps line breaks: for the host's own multi-line
 /// messages (a config error quoting its line), not for event or plugin data.
 pub fn terminal_lines(s: &str) -> Cow<'_, str> {
@@ -86,6 +96,18 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert_eq!(terminal_lines("one\ntwo\r"), "one\ntwo\\r");
+    }
+
+    #[test]
+    fn kept_text_cannot_start_a_line_even_where_line_breaks_are_kept() {
+        let reason = terminal_owned("no\nwasmtrace: error: forged\r\x1b[2J\u{2028}".to_string());
+        assert_eq!(reason, "no\\nwasmtrace: error: forged\\r\\x1b[2J\\u{2028}");
+        let printed = format!("wasmtrace: error: plugin `p` refused to start: {reason}");
+        assert_eq!(terminal_lines(&printed), printed);
+        assert_eq!(
+            terminal_owned("config key `x`: ünïcödé".into()),
+            "config key `x`: ünïcödé"
+        );
     }
 
     #[test]

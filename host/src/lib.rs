@@ -16,7 +16,9 @@
 //!   `trust` checks whose its file is; `names` answers its lookups.
 //! - `maps` holds what plugins count; [`output`], `render` and [`rotate`]
 //!   write text or JSON; `prometheus` serves metrics; [`deliver`] sends
-//!   findings to receivers; [`top`] is the live view.
+//!   findings to receivers; [`top`] is the live view. The files a run
+//!   writes (output, spool, recordings, compile cache) are opened by
+//!   `safe_file`, which follows no link.
 //! - [`listing`] and [`templates`] are `wasmtrace list` and `new-plugin`.
 //!
 //! Public are the modules the binary and the end-to-end tests use; the
@@ -43,6 +45,7 @@ pub mod recording;
 mod render;
 pub mod rotate;
 mod runtime;
+mod safe_file;
 mod swaps;
 pub mod templates;
 pub mod top;

@@ -207,12 +207,15 @@ fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
 /// loads, scrapes) carry a name of their own, so that a count of threads can
 /// tell the pool's idle ones, which end after tokio's keep-alive, from a leak.
 fn event_loop<F: std::future::Future<Output = anyhow::Result<()>>>(f: impl FnOnce() -> F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("blocking-pool")
         .build()
-        .context("starting the event loop")?
-        .block_on(f())
+        .context("starting the event loop")?;
+    let result = runtime.block_on(f());
+    // A plugin stuck in a host call may hold a pool thread: not waited for.
+    runtime.shutdown_background();
+    result
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -115,12 +115,12 @@ impl Output {
             match self.format {
                 Format::Text => writeln!(
                     self.out,
-                    "findings to {}: {} delivered, {} dropped, {} in the spool file, {} failed attempts",
-                    s.output, s.delivered, s.dropped, s.spooled, s.failed_attempts
+                    "findings to {}: {} delivered, {} dropped ({} refused by the receiver), {} in the spool file, {} failed attempts",
+                    s.output, s.delivered, s.dropped, s.refused, s.spooled, s.failed_attempts
                 )?,
                 Format::Json => self.json_line(json!({
                     "type": "delivery", "output": s.output, "delivered": s.delivered, "dropped": s.dropped,
-                    "spooled": s.spooled, "failed_attempts": s.failed_attempts,
+                    "refused": s.refused, "spooled": s.spooled, "failed_attempts": s.failed_attempts,
                 }))?,
             }
         }

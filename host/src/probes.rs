@@ -176,8 +176,9 @@ impl Probes {
     }
 
     /// Points a probe's container filter at these cgroups (the named
-    /// containers' as they are now), keeping the rest of its filter.
-    pub fn set_cgroups(&mut self, id: ProbeId, cgroups: &[u64]) -> Result<(), ProbeError> {
+    /// containers' as they are now, each with its depth below the root),
+    /// keeping the rest of its filter.
+    pub fn set_cgroups(&mut self, id: ProbeId, cgroups: &[(u64, u32)]) -> Result<(), ProbeError> {
         let probe = catalog::by_id(id);
         let Some(family) = self.families.get_mut(&probe.object).filter(|f| f.probes.contains(&id)) else {
             return Ok(());
@@ -193,7 +194,10 @@ impl Probes {
         }
         kernel.n_cgroups = n as u32;
         kernel.cgroups = [0; abi::CGROUPS_MAX];
-        kernel.cgroups[..n].copy_from_slice(&cgroups[..n]);
+        kernel.cgroup_levels = [0; abi::CGROUPS_MAX];
+        for (i, &(cgroup, level)) in cgroups[..n].iter().enumerate() {
+            (kernel.cgroups[i], kernel.cgroup_levels[i]) = (cgroup, level);
+        }
         set_filter(family, probe, kernel)
     }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::catalog;
+use crate::safe_file::{self, Access, OpenError};
 
 const MAGIC: &[u8; 8] = b"wtrec\0\r\n";
 pub const VERSION: u32 = 1;
@@ -31,6 +32,9 @@ const MAX_FRAME: u32 = 1 << 20;
 pub enum RecordingError {
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: io::Error },
+    /// What was at the path is not a file to write over (a link, someone else's).
+    #[error(transparent)]
+    Refused(OpenError),
     #[error("{path} is not a wasmtrace recording (it does not start with the recording signature)")]
     NotARecording { path: PathBuf },
     #[error(
@@ -105,7 +109,13 @@ impl Writer {
             path: path.to_path_buf(),
             cause,
         };
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err)?);
+        // Recordings hold every command line: not for every user to read, and
+        // never written through a link planted where the file is to go.
+        let file = safe_file::open(path, Access::Replace, 0o640).map_err(|e| match e {
+            OpenError::Io(cause) => io_err(cause),
+            refused => RecordingError::Refused(refused),
+        })?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
         let header = serde_json::to_vec(header).expect("a header serializes");
         out.write_all(MAGIC).map_err(io_err)?;
         out.write_all(&VERSION.to_le_bytes()).map_err(io_err)?;
@@ -302,6 +312,8 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::safe_file::test_support::{Victim, assert_link_refused};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn record(id: ProbeId, fill: u8) -> Vec<u8> {
         let mut bytes = vec![fill; abi::record_size(id)];
@@ -409,6 +421,42 @@ mod tests {
         kind[first_frame] = 9;
         std::fs::write(&path, &kind).unwrap();
         assert!(matches!(read_all(&path), Err(RecordingError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_recording_goes_only_to_a_file_of_its_own_that_others_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = Victim::new(dir.path());
+        let path = dir.path().join("rec.wtr");
+        let header = Header::new([ProbeId::FileOpen]);
+
+        std::os::unix::fs::symlink(&victim.path, &path).unwrap();
+        let err = assert_link_refused(&path, Writer::create(&path, &header));
+        assert!(matches!(err, RecordingError::Refused(OpenError::Link { .. })), "{err}");
+        victim.assert_untouched();
+
+        // A hard link would be emptied along with the file: refused first.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::hard_link(&victim.path, &path).unwrap();
+        let Err(err) = Writer::create(&path, &header) else {
+            panic!("recorded into a hard link at {}", path.display());
+        };
+        assert!(
+            matches!(err, RecordingError::Refused(OpenError::HardLinks { .. })),
+            "{err}"
+        );
+        victim.assert_untouched();
+
+        // An older recording, readable by all: replaced, and no longer readable by others.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"an older recording").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Writer::create(&path, &header)
+            .unwrap()
+            .finish(&Summary::default())
+            .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+        assert!(Reader::open(&path).is_ok(), "a recording again");
     }
 
     proptest::proptest! {

@@ -2,10 +2,11 @@
 //! FILE grows to a limit, then becomes FILE.1 (FILE.1 becomes FILE.2, …,
 //! the oldest beyond `keep` is removed). Lines are never split across files.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use crate::safe_file::{self, Access};
 
 pub struct RotatingFile {
     path: PathBuf,
@@ -65,9 +66,11 @@ impl RotatingFile {
     }
 }
 
+/// Opens FILE, at the start and after each rotation, never through a link:
+/// its folder may be one that others write to, such as /var/log.
 fn open_append(path: &Path) -> io::Result<File> {
     // Events name files and commands: not for every user to read.
-    OpenOptions::new().create(true).append(true).mode(0o640).open(path)
+    Ok(safe_file::open(path, Access::Append, 0o640)?)
 }
 
 impl Write for RotatingFile {
@@ -98,6 +101,7 @@ impl Drop for RotatingFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::safe_file::test_support::{Victim, assert_link_refused};
 
     #[test]
     fn rotates_by_size_keeps_n_and_never_splits_a_line() {
@@ -116,5 +120,38 @@ mod tests {
         assert_eq!(read(&dir.path().join("out.jsonl.1")), "{\"line\":6}\n{\"line\":7}\n");
         assert_eq!(read(&dir.path().join("out.jsonl.2")), "{\"line\":4}\n{\"line\":5}\n");
         assert!(!dir.path().join("out.jsonl.3").exists());
+    }
+
+    #[test]
+    fn a_link_planted_at_the_path_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = Victim::new(dir.path());
+        let path = dir.path().join("out.jsonl");
+        std::os::unix::fs::symlink(&victim.path, &path).unwrap();
+        assert_link_refused(&path, RotatingFile::open(&path, 25, 2));
+        victim.assert_untouched();
+
+        // Planted between two writes, in place of the file: the rotation
+        // moves the link aside (rename does not follow it) and reopens FILE
+        // as a new file of its own.
+        std::fs::remove_file(&path).unwrap();
+        let mut f = RotatingFile::open(&path, 25, 2).unwrap();
+        writeln!(f, "{{\"line\":1}}").unwrap();
+        std::fs::rename(&path, dir.path().join("moved-away")).unwrap();
+        std::os::unix::fs::symlink(&victim.path, &path).unwrap();
+        writeln!(f, "{{\"line\":2}}").unwrap();
+        // 11 bytes per line: the third does not fit in 25, and rotates.
+        writeln!(f, "{{\"line\":3}}").unwrap();
+        drop(f);
+        victim.assert_untouched();
+        assert!(path.symlink_metadata().unwrap().is_file(), "FILE is a file again");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"line\":3}\n");
+        let moved = dir.path().join("out.jsonl.1").symlink_metadata().unwrap();
+        assert!(moved.file_type().is_symlink(), "the link was moved, not followed");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("moved-away")).unwrap(),
+            "{\"line\":1}\n{\"line\":2}\n",
+            "the lines before the rotation went to the file that was open"
+        );
     }
 }

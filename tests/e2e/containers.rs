@@ -146,23 +146,25 @@ fn container_events_carry_its_id_and_name_and_the_hosts_carry_none() {
     assert!(execs.contains(&container(&before.0, &early)), "{execs:#?}");
 }
 
-/// Kubernetes identity comes from the CRI annotations: namespace, pod and
-/// the container's name in the pod, in the plugin's view and in the JSON
-/// finding's `container` object.
+/// Kubernetes identity comes only from a CRI runtime's records (the
+/// records.rs tests read containerd's and CRI-O's): podman lets whoever
+/// starts a container set the same annotations, so a podman container that
+/// claims a pod is shown as the podman container it is, in the plugin's
+/// view and in the JSON finding's `container` object.
 #[test]
-fn kubernetes_annotations_show_as_namespace_pod_and_container() {
-    if !kernel_available("kubernetes_annotations_show_as_namespace_pod_and_container") {
+fn kubernetes_annotations_from_podman_claim_no_pod() {
+    if !kernel_available("kubernetes_annotations_from_podman_claim_no_pod") {
         return;
     }
     let name = unique("wt-pod-");
     let tracer = Tracer::start(&echo_config(&["busybox"], ""));
     let annotations = [
         "--annotation",
-        "io.kubernetes.pod.namespace=shop",
+        "io.kubernetes.pod.namespace=kube-system",
         "--annotation",
-        "io.kubernetes.pod.name=cart-5c7f9",
+        "io.kubernetes.pod.name=etcd-0",
         "--annotation",
-        "io.kubernetes.container.name=redis",
+        "io.kubernetes.container.name=etcd",
     ];
     podman_run(&name, &annotations, &["/bin/busybox", "cat", "/etc/hostname"]);
     let id = run(Command::new("podman").args(["inspect", "--format", "{{.Id}}", &name]));
@@ -174,8 +176,8 @@ fn kubernetes_annotations_show_as_namespace_pod_and_container() {
         .into_iter()
         .filter(|c| c.contains(&id))
         .collect();
-    assert_eq!(opens, [format!("podman {id} redis {IMAGE} shop/cart-5c7f9/redis")]);
-    // The Go SDK reads the same container and pod.
+    assert_eq!(opens, [format!("podman {id} {name} {IMAGE} -")]);
+    // The Go SDK reads the same container.
     let go: Vec<String> = echoed_by(&out, "echo_go", "file.open", "path", "/etc/hostname")
         .into_iter()
         .filter(|c| c.contains(&id))
@@ -187,8 +189,142 @@ fn kubernetes_annotations_show_as_namespace_pod_and_container() {
         .unwrap();
     assert_eq!(
         line["container"],
-        serde_json::json!({"runtime": "podman", "id": id, "name": "redis", "image": IMAGE,
-            "pod": {"namespace": "shop", "name": "cart-5c7f9", "container": "redis"}})
+        serde_json::json!({"runtime": "podman", "id": id, "name": name, "image": IMAGE})
+    );
+}
+
+/// A cgroup the test makes (and removes, with the folders it made for it).
+struct TestCgroup(Vec<std::path::PathBuf>);
+
+fn cgroup_v2_mount() -> std::path::PathBuf {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .find_map(|l| {
+            let (before, after) = l.split_once(" - ")?;
+            after
+                .starts_with("cgroup2 ")
+                .then(|| before.split(' ').nth(4).unwrap().into())
+        })
+        .expect("a cgroup v2 mount")
+}
+
+impl TestCgroup {
+    /// Made by someone else, named like a running container's (`libpod-<its
+    /// id>`), somewhere its runtime did not put it.
+    fn named_like(container_id: &str) -> TestCgroup {
+        let parent = cgroup_v2_mount().join(unique("wt-fake-"));
+        let path = parent.join(format!("libpod-{container_id}"));
+        std::fs::create_dir_all(&path).unwrap();
+        TestCgroup(vec![path, parent])
+    }
+
+    /// One below a running container's own cgroup, as a container may make.
+    fn below(container: &Running) -> TestCgroup {
+        let pid = run(Command::new("podman").args(["inspect", "--format", "{{.State.Pid}}", &container.0]));
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let own = cgroups.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        let path = cgroup_v2_mount()
+            .join(own.trim_start_matches('/'))
+            .join(unique("wt-sub-"));
+        std::fs::create_dir(&path).unwrap();
+        TestCgroup(vec![path])
+    }
+
+    /// Forks a child named `comm` that moves into this cgroup and opens /etc/hostname `n` times.
+    fn opens(&self, comm: &str, n: usize) {
+        let procs =
+            std::ffi::CString::new(self.0[0].join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
+        let path = c"/etc/hostname";
+        crate::harness::fork_child(comm, || {
+            // SAFETY: valid NUL-terminated paths and a buffer of one byte.
+            unsafe {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                assert!(fd >= 0 && libc::write(fd, b"0".as_ptr().cast(), 1) == 1);
+                libc::close(fd);
+                for _ in 0..n {
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// A process in a cgroup named like a running container's is not that
+/// container: its runtime's record says where the container's cgroup is.
+#[test]
+fn a_cgroup_named_like_a_container_is_not_that_container() {
+    if !kernel_available("a_cgroup_named_like_a_container_is_not_that_container") {
+        return;
+    }
+    let victim = unique("wt-victim-");
+    let running = Running::start(&victim, &[]);
+    let fake = TestCgroup::named_like(&running.0);
+    let framer = unique("wt-framer-");
+    let tracer = Tracer::start(&echo_config(&[&framer, "busybox"], ""));
+    fake.opens(&framer, 5);
+    running.exec("/bin/busybox cat /etc/hostname");
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let framed: Vec<String> = out
+        .of_type("finding")
+        .filter(|f| {
+            f["plugin"] == "echo"
+                && f["rule"] == "file.open"
+                && f["message"] == framer.as_str()
+                && f["fields"]["path"] == "/etc/hostname"
+        })
+        .map(|f| f["fields"]["container"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(framed, vec!["-".to_string(); 5], "{}", out.stderr);
+    let real = echoed(&out, "file.open", "path", "/etc/hostname");
+    assert!(
+        real.contains(&format!("podman {} {victim} {IMAGE} -", running.0)),
+        "the real container is still itself: {real:#?}"
+    );
+}
+
+/// Fakes cannot crowd a container out of the kernel's container filter
+/// (16 cgroups at most): 20 cgroups named like it are not followed, and its
+/// events (from a cgroup it made below its own, too) all pass.
+#[test]
+fn fakes_do_not_crowd_a_container_filter() {
+    if !kernel_available("fakes_do_not_crowd_a_container_filter") {
+        return;
+    }
+    let wanted = unique("wt-crowded-");
+    let container = Running::start(&wanted, &[]);
+    let fakes: Vec<TestCgroup> = (0..20).map(|_| TestCgroup::named_like(&container.0)).collect();
+    let below = TestCgroup::below(&container);
+    let framer = unique("wt-crowd-");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[probe.\"file.open\"]\ncontainer = [\"{wanted}\"]\n[plugin.opensnoop]\n[plugin.opensnoop.config]\ncontainer = true\n",
+        crate::harness::example_plugins().display()
+    ));
+    for fake in &fakes {
+        fake.opens(&framer, 1);
+    }
+    container.exec(LOOP);
+    // In a cgroup below the container's: still the container.
+    below.opens(&framer, OPENS);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    assert_eq!(
+        rows_by_container(&out, &[&wanted, "-"]),
+        [(wanted.clone(), 2 * OPENS)].into(),
+        "{}",
+        out.stderr
     );
 }
 

@@ -123,6 +123,8 @@ pub struct Finished {
 }
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stopped wasmtrace may take to exit before the test fails.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Tracer {
     /// Starts wasmtrace on `config` and waits until its probes are attached.
@@ -281,10 +283,25 @@ impl Tracer {
     }
 
     /// Stops it as Ctrl-C would: its exit status, stdout and stderr as printed.
+    /// One that has not exited a minute later is killed, and the test fails.
     pub fn stop_raw(mut self) -> (ExitStatus, String, String) {
         // SAFETY: kill with a valid pid and signal.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait().unwrap();
+        let given_up = std::time::Instant::now() + STOP_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > given_up {
+                let _ = self.child.kill();
+                let said: String = self.stderr.try_iter().map(|l| l + "\n").collect();
+                panic!(
+                    "wasmtrace did not stop within {STOP_TIMEOUT:?} of SIGINT; it said:\n{}{said}",
+                    self.said
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let stdout = self.stdout.join().unwrap();
         let stderr: String = self.said + &self.stderr.iter().map(|l| l + "\n").collect::<String>();
         (status, stdout, stderr)
@@ -470,6 +487,54 @@ pub fn child_opens(comm: &str, path: &Path, n: usize) -> u32 {
             }
         }
     })
+}
+
+/// Runs `cmd` to its end and collects its output, as `Command::output`
+/// does; one still running after `limit` is killed, and the test fails.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let read = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let given_up = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > given_up {
+            let _ = child.kill();
+            let said = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+            panic!("{cmd:?} still ran after {limit:?}; it said:\n{said}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The file system type (as the kernel names it) of the mount holding `path`.
+pub fn fs_type(path: &Path) -> String {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            Some((fields[4], fields[dash + 1]))
+        })
+        .filter(|(mount, _)| path.starts_with(mount))
+        .max_by_key(|(mount, _)| mount.len())
+        .map(|(_, fs)| fs.to_string())
+        .unwrap()
 }
 
 /// The original of a tool (a bpftrace script such as

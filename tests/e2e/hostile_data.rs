@@ -2,11 +2,15 @@
 //! holds an escape sequence opens a path that would retitle the terminal,
 //! clear it, turn it red and forge a line; plugins print rows, findings and
 //! logs of the same. Text output shows all of it escaped, one line per item.
+//! And a process passes file descriptors far past its fd table, where the
+//! kernel holds other data: probes read no file there.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 
-use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, test_plugins, unique};
+use crate::harness::{
+    Tracer, child_opens, example_plugins, fork_child, fs_type, kernel_available, test_plugins, unique,
+};
 
 /// The attack from issue 9, with an invalid UTF-8 byte at the end.
 const HOSTILE: &[u8] = b"\x1b]0;PWNED\x07\x1b[2J\x1b[31mred\r\nFAKE: root login\xff";
@@ -109,4 +113,61 @@ fn plugins_cannot_print_raw_control_characters_in_rows_findings_or_logs() {
             .any(|l| l.contains(shown) && l.ends_with("plugin=\"logs\"")),
         "a log line, escaped:\n{stderr}"
     );
+}
+
+/// file.latency resolves the fd a process passed to its call; fds past the
+/// end of its table (up to i32::MAX) must not be read as files, so only the
+/// calls on the one file it opened are reported.
+#[test]
+fn fds_past_the_fd_table_name_no_file() {
+    if !kernel_available("fds_past_the_fd_table_name_no_file") {
+        return;
+    }
+    let comm = unique("wt-fdt-");
+    let dir = tempfile::tempdir().unwrap();
+    let tracer = Tracer::start(&format!(
+        "[probe.\"file.latency\"]\ncomm = [\"{comm}\"]\n[plugin.echo]\npath = \"{}/echo.wasm\"\nprobes = [\"file.latency\"]\n",
+        test_plugins().display()
+    ));
+    let path = CString::new(dir.path().join("f").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: raw syscalls only; fsync on a closed fd fails with EBADF, and
+    // on an open one (inherited pipes, sockets) returns at once.
+    let pid = fork_child(&comm, || unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600);
+        libc::fsync(fd);
+        // Past the table's end (64 fds, more if the parent had more open)
+        // lie the next kernel objects and, further on, any other memory.
+        for bad in (0..8192).chain([1 << 20, 1 << 30, i32::MAX]) {
+            if libc::fcntl(bad, libc::F_GETFD) == -1 {
+                libc::fsync(bad);
+            }
+        }
+    });
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let calls: Vec<(String, i64, i64, String)> = out
+        .findings("file.latency")
+        .map(|f| {
+            assert_eq!(f["pid"], pid, "{f}");
+            (
+                f["op"].as_str().unwrap().to_string(),
+                f["fd"].as_i64().unwrap(),
+                f["ret"].as_i64().unwrap(),
+                f["fs_type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let fs = fs_type(dir.path());
+    let fd = calls.first().map_or(-1, |c| c.1);
+    assert!(fd >= 0, "{calls:?}; stderr:\n{}", out.stderr);
+    assert_eq!(
+        calls,
+        [
+            ("open".to_string(), fd, fd, fs.clone()),
+            ("fsync".to_string(), fd, 0, fs)
+        ],
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(out.probe("file.latency"), (2, 0));
 }

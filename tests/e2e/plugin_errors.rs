@@ -3,7 +3,11 @@
 
 use std::path::Path;
 
-use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, test_plugins, unique, wasmtrace};
+use std::time::Duration;
+
+use crate::harness::{
+    Tracer, child_opens, example_plugins, kernel_available, output_within, test_plugins, unique, wasmtrace,
+};
 
 /// Runs wasmtrace on a config that loads one plugin from `path`; returns its stderr.
 fn run_with_plugin(path: &Path, extra: &str) -> String {
@@ -14,11 +18,10 @@ fn run_with_plugin(path: &Path, extra: &str) -> String {
         format!("[plugin.broken]\npath = \"{}\"\n{extra}", path.display()),
     )
     .unwrap();
-    let out = wasmtrace()
-        .args(["run", "--duration", "1s", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = output_within(
+        wasmtrace().args(["run", "--duration", "1s", "--config"]).arg(&config),
+        Duration::from_secs(60),
+    );
     assert!(!out.status.success());
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -136,6 +139,22 @@ fn init_rejection_says_why() {
     );
 }
 
+/// The reason is the plugin's own text: its line breaks and escape
+/// sequences are shown escaped, and start no line of wasmtrace's.
+#[test]
+fn init_rejection_cannot_forge_lines() {
+    let err = run_with_plugin(
+        &test_plugins().join("misbehave.wasm"),
+        "[plugin.broken.config]\nfail_in = \"init\"\nhow = \"reject\"\n\
+         why = \"no\\nwasmtrace: error: forged\\r\\u001b[2J\"\n",
+    );
+    assert!(
+        err.contains("error: plugin `broken` refused to start: no\\nwasmtrace: error: forged\\r\\x1b[2J"),
+        "{err}"
+    );
+    assert!(!err.lines().any(|l| l.starts_with("wasmtrace: error: forged")), "{err}");
+}
+
 #[test]
 fn a_failing_plugin_stops_alone_and_keeps_its_maps() {
     if !kernel_available("a_failing_plugin_stops_alone_and_keeps_its_maps") {
@@ -240,6 +259,118 @@ fn a_go_plugins_config_error_says_why() {
         err.contains(
             "error: plugin `broken` refused to start: config key `paths`: \"shadow\" is not an absolute path pattern"
         ),
+        "{err}"
+    );
+}
+
+/// The misbehave test plugin (3 core instances, 1 memory, 2 tables of its
+/// own) with `extra` more core instances inside its component, each with a
+/// memory of `pages` 64 KiB pages (or none): a real plugin that also
+/// multiplies what the host holds for it.
+fn plugin_with_instances(extra: usize, pages: Option<u32>) -> Vec<u8> {
+    let plugin = std::fs::read(test_plugins().join("misbehave.wasm")).unwrap();
+    let text = wasmprinter::print_bytes(&plugin).unwrap();
+    // Defined last, so that no index of the plugin's own moves.
+    let end = text.rfind("  (@producers").unwrap_or(text.rfind(')').unwrap());
+    let memory = pages.map(|p| format!("(memory {p})")).unwrap_or_default();
+    let mut hostile = String::from(&text[..end]);
+    hostile += &format!("  (core module $hog {memory})\n");
+    for _ in 0..extra {
+        hostile += "  (core instance (instantiate $hog))\n";
+    }
+    hostile += &text[end..];
+    wat::parse_str(&hostile).unwrap()
+}
+
+/// Runs it, rejecting its config in `init` (so that getting that far shows it was instantiated).
+fn run_with_component(bytes: &[u8], limits: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hog.wasm");
+    std::fs::write(&path, bytes).unwrap();
+    run_with_plugin(
+        &path,
+        &format!("{limits}[plugin.broken.config]\nfail_in = \"init\"\nhow = \"reject\"\n"),
+    )
+}
+
+/// The memory limit holds for the plugin as a whole: twelve memories of
+/// 16 MiB beside its own, each under a 64 MiB limit, are 192 MiB together
+/// and refused.
+#[test]
+fn memories_are_bounded_together() {
+    let limit = "[limits]\nplugin_memory_mib = 64\n";
+    let err = run_with_component(&plugin_with_instances(12, Some(256)), limit);
+    assert!(
+        err.contains(
+            "error: plugin `broken` failed in instantiate: exceeded its memory limit of 64 MiB (all its memories and tables together)"
+        ),
+        "{err}"
+    );
+    // Three of them (48 MiB, and the plugin's own) fit: it gets as far as `init`.
+    let err = run_with_component(&plugin_with_instances(3, Some(256)), limit);
+    assert!(err.contains("refused to start: misbehave: config says no"), "{err}");
+}
+
+/// Instances (and so memories and tables) are counted: a component cannot
+/// multiply what the host holds for it by instantiating a module many times.
+#[test]
+fn core_instances_are_capped() {
+    let err = run_with_component(&plugin_with_instances(62, None), "");
+    assert!(
+        err.contains(
+            "error: plugin `broken` failed in instantiate: exceeded a limit of its sandbox (resource limit exceeded: \
+             instance count too high at 65): at most 64 core instances, 16 memories and 64 tables"
+        ),
+        "{err}"
+    );
+    let err = run_with_component(&plugin_with_instances(16, Some(1)), "");
+    assert!(
+        err.contains("(resource limit exceeded: memory count too high at 17)"),
+        "{err}"
+    );
+    let err = run_with_component(&plugin_with_instances(61, None), "");
+    assert!(err.contains("refused to start: misbehave: config says no"), "{err}");
+}
+
+/// `init` is bounded in wall-clock time too: a sleep on granted clocks ends
+/// at the limit and the plugin is refused, instead of start-up hanging.
+#[test]
+fn a_sleep_in_init_is_stopped_at_the_wall_clock_limit() {
+    let err = run_with_plugin(
+        &test_plugins().join("misbehave.wasm"),
+        "[limits]\nplugin_cpu_per_call = \"1s\"\nplugin_wall_per_call = \"1s\"\n\
+         [plugin.broken.config]\nfail_in = \"init\"\nhow = \"sleep\"\n[plugin.broken.grant]\nclocks = true\n",
+    );
+    assert!(
+        err.contains(
+            "error: plugin `broken` failed in init: did not return within its 1s of wall-clock time for one call"
+        ),
+        "{err}"
+    );
+}
+
+/// A host call no limit inside wasmtime can interrupt (a read of a FIFO
+/// nobody writes to) does not hang start-up: the plugin is refused once
+/// instantiate and init have had their wall-clock time.
+#[test]
+fn init_stuck_in_a_host_call_does_not_hang_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    let err = run_with_plugin(
+        &test_plugins().join("misbehave.wasm"),
+        &format!(
+            "[limits]\nplugin_cpu_per_call = \"1s\"\nplugin_wall_per_call = \"1s\"\n\
+             [plugin.broken.config]\nfail_in = \"init\"\nhow = \"fifo\"\npath = \"{}\"\n\
+             [plugin.broken.grant]\nread_dirs = [\"{}\"]\n",
+            fifo.display(),
+            dir.path().display()
+        ),
+    );
+    assert!(
+        err.contains("error: plugin `broken` did not return from init within 3s (blocked in a host call?)"),
         "{err}"
     );
 }

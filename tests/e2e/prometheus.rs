@@ -2,6 +2,8 @@
 //! answers queries on its maps; JSON lines go to a file.
 
 use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -285,6 +287,84 @@ comm = ["{comm}"]
     // Plain HTTP gets no metrics from the TLS port.
     let plain = http_get(port, "/metrics").unwrap_or_default();
     assert!(!plain.contains("wasmtrace_"), "{plain}");
+    drop(prometheus);
+    tracer.stop().assert_clean_exit();
+}
+
+/// A slowloris against the real endpoint while the real Prometheus scrapes
+/// it: 100 connections that send half a request and stay. Prometheus still
+/// scrapes within seconds (each new connection takes the place of the one
+/// that has gone longest without a request in progress; its scrape shows
+/// the evictions, so it was taken during the attack), and the half-open
+/// connections that are left are closed after the idle timeout (10 s).
+#[test]
+fn prometheus_scrapes_through_a_slowloris_and_the_half_open_connections_are_closed() {
+    if !kernel_available("prometheus_scrapes_through_a_slowloris_and_the_half_open_connections_are_closed") {
+        return;
+    }
+    let comm = unique("wt-slow-");
+    let port = free_port();
+    let tracer = Tracer::start(&format!(
+        r#"
+plugin_dir = "{}"
+[output]
+prometheus = "127.0.0.1:{port}"
+[probe."file.open"]
+comm = ["{comm}"]
+[plugin.tally]
+"#,
+        example_plugins().display()
+    ));
+    let prometheus = Prometheus::start(port);
+    assert_eq!(prometheus.wait_for("up{job=\"wasmtrace\"}", |v| v == 1.0), 1.0);
+
+    let opened = Instant::now();
+    let mut slow: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect();
+    let evicted = prometheus.wait_for("wasmtrace_endpoint_closed_total{reason=\"evicted\"}", |v| v >= 84.0);
+    let scraped_in = opened.elapsed();
+    assert!(
+        scraped_in < Duration::from_secs(10),
+        "Prometheus scraped through the attack only after {scraped_in:?}"
+    );
+
+    let closed = |slow: &mut [TcpStream]| {
+        let mut buf = [0u8; 64];
+        let mut closed = 0;
+        for s in slow.iter_mut() {
+            match s.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                _ => closed += 1,
+            }
+        }
+        closed
+    };
+    while closed(&mut slow) < 100 && opened.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all_closed = opened.elapsed();
+    assert_eq!(
+        closed(&mut slow),
+        100,
+        "half-open connections left after {all_closed:?}"
+    );
+    assert!(all_closed >= Duration::from_secs(10), "{all_closed:?}");
+    let idle = prometheus.wait_for("wasmtrace_endpoint_closed_total{reason=\"idle\"}", |v| v >= 15.0);
+    assert_eq!(
+        prometheus.wait_for("up{job=\"wasmtrace\"}", |v| v == 1.0),
+        1.0,
+        "still scraped"
+    );
+    eprintln!(
+        "100 half-sent requests: Prometheus scraped {scraped_in:?} after they opened, with {evicted} connections \
+         evicted; every half-open one was closed {all_closed:?} after they opened ({idle} for the idle timeout)"
+    );
     drop(prometheus);
     tracer.stop().assert_clean_exit();
 }

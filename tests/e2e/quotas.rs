@@ -110,15 +110,19 @@ fn output_floods_stay_within_the_emit_budget() {
         "plugin_emits_per_interval = 1000\nplugin_emit_kib_per_interval = 64",
     );
     let (out, peak) = run_flood(&config, FLOOD_TIME);
-    // What one flood may emit of each within 64 KiB (the sizes the budget
-    // counts: a row's cells plus one byte each, a header's 16 names of 6
-    // bytes plus one, a log's 100 bytes, a finding's rule and message).
+    // What one flood may emit of each within 64 KiB. The budget counts what
+    // each holds on the host: a string 24 bytes and its text, a cell 24 bytes
+    // (a value) and its text. A row is a number and 100 bytes of text; a
+    // header 16 names of 6 bytes; a log 100 bytes; a finding its rule
+    // ("flood") and its 100-byte message.
+    const STRING: u64 = 24;
+    const VALUE: u64 = 24;
     let fits = |bytes: u64| (64 << 10) / bytes;
     let per_flood = [
-        ("rows", fits(9 + 101)),
-        ("columns", fits(16 * 7)),
-        ("logs", fits(100)),
-        ("findings", fits(5 + 100)),
+        ("rows", fits(VALUE + VALUE + 100)),
+        ("columns", fits(16 * (STRING + 6))),
+        ("logs", fits(STRING + 100)),
+        ("findings", fits(STRING + 5 + STRING + 100)),
     ];
     let floods = |plugin: &str, fit: u64| {
         let refused = refused(&out, plugin, "emits");

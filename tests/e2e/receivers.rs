@@ -219,8 +219,10 @@ fn findings_reach_alertmanager_with_labels_grouping_and_silences() {
 /// A webhook receiver the test can take down and bring back on the same port.
 struct Hook {
     port: u16,
-    /// Every finding received, and the Authorization header of each request.
+    /// Every finding received, the number in each request, and the
+    /// Authorization header of each request.
     received: Arc<Mutex<Vec<Json>>>,
+    sizes: Arc<Mutex<Vec<usize>>>,
     tokens: Arc<Mutex<BTreeSet<String>>>,
     /// The status line it answers with.
     answer: Arc<Mutex<&'static str>>,
@@ -232,6 +234,7 @@ impl Hook {
         let mut hook = Hook {
             port: port_below_ephemeral(),
             received: Arc::default(),
+            sizes: Arc::default(),
             tokens: Arc::default(),
             answer: Arc::new(Mutex::new("200 OK")),
             serving: None,
@@ -244,8 +247,9 @@ impl Hook {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (received, tokens, answer, serving) = (
+        let (received, sizes, tokens, answer, serving) = (
             self.received.clone(),
+            self.sizes.clone(),
             self.tokens.clone(),
             self.answer.clone(),
             on.clone(),
@@ -253,7 +257,7 @@ impl Hook {
         let thread = std::thread::spawn(move || {
             while serving.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &received, &tokens, &answer, &serving),
+                    Ok((stream, _)) => serve(stream, &received, &sizes, &tokens, &answer, &serving),
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
@@ -290,6 +294,7 @@ fn port_below_ephemeral() -> u16 {
 fn serve(
     stream: TcpStream,
     received: &Mutex<Vec<Json>>,
+    sizes: &Mutex<Vec<usize>>,
     tokens: &Mutex<BTreeSet<String>>,
     answer: &Mutex<&'static str>,
     on: &std::sync::atomic::AtomicBool,
@@ -328,10 +333,9 @@ fn serve(
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
         let batch: Json = serde_json::from_slice(&body).unwrap();
-        received
-            .lock()
-            .unwrap()
-            .extend(batch.as_array().unwrap().iter().cloned());
+        let batch = batch.as_array().unwrap();
+        sizes.lock().unwrap().push(batch.len());
+        received.lock().unwrap().extend(batch.iter().cloned());
         let status = *answer.lock().unwrap();
         write!(writer, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
     }
@@ -441,12 +445,13 @@ fn a_webhook_that_goes_down_without_a_spool_counts_exactly_what_it_dropped() {
     assert!(out.stderr.contains("dropped, its queue was full"), "{}", out.stderr);
 }
 
-/// A receiver that refuses a batch (HTTP 400) gets it once: retrying would
-/// fail again and hold up every finding behind it. The batch is dropped
-/// and counted.
+/// A receiver that refuses every finding (HTTP 400): a refused batch is
+/// sent again in halves, down to single findings, so that one finding it
+/// cannot take costs no other; each finding is sent alone once, refused,
+/// and then dropped and counted, not retried.
 #[test]
-fn a_batch_the_webhook_refuses_is_dropped_and_counted_not_retried() {
-    if !kernel_available("a_batch_the_webhook_refuses_is_dropped_and_counted_not_retried") {
+fn findings_the_webhook_refuses_even_alone_are_dropped_and_counted_not_retried() {
+    if !kernel_available("findings_the_webhook_refuses_even_alone_are_dropped_and_counted_not_retried") {
         return;
     }
     let mut hook = Hook::new();
@@ -455,18 +460,28 @@ fn a_batch_the_webhook_refuses_is_dropped_and_counted_not_retried() {
     let receivers = format!("[output.webhook]\nurl = \"http://127.0.0.1:{}/\"\n", hook.port);
     let tracer = Tracer::start(&shellspawn_config(&[&service], &receivers));
     Service::new(&service).spawn_shells(3);
-    wait_until("the receiver to see the findings", || hook.count() == 3);
+    let alone = |hook: &Hook| hook.sizes.lock().unwrap().iter().filter(|&&n| n == 1).count();
+    wait_until("each finding sent alone", || alone(&hook) == 3);
     std::thread::sleep(Duration::from_secs(2));
     let out = tracer.stop();
     out.assert_clean_exit();
     hook.down();
-    assert_eq!(hook.count(), 3, "each finding was sent once");
-    let sent = delivery(&out, "webhook");
+    assert_eq!(alone(&hook), 3, "each finding was sent alone once");
+    let sent: BTreeSet<u64> = hook
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|f| f["fields"]["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sent.len(), 3);
+    let stats = delivery(&out, "webhook");
     assert_eq!(
-        (sent["delivered"].as_u64(), sent["dropped"].as_u64()),
+        (stats["delivered"].as_u64(), stats["dropped"].as_u64()),
         (Some(0), Some(3)),
-        "{sent}"
+        "{stats}"
     );
+    assert!(out.stderr.contains("findings refused by webhook: "), "{}", out.stderr);
     assert!(out.stderr.contains("400 Bad Request"), "{}", out.stderr);
 }
 

@@ -80,7 +80,9 @@ fn exhausting_memory_is_stopped() {
     let failed = failures(&out);
     assert_eq!(failed.len(), 1, "stderr:\n{}", out.stderr);
     assert!(
-        failed[0].ends_with("failed in on-events: exceeded its memory limit of 256 MiB"),
+        failed[0].ends_with(
+            "failed in on-events: exceeded its memory limit of 256 MiB (all its memories and tables together)"
+        ),
         "{failed:?}"
     );
     assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(2));
@@ -216,4 +218,84 @@ fn the_sandbox_holds_no_files_env_clock_or_network_unless_granted() {
         "{granted:?}"
     );
     assert!(!granted["connect"].0, "the network is never granted: {granted:?}");
+}
+
+/// Frozen clocks (the default) never advance, so a WASI sleep on them ends
+/// at once: a plugin that sleeps for years holds up nothing.
+#[test]
+fn a_sleep_on_frozen_clocks_ends_at_once() {
+    if !kernel_available("a_sleep_on_frozen_clocks_ends_at_once") {
+        return;
+    }
+    let (out, comm) = beside_opensnoop("fail_in = \"events\"\nhow = \"sleep\"", "", &[3], Duration::ZERO);
+    out.assert_clean_exit();
+    assert_eq!(failures(&out), Vec::<String>::new());
+    assert_eq!(out.counter("misbehave", "seen", &[]), Some(3));
+    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(3));
+}
+
+/// Granted real clocks, a sleep ends at the call's wall-clock deadline,
+/// where the call is stopped (the CPU limit does not see time in a sleep).
+#[test]
+fn a_sleep_on_granted_clocks_is_stopped_at_the_wall_clock_limit() {
+    if !kernel_available("a_sleep_on_granted_clocks_is_stopped_at_the_wall_clock_limit") {
+        return;
+    }
+    let (out, comm) = beside_opensnoop(
+        "fail_in = \"events\"\nhow = \"sleep\"\n[plugin.misbehave.grant]\nclocks = true",
+        "[limits]\nplugin_cpu_per_call = \"1s\"\nplugin_wall_per_call = \"1s\"",
+        &[2],
+        Duration::ZERO,
+    );
+    out.assert_clean_exit();
+    let failed = failures(&out);
+    assert!(!failed.is_empty(), "stderr:\n{}", out.stderr);
+    for failure in &failed {
+        assert!(
+            failure.ends_with("failed in on-events: did not return within its 1s of wall-clock time for one call"),
+            "{failed:?}"
+        );
+    }
+    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(2));
+}
+
+/// A host call that no limit inside wasmtime can interrupt (reading a FIFO
+/// nobody writes to, in a folder granted to the plugin) holds up neither
+/// the other plugins nor the end of the run: the plugin is named and left
+/// behind, and every map is printed.
+#[test]
+fn a_plugin_stuck_in_a_host_call_is_left_behind_at_exit() {
+    if !kernel_available("a_plugin_stuck_in_a_host_call_is_left_behind_at_exit") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    let (out, comm) = beside_opensnoop(
+        &format!(
+            "fail_in = \"events\"\nhow = \"fifo\"\npath = \"{}\"\n[plugin.misbehave.grant]\nread_dirs = [\"{}\"]",
+            fifo.display(),
+            dir.path().display()
+        ),
+        "",
+        &[3],
+        Duration::from_millis(500),
+    );
+    out.assert_clean_exit();
+    assert_eq!(failures(&out).len(), 1, "stderr:\n{}", out.stderr);
+    assert!(
+        failures(&out)[0].starts_with("plugin `misbehave` did not return from on-events ("),
+        "{:?}",
+        failures(&out)
+    );
+    assert!(
+        out.stderr.contains("left behind; its maps are printed as they stand"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.counter("opensnoop", "opens", &[&comm]), Some(3));
+    // Its map is printed as it stood: the call that never returned had not counted.
+    assert_eq!(out.counter("misbehave", "seen", &[]), None);
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 use serde_json::Value as Json;
 
 use crate::harness::{
-    Finished, Original, Tracer, example_plugins, fork_child, getppid_calls, kernel_available, unique,
+    Finished, Original, Tracer, example_plugins, fork_child, fs_type, getppid_calls, kernel_available, unique,
 };
 
 /// Runs `workload` in a child named `comm` while wasmtrace runs the example
@@ -645,22 +645,6 @@ fn syscount_agrees_with_syscount_bt() {
         .collect();
     assert_eq!(theirs, [ours]);
     assert_eq!(out.counter("syscount", "syscalls", &["getppid"]), Some(100_000));
-}
-
-/// The file system type (as the kernel names it) of the mount holding `path`.
-fn fs_type(path: &std::path::Path) -> String {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let fields: Vec<&str> = l.split(' ').collect();
-            let dash = fields.iter().position(|f| *f == "-")?;
-            Some((fields[4], fields[dash + 1]))
-        })
-        .filter(|(mount, _)| path.starts_with(mount))
-        .max_by_key(|(mount, _)| mount.len())
-        .map(|(_, fs)| fs.to_string())
-        .unwrap()
 }
 
 #[test]

@@ -59,9 +59,10 @@ static __always_inline int listed(const __u32 *list, __u32 n, __u32 value)
 static __always_inline int scope_selected(const struct filter *f)
 {
 	if (f->scope == SCOPE_CGROUPS) {
-		__u64 cgroup = bpf_get_current_cgroup_id();
+		/* A container's processes may be in cgroups it made below its own. */
 		for (int i = 0; i < CGROUPS_MAX; i++)
-			if (i < f->n_cgroups && f->cgroups[i] == cgroup)
+			if (i < f->n_cgroups &&
+			    bpf_get_current_ancestor_cgroup_id(f->cgroup_levels[i]) == f->cgroups[i])
 				return 1;
 		return 0;
 	}
@@ -146,12 +147,16 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-/* The file behind one of the current task's file descriptors, or 0. */
+/* The file behind one of the current task's file descriptors, or 0. The fd
+ * is whatever the process passed to the syscall: past the table's end,
+ * fds[fd] is other kernel memory, which would be read as a file and leak
+ * into the event. */
 static __always_inline struct file *fd_file(long fd)
 {
-	if (fd < 0)
+	struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+	if (fd < 0 || fd >= fdt->max_fds)
 		return 0;
-	struct file **fds = bpf_get_current_task_btf()->files->fdt->fd;
+	struct file **fds = fdt->fd;
 	struct file *file = 0;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
 		return 0;

@@ -131,8 +131,10 @@ struct filter {
 	__u32 n_cgroups;
 	__u32 _pad;
 	__u64 cgroups[CGROUPS_MAX];
+	/* Each cgroup's depth below the root: the cgroups below it are the container's too. */
+	__u32 cgroup_levels[CGROUPS_MAX];
 };
-_Static_assert(sizeof(struct filter) == 24 + 32 + 32 + 128 + 8 + 8 * CGROUPS_MAX, "filter layout is ABI");
+_Static_assert(sizeof(struct filter) == 24 + 32 + 32 + 128 + 8 + 12 * CGROUPS_MAX, "filter layout is ABI");
 
 /* Which syscall a signal.kill event is about. */
 enum kill_call {

@@ -93,6 +93,7 @@ struct file {
 };
 
 struct fdtable {
+	unsigned int max_fds;
 	struct file **fd;
 };
 

@@ -23,7 +23,9 @@ pub struct PluginLimits {
     pub queue_events: u32,
     /// CPU time (of the plugin's own thread) one call may use.
     pub cpu_per_call: Duration,
-    /// The plugin's linear memory.
+    /// Wall-clock time one call may take, host calls (WASI sleeps) included.
+    pub wall_per_call: Duration,
+    /// All its linear memories and tables together.
     pub memory_bytes: usize,
     /// Rows, findings, column headers and logs per output interval.
     pub emits_per_interval: u32,
@@ -57,6 +59,7 @@ impl Default for Limits {
             plugin: PluginLimits {
                 queue_events: 65_536,
                 cpu_per_call: Duration::from_secs(2),
+                wall_per_call: Duration::from_secs(10),
                 memory_bytes: 256 << 20,
                 emits_per_interval: 10_000,
                 emit_bytes_per_interval: 4 << 20,
@@ -75,6 +78,7 @@ pub(super) struct RawLimits {
     ring_buffer_mib: Option<Spanned<u32>>,
     plugin_queue_events: Option<Spanned<u32>>,
     plugin_cpu_per_call: Option<Spanned<String>>,
+    plugin_wall_per_call: Option<Spanned<String>>,
     plugin_memory_mib: Option<Spanned<u32>>,
     plugin_emits_per_interval: Option<Spanned<u32>>,
     plugin_emit_kib_per_interval: Option<Spanned<u32>>,
@@ -85,6 +89,19 @@ pub(super) struct RawLimits {
 }
 
 type Invalid = (Range<usize>, String);
+
+/// A duration from 10 ms to 1 h, or the default.
+fn duration_within(raw: &Option<Spanned<String>>, key: &str, default: Duration) -> Result<Duration, Invalid> {
+    let Some(s) = raw else { return Ok(default) };
+    match humantime::parse_duration(s.get_ref()) {
+        Ok(t) if t >= Duration::from_millis(10) && t <= Duration::from_secs(3600) => Ok(t),
+        Ok(_) => Err((s.span(), format!("{key} must be from 10ms to 1h"))),
+        Err(e) => Err((
+            s.span(),
+            format!("bad {key} `{}`: {e} (write e.g. \"2s\")", s.get_ref()),
+        )),
+    }
+}
 
 /// A whole number within `range`, or the default.
 fn within(raw: &Option<Spanned<u32>>, key: &str, range: Range<u32>, default: u32) -> Result<u32, Invalid> {
@@ -120,19 +137,20 @@ impl RawLimits {
             ));
         }
         let p = d.plugin;
-        let cpu_per_call = match &self.plugin_cpu_per_call {
-            None => p.cpu_per_call,
-            Some(s) => match humantime::parse_duration(s.get_ref()) {
-                Ok(t) if t >= Duration::from_millis(10) && t <= Duration::from_secs(3600) => t,
-                Ok(_) => return Err((s.span(), "plugin_cpu_per_call must be from 10ms to 1h".into())),
-                Err(e) => {
-                    return Err((
-                        s.span(),
-                        format!("bad plugin_cpu_per_call `{}`: {e} (write e.g. \"2s\")", s.get_ref()),
-                    ));
-                }
-            },
-        };
+        let cpu_per_call = duration_within(&self.plugin_cpu_per_call, "plugin_cpu_per_call", p.cpu_per_call)?;
+        let wall_per_call = duration_within(&self.plugin_wall_per_call, "plugin_wall_per_call", p.wall_per_call)?;
+        // A call's CPU time cannot exceed its wall time: the CPU limit would never be reached.
+        if wall_per_call < cpu_per_call {
+            let span = (self.plugin_wall_per_call.as_ref())
+                .or(self.plugin_cpu_per_call.as_ref())
+                .map_or(0..0, Spanned::span);
+            return Err((
+                span,
+                format!(
+                    "plugin_wall_per_call ({wall_per_call:?}) must be at least plugin_cpu_per_call ({cpu_per_call:?})"
+                ),
+            ));
+        }
         let mib = |raw: &Option<Spanned<u32>>, key: &str, max: u32, default: u64| {
             within(raw, key, 1..max + 1, (default >> 20) as u32).map(|n| u64::from(n) << 20)
         };
@@ -146,6 +164,7 @@ impl RawLimits {
                     p.queue_events,
                 )?,
                 cpu_per_call,
+                wall_per_call,
                 memory_bytes: mib(
                     &self.plugin_memory_mib,
                     "plugin_memory_mib",

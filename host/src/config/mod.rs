@@ -12,6 +12,7 @@ use toml::Spanned;
 use wasmtrace_ebpf::abi::{COMM_LEN, FILTER_MAX, ProbeId};
 
 use crate::catalog;
+use crate::trust::{self, TrustError};
 
 mod limits;
 mod metrics;
@@ -25,6 +26,9 @@ pub use receivers::{Alertmanager, HeaderValue, Queue, Receivers, Spool, Syslog, 
 pub enum ConfigError {
     #[error("cannot read config {}: {cause}", path.display())]
     Read { path: PathBuf, cause: std::io::Error },
+    /// As root: a config that someone else could have changed (it decides what runs, and what it reads).
+    #[error("refusing the config: {0}")]
+    Untrusted(TrustError),
     #[error("{}:{line}:{column}: {message}\n{line:>5} | {text}", path.display())]
     Invalid {
         path: PathBuf,
@@ -212,6 +216,8 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_ROTATE_MIB: u64 = 64;
 pub const DEFAULT_KEEP: u32 = 5;
+/// No config comes near this; a larger file is not one.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 impl Config {
     /// The plugin to run from `path`: the `[plugin.NAME]` whose file it is,
@@ -232,10 +238,27 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+        let read = |cause| ConfigError::Read {
             path: path.to_path_buf(),
             cause,
-        })?;
+        };
+        // SAFETY: geteuid has no preconditions.
+        let text = if unsafe { libc::geteuid() } == 0 {
+            // The config picks the plugins root runs and the folders they
+            // read: it must be root's alone, as a plugin must. Its links are
+            // resolved first (a Kubernetes ConfigMap is a link in a folder
+            // anyone may write to, mounted read-only); the file they lead
+            // to and its folder are checked on the descriptors it is read through.
+            let real = std::fs::canonicalize(path).map_err(read)?;
+            if real.is_dir() {
+                // Not a config, whoever's it is: said as reading it says.
+                return Err(read(std::io::Error::from_raw_os_error(libc::EISDIR)));
+            }
+            let bytes = trust::read_trusted(&real, MAX_CONFIG_BYTES).map_err(ConfigError::Untrusted)?;
+            std::io::read_to_string(bytes.as_slice()).map_err(read)?
+        } else {
+            std::fs::read_to_string(path).map_err(read)?
+        };
         Config::parse(path, &text)
     }
 
@@ -582,6 +605,49 @@ fn invalid(path: &Path, text: &str, span: Range<usize>, message: String) -> Conf
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn as_root_a_config_others_could_change_is_refused_and_its_links_are_resolved() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: the config is checked only when wasmtrace runs as root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let chmod = |path: &Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let folder = dir.path().join("..2025_01_01");
+        std::fs::create_dir(&folder).unwrap();
+        chmod(&folder, 0o755);
+        let file = folder.join("wasmtrace.toml");
+        std::fs::write(&file, "watch = true\n").unwrap();
+        chmod(&file, 0o644);
+        // As a ConfigMap is mounted: the path is a link, in a folder anyone may write to.
+        let mounted = dir.path().join("mounted");
+        std::fs::create_dir(&mounted).unwrap();
+        chmod(&mounted, 0o1777);
+        let link = mounted.join("wasmtrace.toml");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(Config::load(&link).unwrap().watch);
+
+        chmod(&file, 0o666);
+        let err = Config::load(&link).unwrap_err().to_string();
+        let real = std::fs::canonicalize(&file).unwrap();
+        assert!(
+            err.starts_with(&format!(
+                "refusing the config: {} is writable by group or others (mode 0666)",
+                real.display()
+            )),
+            "{err}"
+        );
+        assert!(err.contains(&format!("chmod go-w {}", real.display())), "{err}");
+        chmod(&file, 0o644);
+
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        let err = Config::load(&link).unwrap_err().to_string();
+        assert!(err.contains("is owned by uid 65534"), "{err}");
+        assert!(err.contains("chown root"), "{err}");
+    }
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(Path::new("/etc/wasmtrace/test.toml"), text).map_err(|e| e.to_string())
@@ -785,6 +851,7 @@ names = ["a", "b"]
             Just("ring_buffer_mib"),
             Just("plugin_queue_events"),
             Just("plugin_cpu_per_call"),
+            Just("plugin_wall_per_call"),
             Just("plugin_memory_mib"),
             Just("plugin_emits_per_interval"),
             Just("plugin_emit_kib_per_interval"),

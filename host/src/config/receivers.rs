@@ -17,6 +17,10 @@ use super::Secret;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queue {
     pub findings: usize,
+    /// The findings in memory hold at most about this much text: plugins
+    /// choose their size, and a count alone would let large ones take
+    /// gigabytes while the receiver is down.
+    pub memory_bytes: u64,
     pub spool: Option<Spool>,
 }
 
@@ -76,6 +80,7 @@ pub struct Receivers {
 }
 
 pub const DEFAULT_QUEUE: usize = 10_000;
+const DEFAULT_QUEUE_MIB: u64 = 32;
 const DEFAULT_SPOOL_MIB: u64 = 64;
 const DEFAULT_RESOLVE_AFTER: Duration = Duration::from_secs(300);
 const FACILITIES: [&str; 24] = [
@@ -87,6 +92,7 @@ const FACILITIES: [&str; 24] = [
 #[serde(deny_unknown_fields)]
 pub(super) struct RawQueue {
     findings: Option<Spanned<u32>>,
+    memory_mib: Option<Spanned<u32>>,
     spool_file: Option<String>,
     spool_mib: Option<Spanned<u32>>,
 }
@@ -139,6 +145,16 @@ fn queue(base: &Path, raw: &RawQueue) -> Result<Queue, Invalid> {
             ));
         }
     };
+    let memory_bytes = match &raw.memory_mib {
+        None => DEFAULT_QUEUE_MIB << 20,
+        Some(n) if (1..=65_536).contains(n.get_ref()) => u64::from(*n.get_ref()) << 20,
+        Some(n) => {
+            return Err((
+                n.span(),
+                format!("queue.memory_mib must be from 1 to 65536, not {}", n.get_ref()),
+            ));
+        }
+    };
     let max_bytes = match &raw.spool_mib {
         None => DEFAULT_SPOOL_MIB << 20,
         Some(n) if (1..=1 << 20).contains(n.get_ref()) => u64::from(*n.get_ref()) << 20,
@@ -151,6 +167,7 @@ fn queue(base: &Path, raw: &RawQueue) -> Result<Queue, Invalid> {
     };
     Ok(Queue {
         findings,
+        memory_bytes,
         spool: raw.spool_file.as_ref().map(|f| Spool {
             path: base.join(f),
             max_bytes,
@@ -256,4 +273,26 @@ pub(super) fn syslog(base: &Path, raw: &RawSyslog) -> Result<Syslog, Invalid> {
         app_name: raw.app_name.clone().unwrap_or_else(|| "wasmtrace".into()),
         queue: queue(base, &raw.queue)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory_bytes(text: &str) -> Result<u64, String> {
+        let raw: RawQueue = toml::from_str(text).unwrap();
+        queue(Path::new("/etc"), &raw)
+            .map(|q| q.memory_bytes)
+            .map_err(|(_, e)| e)
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_by_default_and_as_set() {
+        assert_eq!(memory_bytes(""), Ok(32 << 20));
+        assert_eq!(memory_bytes("memory_mib = 4"), Ok(4 << 20));
+        assert_eq!(
+            memory_bytes("memory_mib = 0"),
+            Err("queue.memory_mib must be from 1 to 65536, not 0".to_string())
+        );
+    }
 }

@@ -85,8 +85,10 @@ impl CgroupFs {
     }
 
     /// Every cgroup directory below the mount whose name is a container's:
-    /// the cgroup's id (the directory's inode number) and the container's.
-    pub fn containers(&self) -> Vec<(u64, String)> {
+    /// the cgroup's id (the directory's inode number), its depth below the
+    /// root, and the container's id. Anyone who can make a cgroup can give
+    /// it such a name: the runtime's record says which is the container's.
+    pub fn containers(&self) -> Vec<NamedCgroup> {
         let mut found = Vec::new();
         let mut stack = vec![self.mount.clone()];
         while let Some(dir) = stack.pop() {
@@ -100,10 +102,16 @@ impl CgroupFs {
                 let path = entry.path();
                 let below = format!("/{}", path.strip_prefix(&self.mount).unwrap_or(&path).display());
                 match named_container(&below) {
-                    Some((_, id)) => {
+                    Some((runtime, id)) => {
                         use std::os::unix::fs::MetadataExt;
                         if let Ok(meta) = entry.metadata() {
-                            found.push((meta.ino(), id.to_string()));
+                            found.push(NamedCgroup {
+                                cgroup: meta.ino(),
+                                level: below.matches('/').count() as u32,
+                                runtime,
+                                id: id.to_string(),
+                                path: below.clone(),
+                            });
                         }
                     }
                     None => stack.push(path),
@@ -114,16 +122,33 @@ impl CgroupFs {
     }
 }
 
+/// A cgroup named like a container's; see [`CgroupFs::containers`].
+pub struct NamedCgroup {
+    pub cgroup: u64,
+    pub level: u32,
+    pub runtime: Runtime,
+    pub id: String,
+    /// Its path below the mount.
+    pub path: String,
+}
+
 fn is_container_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The container a cgroup path belongs to, by the runtimes' naming: the
-/// nearest component (from the leaf up) that names one, since a container
-/// may make cgroups of its own below its cgroup.
-pub fn container_of(path: &str) -> Option<(Runtime, &str)> {
+/// The containers a cgroup path may belong to, by the runtimes' naming:
+/// each component that names one, nearest (from the leaf up) first, since
+/// a container may make cgroups of its own below its cgroup; and the path
+/// of that component.
+pub fn containers_named(path: &str) -> Vec<(Runtime, &str, String)> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    (0..parts.len()).rev().find_map(|i| named(parts[i], &parts[..i]))
+    (0..parts.len())
+        .rev()
+        .filter_map(|i| {
+            let (runtime, id) = named(parts[i], &parts[..i])?;
+            Some((runtime, id, format!("/{}", parts[..=i].join("/"))))
+        })
+        .collect()
 }
 
 /// Like [`container_of`], for the leaf only: the container's own cgroup.
@@ -190,10 +215,11 @@ mod tests {
             (format!("/libpod_parent/libpod-{}", &ID[1..]), None),
         ];
         for (path, runtime) in cases {
-            let found = container_of(&path);
-            assert_eq!(found.map(|(r, _)| r), runtime, "{path}");
-            if let Some((_, id)) = found {
-                assert_eq!(id, ID);
+            let found = containers_named(&path);
+            assert_eq!(found.first().map(|(r, _, _)| *r), runtime, "{path}");
+            if let Some((_, id, at)) = found.first() {
+                assert_eq!(*id, ID);
+                assert!(path.starts_with(at.as_str()), "{path}: {at}");
             }
         }
     }

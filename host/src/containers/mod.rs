@@ -1,6 +1,8 @@
 //! Which container an event came from. The kernel records the task's cgroup
 //! id; here it becomes a container (runtime, id, name, image, Kubernetes
-//! pod) through the cgroup's path and the runtime's own records. Each cgroup
+//! pod) through the cgroup's path and the runtime's own records, and only
+//! where the path is the one the runtime's record gives (a cgroup's name is
+//! anyone's to choose who can make one). Each cgroup
 //! is resolved once, when first seen, and kept while it produces events:
 //! the per-event cost is a lookup. Containers that start later are resolved
 //! on their first event; those that stop age out.
@@ -11,9 +13,8 @@ mod records;
 use std::collections::HashMap;
 use std::path::Path;
 
-use self::cgroup::CgroupFs;
-pub use self::cgroup::container_of;
-use crate::runtime::bindings::Container;
+use self::cgroup::{CgroupFs, containers_named};
+use crate::runtime::bindings::{Container, Runtime};
 
 /// Cgroups remembered at most; beyond it the least recently seen half goes.
 const MAX_CACHED: usize = 16_384;
@@ -27,6 +28,10 @@ struct Entry {
 pub struct Containers {
     cgroups: Option<CgroupFs>,
     cache: HashMap<u64, Entry>,
+    /// The runtimes' records read since the last sweep, misses included:
+    /// cgroups named like one container (a deep path of them, or many)
+    /// cost one read of its record, not one each.
+    records: HashMap<(String, String), Option<records::Record>>,
     generation: u64,
 }
 
@@ -58,6 +63,7 @@ impl Containers {
         Containers {
             cgroups,
             cache: HashMap::new(),
+            records: HashMap::new(),
             generation: 0,
         }
     }
@@ -67,6 +73,7 @@ impl Containers {
         Containers {
             cgroups: None,
             cache: HashMap::new(),
+            records: HashMap::new(),
             generation: 0,
         }
     }
@@ -101,8 +108,31 @@ impl Containers {
             // Gone already (a short-lived cgroup): nothing to attribute.
             Err(_) => return None,
         };
-        let (runtime, container_id) = container_of(&path)?;
-        records::read(Path::new("/"), runtime, container_id)
+        containers_named(&path)
+            .into_iter()
+            .find_map(|(runtime, id, at)| self.verified(runtime, id, &at))
+    }
+
+    /// Container `id` of `runtime`, if its runtime's record puts it in the
+    /// cgroup at `path` (below the mount).
+    fn verified(&mut self, runtime: Runtime, id: &str, path: &str) -> Option<Container> {
+        let record = self
+            .records
+            .entry((format!("{runtime:?}"), id.to_string()))
+            .or_insert_with(|| records::read(Path::new("/"), runtime, id))
+            .as_ref()?;
+        if record.cgroup == path {
+            return Some(record.container.clone());
+        }
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!(
+                "the cgroup {path} is named like container {id}, which its runtime put in the cgroup {}: \
+                 not attributed to it (anyone who can make a cgroup can name it so); said once",
+                record.cgroup
+            );
+        });
+        None
     }
 
     /// Called every interval: cgroups that produced no event since the last
@@ -110,6 +140,7 @@ impl Containers {
     pub fn sweep(&mut self) {
         let previous = self.generation;
         self.cache.retain(|_, entry| entry.seen >= previous);
+        self.records.clear();
         self.generation += 1;
     }
 
@@ -127,44 +158,48 @@ impl Containers {
         let Some(cgroups) = &self.cgroups else {
             return Vec::new();
         };
-        cgroups
-            .containers()
+        let named = cgroups.containers();
+        named
             .into_iter()
-            .map(|(cgroup, id)| Running {
-                cgroup,
-                container: self.lookup(cgroup).cloned(),
-                id,
+            .filter_map(|n| {
+                let container = self.verified(n.runtime, &n.id, &n.path)?;
+                self.cache.entry(n.cgroup).or_insert(Entry {
+                    container: Some(container.clone()),
+                    seen: self.generation,
+                });
+                Some(Running {
+                    cgroup: n.cgroup,
+                    level: n.level,
+                    container,
+                })
             })
             .collect()
     }
 }
 
-/// A running container, as `running` lists it.
+/// A running container, as `running` lists it: only those whose runtime's
+/// record names the cgroup.
 pub struct Running {
     pub cgroup: u64,
-    id: String,
-    /// `None` when its runtime has no record of it (yet, or any more).
-    container: Option<Container>,
+    /// The cgroup's depth below the root.
+    pub level: u32,
+    container: Container,
 }
 
 impl Running {
     /// Whether a filter's list names it.
     pub fn named_by(&self, wanted: &[String]) -> bool {
-        wanted.iter().any(|w| matches(w, &self.id, self.container.as_ref()))
+        wanted.iter().any(|w| matches(w, &self.container))
     }
 }
 
 /// Whether a filter entry names this container.
-pub fn matches(wanted: &str, id: &str, container: Option<&Container>) -> bool {
-    if wanted.len() >= 12 && id.starts_with(wanted) {
-        return true;
-    }
-    container.is_some_and(|c| {
-        c.name == wanted
-            || c.pod
-                .as_ref()
-                .is_some_and(|p| format!("{}/{}", p.namespace, p.name) == wanted)
-    })
+fn matches(wanted: &str, c: &Container) -> bool {
+    (wanted.len() >= 12 && c.id.starts_with(wanted))
+        || c.name == wanted
+        || c.pod
+            .as_ref()
+            .is_some_and(|p| format!("{}/{}", p.namespace, p.name) == wanted)
 }
 
 #[cfg(test)]
@@ -187,11 +222,11 @@ mod tests {
             }),
         };
         for wanted in ["nginx", "b9f5098fe19b", id, "prod/web-7d9"] {
-            assert!(matches(wanted, id, Some(&c)), "{wanted}");
+            assert!(matches(wanted, &c), "{wanted}");
         }
         // A short prefix would match by accident; other names do not match.
         for wanted in ["b9f5", "web-7d9", "prod", "nginx:1.27", "apache"] {
-            assert!(!matches(wanted, id, Some(&c)), "{wanted}");
+            assert!(!matches(wanted, &c), "{wanted}");
         }
     }
 

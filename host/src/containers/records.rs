@@ -1,8 +1,12 @@
 //! What the container runtimes record about a container, read from their
 //! own files (as Inspektor Gadget and Falco's plugins do with the runtimes'
 //! state): no runtime socket or API server is needed, only their state
-//! directories, read-only. Kubernetes identity comes from the annotations
-//! the CRI runtimes write into each container's OCI config.
+//! directories, read-only. Each record also says which cgroup the runtime
+//! put the container in (the OCI config's `linux.cgroupsPath`): a cgroup is
+//! that container only if it is that path, since anyone who can make a
+//! cgroup can give it a container's name. Kubernetes identity comes only
+//! from the annotations a CRI runtime (containerd's `k8s.io` namespace,
+//! CRI-O) writes; podman and docker let whoever starts a container set them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +21,9 @@ const PODMAN_STORAGE: &str = "/var/lib/containers/storage/overlay-containers";
 const CRIO_RUN: &str = "/run/containers/storage/overlay-containers";
 const CONTAINERD_TASKS: &str = "/run/containerd/io.containerd.runtime.v2.task";
 const DOCKER_CONTAINERS: &str = "/var/lib/docker/containers";
+/// containerd's namespace for Kubernetes (the CRI plugin's), and docker's.
+const CRI_NAMESPACE: &str = "k8s.io";
+const DOCKER_NAMESPACE: &str = "moby";
 
 /// Longest name, image or annotation value kept: they are chosen by
 /// whoever starts containers.
@@ -29,6 +36,48 @@ const MAX_FILE: u64 = 16 << 20;
 struct OciConfig {
     #[serde(default)]
     annotations: HashMap<String, String>,
+    #[serde(default)]
+    linux: OciLinux,
+}
+
+#[derive(Deserialize, Default)]
+struct OciLinux {
+    #[serde(default, rename = "cgroupsPath")]
+    cgroups_path: String,
+}
+
+/// What a runtime recorded about a container, and the cgroup (a path
+/// below the cgroup v2 mount) it put the container in.
+#[derive(Debug, PartialEq)]
+pub struct Record {
+    pub container: Container,
+    pub cgroup: String,
+}
+
+/// The cgroup an OCI `cgroupsPath` names, as runc reads it: a path, or
+/// systemd's "SLICE:PREFIX:NAME" for the unit PREFIX-NAME.scope in SLICE
+/// (whose name nests: a-b.slice is in a.slice).
+pub fn cgroup_of(cgroups_path: &str) -> Option<String> {
+    let systemd: Vec<&str> = cgroups_path.split(':').collect();
+    match systemd[..] {
+        [slice, prefix, name] => {
+            let slice = if slice.is_empty() { "system.slice" } else { slice };
+            let stem = slice.strip_suffix(".slice")?;
+            let mut path = String::new();
+            if stem != "-" {
+                let parts: Vec<&str> = stem.split('-').collect();
+                for n in 1..=parts.len() {
+                    path += &format!("/{}.slice", parts[..n].join("-"));
+                }
+            }
+            Some(match name.strip_suffix(".slice") {
+                Some(_) => format!("{path}/{name}"),
+                None => format!("{path}/{prefix}-{name}.scope"),
+            })
+        }
+        [path] if !path.is_empty() => Some(format!("/{}", path.trim_start_matches('/'))),
+        _ => None,
+    }
 }
 
 /// An entry of containers/storage's containers.json.
@@ -61,8 +110,6 @@ struct DockerConfig {
 struct DockerInner {
     #[serde(default)]
     image: String,
-    #[serde(default)]
-    labels: HashMap<String, String>,
 }
 
 fn bounded(s: &str) -> String {
@@ -73,14 +120,23 @@ fn bounded(s: &str) -> String {
     s[..end].to_string()
 }
 
+/// A record file, if only root (or wasmtrace's own user) could have written it.
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if (meta.uid() != 0 && meta.uid() != me) || meta.mode() & 0o022 != 0 || !meta.is_file() {
+        tracing::warn!(
+            "{} is not a file only root can write: not trusted as a container runtime's record",
+            path.display()
+        );
+        return None;
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .ok()?;
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes).ok()?;
     if bytes.len() as u64 > MAX_FILE {
         tracing::warn!("{} is over {} MiB: not read", path.display(), MAX_FILE >> 20);
         return None;
@@ -99,8 +155,16 @@ fn pod(annotations: &HashMap<String, String>) -> Option<Pod> {
     })
 }
 
-fn container(runtime: Runtime, id: &str, name: &str, image: &str, annotations: &HashMap<String, String>) -> Container {
-    let pod = pod(annotations);
+/// `annotations` are a CRI runtime's, whose Kubernetes identity they carry;
+/// `None` where whoever started the container could have set them.
+fn container(
+    runtime: Runtime,
+    id: &str,
+    name: &str,
+    image: &str,
+    annotations: Option<&HashMap<String, String>>,
+) -> Container {
+    let pod = annotations.and_then(pod);
     // Under Kubernetes the runtime's own name is generated; the pod's container name is the one people use.
     let name = match &pod {
         Some(pod) if !pod.container.is_empty() => pod.container.clone(),
@@ -117,9 +181,16 @@ fn container(runtime: Runtime, id: &str, name: &str, image: &str, annotations: &
 }
 
 /// What the runtime recorded about container `id`, or `None` when it has
-/// no record of it (not this runtime's, or already removed).
-pub fn read(root: &Path, runtime: Runtime, id: &str) -> Option<Container> {
+/// no record of it (not this runtime's, or already removed) or the record
+/// names no cgroup.
+pub fn read(root: &Path, runtime: Runtime, id: &str) -> Option<Record> {
     let under = |dir: &str| root.join(dir.trim_start_matches('/'));
+    let record = |container: Container, cgroups_path: &str| {
+        Some(Record {
+            container,
+            cgroup: cgroup_of(cgroups_path)?,
+        })
+    };
     match runtime {
         Runtime::Podman | Runtime::CriO => {
             let (storage, config) = match runtime {
@@ -140,16 +211,17 @@ pub fn read(root: &Path, runtime: Runtime, id: &str) -> Option<Container> {
                     .map_or("", String::as_str),
                 image => image,
             };
-            Some(container(runtime, id, name, image, &oci.annotations))
+            let cri = (runtime == Runtime::CriO).then_some(&oci.annotations);
+            record(container(runtime, id, name, image, cri), &oci.linux.cgroups_path)
         }
         Runtime::Containerd => {
             // One directory per containerd namespace (k8s.io, moby, default, ...).
             let config = std::fs::read_dir(under(CONTAINERD_TASKS))
                 .ok()?
                 .flatten()
-                .map(|ns| ns.path().join(id).join("config.json"))
-                .find(|p| p.is_file());
-            let Some(config) = config else {
+                .map(|ns| (ns.file_name(), ns.path().join(id).join("config.json")))
+                .find(|(_, p)| p.is_file());
+            let Some((namespace, config)) = config else {
                 // A bare id under /kubepods may be CRI-O's.
                 return read(root, Runtime::CriO, id);
             };
@@ -157,18 +229,23 @@ pub fn read(root: &Path, runtime: Runtime, id: &str) -> Option<Container> {
             let a = &oci.annotations;
             let name = a.get("nerdctl/name").map_or("", String::as_str);
             let image = a.get("io.kubernetes.cri.image-name").map_or("", String::as_str);
-            Some(container(runtime, id, name, image, a))
+            let cri = (namespace == CRI_NAMESPACE).then_some(a);
+            record(container(runtime, id, name, image, cri), &oci.linux.cgroups_path)
         }
         Runtime::Docker => {
             let config: DockerConfig = read_json(&under(DOCKER_CONTAINERS).join(id).join("config.v2.json"))?;
+            // docker's own record has no cgroup; the OCI config it hands containerd has.
+            let oci: OciConfig = read_json(
+                &under(CONTAINERD_TASKS)
+                    .join(DOCKER_NAMESPACE)
+                    .join(id)
+                    .join("config.json"),
+            )?;
             let name = config.name.trim_start_matches('/');
-            Some(container(
-                runtime,
-                id,
-                name,
-                &config.config.image,
-                &config.config.labels,
-            ))
+            record(
+                container(runtime, id, name, &config.config.image, None),
+                &oci.linux.cgroups_path,
+            )
         }
     }
 }
@@ -185,15 +262,20 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
-    /// Each runtime's records, as the runtimes write them (trimmed to what is read).
+    /// Each runtime's records, as the runtimes write them (trimmed to what
+    /// is read), with the cgroup each put its container in.
     #[test]
     fn each_runtime_is_read_from_its_own_records() {
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
+        // podman lets whoever starts a container set Kubernetes annotations: not a pod.
         write(
             r,
             &format!("{PODMAN_STORAGE}/{ID}/userdata/config.json"),
-            r#"{"annotations":{"io.container.manager":"libpod"}}"#,
+            &format!(
+                r#"{{"annotations":{{"io.kubernetes.pod.namespace":"kube-system","io.kubernetes.pod.name":"etcd-0"}},
+                "linux":{{"cgroupsPath":"machine.slice:libpod:{ID}"}}}}"#
+            ),
         );
         write(
             r,
@@ -202,55 +284,138 @@ mod tests {
         );
         let podman = read(r, Runtime::Podman, ID).unwrap();
         assert_eq!(
-            (podman.name.as_str(), podman.image.as_str(), podman.pod),
+            (
+                podman.container.name.as_str(),
+                podman.container.image.as_str(),
+                podman.container.pod
+            ),
             ("web", "localhost/box:1", None)
         );
+        assert_eq!(podman.cgroup, format!("/machine.slice/libpod-{ID}.scope"));
 
         write(
             r,
             &format!("{CONTAINERD_TASKS}/k8s.io/{ID}/config.json"),
-            r#"{"annotations":{"io.kubernetes.cri.container-name":"nginx","io.kubernetes.cri.sandbox-name":"web-7d9",
-                "io.kubernetes.cri.sandbox-namespace":"prod","io.kubernetes.cri.image-name":"docker.io/library/nginx:1.27"}}"#,
+            &format!(
+                r#"{{"annotations":{{"io.kubernetes.cri.container-name":"nginx","io.kubernetes.cri.sandbox-name":"web-7d9",
+                "io.kubernetes.cri.sandbox-namespace":"prod","io.kubernetes.cri.image-name":"docker.io/library/nginx:1.27"}},
+                "linux":{{"cgroupsPath":"kubepods-burstable-pod1.slice:cri-containerd:{ID}"}}}}"#
+            ),
         );
         let k8s = read(r, Runtime::Containerd, ID).unwrap();
         assert_eq!(
-            (k8s.name.as_str(), k8s.image.as_str()),
+            (k8s.container.name.as_str(), k8s.container.image.as_str()),
             ("nginx", "docker.io/library/nginx:1.27")
         );
         assert_eq!(
-            k8s.pod,
+            k8s.container.pod,
             Some(Pod {
                 namespace: "prod".into(),
                 name: "web-7d9".into(),
                 container: "nginx".into()
             })
         );
+        assert_eq!(
+            k8s.cgroup,
+            format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-{ID}.scope")
+        );
 
         write(
             r,
             &format!("{CRIO_RUN}/{ID}/userdata/config.json"),
-            r#"{"annotations":{"io.kubernetes.container.name":"db","io.kubernetes.pod.name":"db-0",
-                "io.kubernetes.pod.namespace":"data","io.kubernetes.cri-o.ImageName":"quay.io/x/db:2"}}"#,
+            &format!(
+                r#"{{"annotations":{{"io.kubernetes.container.name":"db","io.kubernetes.pod.name":"db-0",
+                "io.kubernetes.pod.namespace":"data","io.kubernetes.cri-o.ImageName":"quay.io/x/db:2"}},
+                "linux":{{"cgroupsPath":"/kubepods/burstable/pod2/{ID}"}}}}"#
+            ),
         );
         let crio = read(r, Runtime::CriO, ID).unwrap();
         assert_eq!(
-            (crio.name.as_str(), crio.pod.unwrap().namespace.as_str()),
+            (
+                crio.container.name.as_str(),
+                crio.container.pod.unwrap().namespace.as_str()
+            ),
             ("db", "data")
         );
+        assert_eq!(crio.cgroup, format!("/kubepods/burstable/pod2/{ID}"));
 
         write(
             r,
             &format!("{DOCKER_CONTAINERS}/{ID}/config.v2.json"),
-            r#"{"Name":"/api","Config":{"Image":"api:3","Labels":{}}}"#,
+            r#"{"Name":"/api","Config":{"Image":"api:3","Labels":{"io.kubernetes.pod.name":"forged"}}}"#,
+        );
+        write(
+            r,
+            &format!("{CONTAINERD_TASKS}/moby/{ID}/config.json"),
+            &format!(r#"{{"linux":{{"cgroupsPath":"system.slice:docker:{ID}"}}}}"#),
         );
         let docker = read(r, Runtime::Docker, ID).unwrap();
         assert_eq!(
-            (docker.name.as_str(), docker.image.as_str(), docker.runtime),
+            (
+                docker.container.name.as_str(),
+                docker.container.image.as_str(),
+                docker.container.runtime
+            ),
             ("api", "api:3", Runtime::Docker)
         );
+        assert_eq!(docker.container.pod, None, "docker labels are anyone's");
+        assert_eq!(docker.cgroup, format!("/system.slice/docker-{ID}.scope"));
 
         // No record: not a container this host's runtimes know (yet, or any more).
         assert!(read(r, Runtime::Docker, &ID.replace('b', "c")).is_none());
+    }
+
+    /// containerd outside its Kubernetes namespace (nerdctl's `default`)
+    /// takes annotations from whoever runs the container: no pod.
+    #[test]
+    fn kubernetes_identity_only_from_the_cri_namespace() {
+        let root = tempfile::tempdir().unwrap();
+        write(
+            root.path(),
+            &format!("{CONTAINERD_TASKS}/default/{ID}/config.json"),
+            &format!(
+                r#"{{"annotations":{{"io.kubernetes.cri.sandbox-name":"web","io.kubernetes.cri.sandbox-namespace":"prod",
+                "nerdctl/name":"mine"}},"linux":{{"cgroupsPath":"/default/{ID}"}}}}"#
+            ),
+        );
+        let record = read(root.path(), Runtime::Containerd, ID).unwrap();
+        assert_eq!((record.container.name.as_str(), record.container.pod), ("mine", None));
+    }
+
+    /// A record another user could have written is not trusted.
+    #[test]
+    fn records_others_can_write_are_ignored() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let path = format!("{PODMAN_STORAGE}/{ID}/userdata/config.json");
+        write(
+            root.path(),
+            &path,
+            &format!(r#"{{"linux":{{"cgroupsPath":"/libpod_parent/libpod-{ID}"}}}}"#),
+        );
+        assert!(read(root.path(), Runtime::Podman, ID).is_some());
+        let file = root.path().join(path.trim_start_matches('/'));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(read(root.path(), Runtime::Podman, ID).is_none());
+    }
+
+    #[test]
+    fn cgroups_paths_read_as_runc_reads_them() {
+        for (cgroups_path, path) in [
+            ("/libpod_parent/libpod-x", "/libpod_parent/libpod-x"),
+            ("machine.slice:libpod:x", "/machine.slice/libpod-x.scope"),
+            (":docker:x", "/system.slice/docker-x.scope"),
+            ("-.slice:cri-containerd:x", "/cri-containerd-x.scope"),
+            (
+                "kubepods-besteffort-pod9.slice:crio:x",
+                "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9.slice/crio-x.scope",
+            ),
+            ("machine.slice:libpod:x.slice", "/machine.slice/x.slice"),
+        ] {
+            assert_eq!(cgroup_of(cgroups_path).as_deref(), Some(path), "{cgroups_path}");
+        }
+        assert_eq!(cgroup_of(""), None);
+        assert_eq!(cgroup_of("machine:libpod:x"), None);
     }
 
     /// Names and annotations are chosen by whoever starts the container: bounded.

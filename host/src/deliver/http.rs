@@ -34,9 +34,12 @@ pub fn post_json(
     let text = response.body_mut().read_to_string().unwrap_or_default();
     let reason = format!(
         "{url} answered {status}: {}",
-        text.trim().chars().take(200).collect::<String>()
+        crate::escape::terminal(&text.trim().chars().take(200).collect::<String>())
     );
-    let retry = status.is_server_error() || matches!(status.as_u16(), 408 | 429) || !status.is_client_error();
+    // Only an answer about the batch's content is a refusal of findings
+    // (split, then dropped one by one); 401, 403, 404 and the like are about
+    // the receiver, and are retried like an outage.
+    let retry = !matches!(status.as_u16(), 400 | 413 | 422);
     Err(if retry {
         Failure::Transient(reason)
     } else {

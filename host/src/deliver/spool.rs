@@ -3,12 +3,12 @@
 //! a run leaves in it is delivered by the next run (a crash between a
 //! delivery and the next clean stop can deliver some twice).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::Alert;
+use crate::safe_file::{self, Access};
 
 pub struct SpoolFile {
     path: PathBuf,
@@ -23,12 +23,8 @@ pub struct SpoolFile {
 
 impl SpoolFile {
     pub fn open(path: &Path, max_bytes: u64) -> std::io::Result<SpoolFile> {
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)?;
+        // Never through a link: the folder may be one that others write to.
+        let file = safe_file::open(path, Access::ReadAppend, 0o600)?;
         let pending = BufReader::new(&file).lines().count() as u64;
         let end = file.metadata()?.len();
         if pending > 0 {
@@ -129,6 +125,8 @@ impl Drop for SpoolFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::safe_file::test_support::{Victim, assert_link_refused};
+    use std::os::unix::fs::MetadataExt;
 
     fn alert(n: u64) -> Alert {
         Alert {
@@ -160,6 +158,25 @@ mod tests {
             std::fs::metadata(&path).unwrap().len(),
             0,
             "emptied once all were taken"
+        );
+    }
+
+    #[test]
+    fn a_link_planted_at_the_spool_file_is_refused_and_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = Victim::new(dir.path());
+        let path = dir.path().join("spool.jsonl");
+        std::os::unix::fs::symlink(&victim.path, &path).unwrap();
+        assert_link_refused(&path, SpoolFile::open(&path, 1 << 20));
+        victim.assert_untouched();
+
+        std::fs::remove_file(&path).unwrap();
+        let mut spool = SpoolFile::open(&path, 1 << 20).unwrap();
+        assert!(spool.push(&alert(1)));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().mode() & 0o7777,
+            0o600,
+            "findings are ours alone"
         );
     }
 }

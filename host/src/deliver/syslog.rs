@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{Alert, Failure, Receiver};
 use crate::config::{self, SyslogAddress};
+use crate::escape;
 
 /// The structured data's id: wasmtrace has no IANA enterprise number, so
 /// it uses the one RFC 5424 reserves for examples and documentation.
@@ -96,7 +97,9 @@ impl Syslog {
             header_field(&self.config.app_name, 48),
             self.pid,
             header_field(&a.rule, 32),
-            a.message
+            // Line-oriented collectors and files would take a line break
+            // in the message for the start of another, forged, record.
+            escape::terminal(&a.message)
         )
     }
 }
@@ -123,10 +126,12 @@ fn param_name(s: &str) -> String {
     if s.is_empty() { "_".into() } else { s }
 }
 
-/// An SD-PARAM value: `"`, `\` and `]` escaped with a backslash.
+/// An SD-PARAM value: control characters escaped as on a terminal (a line
+/// break would end the record there), then `"`, `\` and `]` escaped with a
+/// backslash.
 fn param_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in escape::terminal(s).chars() {
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
         }
@@ -151,20 +156,27 @@ impl Receiver for Syslog {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rfc5424_with_structured_data_escaped() {
+    /// A sender on node-1, pid 42, in `facility`.
+    fn syslog(facility: u8) -> Syslog {
         let config = config::Syslog {
             address: SyslogAddress::Udp("127.0.0.1:514".parse().unwrap()),
-            facility: 16,
+            facility,
             app_name: "wasmtrace".into(),
             queue: config::Queue {
                 findings: 1,
+                memory_bytes: 1 << 20,
                 spool: None,
             },
         };
         let mut s = Syslog::new(&config);
         s.host = "node-1".into();
         s.pid = 42;
+        s
+    }
+
+    #[test]
+    fn rfc5424_with_structured_data_escaped() {
+        let s = syslog(16);
         let alert = Alert {
             plugin: "shellspawn".into(),
             severity: "high".into(),
@@ -179,5 +191,28 @@ mod tests {
              plugin=\"shellspawn\" severity=\"high\" rule=\"shell-from-service\" cmd_line=\"a\\\"b\\]c\\\\d\" pid=\"7\"] \
              nginx started sh"
         );
+    }
+
+    /// A plugin (or the traced program, through event data) must not forge
+    /// a second record: line breaks and other controls stay in the one.
+    #[test]
+    fn control_characters_cannot_forge_records() {
+        let s = syslog(1);
+        let alert = Alert {
+            plugin: "p".into(),
+            severity: "low".into(),
+            rule: "r".into(),
+            message: "ok\n<13>1 2023-11-14T22:13:20.123Z node-1 sshd 1 - - forged\r\x00\x1b[2J\u{85}".into(),
+            fields: vec![("path".into(), "/tmp/a\nb\"]".into())],
+            at_ms: 1_700_000_000_123,
+        };
+        let message = s.message(&alert);
+        assert_eq!(
+            message,
+            "<13>1 2023-11-14T22:13:20.123Z node-1 wasmtrace 42 r [wasmtrace@32473 plugin=\"p\" severity=\"low\" \
+             rule=\"r\" path=\"/tmp/a\\\\nb\\\"\\]\"] \
+             ok\\n<13>1 2023-11-14T22:13:20.123Z node-1 sshd 1 - - forged\\r\\x00\\x1b[2J\\u{85}"
+        );
+        assert!(!message.chars().any(char::is_control), "{message:?}");
     }
 }

@@ -14,7 +14,7 @@ pub use source::Replay;
 use source::Source;
 pub use stop::Stop;
 pub use worker::SharedOutput;
-use worker::{Batch, WhenFull, WorkerHandle};
+use worker::{Batch, STUCK_GRACE, WhenFull, WorkerHandle, unless_stuck};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::AsFd;
@@ -70,7 +70,7 @@ pub struct Session {
     /// Records into per-probe batches, with their containers.
     decoder: Decoder,
     /// The cgroups each probe's `container` filter follows now.
-    followed: BTreeMap<ProbeId, Vec<u64>>,
+    followed: BTreeMap<ProbeId, Vec<(u64, u32)>>,
     /// Per probe (by id): which workers receive its batches.
     subscribers: Vec<Vec<usize>>,
     events: Vec<u64>,
@@ -314,31 +314,57 @@ impl Session {
 
     /// Queues a tick for every plugin; what it returns resolves once each
     /// has handled it and everything queued before it.
+    /// A plugin stuck in a call is not waited for.
     fn ticks_handled(&self) -> impl std::future::Future<Output = ()> + 'static {
-        let waits: Vec<_> = self.workers.iter().map(WorkerHandle::tick_and_wait).collect();
+        let waits: Vec<_> = self
+            .workers
+            .iter()
+            .map(|w| (w.tick_and_wait(), w.counters.clone(), w.stuck_after))
+            .collect();
         async move {
-            for wait in waits {
-                let _ = wait.await;
+            for (wait, counters, stuck_after) in waits {
+                let _ = unless_stuck(&counters, stuck_after, wait).await;
             }
         }
     }
 
-    /// The last tick, the workers stopped, the final maps and figures.
+    /// The last tick, the workers stopped, the final maps and figures. A
+    /// plugin still behind after `EXIT_GRACE` loses what is queued for it; one
+    /// that has not returned from its call `STUCK_GRACE` later is named and
+    /// left behind, so that no plugin can hold up the end of a run.
     async fn finish(mut self) -> anyhow::Result<()> {
-        let all = self.ticks_handled();
-        tokio::pin!(all);
-        if tokio::time::timeout(EXIT_GRACE, &mut all).await.is_err() {
-            for worker in &self.workers {
-                worker.abandon();
+        let mut waits: Vec<_> = self.workers.iter().map(WorkerHandle::tick_and_wait).collect();
+        let mut pending = not_done_by(&mut waits, 0..self.workers.len(), Instant::now() + EXIT_GRACE).await;
+        if !pending.is_empty() {
+            for &i in &pending {
+                self.workers[i].abandon();
             }
             tracing::warn!(
                 "plugins still behind {EXIT_GRACE:?} after stopping: what was still queued for them is counted as dropped"
             );
-            all.await;
+            pending = not_done_by(&mut waits, pending, Instant::now() + STUCK_GRACE).await;
+        }
+        for &i in &pending {
+            let worker = &self.workers[i];
+            let (call, took) = worker
+                .counters
+                .in_call_longer(Duration::ZERO)
+                .unwrap_or(("a call", Duration::ZERO));
+            let message = format!(
+                "plugin `{}` did not return from {call} ({took:.1?} so far; blocked in a host call?): left behind; \
+                 its maps are printed as they stand",
+                worker.name
+            );
+            tracing::error!("{message}");
+            self.output().plugin_failed(&worker.name, &message);
         }
         let (probes, plugins) = self.publish();
-        for worker in std::mem::take(&mut self.workers) {
-            worker.finish();
+        for (i, worker) in std::mem::take(&mut self.workers).into_iter().enumerate() {
+            if pending.contains(&i) {
+                worker.leave();
+            } else {
+                worker.finish();
+            }
         }
         self.print_maps()?;
         let mut output = self.output();
@@ -397,7 +423,11 @@ impl Session {
         // One walk of the cgroup tree for every probe that names containers.
         let running = self.decoder.containers_mut().running();
         for (id, names) in named {
-            let mut cgroups: Vec<u64> = running.iter().filter(|r| r.named_by(names)).map(|r| r.cgroup).collect();
+            let mut cgroups: Vec<(u64, u32)> = running
+                .iter()
+                .filter(|r| r.named_by(names))
+                .map(|r| (r.cgroup, r.level))
+                .collect();
             cgroups.sort_unstable();
             if self.followed.get(&id) != Some(&cgroups) {
                 tracing::debug!("probe {}: following the cgroups {cgroups:?}", catalog::by_id(id).name);
@@ -475,6 +505,7 @@ impl Session {
 
     fn plugin_stats(&self) -> Vec<PluginStats> {
         let refused = self.maps.refused();
+
         self.workers
             .iter()
             .map(|w| {
@@ -482,7 +513,10 @@ impl Session {
                 let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
                 PluginStats {
                     plugin: w.name.clone(),
-                    state: c.state().as_str(),
+                    state: match c.in_call_longer(w.stuck_after) {
+                        Some(_) => "stuck",
+                        None => c.state().as_str(),
+                    },
                     restart_in: c.restart_in(),
                     reloads: load(&c.reloads),
                     events: load(&c.events),
@@ -508,11 +542,15 @@ impl Session {
     fn report_new_losses(&mut self, probes: &[ProbeStats], plugins: &[PluginStats], deliveries: &[DeliveryStats]) {
         let mut new = |what: String, now: u64| now.saturating_sub(self.reported.insert(what, now).unwrap_or(0));
         for s in deliveries {
-            let dropped = new(format!("findings dropped {}", s.output), s.dropped);
+            // Findings the receiver refused are said where they are refused.
+            let dropped = new(
+                format!("findings dropped {}", s.output),
+                s.dropped.saturating_sub(s.refused),
+            );
             if dropped > 0 {
                 tracing::warn!(
                     "findings to {0}: {dropped} dropped, its queue was full while the receiver was down or slow. \
-                     Raise queue.findings in [output.{0}], or set queue.spool_file to keep them on disk",
+                     Raise queue.findings (or queue.memory_mib, for large findings) in [output.{0}], or set queue.spool_file to keep them on disk",
                     s.output
                 );
             }
@@ -597,6 +635,22 @@ fn write_maps(maps: &MapRegistry, output: &SharedOutput) -> anyhow::Result<()> {
 }
 
 /// The next change in the plugins folder; never, without `watch`.
+/// Waits until `deadline` for those of `waits` that `which` names; the
+/// ones not done by then.
+async fn not_done_by(
+    waits: &mut [tokio::sync::oneshot::Receiver<()>],
+    which: impl IntoIterator<Item = usize>,
+    deadline: Instant,
+) -> Vec<usize> {
+    let mut pending = Vec::new();
+    for i in which {
+        if tokio::time::timeout_at(deadline, &mut waits[i]).await.is_err() {
+            pending.push(i);
+        }
+    }
+    pending
+}
+
 async fn next_change(reloads: &mut Option<reload::Reloads>) -> reload::Change {
     match reloads {
         Some(reloads) => reloads.next().await,
@@ -629,16 +683,26 @@ async fn load_plugins(
     let mut wanted = config.probes.clone();
     for spec in specs {
         let plugin_maps = maps.for_plugin(&spec.name, limits.map_quota());
-        // Off the event loop: `init` may call WASI, which blocks on tokio.
-        let (spec, plugin) = {
-            let (runtime, maps) = (runtime.clone(), plugin_maps.clone());
-            tokio::task::spawn_blocking(move || {
-                let plugin = runtime.load(&spec, maps, &limits);
-                (spec, plugin)
-            })
-            .await?
+        // Off the event loop: compiling takes seconds for large components,
+        // and `init` may call WASI, which blocks on tokio.
+        let component = {
+            let (runtime, name, path) = (runtime.clone(), spec.name.clone(), spec.path.clone());
+            tokio::task::spawn_blocking(move || runtime.compile(&name, &path)).await??
         };
-        let plugin = plugin?;
+        // Instantiating and `init` each stop at the wall-clock limit inside
+        // wasmtime; this also bounds a host call that blocks past it.
+        let started = {
+            let (runtime, spec, maps) = (runtime.clone(), spec.clone(), plugin_maps.clone());
+            tokio::task::spawn_blocking(move || runtime.instantiate(&spec, &component, maps, &limits))
+        };
+        let bound = 2 * limits.wall_per_call + STUCK_GRACE;
+        let Ok(plugin) = tokio::time::timeout(bound, started).await else {
+            bail!(
+                "plugin `{}` did not return from init within {bound:?} (blocked in a host call?): fix it, or remove it from the config",
+                spec.name
+            );
+        };
+        let plugin = plugin??;
         if plugin.probes.is_empty() {
             tracing::warn!(
                 "plugin `{}` receives no probe: set `probes` in [plugin.{}]",

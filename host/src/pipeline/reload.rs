@@ -126,12 +126,34 @@ impl Session {
             }
         }
         let name = spec.name.clone();
-        match existing {
-            Some(i) => {
+        // A worker stuck in a call would never take the new version.
+        let stuck = existing.and_then(|i| {
+            let worker = &self.workers[i];
+            worker.counters.in_call_longer(worker.stuck_after)
+        });
+        match (existing, stuck) {
+            (Some(i), Some((call, took))) => {
+                let maps = self.maps.for_plugin(&name, self.config.limits.plugin.map_quota());
+                let live = self.source.is_live();
+                self.workers[i].replace_stuck(
+                    spec,
+                    plugin,
+                    self.runtime.clone(),
+                    maps,
+                    self.config.limits.plugin,
+                    self.output.clone(),
+                    live,
+                )?;
+                tracing::warn!(
+                    "plugin `{name}`: the running version has been in {call} for {took:.1?} (blocked in a host call?); \
+                     it is left behind, and the new version runs on a thread of its own"
+                );
+            }
+            (Some(i), None) => {
                 self.workers[i].swap(spec, plugin);
                 tracing::info!("plugin `{name}`: new version swapped in");
             }
-            None => {
+            (None, _) => {
                 let maps = self.maps.for_plugin(&name, self.config.limits.plugin.map_quota());
                 let worker = WorkerHandle::spawn(
                     spec,

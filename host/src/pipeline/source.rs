@@ -89,7 +89,7 @@ impl Source {
 
     /// Points a probe's container filter at these cgroups; a replay's
     /// filters were applied when it was recorded.
-    pub fn set_cgroups(&mut self, id: ProbeId, cgroups: &[u64]) -> Result<(), ProbeError> {
+    pub fn set_cgroups(&mut self, id: ProbeId, cgroups: &[(u64, u32)]) -> Result<(), ProbeError> {
         match self {
             Source::Kernel(probes) => probes.set_cgroups(id, cgroups),
             Source::Recording(_) => Ok(()),

@@ -32,6 +32,29 @@ pub type SharedOutput = Arc<Mutex<Output>>;
 const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 
+/// How long a plugin may stay in a call past its wall-clock limit before it
+/// counts as stuck there (in a host call nothing can interrupt).
+pub(super) const STUCK_GRACE: Duration = Duration::from_secs(1);
+/// How often a wait on a worker looks whether it is stuck.
+const STUCK_CHECK: Duration = Duration::from_millis(500);
+
+/// Waits for `f`, unless the worker whose `counters` these are is (or gets)
+/// stuck in a call meanwhile: then `None`.
+pub(super) async fn unless_stuck<F: std::future::Future>(
+    counters: &Counters,
+    stuck_after: Duration,
+    f: F,
+) -> Option<F::Output> {
+    tokio::pin!(f);
+    loop {
+        match tokio::time::timeout(STUCK_CHECK, &mut f).await {
+            Ok(out) => return Some(out),
+            Err(_) if counters.in_call_longer(stuck_after).is_some() => return None,
+            Err(_) => {}
+        }
+    }
+}
+
 fn backoff(failures: u32) -> Duration {
     RESTART_BACKOFF
         .saturating_mul(1 << failures.saturating_sub(1).min(6))
@@ -96,6 +119,9 @@ pub struct Counters {
     /// Set when wasmtrace stops and the plugin is still behind after the
     /// grace period: what is left in its queue is counted as dropped.
     abandoned: AtomicBool,
+    /// The call running now, and since when: how a plugin stuck in a host
+    /// call (which no limit inside wasmtime can interrupt) is told.
+    in_call: Mutex<Option<(&'static str, Instant)>>,
 }
 
 impl Default for Counters {
@@ -113,6 +139,7 @@ impl Default for Counters {
             restart_at_ns: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
             abandoned: AtomicBool::new(false),
+            in_call: Mutex::new(None),
         }
     }
 }
@@ -140,6 +167,28 @@ impl Counters {
         let wait = at.saturating_duration_since(Instant::now()).as_nanos() as u64;
         self.restart_at_ns.store(boot_clock::now_ns() + wait, Ordering::Relaxed);
     }
+
+    /// Notes a call into the plugin until the guard is dropped.
+    fn calling(&self, call: &'static str) -> InCall<'_> {
+        *self.in_call.lock().expect("in_call lock") = Some((call, Instant::now()));
+        InCall(self)
+    }
+
+    /// The call the plugin is in, and for how long, if it has been in it
+    /// longer than `than`.
+    pub fn in_call_longer(&self, than: Duration) -> Option<(&'static str, Duration)> {
+        let (call, since) = (*self.in_call.lock().expect("in_call lock"))?;
+        Some((call, since.elapsed())).filter(|(_, took)| *took > than)
+    }
+}
+
+/// A call in progress; see [`Counters::calling`].
+struct InCall<'a>(&'a Counters);
+
+impl Drop for InCall<'_> {
+    fn drop(&mut self) {
+        *self.0.in_call.lock().expect("in_call lock") = None;
+    }
 }
 
 /// How the reader hands a batch to a worker whose queue is full.
@@ -162,6 +211,8 @@ pub struct WorkerHandle {
     room: Arc<Semaphore>,
     tick_queued: Arc<AtomicBool>,
     thread: JoinHandle<()>,
+    /// How long a call may run before the plugin counts as stuck in it.
+    pub stuck_after: Duration,
 }
 
 impl WorkerHandle {
@@ -176,9 +227,23 @@ impl WorkerHandle {
         output: SharedOutput,
         live: bool,
     ) -> std::io::Result<WorkerHandle> {
+        Self::start(spec, plugin, runtime, maps, limits, output, live, Arc::default())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        spec: PluginSpec,
+        plugin: PluginInstance,
+        runtime: Arc<Runtime>,
+        maps: SharedPluginMaps,
+        limits: PluginLimits,
+        output: SharedOutput,
+        live: bool,
+        counters: Arc<Counters>,
+    ) -> std::io::Result<WorkerHandle> {
+        counters.set_state(RunState::Running);
         let (tx, rx) = channel();
         let room = Arc::new(Semaphore::new(limits.queue_events as usize));
-        let counters = Arc::new(Counters::default());
         let tick_queued = Arc::new(AtomicBool::new(false));
         let name = spec.name.clone();
         let probes = plugin.probes.clone();
@@ -206,6 +271,7 @@ impl WorkerHandle {
             room,
             tick_queued,
             thread,
+            stuck_after: limits.wall_per_call + STUCK_GRACE,
         })
     }
 
@@ -215,7 +281,10 @@ impl WorkerHandle {
         let n = batch.len() as u32;
         let permit = match when_full {
             WhenFull::Drop => self.room.try_acquire_many(n).ok(),
-            WhenFull::Wait => self.room.acquire_many(n).await.ok(),
+            // A stuck plugin would never make room.
+            WhenFull::Wait => unless_stuck(&self.counters, self.stuck_after, self.room.acquire_many(n))
+                .await
+                .and_then(Result::ok),
         };
         match permit {
             Some(permit) => {
@@ -271,6 +340,29 @@ impl WorkerHandle {
         if self.thread.join().is_err() {
             tracing::error!("plugin `{}`: its worker thread panicked", self.name);
         }
+    }
+
+    /// Leaves a worker stuck in a call behind, without waiting: its thread
+    /// cannot be stopped, but it holds nothing the host needs (its maps are
+    /// the host's), and it ends with the process.
+    pub fn leave(self) {}
+
+    /// Puts a new version on a thread of its own in place of a worker stuck
+    /// in a call, which is left behind; the plugin's figures carry on.
+    #[allow(clippy::too_many_arguments)]
+    pub fn replace_stuck(
+        &mut self,
+        spec: PluginSpec,
+        plugin: PluginInstance,
+        runtime: Arc<Runtime>,
+        maps: SharedPluginMaps,
+        limits: PluginLimits,
+        output: SharedOutput,
+        live: bool,
+    ) -> std::io::Result<()> {
+        let fresh = WorkerHandle::start(spec, plugin, runtime, maps, limits, output, live, self.counters.clone())?;
+        std::mem::replace(self, fresh).leave();
+        Ok(())
     }
 }
 
@@ -347,7 +439,9 @@ impl Worker {
         // CPU time, not wall time: what the plugin costs, without the time
         // its thread waited for a CPU on a busy machine.
         let started = thread_cpu_time();
+        let call = self.counters.calling("on-events");
         let result = plugin.on_events(batch);
+        drop(call);
         self.counters.busy_ns.fetch_add(
             thread_cpu_time().saturating_sub(started).as_nanos() as u64,
             Ordering::Relaxed,
@@ -365,7 +459,9 @@ impl Worker {
         let State::Running(plugin) = &mut self.state else {
             return;
         };
+        let call = self.counters.calling("on-tick");
         let result = plugin.on_tick();
+        drop(call);
         let refused = plugin.refill_emit_budget();
         if refused > 0 {
             self.counters.emits_refused.fetch_add(refused, Ordering::Relaxed);
@@ -388,10 +484,12 @@ impl Worker {
         if Instant::now() < *retry_at {
             return;
         }
-        match self
+        let call = self.counters.calling("init");
+        let restarted = self
             .runtime
-            .instantiate(&self.spec, component, self.maps.clone(), &self.limits)
-        {
+            .instantiate(&self.spec, component, self.maps.clone(), &self.limits);
+        drop(call);
+        match restarted {
             Ok(plugin) => {
                 tracing::info!(
                     "plugin `{}` restarted after failure {}; it missed {} events while down so far",

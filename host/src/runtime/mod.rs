@@ -22,7 +22,7 @@ use wasmtrace_ebpf::abi::ProbeId;
 
 use self::bindings::{Batch, ConfigValue};
 use self::cache::{Cache, Source};
-use self::limits::{MemoryLimit, MemoryLimitExceeded};
+use self::limits::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, MemoryLimit, MemoryLimitExceeded};
 use self::quota::{EmitBudget, StringBound};
 pub use self::state::Emitted;
 use self::state::PluginState;
@@ -38,11 +38,21 @@ const EPOCH_TICK: Duration = Duration::from_millis(50);
 const MAX_HANDLES: usize = 4096;
 /// Bytes a plugin may hand the host in one host call (a batch of map updates).
 const HOSTCALL_BYTES: usize = 16 << 20;
+/// Bytes a plugin's component file may hold (Python and JavaScript ones are tens of MB).
+const MAX_PLUGIN_BYTES: u64 = 256 << 20;
 
 /// A call used more CPU time than the limit allows.
 #[derive(Debug, thiserror::Error)]
 #[error("used more than its {limit:?} of CPU time in one call")]
 struct CpuLimitExceeded {
+    limit: Duration,
+}
+
+/// A call took longer than its wall-clock limit (in a sleep, a blocking
+/// host call, or waiting for a CPU).
+#[derive(Debug, thiserror::Error)]
+#[error("did not return within its {limit:?} of wall-clock time for one call")]
+struct WallLimitExceeded {
     limit: Duration,
 }
 
@@ -54,19 +64,34 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Starts counting a call's CPU time against its limit, from now (checked
-/// at the next epoch tick and every one after).
-fn start_cpu_limit(store: &mut Store<PluginState>) {
-    store.data_mut().call_started_cpu = thread_cpu_time();
+/// Starts counting a call's CPU and wall-clock time against its limits,
+/// from now (checked at the next epoch tick and every one after).
+fn start_call_limits(store: &mut Store<PluginState>) {
+    let state = store.data_mut();
+    state.call_started_cpu = thread_cpu_time();
+    state.call_deadline = Instant::now() + state.wall_per_call;
     store.set_epoch_deadline(1);
 }
 
-/// A memory or CPU-time limit the guest ran into, said as such.
+/// A memory, CPU-time, wall-clock or count limit the guest ran into, said as such.
 fn limit_exceeded(e: &wasmtime::Error) -> Option<String> {
     if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
         return Some(limit.to_string());
     }
-    e.downcast_ref::<CpuLimitExceeded>().map(ToString::to_string)
+    if let Some(limit) = e.downcast_ref::<CpuLimitExceeded>() {
+        return Some(limit.to_string());
+    }
+    if let Some(limit) = e.downcast_ref::<WallLimitExceeded>() {
+        return Some(limit.to_string());
+    }
+    // wasmtime says this (untyped) when a `ResourceLimiter` count is reached.
+    let root = e.root_cause().to_string();
+    root.starts_with("resource limit exceeded").then(|| {
+        format!(
+            "exceeded a limit of its sandbox ({root}): at most {MAX_INSTANCES} core instances, \
+             {MAX_MEMORIES} memories and {MAX_TABLES} tables"
+        )
+    })
 }
 
 /// The WIT package this host implements, for messages.
@@ -91,12 +116,6 @@ pub enum PluginError {
     Missing { plugin: String, path: PathBuf },
     #[error("refusing plugin `{plugin}`: {cause}")]
     Untrusted { plugin: String, cause: TrustError },
-    #[error("plugin `{plugin}`: cannot read {}: {cause}", path.display())]
-    Read {
-        plugin: String,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
     #[error("plugin `{plugin}`: {} is not a WebAssembly file", path.display())]
     NotWasm { plugin: String, path: PathBuf },
     #[error(
@@ -156,12 +175,23 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime that caches compiled plugins in `cache_dir`.
     pub fn new(cache_dir: &Path) -> wasmtime::Result<Runtime> {
+        // wasmtime compiles on rayon's global pool. Named here, its threads do
+        // not take the name of the thread that first compiles (a blocking-pool
+        // one), so that a count of the pool's threads means what it says. Once
+        // per process: a second runtime finds the pool built.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("wasm-compile-{i}"))
+            .build_global();
         let mut config = Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Our monotonic clock in place of WASI's: its sleeps end by the call's deadline.
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        linker.allow_shadowing(false);
         let ticking = Arc::new(AtomicBool::new(true));
         let (ticker_engine, still_ticking) = (engine.clone(), ticking.clone());
         std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
@@ -203,10 +233,8 @@ impl Runtime {
             &spec.name,
             &spec.grants,
             maps,
-            MemoryLimit {
-                bytes: limits.memory_bytes,
-                used: 0,
-            },
+            MemoryLimit::new(limits.memory_bytes),
+            limits.wall_per_call,
             EmitBudget::new(limits.emits_per_interval, limits.emit_bytes_per_interval),
             StringBound {
                 limit: limits.string_bytes as usize,
@@ -221,18 +249,22 @@ impl Runtime {
         store.set_max_component_handles(MAX_HANDLES);
         store.set_hostcall_fuel(HOSTCALL_BYTES);
         // At every epoch tick inside a call: the CPU time this thread spent
-        // in the call so far, against the limit. Wall time does not count.
-        let cpu_limit = limits.cpu_per_call;
+        // in the call so far, and the wall-clock time, against their limits.
+        let (cpu_limit, wall_limit) = (limits.cpu_per_call, limits.wall_per_call);
         store.epoch_deadline_callback(move |store| {
-            if thread_cpu_time().saturating_sub(store.data().call_started_cpu) > cpu_limit {
+            let state = store.data();
+            if thread_cpu_time().saturating_sub(state.call_started_cpu) > cpu_limit {
                 return Err(CpuLimitExceeded { limit: cpu_limit }.into());
+            }
+            if Instant::now() > state.call_deadline {
+                return Err(WallLimitExceeded { limit: wall_limit }.into());
             }
             Ok(UpdateDeadline::Continue(1))
         });
         // Instantiating runs guest code (start functions) under the same
         // limit, counted from now: a restart runs on the plugin's own thread,
         // whose CPU time so far belongs to earlier instances.
-        start_cpu_limit(&mut store);
+        start_call_limits(&mut store);
         let instance = match bindings::Plugin::instantiate(&mut store, component, &self.linker) {
             Ok(instance) => instance,
             // Guest code failed (a start function, a runtime's initialisation).
@@ -270,7 +302,7 @@ impl Runtime {
         let wanted = plugin.call("init", |p| p.instance.call_init(&mut p.store, &config))?;
         let wanted = wanted.map_err(|reason| PluginError::Rejected {
             plugin: spec.name.clone(),
-            reason,
+            reason: crate::escape::terminal_owned(reason),
         })?;
         plugin.probes = match &spec.probes {
             Some(probes) => probes.clone(),
@@ -281,7 +313,7 @@ impl Runtime {
                         .map(|p| p.id)
                         .ok_or_else(|| PluginError::UnknownProbe {
                             plugin: spec.name.clone(),
-                            probe: name.clone(),
+                            probe: crate::escape::terminal_owned(name.clone()),
                         })
                 })
                 .collect::<Result<_, _>>()?,
@@ -291,20 +323,16 @@ impl Runtime {
 
     /// Reads, checks and compiles a plugin's component (or takes it from the cache).
     pub fn compile(&self, plugin: &str, path: &Path) -> Result<Component, PluginError> {
-        let bytes = std::fs::read(path).map_err(|cause| match cause.kind() {
-            std::io::ErrorKind::NotFound => PluginError::Missing {
+        // Checked on the descriptor it is read from: nothing can be swapped in between.
+        let bytes = trust::read_trusted(path, MAX_PLUGIN_BYTES).map_err(|cause| match cause {
+            TrustError::Missing { .. } => PluginError::Missing {
                 plugin: plugin.into(),
                 path: path.into(),
             },
-            _ => PluginError::Read {
+            cause => PluginError::Untrusted {
                 plugin: plugin.into(),
-                path: path.into(),
                 cause,
             },
-        })?;
-        trust::check_file(path).map_err(|cause| PluginError::Untrusted {
-            plugin: plugin.into(),
-            cause,
         })?;
         match bytes.get(..8) {
             // The binary format's preamble: magic, then the layer/version word.
@@ -390,9 +418,9 @@ impl PluginInstance {
         self.store.data_mut().emit_budget.refill()
     }
 
-    /// Bytes of linear memory it has grown to.
+    /// Bytes of all its linear memories and tables.
     pub fn memory_bytes(&self) -> usize {
-        self.store.data().limits.used
+        self.store.data().limits.used()
     }
 
     /// Rows, findings and logs produced since the last call.
@@ -406,8 +434,20 @@ impl PluginInstance {
         call: &'static str,
         f: impl FnOnce(&mut Self) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        start_cpu_limit(&mut self.store);
-        f(self).map_err(|e| PluginError::Trap {
+        start_call_limits(&mut self.store);
+        let result = f(self).and_then(|r| {
+            // Returned, but late (e.g. from a sleep cut at the deadline): the
+            // epoch check, every 50 ms, may not have seen it.
+            let state = self.store.data();
+            match Instant::now() >= state.call_deadline {
+                true => Err(WallLimitExceeded {
+                    limit: state.wall_per_call,
+                }
+                .into()),
+                false => Ok(r),
+            }
+        });
+        result.map_err(|e| PluginError::Trap {
             plugin: self.name.clone(),
             call,
             reason: explain(self.store.data(), &e),
@@ -436,7 +476,7 @@ fn explain(state: &PluginState, e: &wasmtime::Error) -> String {
         (None, None) => return e.root_cause().to_string(),
     };
     match state.last_words() {
-        Some(line) => format!("{failure}: {line}"),
+        Some(line) => format!("{failure}: {}", crate::escape::terminal(&line)),
         None if failure == "trapped" => "trapped: unreachable code reached".to_string(),
         None => failure,
     }

@@ -44,27 +44,29 @@ impl EmitBudget {
     }
 }
 
+/// Host bytes a value takes: the value itself and its text.
 fn value_size(v: &Value) -> u64 {
-    match v {
-        Value::Text(s) => s.len() as u64,
-        _ => 8,
-    }
+    let text = match v {
+        Value::Text(s) => s.len(),
+        _ => 0,
+    };
+    (size_of::<Value>() + text) as u64
 }
 
 impl Emitted {
-    /// Bytes it stands for in the output, roughly: its text, 8 per number.
+    /// Bytes it holds on the host until it is written: its text, and each
+    /// part's own size, so that a list of empty parts is not free.
     fn size(&self) -> u64 {
+        let string = |s: &String| (size_of::<String>() + s.len()) as u64;
         match self {
-            Emitted::Columns(names) => names.iter().map(|n| n.len() as u64 + 1).sum(),
-            Emitted::Row(values, _) => values.iter().map(|v| value_size(v) + 1).sum(),
+            Emitted::Columns(names) => names.iter().map(string).sum(),
+            Emitted::Row(values, _) => values.iter().map(value_size).sum(),
             Emitted::Finding(f, _) => {
-                (f.rule.len() + f.message.len()) as u64
-                    + f.fields
-                        .iter()
-                        .map(|(k, v)| k.len() as u64 + value_size(v))
-                        .sum::<u64>()
+                string(&f.rule)
+                    + string(&f.message)
+                    + f.fields.iter().map(|(k, v)| string(k) + value_size(v)).sum::<u64>()
             }
-            Emitted::Log(_, message) => message.len() as u64,
+            Emitted::Log(_, message) => string(message),
         }
     }
 }
@@ -135,14 +137,34 @@ mod tests {
 
     #[test]
     fn the_budget_counts_items_and_bytes() {
-        let mut budget = EmitBudget::new(3, 10);
+        let s = size_of::<String>() as u64;
+        let mut budget = EmitBudget::new(3, 3 * s + 10);
         let log = |s: &str| Emitted::Log(super::super::bindings::Level::Info, s.into());
         assert!(budget.take(&log("12345")));
-        assert!(!budget.take(&log("123456")), "over the bytes left");
+        assert!(
+            !budget.take(&log(&"1".repeat(2 * s as usize + 6))),
+            "over the bytes left"
+        );
         assert!(budget.take(&Emitted::Columns(vec!["A".into()])));
         assert!(budget.take(&log("")));
         assert!(!budget.take(&log("")), "over the items");
         assert_eq!(budget.refill(), 2);
         assert!(budget.take(&log("1234567")));
+    }
+
+    /// What a plugin's output holds on the host counts each part, empty or
+    /// not: a row of 100,000 empty cells is 100,000 values to keep.
+    /// The sizes docs/sandbox.md states and tests/e2e/quotas.rs counts with.
+    #[test]
+    fn a_string_and_a_value_are_24_bytes() {
+        assert_eq!((size_of::<String>(), size_of::<Value>()), (24, 24));
+    }
+
+    #[test]
+    fn empty_parts_are_not_free() {
+        let mut budget = EmitBudget::new(10, 1 << 20);
+        let row = Emitted::Row(vec![Value::Text(String::new()); 100_000], None);
+        assert_eq!(row.size(), 100_000 * size_of::<Value>() as u64);
+        assert!(!budget.take(&row), "2.4 MB of values in a 1 MiB budget");
     }
 }

@@ -1,8 +1,10 @@
 //! What each plugin's `Store` holds.
 
-use std::time::Duration;
-use wasmtime::component::ResourceTable;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -32,7 +34,12 @@ pub struct PluginState {
     pub(crate) strings: StringBound,
     pub(crate) limits: MemoryLimit,
     /// CPU time of the calling thread when the current call began.
-    pub(crate) call_started_cpu: std::time::Duration,
+    pub(crate) call_started_cpu: Duration,
+    /// Wall-clock time a call may take, and when the current one must have returned.
+    pub(crate) wall_per_call: Duration,
+    pub(crate) call_deadline: Instant,
+    /// What the plugin's monotonic clock reads.
+    monotonic: Monotonic,
     /// The guest's stderr, where a Rust panic message lands: shown when it traps.
     pub(crate) stderr: MemoryOutputPipe,
     /// The batch being handled, whose events rows and findings may be about.
@@ -43,6 +50,9 @@ pub struct PluginState {
 
 /// Bytes of guest stderr kept for trap messages.
 const STDERR_CAPACITY: usize = 64 * 1024;
+/// Random bytes one WASI call may ask for (wasmtime's default is 64 MiB,
+/// held by the host outside the plugin's memory limit).
+const RANDOM_BYTES: u64 = 1 << 20;
 /// WASI resources (streams, pollables…) a plugin may hold at once.
 const WASI_RESOURCES: usize = 1024;
 
@@ -52,16 +62,23 @@ impl PluginState {
         grants: &Grants,
         maps: SharedPluginMaps,
         limits: MemoryLimit,
+        wall_per_call: Duration,
         emit_budget: EmitBudget,
         strings: StringBound,
     ) -> std::io::Result<PluginState> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // WASI grants nothing by default: no files, network, environment or args.
         let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone());
-        if !grants.clocks {
+        // Random bytes are made on the host before they reach the guest.
+        wasi.stderr(stderr.clone()).max_random_size(RANDOM_BYTES);
+        // The monotonic clock is this state's own (see the impl below); the
+        // context's is set too, for anything in WASI that reads it.
+        let monotonic = if grants.clocks {
+            Monotonic::Real(Instant::now())
+        } else {
             wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
-        }
+            Monotonic::Frozen
+        };
         for name in &grants.env {
             if let Ok(value) = std::env::var(name) {
                 wasi.env(name, value);
@@ -81,7 +98,10 @@ impl PluginState {
             emit_budget,
             strings,
             limits,
-            call_started_cpu: std::time::Duration::ZERO,
+            call_started_cpu: Duration::ZERO,
+            wall_per_call,
+            call_deadline: Instant::now(),
+            monotonic,
             stderr,
             batch: None,
             wasi,
@@ -139,6 +159,70 @@ impl PluginState {
             }
             None => lines.last().map(|l| l.to_string()),
         }
+    }
+}
+
+/// The plugin's monotonic clock: frozen, or real from when it started.
+#[derive(Debug, Clone, Copy)]
+enum Monotonic {
+    Frozen,
+    Real(Instant),
+}
+
+impl Monotonic {
+    fn now(self) -> u64 {
+        match self {
+            Monotonic::Frozen => HostMonotonicClock::now(&FrozenClock),
+            Monotonic::Real(origin) => origin.elapsed().as_nanos() as u64,
+        }
+    }
+}
+
+/// `wasi:clocks/monotonic-clock`, in place of WASI's own, so that no sleep
+/// outlasts the call it is made in (the CPU limit does not see time spent
+/// in host calls). Frozen clocks never advance, so a sleep on them ends at
+/// once; a real one ends when asked or at the call's wall-clock deadline,
+/// whichever comes first, and the deadline's check then stops the call.
+impl monotonic_clock::Host for PluginState {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        Ok(self.monotonic.now())
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        Ok(1)
+    }
+
+    fn subscribe_instant(&mut self, when: monotonic_clock::Instant) -> wasmtime::Result<Resource<DynPollable>> {
+        let wait = Duration::from_nanos(when.saturating_sub(self.monotonic.now()));
+        self.sleep(wait)
+    }
+
+    fn subscribe_duration(&mut self, wait: monotonic_clock::Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        self.sleep(Duration::from_nanos(wait))
+    }
+}
+
+impl PluginState {
+    fn sleep(&mut self, wait: Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        let now = Instant::now();
+        let until = match self.monotonic {
+            Monotonic::Frozen => now,
+            Monotonic::Real(_) => now
+                .checked_add(wait)
+                .map_or(self.call_deadline, |at| at.min(self.call_deadline)),
+        };
+        let wakeup = self.table.push(Wakeup(tokio::time::Instant::from_std(until)))?;
+        subscribe(&mut self.table, wakeup)
+    }
+}
+
+/// A sleep's end.
+struct Wakeup(tokio::time::Instant);
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Wakeup {
+    async fn ready(&mut self) {
+        tokio::time::sleep_until(self.0).await;
     }
 }
 

@@ -3,9 +3,12 @@
 //!
 //! Config: `fail_in` = "init" | "events" | "tick" (where to fail),
 //! `how` = "panic" | "reject" (init only) | "loop" | "oom" | "slow" (only
-//! spins, without failing); in "events", each event first spins `spin`
+//! spins, without failing) | "sleep" (asks WASI to sleep for 34 years, then
+//! goes on) | "fifo" (reads the file `path`, a FIFO nobody writes to, in a
+//! folder granted to it, then goes on); in "events", each event first spins `spin`
 //! rounds (300,000, ~0.2 ms, for "slow"; none otherwise unless set);
-//! `after` = events to count before failing in "events".
+//! `after` = events to count before failing in "events"; `why` = the
+//! rejection's or the panic's text, in place of the default.
 //! Until it fails it counts events in `@seen`.
 
 use wasmtrace_sdk::{Config, Counter, Event, Plugin, plugin};
@@ -15,12 +18,18 @@ struct Misbehave {
     how: String,
     after: u64,
     spin: u64,
+    why: Option<String>,
+    path: String,
     seen_so_far: u64,
     seen: Counter,
 }
 
-fn fail(how: &str) {
+fn fail(how: &str, why: Option<&str>, path: &str) {
     match how {
+        "sleep" => std::thread::sleep(std::time::Duration::from_secs(1 << 30)),
+        "fifo" => {
+            let _ = std::fs::read(path);
+        }
         "loop" => {
             let mut n: u64 = 0;
             loop {
@@ -33,7 +42,7 @@ fn fail(how: &str) {
                 hog.push(vec![1; 1 << 20]);
             }
         }
-        _ => panic!("misbehave: failing on purpose"),
+        _ => panic!("{}", why.unwrap_or("misbehave: failing on purpose")),
     }
 }
 
@@ -43,11 +52,13 @@ impl Plugin for Misbehave {
     fn init(config: &Config) -> Result<Self, String> {
         let fail_in = config.text("fail_in")?.unwrap_or("events").to_string();
         let how = config.text("how")?.unwrap_or("panic").to_string();
+        let why = config.text("why")?.map(str::to_string);
+        let path = config.text("path")?.unwrap_or_default().to_string();
         if fail_in == "init" {
             if how == "reject" {
-                return Err("misbehave: config says no".into());
+                return Err(why.unwrap_or_else(|| "misbehave: config says no".into()));
             }
-            fail(&how);
+            fail(&how, why.as_deref(), &path);
         }
         let spin = config
             .integer("spin")?
@@ -57,6 +68,8 @@ impl Plugin for Misbehave {
             how,
             after: config.integer("after")?.unwrap_or(0) as u64,
             spin,
+            why,
+            path,
             seen_so_far: 0,
             seen: Counter::new("seen", &[]),
         })
@@ -70,7 +83,7 @@ impl Plugin for Misbehave {
                 n = std::hint::black_box(n.wrapping_add(i));
             }
             if self.how != "slow" && self.seen_so_far >= self.after {
-                fail(&self.how);
+                fail(&self.how, self.why.as_deref(), &self.path);
             }
         }
         self.seen_so_far += 1;
@@ -79,7 +92,7 @@ impl Plugin for Misbehave {
 
     fn on_tick(&mut self) {
         if self.fail_in == "tick" {
-            fail(&self.how);
+            fail(&self.how, self.why.as_deref(), &self.path);
         }
     }
 }
