@@ -196,10 +196,15 @@ impl Running {
 /// Whether a filter entry names this container.
 fn matches(wanted: &str, c: &Container) -> bool {
     (wanted.len() >= 12 && c.id.starts_with(wanted))
-        || c.name == wanted
-        || c.pod
-            .as_ref()
-            .is_some_and(|p| format!("{}/{}", p.namespace, p.name) == wanted)
+        || match &c.pod {
+            // A pod's container is named by whoever writes the pod, in any
+            // namespace: it is named with its pod, never alone.
+            Some(p) => {
+                let pod = format!("{}/{}", p.namespace, p.name);
+                wanted == pod || wanted == format!("{pod}/{}", p.container)
+            }
+            None => c.name == wanted,
+        }
 }
 
 #[cfg(test)]
@@ -221,13 +226,25 @@ mod tests {
                 container: "nginx".into(),
             }),
         };
-        for wanted in ["nginx", "b9f5098fe19b", id, "prod/web-7d9"] {
+        for wanted in ["b9f5098fe19b", id, "prod/web-7d9", "prod/web-7d9/nginx"] {
             assert!(matches(wanted, &c), "{wanted}");
         }
-        // A short prefix would match by accident; other names do not match.
-        for wanted in ["b9f5", "web-7d9", "prod", "nginx:1.27", "apache"] {
+        // A short prefix would match by accident; other names do not match;
+        // a pod's container name alone is anyone's (another tenant's pod may
+        // have an nginx too).
+        for wanted in [
+            "b9f5",
+            "web-7d9",
+            "prod",
+            "nginx:1.27",
+            "apache",
+            "nginx",
+            "other/web-7d9/nginx",
+        ] {
             assert!(!matches(wanted, &c), "{wanted}");
         }
+        let podman = Container { pod: None, ..c };
+        assert!(matches("nginx", &podman));
     }
 
     #[test]

@@ -170,8 +170,9 @@ impl Counters {
 
     /// Notes a call into the plugin until the guard is dropped.
     fn calling(&self, call: &'static str) -> InCall<'_> {
-        *self.in_call.lock().expect("in_call lock") = Some((call, Instant::now()));
-        InCall(self)
+        let since = Instant::now();
+        *self.in_call.lock().expect("in_call lock") = Some((call, since));
+        InCall { counters: self, since }
     }
 
     /// The call the plugin is in, and for how long, if it has been in it
@@ -183,11 +184,19 @@ impl Counters {
 }
 
 /// A call in progress; see [`Counters::calling`].
-struct InCall<'a>(&'a Counters);
+struct InCall<'a> {
+    counters: &'a Counters,
+    since: Instant,
+}
 
 impl Drop for InCall<'_> {
     fn drop(&mut self) {
-        *self.0.in_call.lock().expect("in_call lock") = None;
+        // Only its own: a worker left behind that returns at last must not
+        // clear the mark of the one that replaced it.
+        let mut in_call = self.counters.in_call.lock().expect("in_call lock");
+        if in_call.is_some_and(|(_, since)| since == self.since) {
+            *in_call = None;
+        }
     }
 }
 
@@ -213,6 +222,8 @@ pub struct WorkerHandle {
     thread: JoinHandle<()>,
     /// How long a call may run before the plugin counts as stuck in it.
     pub stuck_after: Duration,
+    /// Set when it is left behind: should its call ever return, it handles nothing more.
+    left: Arc<AtomicBool>,
 }
 
 impl WorkerHandle {
@@ -245,6 +256,7 @@ impl WorkerHandle {
         let (tx, rx) = channel();
         let room = Arc::new(Semaphore::new(limits.queue_events as usize));
         let tick_queued = Arc::new(AtomicBool::new(false));
+        let left = Arc::new(AtomicBool::new(false));
         let name = spec.name.clone();
         let probes = plugin.probes.clone();
         let worker = Worker {
@@ -259,6 +271,7 @@ impl WorkerHandle {
             state: State::Running(Box::new(plugin)),
             failures: 0,
             live,
+            left: left.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("plugin-{name}"))
@@ -272,6 +285,7 @@ impl WorkerHandle {
             tick_queued,
             thread,
             stuck_after: limits.wall_per_call + STUCK_GRACE,
+            left,
         })
     }
 
@@ -345,7 +359,9 @@ impl WorkerHandle {
     /// Leaves a worker stuck in a call behind, without waiting: its thread
     /// cannot be stopped, but it holds nothing the host needs (its maps are
     /// the host's), and it ends with the process.
-    pub fn leave(self) {}
+    pub fn leave(self) {
+        self.left.store(true, Ordering::Relaxed);
+    }
 
     /// Puts a new version on a thread of its own in place of a worker stuck
     /// in a call, which is left behind; the plugin's figures carry on.
@@ -385,6 +401,8 @@ struct Worker {
     /// Failures since it last started cleanly; the back-off doubles with them.
     failures: u32,
     live: bool,
+    /// See [`WorkerHandle::leave`].
+    left: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -392,6 +410,9 @@ impl Worker {
         // Output `init` produced (e.g. column headers).
         self.forward_output();
         for message in rx {
+            if self.left.load(Ordering::Relaxed) {
+                return;
+            }
             match message {
                 Message::Batch(probe, batch) => {
                     if self.counters.abandoned.load(Ordering::Relaxed) {
