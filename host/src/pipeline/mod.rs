@@ -14,7 +14,7 @@ pub use source::Replay;
 use source::Source;
 pub use stop::Stop;
 pub use worker::SharedOutput;
-use worker::{Batch, STUCK_GRACE, WhenFull, WorkerHandle, unless_stuck};
+use worker::{Batch, STUCK_GRACE, WhenFull, WorkerEnv, WorkerHandle, unless_stuck};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::AsFd;
@@ -151,6 +151,16 @@ impl Session {
         session.resubscribe()?;
         session.watch_rings()?;
         Ok(session)
+    }
+
+    /// What the session's workers share.
+    fn worker_env(&self) -> WorkerEnv {
+        WorkerEnv {
+            runtime: self.runtime.clone(),
+            limits: self.config.limits.plugin,
+            output: self.output.clone(),
+            live: self.source.is_live(),
+        }
     }
 
     /// What a live view reads: the maps, and the figures of the last tick.
@@ -679,6 +689,12 @@ async fn load_plugins(
         }
     }
     let limits = config.limits.plugin;
+    let env = WorkerEnv {
+        runtime: runtime.clone(),
+        limits,
+        output: output.clone(),
+        live,
+    };
     let mut workers = Vec::new();
     let mut wanted = config.probes.clone();
     for spec in specs {
@@ -713,15 +729,7 @@ async fn load_plugins(
         for &id in &plugin.probes {
             wanted.entry(id).or_default();
         }
-        workers.push(WorkerHandle::spawn(
-            spec,
-            plugin,
-            runtime.clone(),
-            plugin_maps,
-            limits,
-            output.clone(),
-            live,
-        )?);
+        workers.push(WorkerHandle::spawn(spec, plugin, plugin_maps, &env)?);
     }
     Ok((workers, wanted))
 }

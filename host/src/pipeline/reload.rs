@@ -134,16 +134,8 @@ impl Session {
         match (existing, stuck) {
             (Some(i), Some((call, took))) => {
                 let maps = self.maps.for_plugin(&name, self.config.limits.plugin.map_quota());
-                let live = self.source.is_live();
-                self.workers[i].replace_stuck(
-                    spec,
-                    plugin,
-                    self.runtime.clone(),
-                    maps,
-                    self.config.limits.plugin,
-                    self.output.clone(),
-                    live,
-                )?;
+                let env = self.worker_env();
+                self.workers[i].replace_stuck(spec, plugin, maps, &env)?;
                 tracing::warn!(
                     "plugin `{name}`: the running version has been in {call} for {took:.1?} (blocked in a host call?); \
                      it is left behind, and the new version runs on a thread of its own"
@@ -155,15 +147,7 @@ impl Session {
             }
             (None, _) => {
                 let maps = self.maps.for_plugin(&name, self.config.limits.plugin.map_quota());
-                let worker = WorkerHandle::spawn(
-                    spec,
-                    plugin,
-                    self.runtime.clone(),
-                    maps,
-                    self.config.limits.plugin,
-                    self.output.clone(),
-                    self.source.is_live(),
-                )?;
+                let worker = WorkerHandle::spawn(spec, plugin, maps, &self.worker_env())?;
                 self.workers.push(worker);
                 tracing::info!("plugin `{name}`: loaded");
             }

@@ -226,32 +226,40 @@ pub struct WorkerHandle {
     left: Arc<AtomicBool>,
 }
 
+/// What every worker of a session shares.
+#[derive(Clone)]
+pub struct WorkerEnv {
+    pub runtime: Arc<Runtime>,
+    pub limits: PluginLimits,
+    pub output: SharedOutput,
+    /// Events come from the kernel now (so their delivery latency means something).
+    pub live: bool,
+}
+
 impl WorkerHandle {
-    /// Starts a worker for a plugin that `runtime` has just loaded; `live`
-    /// when events come from the kernel now (so their delivery latency means something).
+    /// Starts a worker for a plugin that the runtime has just loaded.
     pub fn spawn(
         spec: PluginSpec,
         plugin: PluginInstance,
-        runtime: Arc<Runtime>,
         maps: SharedPluginMaps,
-        limits: PluginLimits,
-        output: SharedOutput,
-        live: bool,
+        env: &WorkerEnv,
     ) -> std::io::Result<WorkerHandle> {
-        Self::start(spec, plugin, runtime, maps, limits, output, live, Arc::default())
+        Self::start(spec, plugin, maps, env, Arc::default())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn start(
         spec: PluginSpec,
         plugin: PluginInstance,
-        runtime: Arc<Runtime>,
         maps: SharedPluginMaps,
-        limits: PluginLimits,
-        output: SharedOutput,
-        live: bool,
+        env: &WorkerEnv,
         counters: Arc<Counters>,
     ) -> std::io::Result<WorkerHandle> {
+        let WorkerEnv {
+            runtime,
+            limits,
+            output,
+            live,
+        } = env.clone();
         counters.set_state(RunState::Running);
         let (tx, rx) = channel();
         let room = Arc::new(Semaphore::new(limits.queue_events as usize));
@@ -365,18 +373,14 @@ impl WorkerHandle {
 
     /// Puts a new version on a thread of its own in place of a worker stuck
     /// in a call, which is left behind; the plugin's figures carry on.
-    #[allow(clippy::too_many_arguments)]
     pub fn replace_stuck(
         &mut self,
         spec: PluginSpec,
         plugin: PluginInstance,
-        runtime: Arc<Runtime>,
         maps: SharedPluginMaps,
-        limits: PluginLimits,
-        output: SharedOutput,
-        live: bool,
+        env: &WorkerEnv,
     ) -> std::io::Result<()> {
-        let fresh = WorkerHandle::start(spec, plugin, runtime, maps, limits, output, live, self.counters.clone())?;
+        let fresh = WorkerHandle::start(spec, plugin, maps, env, self.counters.clone())?;
         std::mem::replace(self, fresh).leave();
         Ok(())
     }
