@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::runtime::bindings::{Container, Pod, Runtime};
+use crate::trust::{self, TrustError};
 
 /// podman's (and CRI-O's) container storage: OCI configs under `userdata`,
 /// names and images in `containers.json`.
@@ -120,28 +121,19 @@ fn bounded(s: &str) -> String {
     s[..end].to_string()
 }
 
-/// A record file, if only root (or wasmtrace's own user) could have written it.
+/// A record file, read as plugins are (`trust::read_trusted`): only if root
+/// (or wasmtrace's own user) alone could have written it and its folder,
+/// through no link, never waiting on a FIFO, and at most `MAX_FILE` bytes.
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
-    let file = std::fs::File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if (meta.uid() != 0 && meta.uid() != me) || meta.mode() & 0o022 != 0 || !meta.is_file() {
-        tracing::warn!(
-            "{} is not a file only root can write: not trusted as a container runtime's record",
-            path.display()
-        );
-        return None;
+    match trust::read_trusted(path, MAX_FILE) {
+        Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+        // Not this runtime's container, or already removed.
+        Err(TrustError::Missing { .. }) => None,
+        Err(e) => {
+            tracing::warn!("not trusted as a container runtime's record: {e}");
+            None
+        }
     }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 > MAX_FILE {
-        tracing::warn!("{} is over {} MiB: not read", path.display(), MAX_FILE >> 20);
-        return None;
-    }
-    serde_json::from_slice(&bytes).ok()
 }
 
 /// The Kubernetes pod and container from CRI annotations (CRI-O's and
