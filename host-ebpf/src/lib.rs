@@ -12,6 +12,9 @@ pub enum Object {
     Syscall,
     Net,
     User,
+    /// Not a probe family: the program that tells the host its own pid as
+    /// probes see it (`whoami.bpf.c`).
+    Whoami,
 }
 
 /// aya parses the ELF in place, which wants 8-byte alignment.
@@ -34,6 +37,7 @@ impl Object {
             Object::Syscall => object_bytes!("syscall"),
             Object::Net => object_bytes!("net"),
             Object::User => object_bytes!("user"),
+            Object::Whoami => object_bytes!("whoami"),
         }
     }
 
@@ -45,6 +49,7 @@ impl Object {
             Object::Syscall => "syscall.bpf.o",
             Object::Net => "net.bpf.o",
             Object::User => "user.bpf.o",
+            Object::Whoami => "whoami.bpf.o",
         }
     }
 }

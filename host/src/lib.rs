@@ -51,4 +51,6 @@ pub mod templates;
 pub mod top;
 pub mod tracefs;
 mod trust;
+mod uprobe_target;
 mod watch;
+mod whoami;

@@ -16,7 +16,7 @@ use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 use crate::catalog::{self, Attach, Delivery, Probe};
 use crate::config::{ProbeFilter, Scope};
 use crate::kernel_counts::KernelCounts;
-use crate::tracefs;
+use crate::{tracefs, uprobe_target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -95,13 +95,9 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Loads and attaches `wanted` probes with their filters. Events of the
-    /// process `exclude_tgid` (wasmtrace itself) are dropped in the kernel.
-    pub fn attach(
-        wanted: &BTreeMap<ProbeId, ProbeFilter>,
-        ring_buffer_bytes: u32,
-        exclude_tgid: u32,
-    ) -> Result<Probes, ProbeError> {
+    /// Loads and attaches `wanted` probes with their filters. wasmtrace's
+    /// own events are dropped in the kernel.
+    pub fn attach(wanted: &BTreeMap<ProbeId, ProbeFilter>, ring_buffer_bytes: u32) -> Result<Probes, ProbeError> {
         let uprobes: Vec<&str> = wanted
             .keys()
             .map(|&id| catalog::by_id(id))
@@ -130,7 +126,7 @@ impl Probes {
             families: BTreeMap::new(),
             events_dir,
             ring_buffer_bytes,
-            exclude_tgid,
+            exclude_tgid: crate::whoami::traced_tgid(),
         };
         for (&id, filter) in wanted {
             probes.ensure(id, filter)?;
@@ -327,7 +323,11 @@ fn hint(probe: &Probe) -> &'static str {
         Attach::Tracepoint {
             category: "syscalls", ..
         } => "Syscall tracepoints need CONFIG_FTRACE_SYSCALLS. ",
-        Attach::Uprobe { .. } => "Install the program or library it probes. ",
+        Attach::Uprobe { .. } => {
+            "Install the program or library it probes on the host (wasmtrace in a container looks \
+             in the host's filesystem: WASMTRACE_HOST_ROOT, else /proc/1/root, which needs \
+             CAP_SYS_PTRACE). "
+        }
         Attach::BtfTracepoint { .. } => "BTF tracepoints need a kernel with BTF (/sys/kernel/btf/vmlinux). ",
         Attach::Tracepoint { .. } => "",
     }
@@ -339,35 +339,12 @@ fn hook_exists(attach: Attach, events_dir: &Path) -> bool {
         Attach::BtfTracepoint { category, name } => {
             Path::new(KERNEL_BTF).exists() && tracefs::has_tracepoint(events_dir, category, name)
         }
-        Attach::Uprobe { target, .. } => uprobe_target(target).is_some(),
+        Attach::Uprobe { target, .. } => uprobe_target::find(target).is_ok(),
     }
 }
 
 /// The running kernel's BTF, which CO-RE and BTF tracepoints need.
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
-
-/// Folders where shared libraries live, for uprobe targets given by file name.
-const LIBRARY_DIRS: &[&str] = &[
-    "/lib/x86_64-linux-gnu",
-    "/usr/lib/x86_64-linux-gnu",
-    "/lib/aarch64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
-    "/lib64",
-    "/usr/lib64",
-    "/lib",
-    "/usr/lib",
-];
-
-/// The file a uprobe target names: a path, or a library found by file name.
-fn uprobe_target(target: &str) -> Option<PathBuf> {
-    if target.starts_with('/') {
-        return Path::new(target).exists().then(|| PathBuf::from(target));
-    }
-    LIBRARY_DIRS
-        .iter()
-        .map(|dir| Path::new(dir).join(target))
-        .find(|p| p.exists())
-}
 
 fn kernel_filter(filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
     let mut f = abi::Filter {
@@ -469,11 +446,11 @@ fn attach_probe(
                 program.attach().map_err(|e| attach_error(format!("{e:#}")))?;
             }
             Attach::Uprobe { target, symbol, .. } => {
-                let path = uprobe_target(target).ok_or_else(|| attach_error(format!("{target} not found")))?;
+                let target = uprobe_target::find(target).map_err(attach_error)?;
                 let program: &mut UProbe = program.try_into().map_err(|e| attach_error(format!("{e}")))?;
                 program.load().map_err(|e| attach_error(verifier_message(&e)))?;
                 program
-                    .attach(symbol, &path, UProbeScope::AllProcesses)
+                    .attach(symbol, target.path(), UProbeScope::AllProcesses)
                     .map_err(|e| attach_error(format!("{e:#}")))?;
             }
         }

@@ -41,7 +41,7 @@ pub fn record(
             "nothing to record: name probes with --probe NAME, or in the config as [probe.\"NAME\"] tables or a plugin's `probes`"
         );
     }
-    let mut probes = Probes::attach(wanted, ring_buffer_bytes, std::process::id())?;
+    let mut probes = Probes::attach(wanted, ring_buffer_bytes)?;
     let mut writer = Writer::create(path, &Header::new(probes.probes()))?;
     let names: Vec<&str> = probes.probes().map(|id| catalog::by_id(id).name).collect();
     eprintln!(

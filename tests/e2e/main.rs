@@ -15,6 +15,7 @@ mod hot_reload;
 mod install_deps;
 mod languages;
 mod losses;
+mod namespaces;
 mod net;
 mod plugin_errors;
 mod privileges;

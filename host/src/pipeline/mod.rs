@@ -118,7 +118,7 @@ impl Session {
                         "nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)"
                     );
                 }
-                let probes = Probes::attach(&wanted, config.limits.ring_buffer_bytes, std::process::id())?;
+                let probes = Probes::attach(&wanted, config.limits.ring_buffer_bytes)?;
                 (Source::Kernel(probes), WhenFull::Drop)
             }
         };
