@@ -268,13 +268,17 @@ fn a_go_plugins_config_error_says_why() {
 /// memory of `pages` 64 KiB pages (or none): a real plugin that also
 /// multiplies what the host holds for it.
 fn plugin_with_instances(extra: usize, pages: Option<u32>) -> Vec<u8> {
+    plugin_with_module(extra, &pages.map(|p| format!("(memory {p})")).unwrap_or_default())
+}
+
+/// Like `plugin_with_instances`, each instance of a module of `fields`.
+fn plugin_with_module(extra: usize, fields: &str) -> Vec<u8> {
     let plugin = std::fs::read(test_plugins().join("misbehave.wasm")).unwrap();
     let text = wasmprinter::print_bytes(&plugin).unwrap();
     // Defined last, so that no index of the plugin's own moves.
     let end = text.rfind("  (@producers").unwrap_or(text.rfind(')').unwrap());
-    let memory = pages.map(|p| format!("(memory {p})")).unwrap_or_default();
     let mut hostile = String::from(&text[..end]);
-    hostile += &format!("  (core module $hog {memory})\n");
+    hostile += &format!("  (core module $hog {fields})\n");
     for _ in 0..extra {
         hostile += "  (core instance (instantiate $hog))\n";
     }
@@ -329,6 +333,23 @@ fn core_instances_are_capped() {
         "{err}"
     );
     let err = run_with_component(&plugin_with_instances(61, None), "");
+    assert!(err.contains("refused to start: misbehave: config says no"), "{err}");
+}
+
+/// What the host holds for instances beyond their memories and tables (a
+/// slot per function and global) is bounded too: 61 instances of a module
+/// of 999,000 globals (a 5 MiB plugin) would make it hold 929 MiB.
+#[test]
+fn instance_contexts_are_bounded() {
+    let globals = |n: usize| "(global (mut i64) (i64.const 0))".repeat(n);
+    let err = run_with_component(&plugin_with_module(61, &globals(999_000)), "");
+    assert!(
+        err.contains("would make the host hold 929 MiB for its instances' contexts")
+            && err.contains("beyond the 32 MiB a plugin may"),
+        "{err}"
+    );
+    // 61 of 30,000 (29 MiB) fit: it gets as far as `init`.
+    let err = run_with_component(&plugin_with_module(61, &globals(30_000)), "");
     assert!(err.contains("refused to start: misbehave: config says no"), "{err}");
 }
 

@@ -6,6 +6,7 @@ pub mod bindings;
 mod cache;
 mod host_maps;
 mod host_output;
+mod instance_size;
 mod limits;
 mod quota;
 mod state;
@@ -123,6 +124,13 @@ pub enum PluginError {
          wasm32-wasip2, or wrap it with `wasm-tools component new`", path.display()
     )]
     CoreModule { plugin: String, path: PathBuf },
+    #[error(
+        "plugin `{plugin}`: {} would make the host hold {} MiB for its instances' contexts (their \
+         functions, globals, tables and memories, times the times each module is instantiated), \
+         beyond the {} MiB a plugin may: it is not a plugin as toolchains make them",
+        path.display(), bytes >> 20, instance_size::MAX_BYTES >> 20
+    )]
+    InstancesTooLarge { plugin: String, path: PathBuf, bytes: u64 },
     #[error("plugin `{plugin}`: {} does not compile: {reason}", path.display())]
     Compile {
         plugin: String,
@@ -350,13 +358,23 @@ impl Runtime {
                 });
             }
         }
-        let started = Instant::now();
-        let (component, source) =
-            Cache::component(self.cache.as_ref(), &self.engine, &bytes).map_err(|e| PluginError::Compile {
+        let compile_error = |reason: String| PluginError::Compile {
+            plugin: plugin.into(),
+            path: path.into(),
+            reason,
+        };
+        let contexts = instance_size::reckon(&bytes).map_err(|e| compile_error(e.to_string()))?;
+        if contexts > instance_size::MAX_BYTES {
+            return Err(PluginError::InstancesTooLarge {
                 plugin: plugin.into(),
                 path: path.into(),
-                reason: first_line(&e),
-            })?;
+                bytes: contexts,
+            });
+        }
+        tracing::debug!("plugin `{plugin}`: its instances' contexts take {contexts} bytes");
+        let started = Instant::now();
+        let (component, source) =
+            Cache::component(self.cache.as_ref(), &self.engine, &bytes).map_err(|e| compile_error(first_line(&e)))?;
         let how = match source {
             Source::Compiled => "compiled",
             Source::Cached => "loaded from the compile cache",
