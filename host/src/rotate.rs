@@ -2,14 +2,17 @@
 //! FILE grows to a limit, then becomes FILE.1 (FILE.1 becomes FILE.2, …,
 //! the oldest beyond `keep` is removed). Lines are never split across files.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::safe_file::{self, Access};
+use crate::safe_file::{Access, Folder};
 
 pub struct RotatingFile {
-    path: PathBuf,
+    /// FILE's folder, opened once: rotation renames and reopens there.
+    folder: Folder,
+    name: OsString,
     rotate_bytes: u64,
     keep: u32,
     file: File,
@@ -20,10 +23,12 @@ pub struct RotatingFile {
 
 impl RotatingFile {
     pub fn open(path: &Path, rotate_bytes: u64, keep: u32) -> io::Result<RotatingFile> {
-        let file = open_append(path)?;
+        let (folder, name) = Folder::of(path)?;
+        let file = open_append(&folder, &name)?;
         let size = file.metadata()?.len();
         Ok(RotatingFile {
-            path: path.to_path_buf(),
+            folder,
+            name,
             rotate_bytes,
             keep,
             file,
@@ -32,25 +37,25 @@ impl RotatingFile {
         })
     }
 
-    fn numbered(&self, n: u32) -> PathBuf {
-        let mut name = self.path.clone().into_os_string();
+    fn numbered(&self, n: u32) -> OsString {
+        let mut name = self.name.clone();
         name.push(format!(".{n}"));
-        name.into()
+        name
     }
 
     fn rotate(&mut self) -> io::Result<()> {
         if self.keep == 0 {
-            std::fs::remove_file(&self.path)?;
+            self.folder.remove(&self.name)?;
         } else {
             for n in (1..self.keep).rev() {
-                match std::fs::rename(self.numbered(n), self.numbered(n + 1)) {
+                match self.folder.rename(&self.numbered(n), &self.numbered(n + 1)) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                     _ => {}
                 }
             }
-            std::fs::rename(&self.path, self.numbered(1))?;
+            self.folder.rename(&self.name, &self.numbered(1))?;
         }
-        self.file = open_append(&self.path)?;
+        self.file = open_append(&self.folder, &self.name)?;
         self.size = 0;
         Ok(())
     }
@@ -68,9 +73,9 @@ impl RotatingFile {
 
 /// Opens FILE, at the start and after each rotation, never through a link:
 /// its folder may be one that others write to, such as /var/log.
-fn open_append(path: &Path) -> io::Result<File> {
+fn open_append(folder: &Folder, name: &std::ffi::OsStr) -> io::Result<File> {
     // Events name files and commands: not for every user to read.
-    Ok(safe_file::open(path, Access::Append, 0o640)?)
+    Ok(folder.open(name, Access::Append, 0o640)?)
 }
 
 impl Write for RotatingFile {

@@ -7,14 +7,21 @@
 //! file is kept only if the open descriptor is a regular file of ours, with
 //! no other name, that no one else can change.
 //!
-//! Renames within the folder (rotation) are safe as they are: `rename`
-//! moves a link itself, never what it points to.
+//! The folders on the way are walked one by one from `/`: in a folder
+//! that others may write to (like /var/log), a link is refused there too,
+//! since /var/log/wasmtrace may be another user's link to /etc. Links in
+//! folders only root or wasmtrace's user can change (/var/run to /run) are
+//! followed. The file's folder is kept open, so that rotation renames and
+//! reopens in that folder, whatever its path then leads to.
 
-use std::fs::{File, FileType, Metadata, OpenOptions, Permissions};
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, FileType, Metadata, Permissions};
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 /// How a file is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +46,12 @@ pub enum OpenError {
          have planted it); remove it or choose another path", path.display()
     )]
     Link { path: PathBuf },
+    #[error(
+        "{} is a symbolic link in {}, a folder others can write to (someone may have planted it): \
+         wasmtrace follows links only where only root or its own user can make them; give the \
+         real path", link.display(), folder.display()
+    )]
+    LinkedFolder { link: PathBuf, folder: PathBuf },
     #[error(
         "{} is {what}, not a regular file: wasmtrace writes only regular files; remove it or choose \
          another path", path.display()
@@ -78,30 +91,121 @@ impl From<OpenError> for io::Error {
 /// that is not ours alone (another owner, another name, group or others
 /// may write it).
 pub fn open(path: &Path, access: Access, mode: u32) -> Result<File, OpenError> {
-    let mut options = OpenOptions::new();
-    match access {
-        Access::Append => options.append(true).create(true),
-        Access::ReadAppend => options.read(true).append(true).create(true),
-        Access::Replace => options.write(true).create(true),
-        Access::CreateNew => options.write(true).create_new(true),
-    };
-    // O_NOFOLLOW: a link at the path fails the open instead of being
-    // followed. O_NONBLOCK: a FIFO there does not block it (it is refused
-    // below). std adds O_CLOEXEC.
-    let file = options
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| open_error(path, e))?;
-    let meta = check(path, &file)?;
-    set_blocking(&file)?;
-    if access == Access::Replace {
-        // Only now: emptied in the open, a hard-linked file would have been lost before the check.
-        file.set_len(0)?;
-        // No more than a new file's mode, though an older one was readable by more.
-        file.set_permissions(Permissions::from_mode(meta.mode() & mode & 0o7777))?;
+    let (folder, name) = Folder::of(path)?;
+    folder.open(&name, access, mode)
+}
+
+/// A folder opened with no link followed that someone else could have planted.
+pub struct Folder {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Folder {
+    /// The folder of the file `path` names, and the file's name in it.
+    pub fn of(path: &Path) -> Result<(Folder, OsString), OpenError> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} names no file", path.display())))?;
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Ok((Folder::open_walking(folder)?, name.to_os_string()))
     }
-    Ok(file)
+
+    /// Walks to `path` one folder at a time, following a link only where
+    /// the folder that holds it is one that only root or we can change.
+    fn open_walking(path: &Path) -> Result<Folder, OpenError> {
+        let start = if path.is_absolute() { "/" } else { "." };
+        let mut fd = rustix::fs::open(start, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(io::Error::from)?;
+        let mut walked = PathBuf::from(start);
+        for component in path.components() {
+            let name = match component {
+                Component::Normal(name) => name,
+                Component::ParentDir => OsStr::new(".."),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+            };
+            let mut flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            if !only_trusted_can_change(&fd)? {
+                flags |= OFlags::NOFOLLOW;
+            }
+            let next = rustix::fs::openat(&fd, name, flags, Mode::empty());
+            let link = walked.join(name);
+            fd = match next {
+                Ok(next) => next,
+                // With O_NOFOLLOW, a link where a folder is wanted is "not a folder".
+                Err(rustix::io::Errno::NOTDIR) if is_link(&fd, name) => {
+                    return Err(OpenError::LinkedFolder { link, folder: walked });
+                }
+                Err(e) => {
+                    let kind = io::Error::from(e).kind();
+                    return Err(io::Error::new(kind, format!("{}: {e}", link.display())).into());
+                }
+            };
+            walked = link;
+        }
+        Ok(Folder {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the file `name` in this folder, as [`open`] says.
+    pub fn open(&self, name: &OsStr, access: Access, mode: u32) -> Result<File, OpenError> {
+        let path = self.path.join(name);
+        let flags = match access {
+            Access::Append => OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
+            Access::ReadAppend => OFlags::RDWR | OFlags::APPEND | OFlags::CREATE,
+            Access::Replace => OFlags::WRONLY | OFlags::CREATE,
+            Access::CreateNew => OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL,
+        };
+        // O_NOFOLLOW: a link at the path fails the open instead of being
+        // followed. O_NONBLOCK: a FIFO there does not block it (it is
+        // refused below).
+        let file: File = rustix::fs::openat(
+            &self.fd,
+            name,
+            flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(|e| open_error(&path, io::Error::from(e)))?
+        .into();
+        let meta = check(&path, &file)?;
+        set_blocking(&file)?;
+        if access == Access::Replace {
+            // Only now: emptied in the open, a hard-linked file would have been lost before the check.
+            file.set_len(0)?;
+            // No more than a new file's mode, though an older one was readable by more.
+            file.set_permissions(Permissions::from_mode(meta.mode() & mode & 0o7777))?;
+        }
+        Ok(file)
+    }
+
+    /// Renames `from` to `to` within this folder (a link is moved, never followed).
+    pub fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::renameat(&self.fd, from, &self.fd, to)?)
+    }
+
+    /// Removes the file `name` from this folder.
+    pub fn remove(&self, name: &OsStr) -> io::Result<()> {
+        Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())?)
+    }
+}
+
+/// Whether only root or wasmtrace's user can add or replace names in the
+/// folder: then a link in it was put there by one of them.
+fn only_trusted_can_change(folder: &OwnedFd) -> io::Result<bool> {
+    let stat = rustix::fs::fstat(folder)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    Ok((stat.st_uid == 0 || stat.st_uid == me) && stat.st_mode & 0o022 == 0)
+}
+
+fn is_link(folder: &OwnedFd, name: &OsStr) -> bool {
+    rustix::fs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|s| rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::Symlink)
 }
 
 /// The refusal behind a failed open: O_NOFOLLOW fails with ELOOP on a link
@@ -408,5 +512,61 @@ mod tests {
             .unwrap_err()
             .into();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    /// /var/log is root:syslog 0775: a member of syslog may put a link
+    /// /var/log/wasmtrace -> /etc there before wasmtrace writes
+    /// /var/log/wasmtrace/out.jsonl.
+    #[test]
+    fn a_link_on_the_way_in_a_folder_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("log");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, Permissions::from_mode(0o775)).unwrap();
+        let elsewhere = dir.path().join("etc");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, shared.join("wasmtrace")).unwrap();
+        let path = shared.join("wasmtrace/out.jsonl");
+        for access in ALL {
+            let err = open(&path, access, 0o640).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "{} is a symbolic link in {}, a folder others can write to",
+                    shared.join("wasmtrace").display(),
+                    shared.display()
+                )),
+                "{access:?}: {err}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "nothing written through the link"
+        );
+
+        // In a folder only we can change, a link is ours, and followed.
+        std::fs::set_permissions(&shared, Permissions::from_mode(0o755)).unwrap();
+        open(&path, Access::Append, 0o640).unwrap();
+        assert!(elsewhere.join("out.jsonl").is_file());
+    }
+
+    /// The folder stays the one opened: moved away and replaced by a link
+    /// after the open, renames and reopens still happen in it.
+    #[test]
+    fn a_folder_swapped_for_a_link_after_the_open_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let (folder, name) = Folder::of(&logs.join("out.jsonl")).unwrap();
+        folder.open(&name, Access::Append, 0o640).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::rename(&logs, dir.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &logs).unwrap();
+        folder.rename(&name, OsStr::new("out.jsonl.1")).unwrap();
+        folder.open(&name, Access::Append, 0o640).unwrap();
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        let moved = dir.path().join("moved");
+        assert!(moved.join("out.jsonl").is_file() && moved.join("out.jsonl.1").is_file());
     }
 }

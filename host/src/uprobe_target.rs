@@ -50,17 +50,32 @@ pub fn find(target: &str) -> Result<Target, String> {
             .into_iter()
             .find(|p| p.exists())
             .map(|path| Target { path, _file: None })
-            .ok_or_else(|| format!("{target} not found")),
+            .ok_or_else(|| format!("{target} not found"))
+            .and_then(|t| regular(t, target)),
         HostRoot::At(root, name) => candidates
             .iter()
-            .find_map(|p| open_in(&root, p))
-            .ok_or_else(|| format!("{target} not found in the host's filesystem (below {name})")),
+            .find_map(|p| open_in(root, p))
+            .ok_or_else(|| format!("{target} not found in the host's filesystem (below {name})"))
+            .and_then(|t| regular(t, target)),
         HostRoot::Hidden(why) => Err(format!(
             "{target}: wasmtrace runs in a mount namespace of its own and cannot see the host's \
              files ({why}), where the processes it would trace run {target}; run it in the host's \
              pid namespace (Kubernetes: hostPID: true) with CAP_SYS_PTRACE, or mount the host's `/` \
              into its container and name it in WASMTRACE_HOST_ROOT"
         )),
+    }
+}
+
+/// Only a regular file is read (for its symbols) and attached to: a FIFO
+/// or a device at the target's path would block or act when opened.
+fn regular(found: Target, target: &str) -> Result<Target, String> {
+    match std::fs::metadata(&found.path) {
+        Ok(meta) if meta.is_file() => Ok(found),
+        Ok(meta) => Err(format!(
+            "{target} is {}, not a regular file",
+            crate::safe_file::kind(meta.file_type())
+        )),
+        Err(e) => Err(format!("{target}: {e}")),
     }
 }
 
@@ -76,18 +91,35 @@ enum HostRoot {
     Hidden(String),
 }
 
-fn host_root() -> HostRoot {
+/// Found once: the warning below is said once, and the root stays open.
+fn host_root() -> &'static HostRoot {
+    static ROOT: std::sync::OnceLock<HostRoot> = std::sync::OnceLock::new();
+    ROOT.get_or_init(find_host_root)
+}
+
+fn find_host_root() -> HostRoot {
     if let Some(root) = std::env::var_os(HOST_ROOT_VAR) {
         return open_root(Path::new(&root), &format!("{HOST_ROOT_VAR}={}", root.to_string_lossy()));
     }
+    // Pid 1 is the host's init only in the initial pid namespace: in
+    // another, it is a container's, whose files are not the host's.
+    if !crate::whoami::in_initial_pid_namespace() {
+        return HostRoot::Ours;
+    }
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt"));
     match (ns("self"), ns("1")) {
-        // Without the host's pid namespace, pid 1 is the container's own
-        // init, in the same mount namespace, and the host is out of sight:
-        // the docs say so. Unreadable (pid 1 is root's and wasmtrace runs
-        // with capabilities only) means as much as wasmtrace can tell.
         (Ok(ours), Ok(init)) if ours != init => open_root(Path::new("/proc/1/root"), "/proc/1/root"),
-        _ => HostRoot::Ours,
+        (Ok(_), Ok(_)) => HostRoot::Ours,
+        // A container given the host's pids without CAP_SYS_PTRACE looks
+        // the same as a host run with capabilities only: say what is done.
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(
+                "cannot tell whether wasmtrace sees the host's files (reading mount namespaces: \
+                 {e}): uprobe targets are looked up in wasmtrace's own; in a container, grant \
+                 CAP_SYS_PTRACE or set {HOST_ROOT_VAR}"
+            );
+            HostRoot::Ours
+        }
     }
 }
 

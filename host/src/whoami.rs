@@ -10,21 +10,33 @@ use wasmtrace_ebpf::Object;
 
 /// The tgid the kernel's probes give wasmtrace's events, so that its own
 /// work is left out of what it traces. Where the kernel cannot run the
-/// program (before Linux 5.10), the pid in wasmtrace's own namespace, which
-/// is the same unless wasmtrace runs in a pid namespace of its own.
+/// program (before Linux 5.10), the pid in wasmtrace's own namespace if
+/// that is the initial one; else none (`u32::MAX`, above any pid): leaving
+/// out the wrong process would hide another's work.
 pub fn traced_tgid() -> u32 {
     match ask_kernel() {
         Ok(tgid) => tgid,
+        Err(e) if in_initial_pid_namespace() => {
+            tracing::debug!("cannot ask the kernel for wasmtrace's own pid ({e}); its pid is the kernel's");
+            std::process::id()
+        }
         Err(e) => {
-            let own = std::process::id();
             tracing::warn!(
-                "cannot ask the kernel for wasmtrace's own pid ({e}); leaving out pid {own}, \
-                 which is right unless wasmtrace runs in a pid namespace of its own (then its \
-                 own work shows in what it traces: run it in the host's pid namespace)"
+                "cannot ask the kernel for wasmtrace's own pid ({e}), and wasmtrace runs in a pid \
+                 namespace of its own: its own work shows in what it traces; run it in the host's \
+                 pid namespace (Kubernetes: hostPID: true), or on Linux 5.10 or later"
             );
-            own
+            u32::MAX
         }
     }
+}
+
+/// The initial pid namespace's inode number, fixed in the kernel (PROC_PID_INIT_INO).
+const INITIAL_PID_NAMESPACE: &str = "pid:[4026531836]";
+
+/// Whether wasmtrace's pids are the kernel's own (those probes see).
+pub fn in_initial_pid_namespace() -> bool {
+    std::fs::read_link("/proc/self/ns/pid").is_ok_and(|ns| ns.as_os_str() == INITIAL_PID_NAMESPACE)
 }
 
 fn ask_kernel() -> Result<u32, String> {

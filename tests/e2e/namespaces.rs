@@ -20,13 +20,16 @@ fn leaves_out_its_own_work_in_a_pid_namespace_of_its_own() {
         return;
     }
     // Attaching file.open's later hooks opens their tracefs files: work of
-    // its own that the probe, already attached, sees unless left out.
+    // its own that the probe, already attached, sees unless left out. A
+    // second wasmtrace, on the host, shows that work is there to see.
+    let config = format!(
+        "plugin_dir = \"{}\"\n[probe.\"file.open\"]\ncomm = [\"wasmtrace\"]\n[plugin.opensnoop]\n",
+        example_plugins().display()
+    );
+    let witness = Tracer::start(&config);
     let tracer = Tracer::start_wrapped(
         tempfile::tempdir().unwrap(),
-        &format!(
-            "plugin_dir = \"{}\"\n[probe.\"file.open\"]\ncomm = [\"wasmtrace\"]\n[plugin.opensnoop]\n",
-            example_plugins().display()
-        ),
+        &config,
         &[
             "unshare",
             "--pid",
@@ -46,8 +49,11 @@ fn leaves_out_its_own_work_in_a_pid_namespace_of_its_own() {
     unsafe { libc::kill(wasmtrace as i32, libc::SIGINT) };
     let out = tracer.stop();
     out.assert_clean_exit();
-    let rows: Vec<_> = out.rows("opensnoop").collect();
+    let witnessed = witness.stop();
     let pid_of = |r: &&serde_json::Value| r["PID"].as_u64().unwrap() as u32;
+    let seen = witnessed.rows("opensnoop").filter(|r| pid_of(r) == wasmtrace).count();
+    assert!(seen > 0, "wasmtrace (pid {wasmtrace}) opened no file the witness saw");
+    let rows: Vec<_> = out.rows("opensnoop").collect();
     let own: Vec<_> = rows.iter().filter(|r| pid_of(r) == wasmtrace).collect();
     assert!(
         own.is_empty(),

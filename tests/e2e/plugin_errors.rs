@@ -337,8 +337,9 @@ fn core_instances_are_capped() {
 }
 
 /// What the host holds for instances beyond their memories and tables (a
-/// slot per function and global) is bounded too: 61 instances of a module
-/// of 999,000 globals (a 5 MiB plugin) would make it hold 929 MiB.
+/// slot per function and global, copies of element segments) is bounded
+/// too: 61 instances of a module of 999,000 globals (a 5 MiB plugin) would
+/// make it hold 929 MiB.
 #[test]
 fn instance_contexts_are_bounded() {
     let globals = |n: usize| "(global (mut i64) (i64.const 0))".repeat(n);
@@ -351,6 +352,11 @@ fn instance_contexts_are_bounded() {
     // 61 of 30,000 (29 MiB) fit: it gets as far as `init`.
     let err = run_with_component(&plugin_with_module(61, &globals(30_000)), "");
     assert!(err.contains("refused to start: misbehave: config says no"), "{err}");
+    // Every instance copies a passive element segment's items: 400,000 of
+    // them in under 1 MiB of bytes would be 372 MiB.
+    let elements = format!("(func) (elem func {})", "0 ".repeat(400_000));
+    let err = run_with_component(&plugin_with_module(61, &elements), "");
+    assert!(err.contains("would make the host hold 372 MiB"), "{err}");
 }
 
 /// `init` is bounded in wall-clock time too: a sleep on granted clocks ends

@@ -125,9 +125,10 @@ pub enum PluginError {
     )]
     CoreModule { plugin: String, path: PathBuf },
     #[error(
-        "plugin `{plugin}`: {} would make the host hold {} MiB for its instances' contexts (their \
-         functions, globals, tables and memories, times the times each module is instantiated), \
-         beyond the {} MiB a plugin may: it is not a plugin as toolchains make them",
+        "plugin `{plugin}`: {} would make the host hold {} MiB for its instances' contexts (a slot \
+         per function, global, table, memory and segment, and passive element segments' copies, \
+         times the times each module is instantiated), beyond the {} MiB a plugin may: it is not \
+         a plugin as toolchains make them",
         path.display(), bytes >> 20, instance_size::MAX_BYTES >> 20
     )]
     InstancesTooLarge { plugin: String, path: PathBuf, bytes: u64 },
