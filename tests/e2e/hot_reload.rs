@@ -267,3 +267,46 @@ fn a_probe_nobody_receives_any_more_is_switched_off_in_the_kernel() {
         "{decoded} decoded, {received} received: the probe was not switched off"
     );
 }
+
+/// A new version whose `init` blocks in a host call nothing can interrupt
+/// (a read of a FIFO nobody writes) is given up on after twice the wall
+/// limit, and its thread left behind; past four such, no more loads start,
+/// so reloading it again and again cannot use up threads.
+#[test]
+fn new_versions_stuck_in_init_are_given_up_on_and_counted() {
+    if !kernel_available("new_versions_stuck_in_init_are_given_up_on_and_counted") {
+        return;
+    }
+    let plugins = tempfile::tempdir().unwrap();
+    let fifo = plugins.path().join("fifo");
+    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    // The first version's read of the FIFO is answered once: it starts.
+    let misbehave = std::fs::read(crate::harness::test_plugins().join("misbehave.wasm")).unwrap();
+    install(plugins.path(), "stuck", &misbehave);
+    let answer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, "go on").unwrap())
+    };
+    let mut tracer = Tracer::start(&format!(
+        "watch = true\nplugin_dir = \"{dir}\"\n[limits]\nplugin_cpu_per_call = \"1s\"\nplugin_wall_per_call = \"1s\"\n\
+         [probe.\"file.open\"]\ncomm = [\"{comm}\"]\n\
+         [plugin.stuck.config]\nfail_in = \"init\"\nhow = \"fifo\"\npath = \"{fifo}\"\n\
+         [plugin.stuck.grant]\nread_dirs = [\"{dir}\"]\n",
+        dir = plugins.path().display(),
+        comm = unique("wt-stk-"),
+        fifo = fifo.display(),
+    ));
+    answer.join().unwrap();
+    for _ in 0..4 {
+        install(plugins.path(), "stuck", &misbehave);
+        tracer.wait_for_stderr("new version not loaded: plugin `stuck` did not return from init within 3s");
+    }
+    install(plugins.path(), "stuck", &misbehave);
+    tracer.wait_for_stderr(
+        "new version not loaded: plugin `stuck` not loaded: 4 earlier loads are still blocked in a host call",
+    );
+    let out = tracer.stop();
+    out.assert_clean_exit();
+}

@@ -5,11 +5,13 @@
 //! plugin-folder changes, signals and the Prometheus endpoint share the
 //! loop; nothing on it waits for a plugin, a compile or a scrape.
 
+mod load;
 mod reload;
 mod source;
 mod stop;
 mod worker;
 
+use load::Loader;
 pub use source::Replay;
 use source::Source;
 pub use stop::Stop;
@@ -60,6 +62,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(3);
 pub struct Session {
     config: Config,
     runtime: Arc<Runtime>,
+    loader: Loader,
     reloads: Option<reload::Reloads>,
     /// Where loaded versions of changed plugins are sent (with `watch`).
     loaded_tx: Option<UnboundedSender<reload::Loaded>>,
@@ -104,7 +107,8 @@ impl Session {
             (None, None)
         };
         let live = replay.is_none();
-        let (workers, wanted) = load_plugins(&config, &runtime, &maps, &output, live).await?;
+        let loader = Loader::new(runtime.clone(), config.limits.plugin);
+        let (workers, wanted) = load_plugins(&config, &loader, &runtime, &maps, &output, live).await?;
         // A recording's cgroup ids were this host's then (or another's): not resolved now.
         let decoder = match live {
             true => Decoder::new(Containers::of_this_host()),
@@ -131,6 +135,7 @@ impl Session {
         let mut session = Session {
             config,
             runtime,
+            loader,
             reloads,
             loaded_tx,
             source,
@@ -673,6 +678,7 @@ async fn next_change(reloads: &mut Option<reload::Reloads>) -> reload::Change {
 /// they and the config want.
 async fn load_plugins(
     config: &Config,
+    loader: &Loader,
     runtime: &Arc<Runtime>,
     maps: &MapRegistry,
     output: &Arc<Mutex<Output>>,
@@ -699,26 +705,7 @@ async fn load_plugins(
     let mut wanted = config.probes.clone();
     for spec in specs {
         let plugin_maps = maps.for_plugin(&spec.name, limits.map_quota());
-        // Off the event loop: compiling takes seconds for large components,
-        // and `init` may call WASI, which blocks on tokio.
-        let component = {
-            let (runtime, name, path) = (runtime.clone(), spec.name.clone(), spec.path.clone());
-            tokio::task::spawn_blocking(move || runtime.compile(&name, &path)).await??
-        };
-        // Instantiating and `init` each stop at the wall-clock limit inside
-        // wasmtime; this also bounds a host call that blocks past it.
-        let started = {
-            let (runtime, spec, maps) = (runtime.clone(), spec.clone(), plugin_maps.clone());
-            tokio::task::spawn_blocking(move || runtime.instantiate(&spec, &component, maps, &limits))
-        };
-        let bound = 2 * limits.wall_per_call + STUCK_GRACE;
-        let Ok(plugin) = tokio::time::timeout(bound, started).await else {
-            bail!(
-                "plugin `{}` did not return from init within {bound:?} (blocked in a host call?): fix it, or remove it from the config",
-                spec.name
-            );
-        };
-        let plugin = plugin??;
+        let plugin = loader.load(&spec, plugin_maps.clone()).await?;
         if plugin.probes.is_empty() {
             tracing::warn!(
                 "plugin `{}` receives no probe: set `probes` in [plugin.{}]",

@@ -89,10 +89,10 @@ impl Session {
         }
         // Compiling takes seconds for large components, and `init` is the
         // plugin's own code: neither runs on the event path.
-        let (runtime, tx, limits) = (self.runtime.clone(), self.loaded_tx.clone(), self.config.limits.plugin);
-        let maps = self.maps.for_plugin(&spec.name, limits.map_quota());
-        tokio::task::spawn_blocking(move || {
-            let result = runtime.load(&spec, maps, &limits);
+        let (loader, tx) = (self.loader.clone(), self.loaded_tx.clone());
+        let maps = self.maps.for_plugin(&spec.name, self.config.limits.plugin.map_quota());
+        tokio::spawn(async move {
+            let result = loader.load(&spec, maps).await;
             if let Some(tx) = tx {
                 let _ = tx.send((spec, result));
             }

@@ -113,6 +113,19 @@ fn other_wit_version(component: &Component, engine: &Engine) -> Option<String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
+    #[error(
+        "plugin `{plugin}` did not return from init within {within:?} (blocked in a host call?): fix it, \
+         or remove it from the config"
+    )]
+    StuckInInit {
+        plugin: String,
+        within: std::time::Duration,
+    },
+    #[error(
+        "plugin `{plugin}` not loaded: {stuck} earlier loads are still blocked in a host call, each \
+         holding a thread; restart wasmtrace to let them go"
+    )]
+    TooManyStuck { plugin: String, stuck: usize },
     #[error("plugin `{plugin}`: {} does not exist; build the plugins (see the README) or set `path` in [plugin.{plugin}]", path.display())]
     Missing { plugin: String, path: PathBuf },
     #[error("refusing plugin `{plugin}`: {cause}")]
@@ -216,17 +229,6 @@ impl Runtime {
             linker,
             ticking,
         })
-    }
-
-    /// Compiles, instantiates and initialises a plugin.
-    pub fn load(
-        &self,
-        spec: &PluginSpec,
-        maps: SharedPluginMaps,
-        limits: &PluginLimits,
-    ) -> Result<PluginInstance, PluginError> {
-        let component = self.compile(&spec.name, &spec.path)?;
-        self.instantiate(spec, &component, maps, limits)
     }
 
     /// Instantiates and initialises a compiled plugin: how a failed plugin
