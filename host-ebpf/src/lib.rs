@@ -41,7 +41,7 @@ impl Object {
         }
     }
 
-    /// The source file's stem, for messages.
+    /// The object file's name, for messages.
     pub fn name(self) -> &'static str {
         match self {
             Object::Process => "process.bpf.o",

@@ -5,103 +5,14 @@
 //! string.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::catalog;
+use crate::catalog::read::{DecodeError, TextTable};
 use crate::containers::Containers;
 use crate::escape;
-use crate::runtime::bindings::{Batch, Body, Container, Headers, IpFamily, TcpEnds, Text};
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DecodeError {
-    #[error("record of {0} bytes is shorter than an event header")]
-    Short(usize),
-    #[error("record has unknown probe id {0}")]
-    UnknownProbe(u32),
-    #[error("{probe:?} record of {len} bytes is truncated")]
-    Truncated { probe: ProbeId, len: usize },
-    #[error("{probe:?} record names an unknown call {call}")]
-    UnknownCall { probe: ProbeId, call: u32 },
-    #[error("{probe:?} record has an unknown address family {family}")]
-    UnknownFamily { probe: ProbeId, family: u16 },
-    #[error("{probe:?} record has an unknown TCP state {state}")]
-    UnknownState { probe: ProbeId, state: u32 },
-}
-
-/// The strings of a batch being built, back to back.
-#[derive(Default)]
-pub struct TextTable(String);
-
-impl TextTable {
-    fn span(&self, start: usize) -> Text {
-        Text {
-            start: start as u32,
-            len: (self.0.len() - start) as u32,
-        }
-    }
-
-    /// Kernel bytes up to the first NUL; invalid UTF-8 (a path is any
-    /// bytes) stays visible as `\xNN`.
-    pub fn c_str(&mut self, field: &[u8]) -> Text {
-        self.bytes(abi::c_str(field))
-    }
-
-    pub fn bytes(&mut self, bytes: &[u8]) -> Text {
-        let start = self.0.len();
-        escape::push_utf8_bytes(&mut self.0, bytes);
-        self.span(start)
-    }
-
-    pub fn display(&mut self, value: impl std::fmt::Display) -> Text {
-        let start = self.0.len();
-        let _ = write!(self.0, "{value}");
-        self.span(start)
-    }
-}
-
-/// A probe's record from the front of its bytes.
-pub fn record<T: aya::Pod>(probe: ProbeId, bytes: &[u8]) -> Result<T, DecodeError> {
-    abi::read(bytes).ok_or(DecodeError::Truncated {
-        probe,
-        len: bytes.len(),
-    })
-}
-
-/// The WIT enum case numbered `value` in the C enum, whose order `cases`
-/// (the WIT's) follows.
-pub fn variant<T: Copy>(cases: &[T], probe: ProbeId, value: u32) -> Result<T, DecodeError> {
-    cases
-        .get(value as usize)
-        .copied()
-        .ok_or(DecodeError::UnknownCall { probe, call: value })
-}
-
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-
-/// A record's `tcp_ends`: its family, its addresses as text, its ports.
-pub fn tcp_ends(t: &mut TextTable, probe: ProbeId, e: &abi::TcpEnds) -> Result<TcpEnds, DecodeError> {
-    let (family, saddr, daddr) = match e.family {
-        AF_INET => {
-            let v4 = |a: &[u8; 16]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
-            (IpFamily::Ipv4, t.display(v4(&e.saddr)), t.display(v4(&e.daddr)))
-        }
-        AF_INET6 => {
-            let v6 = |a: &[u8; 16]| std::net::Ipv6Addr::from(*a);
-            (IpFamily::Ipv6, t.display(v6(&e.saddr)), t.display(v6(&e.daddr)))
-        }
-        family => return Err(DecodeError::UnknownFamily { probe, family }),
-    };
-    Ok(TcpEnds {
-        family,
-        saddr,
-        sport: e.sport,
-        daddr,
-        dport: e.dport,
-    })
-}
+use crate::wit::{Batch, Body, Container, Headers};
 
 /// The numbers a batch gives keys (command names, cgroups), each key
 /// numbered once. Storms repeat the last key: it is found without hashing.
@@ -205,7 +116,7 @@ impl Builder {
             headers: taken.headers,
             bodies: taken.bodies,
             comms: taken.comms,
-            text: taken.text.0.into_bytes(),
+            text: taken.text.into_bytes(),
             containers: taken.containers,
         }
     }
@@ -248,14 +159,14 @@ impl Decoder {
         let h: abi::EventHeader = abi::read(bytes).ok_or(DecodeError::Short(bytes.len()))?;
         let probe = ProbeId::from_raw(h.probe).ok_or(DecodeError::UnknownProbe(h.probe))?;
         let builder = &mut self.builders[probe as usize];
-        let mark = builder.text.0.len();
+        let mark = builder.text.mark();
         match (catalog::by_id(probe).decode)(&mut builder.text, probe, bytes) {
             Ok(body) => {
                 builder.push(&h, body, &mut self.containers);
                 Ok(probe)
             }
             Err(e) => {
-                builder.text.0.truncate(mark);
+                builder.text.rewind(mark);
                 Err(e)
             }
         }
@@ -271,7 +182,8 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::*;
+    use crate::catalog::read::{AF_INET, AF_INET6};
+    use crate::wit::*;
     use std::mem::size_of;
 
     /// One record decoded alone: its one-event batch, and its body.

@@ -14,7 +14,8 @@ use crate::escape;
 use crate::maps::{Log2Hist, Map, PluginMaps, Refused, Values};
 use crate::render;
 use crate::runtime::Emitted;
-use crate::runtime::bindings::{Container, Finding, Level, Runtime, Severity, Value};
+use crate::values::{json_value, severity, text_value};
+use crate::wit::{Container, Finding, Level, Runtime};
 
 /// Per-probe event counts, shown at exit so that losses are never silent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -401,36 +402,6 @@ pub fn runtime_name(runtime: Runtime) -> &'static str {
     }
 }
 
-pub(crate) fn severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
-    }
-}
-
-fn text_value(v: &Value) -> String {
-    match v {
-        Value::Text(s) => s.clone(),
-        Value::Int(n) => n.to_string(),
-        Value::Uint(n) => n.to_string(),
-        Value::Float(f) => f.to_string(),
-        Value::Boolean(b) => b.to_string(),
-    }
-}
-
-pub(crate) fn json_value(v: &Value) -> Json {
-    match v {
-        Value::Text(s) => json!(s),
-        Value::Int(n) => json!(n),
-        Value::Uint(n) => json!(n),
-        Value::Float(f) => json!(f),
-        Value::Boolean(b) => json!(b),
-    }
-}
-
 fn json_map(plugin: &str, map: &Map) -> Json {
     let entries: Vec<Json> = match &map.values {
         Values::Counter(m) => m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
@@ -456,6 +427,7 @@ fn json_map(plugin: &str, map: &Map) -> Json {
 mod tests {
     use super::*;
     use crate::maps::{MapKind, MapQuota};
+    use crate::wit::{Severity, Value};
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back.
@@ -543,12 +515,12 @@ mod tests {
             fields: vec![],
             event: Some(0),
         };
-        let container = crate::runtime::bindings::Container {
+        let container = crate::wit::Container {
             runtime: Runtime::CriO,
             id: "ab".repeat(32),
             name: "redis".into(),
             image: "redis:7".into(),
-            pod: Some(crate::runtime::bindings::Pod {
+            pod: Some(crate::wit::Pod {
                 namespace: "shop".into(),
                 name: "cart-5c7f9".into(),
                 container: "redis".into(),

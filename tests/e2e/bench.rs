@@ -1,13 +1,11 @@
 //! `wasmtrace bench` counts right: what it generates is what it reports delivered.
 //! (Its times are figures to read, not to assert.)
 
-use crate::harness::{example_plugins, kernel_available, wasmtrace};
+use crate::harness::{example_plugins, wasmtrace};
 
 #[test]
 fn bench_reports_every_generated_event_as_delivered() {
-    if !kernel_available("bench_reports_every_generated_event_as_delivered") {
-        return;
-    }
+    require_kernel!();
     let out = wasmtrace()
         .args([
             "bench",

@@ -1,6 +1,6 @@
 //! `wasmtrace list` and the generated docs.
 
-use crate::harness::{kernel_available, repo, wasmtrace};
+use crate::harness::{repo, wasmtrace};
 
 #[test]
 fn docs_probes_md_is_generated_from_the_catalog() {
@@ -19,13 +19,11 @@ fn docs_probes_md_is_generated_from_the_catalog() {
 /// them all, fails.
 #[test]
 fn list_shows_every_probe_available_here() {
-    if !kernel_available("list_shows_every_probe_available_here") {
-        return;
-    }
+    require_kernel!();
     let out = wasmtrace().arg("list").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for probe in wasmtrace::catalog::PROBES {
+    for probe in wasmtrace::catalog::all() {
         let block = text
             .split("\n\n")
             .find(|b| b.starts_with(&format!("{}:", probe.name)))

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value as Json;
 
-use crate::harness::{Tracer, child_opens, kernel_available, test_plugins, unique};
+use crate::harness::{Tracer, child_opens, test_plugins, unique};
 
 const IMAGE: &str = "localhost/wasmtrace-test:busybox";
 
@@ -114,9 +114,7 @@ fn echo_config(comms: &[&str], extra: &str) -> String {
 /// the host's opens carry none.
 #[test]
 fn container_events_carry_its_id_and_name_and_the_hosts_carry_none() {
-    if !kernel_available("container_events_carry_its_id_and_name_and_the_hosts_carry_none") {
-        return;
-    }
+    require_kernel!();
     let (early, late) = (unique("wt-early-"), unique("wt-late-"));
     let before = Running::start(&early, &[]);
     let host = unique("wt-host-");
@@ -153,9 +151,7 @@ fn container_events_carry_its_id_and_name_and_the_hosts_carry_none() {
 /// view and in the JSON finding's `container` object.
 #[test]
 fn kubernetes_annotations_from_podman_claim_no_pod() {
-    if !kernel_available("kubernetes_annotations_from_podman_claim_no_pod") {
-        return;
-    }
+    require_kernel!();
     let name = unique("wt-pod-");
     let tracer = Tracer::start(&echo_config(&["busybox"], ""));
     let annotations = [
@@ -265,9 +261,7 @@ impl Drop for TestCgroup {
 /// container: its runtime's record says where the container's cgroup is.
 #[test]
 fn a_cgroup_named_like_a_container_is_not_that_container() {
-    if !kernel_available("a_cgroup_named_like_a_container_is_not_that_container") {
-        return;
-    }
+    require_kernel!();
     let victim = unique("wt-victim-");
     let running = Running::start(&victim, &[]);
     let fake = TestCgroup::named_like(&running.0);
@@ -300,9 +294,7 @@ fn a_cgroup_named_like_a_container_is_not_that_container() {
 /// events (from a cgroup it made below its own, too) all pass.
 #[test]
 fn fakes_do_not_crowd_a_container_filter() {
-    if !kernel_available("fakes_do_not_crowd_a_container_filter") {
-        return;
-    }
+    require_kernel!();
     let wanted = unique("wt-crowded-");
     let container = Running::start(&wanted, &[]);
     let fakes: Vec<TestCgroup> = (0..20).map(|_| TestCgroup::named_like(&container.0)).collect();
@@ -366,9 +358,7 @@ fn loops_traced(filter: &str, containers: &[&Running], host_comm: &str) -> crate
 /// kernel: the same loop in another container and on the host shows nothing.
 #[test]
 fn a_container_filter_passes_exactly_that_containers_events() {
-    if !kernel_available("a_container_filter_passes_exactly_that_containers_events") {
-        return;
-    }
+    require_kernel!();
     let (wanted, other) = (unique("wt-want-"), unique("wt-other-"));
     let (a, b) = (Running::start(&wanted, &[]), Running::start(&other, &[]));
     let out = loops_traced(&format!("container = [\"{wanted}\"]"), &[&a, &b], &unique("wt-hostf-"));
@@ -387,9 +377,7 @@ fn a_container_filter_passes_exactly_that_containers_events() {
 /// `scope` splits the host from the containers by pid namespace.
 #[test]
 fn scope_passes_only_the_host_or_only_containers() {
-    if !kernel_available("scope_passes_only_the_host_or_only_containers") {
-        return;
-    }
+    require_kernel!();
     let name = unique("wt-scope-");
     let container = Running::start(&name, &[]);
     for (scope, expected) in [("containers", name.as_str()), ("host", "-")] {

@@ -1,4 +1,4 @@
-use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, unique};
+use crate::harness::{Tracer, child_opens, example_plugins, unique};
 
 fn opensnoop_config(filter_comm: &str) -> String {
     format!(
@@ -16,9 +16,7 @@ count_paths = true
 
 #[test]
 fn opensnoop_counts_exactly_and_reports_path_and_pid() {
-    if !kernel_available("opensnoop_counts_exactly_and_reports_path_and_pid") {
-        return;
-    }
+    require_kernel!();
     const N: usize = 37;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(unique("target-"));
@@ -46,9 +44,7 @@ fn opensnoop_counts_exactly_and_reports_path_and_pid() {
 
 #[test]
 fn failed_opens_carry_the_errno() {
-    if !kernel_available("failed_opens_carry_the_errno") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("does-not-exist");
     let comm = unique("wt-noent-");
@@ -68,9 +64,7 @@ fn failed_opens_carry_the_errno() {
 /// Events from other processes are dropped in the kernel: they are not even counted by the host.
 #[test]
 fn filtered_events_never_reach_the_host() {
-    if !kernel_available("filtered_events_never_reach_the_host") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let wanted_path = dir.path().join("wanted");
     let other_path = dir.path().join("other");
@@ -100,9 +94,7 @@ fn filtered_events_never_reach_the_host() {
 
 #[test]
 fn uid_filter_selects_by_user() {
-    if !kernel_available("uid_filter_selects_by_user") {
-        return;
-    }
+    require_kernel!();
     const NOBODY: u32 = 65534;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
@@ -136,9 +128,7 @@ fn uid_filter_selects_by_user() {
 
 #[test]
 fn pid_filter_selects_one_process() {
-    if !kernel_available("pid_filter_selects_one_process") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(unique("mine-"));
     std::fs::write(&path, b"").unwrap();
@@ -169,9 +159,7 @@ fn pid_filter_selects_one_process() {
 /// them from the registers saved at syscall entry, so each layout is checked.
 #[test]
 fn every_open_syscall_reports_its_arguments() {
-    if !kernel_available("every_open_syscall_reports_its_arguments") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let comm = unique("wt-args-");
     let config = format!(

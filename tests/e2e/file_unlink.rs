@@ -2,13 +2,11 @@
 
 use std::ffi::CString;
 
-use crate::harness::{Tracer, fork_child, kernel_available, test_plugins, unique};
+use crate::harness::{Tracer, fork_child, test_plugins, unique};
 
 #[test]
 fn file_unlink_reports_each_removal_with_its_arguments() {
-    if !kernel_available("file_unlink_reports_each_removal_with_its_arguments") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-rm-");
     let dir = tempfile::tempdir().unwrap();
     for name in ["plain", "at"] {

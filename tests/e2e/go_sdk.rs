@@ -1,4 +1,5 @@
-//! The Go SDK's hand-written ABI glue, checked against the host for every
+//! The Go SDK's ABI glue (records.go, generated below from the WIT, and the
+//! hand-written lift.go), checked against the host for every
 //! event variant: a recording holding records of every probe replays into
 //! the Rust echo plugin and its Go twin, which must emit the same findings,
 //! field for field. A WIT change the Go SDK misses fails here.
@@ -332,7 +333,7 @@ fn go_records() -> String {
     let mut cases = String::new();
     let mut scratch = String::new();
     let mut probes = String::new();
-    for (i, (case, probe)) in body.cases.iter().zip(wasmtrace::catalog::PROBES).enumerate() {
+    for (i, (case, probe)) in body.cases.iter().zip(wasmtrace::catalog::all()).enumerate() {
         let Some(Type::Id(id)) = case.ty else {
             panic!("{} carries no record", case.name)
         };

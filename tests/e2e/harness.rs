@@ -39,6 +39,19 @@ pub fn kernel_available(test: &str) -> bool {
     false
 }
 
+/// Returns from the test unless kernel tests can run here (root), naming
+/// the test; under WASMTRACE_REQUIRE_KERNEL=1 (CI) skipping fails instead.
+macro_rules! require_kernel {
+    () => {
+        fn here() {}
+        let test = std::any::type_name_of_val(&here).trim_end_matches("::here");
+        let test = test.rsplit("::").next().unwrap_or(test);
+        if !crate::harness::kernel_available(test) {
+            return;
+        }
+    };
+}
+
 /// Builds a workspace of plugins for wasm32-wasip2 and returns its output folder.
 fn build_components(workspace: &Path) -> PathBuf {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

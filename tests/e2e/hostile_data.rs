@@ -8,9 +8,7 @@
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 
-use crate::harness::{
-    Tracer, child_opens, example_plugins, fork_child, fs_type, kernel_available, test_plugins, unique,
-};
+use crate::harness::{Tracer, child_opens, example_plugins, fork_child, fs_type, test_plugins, unique};
 
 /// The attack from issue 9, with an invalid UTF-8 byte at the end.
 const HOSTILE: &[u8] = b"\x1b]0;PWNED\x07\x1b[2J\x1b[31mred\r\nFAKE: root login\xff";
@@ -42,9 +40,7 @@ fn toml_string(s: &str) -> String {
 
 #[test]
 fn text_output_escapes_hostile_paths_and_command_names_in_rows_and_maps() {
-    if !kernel_available("text_output_escapes_hostile_paths_and_command_names_in_rows_and_maps") {
-        return;
-    }
+    require_kernel!();
     const N: usize = 3;
     let comm = format!("{}\x1b[7m", unique("wt-e"));
     let tracer = Tracer::start_text(&format!(
@@ -75,9 +71,7 @@ fn text_output_escapes_hostile_paths_and_command_names_in_rows_and_maps() {
 
 #[test]
 fn plugins_cannot_print_raw_control_characters_in_rows_findings_or_logs() {
-    if !kernel_available("plugins_cannot_print_raw_control_characters_in_rows_findings_or_logs") {
-        return;
-    }
+    require_kernel!();
     let text = toml_string(&String::from_utf8_lossy(HOSTILE).replace('\u{fffd}', ""));
     let mut config = format!(
         "[output]\ninterval = \"200ms\"\n[probe.\"file.open\"]\ncomm = [\"{}\"]\n",
@@ -120,9 +114,7 @@ fn plugins_cannot_print_raw_control_characters_in_rows_findings_or_logs() {
 /// calls on the one file it opened are reported.
 #[test]
 fn fds_past_the_fd_table_name_no_file() {
-    if !kernel_available("fds_past_the_fd_table_name_no_file") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-fdt-");
     let dir = tempfile::tempdir().unwrap();
     let tracer = Tracer::start(&format!(

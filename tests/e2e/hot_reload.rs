@@ -6,9 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::harness::{
-    Tracer, another_build, child_opens, example_plugins, install, kernel_available, unique, wasmtrace,
-};
+use crate::harness::{Tracer, another_build, child_opens, example_plugins, install, unique, wasmtrace};
 
 fn opensnoop() -> Vec<u8> {
     std::fs::read(example_plugins().join("opensnoop.wasm")).unwrap()
@@ -33,9 +31,7 @@ comm = ["{comm}"]
 
 #[test]
 fn a_new_component_starts_receiving_events() {
-    if !kernel_available("a_new_component_starts_receiving_events") {
-        return;
-    }
+    require_kernel!();
     let plugins = tempfile::tempdir().unwrap();
     let comm = unique("wt-new-");
     let mut tracer = Tracer::start(&watching(plugins.path(), &comm));
@@ -54,9 +50,7 @@ fn a_new_component_starts_receiving_events() {
 
 #[test]
 fn a_replaced_component_is_swapped_without_loss_or_duplicates() {
-    if !kernel_available("a_replaced_component_is_swapped_without_loss_or_duplicates") {
-        return;
-    }
+    require_kernel!();
     const N: usize = 3000;
     let plugins = tempfile::tempdir().unwrap();
     install(plugins.path(), "opensnoop", &opensnoop());
@@ -99,9 +93,7 @@ fn a_replaced_component_is_swapped_without_loss_or_duplicates() {
 
 #[test]
 fn a_removed_component_is_unloaded_and_its_maps_kept() {
-    if !kernel_available("a_removed_component_is_unloaded_and_its_maps_kept") {
-        return;
-    }
+    require_kernel!();
     let plugins = tempfile::tempdir().unwrap();
     install(plugins.path(), "opensnoop", &opensnoop());
     let comm = unique("wt-rm-");
@@ -124,9 +116,7 @@ fn a_removed_component_is_unloaded_and_its_maps_kept() {
 
 #[test]
 fn a_broken_new_version_leaves_the_running_one() {
-    if !kernel_available("a_broken_new_version_leaves_the_running_one") {
-        return;
-    }
+    require_kernel!();
     let plugins = tempfile::tempdir().unwrap();
     install(plugins.path(), "opensnoop", &opensnoop());
     let comm = unique("wt-bad-");
@@ -203,9 +193,7 @@ fn a_plugin_others_can_write_is_refused() {
 
 #[test]
 fn a_new_component_gets_its_probe_attached_while_running() {
-    if !kernel_available("a_new_component_gets_its_probe_attached_while_running") {
-        return;
-    }
+    require_kernel!();
     let plugins = tempfile::tempdir().unwrap();
     let comm = unique("wt-late-");
     // Only process.exit runs at first; opensnoop's file.open is attached when it arrives.
@@ -231,9 +219,7 @@ fn a_new_component_gets_its_probe_attached_while_running() {
 
 #[test]
 fn a_probe_nobody_receives_any_more_is_switched_off_in_the_kernel() {
-    if !kernel_available("a_probe_nobody_receives_any_more_is_switched_off_in_the_kernel") {
-        return;
-    }
+    require_kernel!();
     let plugins = tempfile::tempdir().unwrap();
     let comm = unique("wt-off-");
     // No [probe."file.open"]: only opensnoop wants that probe.
@@ -274,9 +260,7 @@ fn a_probe_nobody_receives_any_more_is_switched_off_in_the_kernel() {
 /// so reloading it again and again cannot use up threads.
 #[test]
 fn new_versions_stuck_in_init_are_given_up_on_and_counted() {
-    if !kernel_available("new_versions_stuck_in_init_are_given_up_on_and_counted") {
-        return;
-    }
+    require_kernel!();
     let plugins = tempfile::tempdir().unwrap();
     let fifo = plugins.path().join("fifo");
     let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();

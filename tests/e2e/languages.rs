@@ -4,13 +4,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::harness::{Tracer, child_opens, example_plugins, fork_child, kernel_available, unique};
+use crate::harness::{Tracer, child_opens, example_plugins, fork_child, unique};
 
 #[test]
 fn python_shellspawn_flags_a_shell_started_by_a_service() {
-    if !kernel_available("python_shellspawn_flags_a_shell_started_by_a_service") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let service = unique("wt-svc-");
     let daemon = dir.path().join(&service);
@@ -60,9 +58,7 @@ services = ["{service}"]
 
 #[test]
 fn javascript_opentop_aggregates_by_folder_and_errno() {
-    if !kernel_available("javascript_opentop_aggregates_by_folder_and_errno") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let present = dir.path().join("present");
     std::fs::write(&present, b"").unwrap();
@@ -87,9 +83,7 @@ fn javascript_opentop_aggregates_by_folder_and_errno() {
 /// echo plugin beside it shows each exit's `lifetime-ns`).
 #[test]
 fn c_lifetime_histograms_lifetimes_and_counts_exits() {
-    if !kernel_available("c_lifetime_histograms_lifetimes_and_counts_exits") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-life-");
     let tracer = Tracer::start(&format!(
         "plugin_dir = \"{}\"\n[probe.\"process.exit\"]\ncomm = [\"{comm}\"]\n[plugin.lifetime]\n\
@@ -143,9 +137,7 @@ fn c_lifetime_histograms_lifetimes_and_counts_exits() {
 
 #[test]
 fn go_secretwatch_flags_credential_reads_with_their_parent_chain() {
-    if !kernel_available("go_secretwatch_flags_credential_reads_with_their_parent_chain") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("keys")).unwrap();
     let key = dir.path().join("keys/id_ed25519");

@@ -3,13 +3,11 @@
 //! exactly what happened, and the user is told how to fix it. A slow plugin
 //! no longer causes this: it loses only its own batches (tests/e2e/quotas.rs).
 
-use crate::harness::{Tracer, child_opens, kernel_available, test_plugins, unique};
+use crate::harness::{Tracer, child_opens, test_plugins, unique};
 
 #[test]
 fn a_full_ring_buffer_loses_events_countably() {
-    if !kernel_available("a_full_ring_buffer_loses_events_countably") {
-        return;
-    }
+    require_kernel!();
     const N: u64 = 20_000;
     let comm = unique("wt-flood-");
     let config = format!(

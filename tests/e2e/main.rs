@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `wasmtrace` binary, real kernel probes, and
 //! real plugin components built from their sources.
 
+#[macro_use]
 mod harness;
 
 mod bench;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, python, unique};
+use crate::harness::{Tracer, child_opens, example_plugins, python, unique};
 
 /// The pid, in the test's (the initial) pid namespace, of the one child of `pid`.
 fn only_child(pid: u32) -> u32 {
@@ -16,9 +16,7 @@ fn only_child(pid: u32) -> u32 {
 
 #[test]
 fn leaves_out_its_own_work_in_a_pid_namespace_of_its_own() {
-    if !kernel_available("leaves_out_its_own_work_in_a_pid_namespace_of_its_own") {
-        return;
-    }
+    require_kernel!();
     // Attaching file.open's later hooks opens their tracefs files: work of
     // its own that the probe, already attached, sees unless left out. A
     // second wasmtrace, on the host, shows that work is there to see.
@@ -77,9 +75,7 @@ fn libc_path() -> PathBuf {
 
 #[test]
 fn attaches_uprobes_to_the_hosts_files_from_a_mount_namespace_of_its_own() {
-    if !kernel_available("attaches_uprobes_to_the_hosts_files_from_a_mount_namespace_of_its_own") {
-        return;
-    }
+    require_kernel!();
     // wasmtrace's own libc.so.6 is a copy (as an image's is): a uprobe on it
     // would fire for no process of the host. The host's `/` is named as a
     // DaemonSet that mounts it would name it.

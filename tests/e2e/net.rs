@@ -4,7 +4,7 @@
 
 use serde_json::Value as Json;
 
-use crate::harness::{Original, Tracer, example_plugins, kernel_available, unique};
+use crate::harness::{Original, Tracer, example_plugins, unique};
 
 /// Runs a Python workload under the command name `comm`, which fills the
 /// dict `out`; returns its pid and `out`.
@@ -53,9 +53,7 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
 
 #[test]
 fn tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife() {
-    if !kernel_available("tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-tcp-");
     let tracer = Tracer::start(&format!(
         "plugin_dir = \"{}\"\n[probe.\"net.tcp.connect\"]\ncomm = [\"{comm}\"]\n[probe.\"net.tcp.life\"]\ncomm = [\"{comm}\"]\n[plugin.tcpconnect]\n[plugin.tcplife]\n",
@@ -137,9 +135,7 @@ fn tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife() {
 
 #[test]
 fn tcpretrans_shows_a_syn_sent_again_after_a_full_accept_queue_dropped_it() {
-    if !kernel_available("tcpretrans_shows_a_syn_sent_again_after_a_full_accept_queue_dropped_it") {
-        return;
-    }
+    require_kernel!();
     let tracer = Tracer::start(&format!(
         "plugin_dir = \"{}\"\n[plugin.tcpretrans]\n",
         example_plugins().display()
@@ -183,9 +179,7 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
 
 #[test]
 fn tcpaccept_shows_each_accepted_connection_with_the_backlog() {
-    if !kernel_available("tcpaccept_shows_each_accepted_connection_with_the_backlog") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-acc-");
     let tracer = Tracer::tool("tcpaccept", "net.tcp.accept", &comm);
     // Two clients wait on a listener with a backlog of 8; it accepts both.
@@ -231,9 +225,7 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
 
 #[test]
 fn tcpdrop_shows_a_syn_to_a_closed_port_with_its_reason() {
-    if !kernel_available("tcpdrop_shows_a_syn_to_a_closed_port_with_its_reason") {
-        return;
-    }
+    require_kernel!();
     let tracer = Tracer::start(&format!(
         "plugin_dir = \"{}\"\n[plugin.tcpdrop]\n",
         example_plugins().display()
@@ -276,9 +268,7 @@ for name, family, host in [("v4", socket.AF_INET, "127.0.0.1"), ("v6", socket.AF
 
 #[test]
 fn tcpsynbl_histograms_the_backlog_each_handshake_found() {
-    if !kernel_available("tcpsynbl_histograms_the_backlog_each_handshake_found") {
-        return;
-    }
+    require_kernel!();
     let tracer = Tracer::start(&format!(
         "plugin_dir = \"{}\"\n[plugin.tcpsynbl]\n",
         example_plugins().display()

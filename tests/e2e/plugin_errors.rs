@@ -5,9 +5,7 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use crate::harness::{
-    Tracer, child_opens, example_plugins, kernel_available, output_within, test_plugins, unique, wasmtrace,
-};
+use crate::harness::{Tracer, child_opens, example_plugins, output_within, test_plugins, unique, wasmtrace};
 
 /// Runs wasmtrace on a config that loads one plugin from `path`; returns its stderr.
 fn run_with_plugin(path: &Path, extra: &str) -> String {
@@ -157,9 +155,7 @@ fn init_rejection_cannot_forge_lines() {
 
 #[test]
 fn a_failing_plugin_stops_alone_and_keeps_its_maps() {
-    if !kernel_available("a_failing_plugin_stops_alone_and_keeps_its_maps") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
     std::fs::write(&path, b"").unwrap();
@@ -213,9 +209,7 @@ fail_in = "events"
 /// new call. It used to fail its restarts as "does not fit the interface".
 #[test]
 fn a_plugin_whose_thread_has_run_for_seconds_restarts() {
-    if !kernel_available("a_plugin_whose_thread_has_run_for_seconds_restarts") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
     std::fs::write(&path, b"").unwrap();

@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::harness::{Tracer, child_opens, example_plugins, kernel_available, unique, wasmtrace};
+use crate::harness::{Tracer, child_opens, example_plugins, unique, wasmtrace};
 
 const NOBODY: u32 = 65534;
 const CAPS: &str = "+bpf,+perfmon,+dac_read_search";
@@ -45,9 +45,7 @@ fn uid_and_caps(pid: u32) -> (String, u64) {
 
 #[test]
 fn a_non_root_uid_with_bpf_perfmon_and_dac_read_search_traces_exactly() {
-    if !kernel_available("a_non_root_uid_with_bpf_perfmon_and_dac_read_search_traces_exactly") {
-        return;
-    }
+    require_kernel!();
     let dir = readable_by_nobody();
     let comm = unique("wt-caps-");
     let config = format!(
@@ -92,9 +90,7 @@ fn a_non_root_uid_with_bpf_perfmon_and_dac_read_search_traces_exactly() {
 
 #[test]
 fn without_the_capabilities_it_names_the_missing_ones() {
-    if !kernel_available("without_the_capabilities_it_names_the_missing_ones") {
-        return;
-    }
+    require_kernel!();
     let dir = readable_by_nobody();
     let config = dir.path().join("c.toml");
     std::fs::write(

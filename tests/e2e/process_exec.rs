@@ -1,13 +1,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::harness::{Tracer, example_plugins, kernel_available, unique};
+use crate::harness::{Tracer, example_plugins, unique};
 
 #[test]
 fn execsnoop_reports_a_uniquely_named_program() {
-    if !kernel_available("execsnoop_reports_a_uniquely_named_program") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let name = unique("wt-exec-");
     let binary = dir.path().join(&name);

@@ -1,10 +1,8 @@
-use crate::harness::{Tracer, fork_child, kernel_available, test_plugins, unique};
+use crate::harness::{Tracer, fork_child, test_plugins, unique};
 
 #[test]
 fn exit_codes_signals_and_lifetimes() {
-    if !kernel_available("exit_codes_signals_and_lifetimes") {
-        return;
-    }
+    require_kernel!();
     let exits = unique("wt-exit-");
     let killed = unique("wt-kill-");
     let config = format!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::harness::{Daemon, Tracer, child_opens, example_plugins, free_port, http_get, kernel_available, unique};
+use crate::harness::{Daemon, Tracer, child_opens, example_plugins, free_port, http_get, unique};
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
@@ -103,9 +103,7 @@ impl Prometheus {
 
 #[test]
 fn prometheus_scrapes_counters_histograms_and_losses_and_json_goes_to_a_file() {
-    if !kernel_available("prometheus_scrapes_counters_histograms_and_losses_and_json_goes_to_a_file") {
-        return;
-    }
+    require_kernel!();
     const N: usize = 23;
     let comm = unique("wt-prom-");
     let port = free_port();
@@ -222,9 +220,7 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
 /// Prometheus as the very label value it was.
 #[test]
 fn prometheus_scrapes_over_tls_with_credentials_and_a_scrape_without_them_is_refused() {
-    if !kernel_available("prometheus_scrapes_over_tls_with_credentials_and_a_scrape_without_them_is_refused") {
-        return;
-    }
+    require_kernel!();
     const N: usize = 7;
     let secrets = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(secrets.path());
@@ -299,9 +295,7 @@ comm = ["{comm}"]
 /// connections that are left are closed after the idle timeout (10 s).
 #[test]
 fn prometheus_scrapes_through_a_slowloris_and_the_half_open_connections_are_closed() {
-    if !kernel_available("prometheus_scrapes_through_a_slowloris_and_the_half_open_connections_are_closed") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-slow-");
     let port = free_port();
     let tracer = Tracer::start(&format!(

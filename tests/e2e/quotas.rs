@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 
-use crate::harness::{Finished, Tracer, child_opens, example_plugins, kernel_available, test_plugins, unique};
+use crate::harness::{Finished, Tracer, child_opens, example_plugins, test_plugins, unique};
 
 /// How long each flood runs while the host's memory is watched.
 const FLOOD_TIME: Duration = Duration::from_secs(20);
@@ -51,9 +51,7 @@ fn refused(out: &Finished, plugin: &str, what: &str) -> u64 {
 
 #[test]
 fn a_key_flood_stops_at_the_map_memory_quota_and_host_memory_stays_bounded() {
-    if !kernel_available("a_key_flood_stops_at_the_map_memory_quota_and_host_memory_stays_bounded") {
-        return;
-    }
+    require_kernel!();
     let config = flood_config(
         &[("hog", "keys")],
         200_000,
@@ -78,9 +76,7 @@ fn a_key_flood_stops_at_the_map_memory_quota_and_host_memory_stays_bounded() {
 
 #[test]
 fn keys_past_the_per_map_quota_are_refused_and_counted() {
-    if !kernel_available("keys_past_the_per_map_quota_are_refused_and_counted") {
-        return;
-    }
+    require_kernel!();
     let config = flood_config(&[("hog", "keys")], 10_000, "plugin_keys_per_map = 1000");
     let (out, _) = run_flood(&config, Duration::from_secs(1));
     let keys = out.entries("hog", "keys");
@@ -94,9 +90,7 @@ fn keys_past_the_per_map_quota_are_refused_and_counted() {
 
 #[test]
 fn output_floods_stay_within_the_emit_budget() {
-    if !kernel_available("output_floods_stay_within_the_emit_budget") {
-        return;
-    }
+    require_kernel!();
     let plugins = [
         ("rows", "rows"),
         ("columns", "columns"),
@@ -155,9 +149,7 @@ fn output_floods_stay_within_the_emit_budget() {
 
 #[test]
 fn huge_strings_are_cut_with_a_visible_mark() {
-    if !kernel_available("huge_strings_are_cut_with_a_visible_mark") {
-        return;
-    }
+    require_kernel!();
     let config = flood_config(&[("huge", "huge")], 0, "");
     let (out, _) = run_flood(&config, Duration::from_millis(500));
     let mark = "…[cut from 1048576 bytes]";
@@ -175,9 +167,7 @@ fn huge_strings_are_cut_with_a_visible_mark() {
 
 #[test]
 fn maps_past_the_quota_are_refused_and_hoarded_handles_stop_the_plugin() {
-    if !kernel_available("maps_past_the_quota_are_refused_and_hoarded_handles_stop_the_plugin") {
-        return;
-    }
+    require_kernel!();
     let config = flood_config(&[("mapper", "maps"), ("hoarder", "handles")], 5000, "");
     let (out, _) = run_flood(&config, Duration::from_secs(1));
     let maps: Vec<&Json> = out
@@ -200,9 +190,7 @@ fn maps_past_the_quota_are_refused_and_hoarded_handles_stop_the_plugin() {
 
 #[test]
 fn a_slow_plugin_loses_only_its_own_events() {
-    if !kernel_available("a_slow_plugin_loses_only_its_own_events") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
     std::fs::write(&path, b"").unwrap();
@@ -259,9 +247,7 @@ how = "slow"
 
 #[test]
 fn a_plugin_slow_on_a_sparse_stream_holds_its_queue_in_events_not_buffers() {
-    if !kernel_available("a_plugin_slow_on_a_sparse_stream_holds_its_queue_in_events_not_buffers") {
-        return;
-    }
+    require_kernel!();
     // One open every 2.5 ms reaches the plugin as batches of one event; the
     // plugin spends ~0.3 s on each, so its queue fills with 4,096 of them.
     // Each once kept a 1,024-event buffer (155 KB).

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::harness::{Daemon, Finished, Tracer, example_plugins, free_port, http, http_get, kernel_available, unique};
+use crate::harness::{Daemon, Finished, Tracer, example_plugins, free_port, http, http_get, unique};
 
 const RULE: &str = "shell-from-network-service";
 
@@ -125,9 +125,7 @@ impl Alertmanager {
 
 #[test]
 fn findings_reach_alertmanager_with_labels_grouping_and_silences() {
-    if !kernel_available("findings_reach_alertmanager_with_labels_grouping_and_silences") {
-        return;
-    }
+    require_kernel!();
     let am = Alertmanager::start();
     let (web, db) = (unique("wt-web"), unique("wt-db"));
     let receivers = format!(
@@ -386,9 +384,7 @@ fn pids(hook: &Hook) -> BTreeSet<u64> {
 
 #[test]
 fn a_webhook_that_goes_down_loses_nothing_with_a_spool_file() {
-    if !kernel_available("a_webhook_that_goes_down_loses_nothing_with_a_spool_file") {
-        return;
-    }
+    require_kernel!();
     let spool = tempfile::tempdir().unwrap();
     let queue = format!(
         "{{ findings = 4, spool_file = \"{}\" }}",
@@ -428,9 +424,7 @@ fn a_webhook_that_goes_down_loses_nothing_with_a_spool_file() {
 
 #[test]
 fn a_webhook_that_goes_down_without_a_spool_counts_exactly_what_it_dropped() {
-    if !kernel_available("a_webhook_that_goes_down_without_a_spool_counts_exactly_what_it_dropped") {
-        return;
-    }
+    require_kernel!();
     let (out, hook, made) = webhook_down_and_up("{ findings = 4 }");
     let arrived = pids(&hook).len() as u64;
     let sent = delivery(&out, "webhook");
@@ -451,9 +445,7 @@ fn a_webhook_that_goes_down_without_a_spool_counts_exactly_what_it_dropped() {
 /// and then dropped and counted, not retried.
 #[test]
 fn findings_the_webhook_refuses_even_alone_are_dropped_and_counted_not_retried() {
-    if !kernel_available("findings_the_webhook_refuses_even_alone_are_dropped_and_counted_not_retried") {
-        return;
-    }
+    require_kernel!();
     let mut hook = Hook::new();
     *hook.answer.lock().unwrap() = "400 Bad Request";
     let service = unique("wt-bad");
@@ -556,9 +548,7 @@ fn syslog_run(rsyslog: &Rsyslog, address: &str, n: usize) -> (String, Finished) 
 
 #[test]
 fn findings_reach_rsyslog_as_rfc5424_with_structured_data_over_tcp_and_udp() {
-    if !kernel_available("findings_reach_rsyslog_as_rfc5424_with_structured_data_over_tcp_and_udp") {
-        return;
-    }
+    require_kernel!();
     let rsyslog = Rsyslog::start();
     for (address, n) in [
         (format!("tcp:127.0.0.1:{}", rsyslog.tcp), 3),

@@ -3,8 +3,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::harness::{
-    Finished, Tracer, child_opens, example_plugins, fork_child, getppid_calls, kernel_available, nanosleep_ms, unique,
-    wasmtrace,
+    Finished, Tracer, child_opens, example_plugins, fork_child, getppid_calls, nanosleep_ms, unique, wasmtrace,
 };
 
 /// Replays `file` into opensnoop as the unprivileged user `nobody`.
@@ -74,9 +73,7 @@ fn record_opens(prefix: &str, n: usize) -> Recorded {
 
 #[test]
 fn a_recording_replays_exactly_without_root_and_the_same_each_time() {
-    if !kernel_available("a_recording_replays_exactly_without_root_and_the_same_each_time") {
-        return;
-    }
+    require_kernel!();
     const N: usize = 41;
     let rec = record_opens("wt-rec-", N);
     assert!(
@@ -106,9 +103,7 @@ fn a_recording_replays_exactly_without_root_and_the_same_each_time() {
 
 #[test]
 fn a_cut_recording_is_replayed_up_to_the_cut_and_then_refused_clearly() {
-    if !kernel_available("a_cut_recording_is_replayed_up_to_the_cut_and_then_refused_clearly") {
-        return;
-    }
+    require_kernel!();
     let rec = record_opens("wt-cut-", 10);
     // Cut in the middle of the 8th record.
     let whole = std::fs::read(&rec.file).unwrap();
@@ -132,9 +127,7 @@ fn a_cut_recording_is_replayed_up_to_the_cut_and_then_refused_clearly() {
 /// each interval and at the end, and replays to the same totals.
 #[test]
 fn kernel_counts_are_recorded_each_interval_and_replay_to_the_same_totals() {
-    if !kernel_available("kernel_counts_are_recorded_each_interval_and_replay_to_the_same_totals") {
-        return;
-    }
+    require_kernel!();
     const ROUNDS: u64 = 3;
     const PER_ROUND: u64 = 500;
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{Finished, Tracer, child_opens, example_plugins, kernel_available, test_plugins, unique};
+use crate::harness::{Finished, Tracer, child_opens, example_plugins, test_plugins, unique};
 
 /// Runs opensnoop beside a misbehaving plugin while a child opens a file
 /// `bursts.len()` times in bursts, `pause` apart.
@@ -47,9 +47,7 @@ fn failures(out: &Finished) -> Vec<String> {
 
 #[test]
 fn an_endless_loop_is_interrupted() {
-    if !kernel_available("an_endless_loop_is_interrupted") {
-        return;
-    }
+    require_kernel!();
     let (out, comm) = beside_opensnoop(
         "fail_in = \"events\"\nhow = \"loop\"",
         "",
@@ -72,9 +70,7 @@ fn an_endless_loop_is_interrupted() {
 
 #[test]
 fn exhausting_memory_is_stopped() {
-    if !kernel_available("exhausting_memory_is_stopped") {
-        return;
-    }
+    require_kernel!();
     let (out, comm) = beside_opensnoop("fail_in = \"events\"\nhow = \"oom\"", "", &[2], Duration::ZERO);
     out.assert_clean_exit();
     let failed = failures(&out);
@@ -90,9 +86,7 @@ fn exhausting_memory_is_stopped() {
 
 #[test]
 fn a_crashed_plugin_restarts_with_its_maps() {
-    if !kernel_available("a_crashed_plugin_restarts_with_its_maps") {
-        return;
-    }
+    require_kernel!();
     // Counts 2, then 1 more and fails on the 4th event; the failed batch's
     // updates are discarded (a batch is all or nothing). Restarted after 1 s,
     // the new instance counts on in the same map. Whether the 3rd event
@@ -124,9 +118,7 @@ fn a_crashed_plugin_restarts_with_its_maps() {
 
 #[test]
 fn output_beyond_the_per_interval_bound_is_dropped_and_reported() {
-    if !kernel_available("output_beyond_the_per_interval_bound_is_dropped_and_reported") {
-        return;
-    }
+    require_kernel!();
     let (out, comm) = beside_opensnoop(
         "fail_in = \"never\"",
         "[output]\ninterval = \"1h\"\n[limits]\nplugin_emits_per_interval = 10",
@@ -190,9 +182,7 @@ connect = "{addr}"
 
 #[test]
 fn the_sandbox_holds_no_files_env_clock_or_network_unless_granted() {
-    if !kernel_available("the_sandbox_holds_no_files_env_clock_or_network_unless_granted") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "s3cret").unwrap();
@@ -224,9 +214,7 @@ fn the_sandbox_holds_no_files_env_clock_or_network_unless_granted() {
 /// at once: a plugin that sleeps for years holds up nothing.
 #[test]
 fn a_sleep_on_frozen_clocks_ends_at_once() {
-    if !kernel_available("a_sleep_on_frozen_clocks_ends_at_once") {
-        return;
-    }
+    require_kernel!();
     let (out, comm) = beside_opensnoop("fail_in = \"events\"\nhow = \"sleep\"", "", &[3], Duration::ZERO);
     out.assert_clean_exit();
     assert_eq!(failures(&out), Vec::<String>::new());
@@ -238,9 +226,7 @@ fn a_sleep_on_frozen_clocks_ends_at_once() {
 /// where the call is stopped (the CPU limit does not see time in a sleep).
 #[test]
 fn a_sleep_on_granted_clocks_is_stopped_at_the_wall_clock_limit() {
-    if !kernel_available("a_sleep_on_granted_clocks_is_stopped_at_the_wall_clock_limit") {
-        return;
-    }
+    require_kernel!();
     let (out, comm) = beside_opensnoop(
         "fail_in = \"events\"\nhow = \"sleep\"\n[plugin.misbehave.grant]\nclocks = true",
         "[limits]\nplugin_cpu_per_call = \"1s\"\nplugin_wall_per_call = \"1s\"",
@@ -265,9 +251,7 @@ fn a_sleep_on_granted_clocks_is_stopped_at_the_wall_clock_limit() {
 /// behind, and every map is printed.
 #[test]
 fn a_plugin_stuck_in_a_host_call_is_left_behind_at_exit() {
-    if !kernel_available("a_plugin_stuck_in_a_host_call_is_left_behind_at_exit") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
     let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();

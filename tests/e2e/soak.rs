@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{
     Finished, Tracer, another_build, child_opens, example_plugins, fork_child_status, free_port, http_get, install,
-    kernel_available, test_plugins, unique,
+    test_plugins, unique,
 };
 
 /// Host RSS may grow this much from the end of warm-up to the end of the run.
@@ -106,9 +106,7 @@ fn soak_duration() -> Duration {
 
 #[test]
 fn soak_mixed_storms_reloads_traps_and_scrapes_lose_nothing_and_stay_flat() {
-    if !kernel_available("soak_mixed_storms_reloads_traps_and_scrapes_lose_nothing_and_stay_flat") {
-        return;
-    }
+    require_kernel!();
     let duration = soak_duration();
     let warm_up = duration / 3;
     let plugins = tempfile::tempdir().unwrap();

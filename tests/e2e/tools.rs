@@ -5,9 +5,7 @@ use std::process::Command;
 
 use serde_json::Value as Json;
 
-use crate::harness::{
-    Finished, Original, Tracer, example_plugins, fork_child, fs_type, getppid_calls, kernel_available, unique,
-};
+use crate::harness::{Finished, Original, Tracer, example_plugins, fork_child, fs_type, getppid_calls, unique};
 
 /// Runs `workload` in a child named `comm` while wasmtrace runs the example
 /// `plugin` (its probe narrowed to `comm`) and bpftrace runs the original
@@ -54,9 +52,7 @@ fn strings(rows: &[&[&str]]) -> Vec<Vec<String>> {
 
 #[test]
 fn killsnoop_shows_each_signal_and_agrees_with_killsnoop_bt() {
-    if !kernel_available("killsnoop_shows_each_signal_and_agrees_with_killsnoop_bt") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-kill-");
     const NO_SUCH_PID: i32 = 0x3fff_fff0;
     // SAFETY: raw syscalls only.
@@ -85,9 +81,7 @@ fn killsnoop_shows_each_signal_and_agrees_with_killsnoop_bt() {
 
 #[test]
 fn naptime_shows_each_sleep_and_agrees_with_naptime_bt() {
-    if !kernel_available("naptime_shows_each_sleep_and_agrees_with_naptime_bt") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-nap-");
     let parent_comm = std::fs::read_to_string("/proc/thread-self/comm")
         .unwrap()
@@ -137,9 +131,7 @@ fn naptime_shows_each_sleep_and_agrees_with_naptime_bt() {
 
 #[test]
 fn syncsnoop_shows_each_sync_call_and_agrees_with_syncsnoop_bt() {
-    if !kernel_available("syncsnoop_shows_each_sync_call_and_agrees_with_syncsnoop_bt") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-sync-");
     let dir = tempfile::tempdir().unwrap();
     let path = std::ffi::CString::new(dir.path().join("f").as_os_str().as_encoded_bytes()).unwrap();
@@ -179,9 +171,7 @@ fn syncsnoop_shows_each_sync_call_and_agrees_with_syncsnoop_bt() {
 /// The fields the tools do not print: which call, the clock, absolute sleeps, the fd.
 #[test]
 fn signal_sleep_and_sync_events_carry_every_field() {
-    if !kernel_available("signal_sleep_and_sync_events_carry_every_field") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-fld-");
     let tracer = Tracer::start(&format!(
         r#"
@@ -253,9 +243,7 @@ probes = ["signal.kill", "process.sleep", "file.sync"]
 
 #[test]
 fn statsnoop_shows_each_stat_and_agrees_with_statsnoop_bt() {
-    if !kernel_available("statsnoop_shows_each_stat_and_agrees_with_statsnoop_bt") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-stat-");
     let dir = tempfile::tempdir().unwrap();
     let present = dir.path().join("present");
@@ -338,9 +326,7 @@ fn statsnoop_shows_each_stat_and_agrees_with_statsnoop_bt() {
 
 #[test]
 fn setuids_shows_each_uid_change_and_agrees_with_setuids_bt() {
-    if !kernel_available("setuids_shows_each_uid_change_and_agrees_with_setuids_bt") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-suid-");
     // SAFETY: raw syscalls; the child drops to nobody, then fails to come back.
     let (out, bt, pid) = watch_both("setuids", "security.setuid", "setuids.bt", &comm, || unsafe {
@@ -377,9 +363,7 @@ fn setuids_shows_each_uid_change_and_agrees_with_setuids_bt() {
 
 #[test]
 fn pidpersec_counts_every_new_task() {
-    if !kernel_available("pidpersec_counts_every_new_task") {
-        return;
-    }
+    require_kernel!();
     const N: u64 = 7;
     let comm = unique("wt-fork-");
     let tracer = Tracer::start(&format!(
@@ -405,9 +389,7 @@ fn pidpersec_counts_every_new_task() {
 
 #[test]
 fn capable_shows_granted_and_denied_checks() {
-    if !kernel_available("capable_shows_granted_and_denied_checks") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-cap-");
     let tracer = Tracer::tool("capable", "security.capable", &comm);
     let dir = tempfile::tempdir().unwrap();
@@ -524,9 +506,7 @@ impl Drop for MemoryCgroup {
 
 #[test]
 fn oomkill_reports_the_victim_of_a_memory_limited_cgroup() {
-    if !kernel_available("oomkill_reports_the_victim_of_a_memory_limited_cgroup") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-oom-");
     let tracer = Tracer::tool("oomkill", "memory.oom-kill", &comm);
     let cgroup = MemoryCgroup::new(&comm, 32 << 20);
@@ -561,9 +541,7 @@ fn oomkill_reports_the_victim_of_a_memory_limited_cgroup() {
 
 #[test]
 fn opensnoop_agrees_with_opensnoop_bt() {
-    if !kernel_available("opensnoop_agrees_with_opensnoop_bt") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-obt-");
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join(unique("target-"));
@@ -592,9 +570,7 @@ fn opensnoop_agrees_with_opensnoop_bt() {
 
 #[test]
 fn execsnoop_agrees_with_execsnoop_bt() {
-    if !kernel_available("execsnoop_agrees_with_execsnoop_bt") {
-        return;
-    }
+    require_kernel!();
     // The exec'd program's name is the comm the filter sees.
     let comm = unique("wt-ebt-");
     let dir = tempfile::tempdir().unwrap();
@@ -624,9 +600,7 @@ fn execsnoop_agrees_with_execsnoop_bt() {
 
 #[test]
 fn syscount_agrees_with_syscount_bt() {
-    if !kernel_available("syscount_agrees_with_syscount_bt") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-sbt-");
     // Enough calls to be in syscount.bt's top 10 processes on a busy machine.
     let (out, bt, _) = watch_both("syscount", "syscall.count", "syscount.bt", &comm, || {
@@ -649,9 +623,7 @@ fn syscount_agrees_with_syscount_bt() {
 
 #[test]
 fn xfsdist_histograms_each_operation_on_the_chosen_file_system() {
-    if !kernel_available("xfsdist_histograms_each_operation_on_the_chosen_file_system") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-fsd-");
     let dir = tempfile::tempdir().unwrap();
     let fs = fs_type(dir.path());
@@ -728,9 +700,7 @@ impl Drop for LoopSwap {
 
 #[test]
 fn swapin_counts_the_pages_a_process_reads_back_from_swap() {
-    if !kernel_available("swapin_counts_the_pages_a_process_reads_back_from_swap") {
-        return;
-    }
+    require_kernel!();
     let swap = LoopSwap::new(128 << 20);
     let comm = unique("wt-swap-");
     let tracer = Tracer::tool("swapin", "memory.swapin", &comm);

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{child_opens, example_plugins, kernel_available, test_plugins, unique, wasmtrace};
+use crate::harness::{child_opens, example_plugins, test_plugins, unique, wasmtrace};
 
 /// A tmux server of the test's own, running one command in a 200×50 pane.
 struct Tmux {
@@ -74,9 +74,7 @@ fn line_of(screen: &str, needle: &str) -> Option<usize> {
 
 #[test]
 fn top_shows_a_storm_sorts_feeds_a_finding_and_quits_printing_the_maps() {
-    if !kernel_available("top_shows_a_storm_sorts_feeds_a_finding_and_quits_printing_the_maps") {
-        return;
-    }
+    require_kernel!();
     let dir = tempfile::tempdir().unwrap();
     let (comm, service) = (unique("wt-top"), unique("wt-svc"));
     let config = dir.path().join("top.toml");

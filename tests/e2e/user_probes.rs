@@ -1,13 +1,11 @@
 //! Tools on user-space functions (uprobes): bashreadline on an interactive
 //! bash in a pty (beside bashreadline.bt), threadsnoop on a Python thread.
 
-use crate::harness::{Original, Tracer, example_plugins, kernel_available, python, unique};
+use crate::harness::{Original, Tracer, example_plugins, python, unique};
 
 #[test]
 fn bashreadline_shows_each_typed_line_and_agrees_with_bashreadline_bt() {
-    if !kernel_available("bashreadline_shows_each_typed_line_and_agrees_with_bashreadline_bt") {
-        return;
-    }
+    require_kernel!();
     let tracer = Tracer::start(&format!(
         "plugin_dir = \"{}\"\n[plugin.bashreadline]\n",
         example_plugins().display()
@@ -60,9 +58,7 @@ print(pid)
 
 #[test]
 fn threadsnoop_shows_each_new_thread() {
-    if !kernel_available("threadsnoop_shows_each_new_thread") {
-        return;
-    }
+    require_kernel!();
     let comm = unique("wt-thr-");
     let tracer = Tracer::tool("threadsnoop", "process.thread", &comm);
     let pid = python(

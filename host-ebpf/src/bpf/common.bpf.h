@@ -17,7 +17,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* The host sizes this at load time (the `ring_buffer` config key). */
+/* The host sizes this at load time (`[limits] ring_buffer_mib`). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 * 1024 * 1024);

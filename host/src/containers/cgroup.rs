@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::runtime::bindings::Runtime;
+use crate::wit::Runtime;
 
 /// Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on unified
 /// hosts, /sys/fs/cgroup/unified on hybrid ones (v1 controllers beside an

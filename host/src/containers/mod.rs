@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use self::cgroup::{CgroupFs, containers_named};
-use crate::runtime::bindings::{Container, Runtime};
+use crate::wit::{Container, Runtime};
 
 /// Cgroups remembered at most; beyond it the least recently seen half goes.
 const MAX_CACHED: usize = 16_384;
@@ -210,7 +210,7 @@ fn matches(wanted: &str, c: &Container) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::{Pod, Runtime};
+    use crate::wit::{Pod, Runtime};
 
     #[test]
     fn filters_name_containers_by_name_id_prefix_or_pod() {

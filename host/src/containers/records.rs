@@ -13,8 +13,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::runtime::bindings::{Container, Pod, Runtime};
 use crate::trust::{self, TrustError};
+use crate::wit::{Container, Pod, Runtime};
 
 /// podman's (and CRI-O's) container storage: OCI configs under `userdata`,
 /// names and images in `containers.json`.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, Receivers};
-use crate::runtime::bindings::{Container, Finding};
+use crate::wit::{Container, Finding};
 use spool::SpoolFile;
 
 /// A finding as receivers get it: owned, timed, and able to be spooled.
@@ -47,13 +47,13 @@ impl Alert {
             .map_or(0, |d| d.as_millis() as u64);
         Alert {
             plugin: plugin.to_string(),
-            severity: crate::output::severity(f.severity).to_string(),
+            severity: crate::values::severity(f.severity).to_string(),
             rule: f.rule.clone(),
             message: f.message.clone(),
             fields: f
                 .fields
                 .iter()
-                .map(|(k, v)| (k.clone(), crate::output::json_value(v)))
+                .map(|(k, v)| (k.clone(), crate::values::json_value(v)))
                 .chain(container.into_iter().flat_map(container_fields))
                 .collect(),
             at_ms,

@@ -18,13 +18,13 @@ use crate::boot_clock;
 use crate::config::{PluginLimits, PluginSpec};
 use crate::maps::{Log2Hist, SharedPluginMaps};
 use crate::output::Output;
-use crate::runtime::bindings;
 use crate::runtime::{PluginError, PluginInstance, Runtime, thread_cpu_time};
+use crate::wit;
 
 /// Events of one probe, shared by every plugin that receives them. Sized to
 /// its events, so the queue's bound in events also bounds its memory,
 /// however small the batches.
-pub type Batch = Arc<bindings::Batch>;
+pub type Batch = Arc<wit::Batch>;
 
 pub type SharedOutput = Arc<Mutex<Output>>;
 

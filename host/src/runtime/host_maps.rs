@@ -3,11 +3,11 @@
 
 use wasmtime::component::Resource;
 
-use super::bindings::wasmtrace::plugin::maps::{
-    Counter, Gauge, Host, HostCounter, HostGauge, HostLog2Histogram, Log2Histogram,
-};
 use super::state::PluginState;
 use crate::maps::{MapError, MapId, MapKind, PluginMaps};
+use crate::wit::wasmtrace::plugin::maps::{
+    Counter, Gauge, Host, HostCounter, HostGauge, HostLog2Histogram, Log2Histogram,
+};
 
 impl PluginState {
     fn create_map(&mut self, name: String, kind: MapKind, labels: Vec<String>) -> wasmtime::Result<u32> {

@@ -1,8 +1,9 @@
 //! The `output`, `log` and `names` interfaces.
 
-use super::bindings::wasmtrace::plugin::{events, log, names, output, types};
-use super::bindings::{Finding, Level, Value};
-use super::state::{Emitted, PluginState};
+use super::emitted::Emitted;
+use super::state::PluginState;
+use crate::wit::wasmtrace::plugin::{events, log, names, output, types};
+use crate::wit::{Finding, Level, Value};
 
 impl output::Host for PluginState {
     fn emit_finding(&mut self, finding: Finding) -> wasmtime::Result<()> {

@@ -2,8 +2,8 @@
 //! WASI with nothing granted, a memory limit, a CPU-time limit per call,
 //! bounds on what the plugin hands the host) and calls their exports.
 
-pub mod bindings;
 mod cache;
+mod emitted;
 mod host_maps;
 mod host_output;
 mod instance_size;
@@ -21,16 +21,16 @@ use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
 use wasmtrace_ebpf::abi::ProbeId;
 
-use self::bindings::{Batch, ConfigValue};
 use self::cache::{Cache, Source};
+pub use self::emitted::Emitted;
 use self::limits::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES, MemoryLimit, MemoryLimitExceeded};
 use self::quota::{EmitBudget, StringBound};
-pub use self::state::Emitted;
 use self::state::PluginState;
 use crate::catalog;
 use crate::config::{PluginLimits, PluginSpec, PluginValue};
 use crate::maps::SharedPluginMaps;
 use crate::trust::{self, TrustError};
+use crate::wit::{Batch, ConfigValue};
 
 /// How often the epoch advances: how often a running call's CPU time is
 /// checked against its limit.
@@ -208,7 +208,7 @@ impl Runtime {
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        crate::wit::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         // Our monotonic clock in place of WASI's: its sleeps end by the call's deadline.
         linker.allow_shadowing(true);
@@ -276,7 +276,7 @@ impl Runtime {
         // limit, counted from now: a restart runs on the plugin's own thread,
         // whose CPU time so far belongs to earlier instances.
         start_call_limits(&mut store);
-        let instance = match bindings::Plugin::instantiate(&mut store, component, &self.linker) {
+        let instance = match crate::wit::Plugin::instantiate(&mut store, component, &self.linker) {
             Ok(instance) => instance,
             // Guest code failed (a start function, a runtime's initialisation).
             Err(e) if guest_failed(&e) => {
@@ -419,7 +419,7 @@ pub struct PluginInstance {
     /// The compiled code, to restart from.
     pub component: Component,
     store: Store<PluginState>,
-    instance: bindings::Plugin,
+    instance: crate::wit::Plugin,
 }
 
 impl PluginInstance {

@@ -2,8 +2,8 @@
 //! budget (rows, findings, column headers and logs, by count and bytes) and
 //! the cut of over-long strings.
 
-use super::bindings::{Finding, Value};
-use super::state::Emitted;
+use super::emitted::Emitted;
+use crate::wit::{Finding, Value};
 
 /// Rows, findings, headers and logs a plugin may still emit this interval.
 #[derive(Debug, Clone)]
@@ -41,33 +41,6 @@ impl EmitBudget {
     pub fn refill(&mut self) -> u64 {
         (self.items_left, self.bytes_left) = self.per_interval;
         std::mem::take(&mut self.refused)
-    }
-}
-
-/// Host bytes a value takes: the value itself and its text.
-fn value_size(v: &Value) -> u64 {
-    let text = match v {
-        Value::Text(s) => s.len(),
-        _ => 0,
-    };
-    (size_of::<Value>() + text) as u64
-}
-
-impl Emitted {
-    /// Bytes it holds on the host until it is written: its text, and each
-    /// part's own size, so that a list of empty parts is not free.
-    fn size(&self) -> u64 {
-        let string = |s: &String| (size_of::<String>() + s.len()) as u64;
-        match self {
-            Emitted::Columns(names) => names.iter().map(string).sum(),
-            Emitted::Row(values, _) => values.iter().map(value_size).sum(),
-            Emitted::Finding(f, _) => {
-                string(&f.rule)
-                    + string(&f.message)
-                    + f.fields.iter().map(|(k, v)| string(k) + value_size(v)).sum::<u64>()
-            }
-            Emitted::Log(_, message) => string(message),
-        }
     }
 }
 
@@ -139,7 +112,7 @@ mod tests {
     fn the_budget_counts_items_and_bytes() {
         let s = size_of::<String>() as u64;
         let mut budget = EmitBudget::new(3, 3 * s + 10);
-        let log = |s: &str| Emitted::Log(super::super::bindings::Level::Info, s.into());
+        let log = |s: &str| Emitted::Log(crate::wit::Level::Info, s.into());
         assert!(budget.take(&log("12345")));
         assert!(
             !budget.take(&log(&"1".repeat(2 * s as usize + 6))),

@@ -10,21 +10,12 @@ use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtx
 
 use std::sync::Arc;
 
-use super::bindings::{Batch, Container, Finding, Level, Value};
+use super::emitted::Emitted;
 use super::limits::MemoryLimit;
 use super::quota::{EmitBudget, StringBound};
 use crate::config::Grants;
 use crate::maps::SharedPluginMaps;
-
-/// What a plugin produced during one call, for the output to render after
-/// it. Rows and findings about an event carry its container.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Emitted {
-    Columns(Vec<String>),
-    Row(Vec<Value>, Option<Container>),
-    Finding(Finding, Option<Container>),
-    Log(Level, String),
-}
+use crate::wit::{Batch, Container};
 
 pub struct PluginState {
     pub(crate) plugin: String,
