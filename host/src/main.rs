@@ -1,7 +1,7 @@
 //! The `wasmtrace` command.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -218,119 +218,30 @@ fn event_loop<F: std::future::Future<Output = anyhow::Result<()>>>(f: impl FnOnc
     result
 }
 
+/// One function per subcommand, as ripgrep lays out its commands.
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::List { markdown } => {
-            let text = if markdown {
-                listing::markdown()
-            } else {
-                let dir = tracefs::events_dir().map_err(|e| e.to_string());
-                listing::text(dir.as_deref().map_err(Clone::clone))
-            };
-            std::io::stdout().write_all(text.as_bytes())?;
-        }
-        Command::NewPlugin { lang, name, dir } => {
-            let root = templates::create(lang, &name, &dir)?;
-            println!(
-                "created {root}: build it with `{root}/build.sh`, then run it with a config holding\n\n\
-                 [plugin.{name}]\npath = \"{wasm}\"\n",
-                root = root.display(),
-                wasm = std::path::absolute(root.join(format!("{name}.wasm")))?.display(),
-            );
-        }
-        Command::WasiAdapter { out } => {
-            std::fs::write(
-                &out,
-                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-            )
-            .with_context(|| format!("writing {}", out.display()))?;
-        }
-        Command::Check { config } => {
-            let config = Config::load(&config)?;
-            println!(
-                "{}: ok ({} probe filter(s), {} plugin(s))",
-                config.path.display(),
-                config.probes.len(),
-                config.plugins.len()
-            );
-        }
+        Command::List { markdown } => list(markdown),
+        Command::NewPlugin { lang, name, dir } => new_plugin(lang, &name, &dir),
+        Command::WasiAdapter { out } => std::fs::write(
+            &out,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .with_context(|| format!("writing {}", out.display())),
+        Command::Check { config } => check(&config),
         Command::Run {
             config,
             duration,
             output,
-        } => event_loop(|| async {
-            // Before starting: a signal right after "tracing" must stop it cleanly.
-            let mut stop = Stop::listen().context("installing the signal handlers")?;
-            let config = load_for_output(&config, output)?;
-            let output = output_for(&config)?;
-            Session::start(config, output, None)
-                .await?
-                .run(&mut stop, duration)
-                .await
-        })?,
-        Command::Top { config } => {
-            wasmtrace::top::check_terminal()?;
-            event_loop(|| async {
-                let mut stop = Stop::listen().context("installing the signal handlers")?;
-                let config = load_for_output(&config, Some(OutputFormat::Text))?;
-                let feed = wasmtrace::top::Feed::default();
-                wasmtrace::top::capture_logs(&feed);
-                let deliveries = wasmtrace::deliver::Deliveries::start(&config.output.receivers)?;
-                let output = Output::new(Format::Text, Box::new(feed.stdout()), config.plugins.len() > 1)
-                    .with_deliveries(deliveries);
-                let session = Session::start(config.clone(), output, None).await?;
-                let (maps, stats) = session.figures();
-                let view = wasmtrace::top::View::open(config, maps, stats, feed).context("opening the view")?;
-                let result = session.run(&mut stop, None).await;
-                view.close().context("closing the view")?;
-                result
-            })?
-        }
-        Command::Replay { config, output, file } => event_loop(|| async {
-            let mut stop = Stop::listen().context("installing the signal handlers")?;
-            let config = load_for_output(&config, output)?;
-            let replay = Replay::open(&file, config.output.interval)?;
-            let output = output_for(&config)?;
-            Session::start(config, output, Some(replay))
-                .await?
-                .run(&mut stop, None)
-                .await
-        })?,
+        } => trace(&config, duration, output),
+        Command::Top { config } => top(&config),
+        Command::Replay { config, output, file } => replay(&config, output, &file),
         Command::Record {
             probe,
             config,
             duration,
             file,
-        } => {
-            let config = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::parse(std::path::Path::new("wasmtrace.toml"), "")?,
-            };
-            let named = probe
-                .iter()
-                .map(|name| {
-                    catalog::find(name)
-                        .map(|p| p.id)
-                        .ok_or_else(|| anyhow::anyhow!("unknown probe `{name}`: `wasmtrace list` shows the catalog"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let stop = stop_on_signals()?;
-            let wanted = recorder::wanted(&config, &named);
-            let summary = recorder::record(
-                &wanted,
-                config.limits.ring_buffer_bytes,
-                config.output.interval,
-                &file,
-                &stop,
-                duration,
-            )?;
-            for (probe, events) in &summary.events {
-                eprintln!(
-                    "probe {probe}: {events} events recorded, {} lost",
-                    summary.lost.get(probe).copied().unwrap_or(0)
-                );
-            }
-        }
+        } => record(&probe, config.as_deref(), duration, &file),
         Command::Bench {
             workload,
             count,
@@ -349,14 +260,122 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             repeat,
             compare: !no_compare,
             kernel_time,
-        })?,
+        }),
         Command::BenchWorkload {
             workload,
             count,
             program,
-        } => {
-            bench::workload::generate(workload, count, &program)?;
-        }
+        } => bench::workload::generate(workload, count, &program).map(drop),
+    }
+}
+
+fn list(markdown: bool) -> anyhow::Result<()> {
+    let text = if markdown {
+        listing::markdown()
+    } else {
+        let dir = tracefs::events_dir().map_err(|e| e.to_string());
+        listing::text(dir.as_deref().map_err(Clone::clone))
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn new_plugin(lang: templates::Lang, name: &str, dir: &Path) -> anyhow::Result<()> {
+    let root = templates::create(lang, name, dir)?;
+    println!(
+        "created {root}: build it with `{root}/build.sh`, then run it with a config holding\n\n\
+         [plugin.{name}]\npath = \"{wasm}\"\n",
+        root = root.display(),
+        wasm = std::path::absolute(root.join(format!("{name}.wasm")))?.display(),
+    );
+    Ok(())
+}
+
+fn check(config: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
+    println!(
+        "{}: ok ({} probe filter(s), {} plugin(s))",
+        config.path.display(),
+        config.probes.len(),
+        config.plugins.len()
+    );
+    Ok(())
+}
+
+/// `wasmtrace run`.
+fn trace(config: &Path, duration: Option<Duration>, output: Option<OutputFormat>) -> anyhow::Result<()> {
+    event_loop(|| async {
+        // Before starting: a signal right after "tracing" must stop it cleanly.
+        let mut stop = Stop::listen().context("installing the signal handlers")?;
+        let config = load_for_output(config, output)?;
+        let output = output_for(&config)?;
+        Session::start(config, output, None)
+            .await?
+            .run(&mut stop, duration)
+            .await
+    })
+}
+
+fn top(config: &Path) -> anyhow::Result<()> {
+    wasmtrace::top::check_terminal()?;
+    event_loop(|| async {
+        let mut stop = Stop::listen().context("installing the signal handlers")?;
+        let config = load_for_output(config, Some(OutputFormat::Text))?;
+        let feed = wasmtrace::top::Feed::default();
+        wasmtrace::top::capture_logs(&feed);
+        let deliveries = wasmtrace::deliver::Deliveries::start(&config.output.receivers)?;
+        let output =
+            Output::new(Format::Text, Box::new(feed.stdout()), config.plugins.len() > 1).with_deliveries(deliveries);
+        let session = Session::start(config.clone(), output, None).await?;
+        let (maps, stats) = session.figures();
+        let view = wasmtrace::top::View::open(config, maps, stats, feed).context("opening the view")?;
+        let result = session.run(&mut stop, None).await;
+        view.close().context("closing the view")?;
+        result
+    })
+}
+
+fn replay(config: &Path, output: Option<OutputFormat>, file: &Path) -> anyhow::Result<()> {
+    event_loop(|| async {
+        let mut stop = Stop::listen().context("installing the signal handlers")?;
+        let config = load_for_output(config, output)?;
+        let replay = Replay::open(file, config.output.interval)?;
+        let output = output_for(&config)?;
+        Session::start(config, output, Some(replay))
+            .await?
+            .run(&mut stop, None)
+            .await
+    })
+}
+
+fn record(probes: &[String], config: Option<&Path>, duration: Option<Duration>, file: &Path) -> anyhow::Result<()> {
+    let config = match config {
+        Some(path) => Config::load(path)?,
+        None => Config::parse(Path::new("wasmtrace.toml"), "")?,
+    };
+    let named = probes
+        .iter()
+        .map(|name| {
+            catalog::find(name)
+                .map(|p| p.id)
+                .ok_or_else(|| anyhow::anyhow!("unknown probe `{name}`: `wasmtrace list` shows the catalog"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stop = stop_on_signals()?;
+    let wanted = recorder::wanted(&config, &named);
+    let summary = recorder::record(
+        &wanted,
+        config.limits.ring_buffer_bytes,
+        config.output.interval,
+        file,
+        &stop,
+        duration,
+    )?;
+    for (probe, events) in &summary.events {
+        eprintln!(
+            "probe {probe}: {events} events recorded, {} lost",
+            summary.lost.get(probe).copied().unwrap_or(0)
+        );
     }
     Ok(())
 }

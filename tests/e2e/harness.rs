@@ -139,76 +139,66 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopped wasmtrace may take to exit before the test fails.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
-impl Tracer {
-    /// Starts wasmtrace on `config` and waits until its probes are attached.
-    pub fn start(config: &str) -> Tracer {
-        Tracer::start_in(tempfile::tempdir().unwrap(), config)
+/// How a tracer is started: `Tracer::with(config)`, then what differs from
+/// `wasmtrace run --output json` in a folder of its own, then `start`.
+pub struct TracerBuilder<'a> {
+    config: &'a str,
+    dir: Option<tempfile::TempDir>,
+    args: Vec<String>,
+    ready: &'static str,
+    env: Vec<(&'a str, &'a str)>,
+    wrapper: &'a [&'a str],
+}
+
+impl<'a> TracerBuilder<'a> {
+    /// The config is written into `dir` (which the tracer then keeps).
+    pub fn dir(mut self, dir: tempfile::TempDir) -> Self {
+        self.dir = Some(dir);
+        self
     }
 
-    /// Starts the example `plugin` with its `probe` narrowed in the kernel to
-    /// the command `comm`.
-    pub fn tool(plugin: &str, probe: &str, comm: &str) -> Tracer {
-        Tracer::start(&format!(
-            "plugin_dir = \"{}\"\n[probe.\"{probe}\"]\ncomm = [\"{comm}\"]\n[plugin.{plugin}]\n",
-            example_plugins().display()
-        ))
+    /// Text output (read it with `stop_raw`).
+    pub fn text(mut self) -> Self {
+        self.args = ["run", "--output", "text"].map(String::from).to_vec();
+        self
     }
 
-    /// Like `start`, with the config written into `dir`.
-    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Tracer {
-        Tracer::spawn(dir, config, &["run", "--output", "json"], "wasmtrace: tracing")
+    /// `wasmtrace record FILE` instead, ready once it records.
+    pub fn record(mut self, file: &Path) -> Self {
+        self.args = vec!["record".into(), file.to_str().unwrap().into()];
+        self.ready = "wasmtrace: recording";
+        self
     }
 
-    /// Like `start`, with text output (read it with `stop_raw`).
-    pub fn start_text(config: &str) -> Tracer {
-        Tracer::spawn(
-            tempfile::tempdir().unwrap(),
-            config,
-            &["run", "--output", "text"],
-            "wasmtrace: tracing",
-        )
+    /// A variable in wasmtrace's environment.
+    pub fn env(mut self, name: &'a str, value: &'a str) -> Self {
+        self.env.push((name, value));
+        self
     }
 
-    /// Starts `wasmtrace record --config CONFIG FILE` and waits until it records.
-    pub fn record(config: &str, file: &Path) -> Tracer {
-        let file = file.to_str().unwrap();
-        Tracer::spawn(
-            tempfile::tempdir().unwrap(),
-            config,
-            &["record", file],
-            "wasmtrace: recording",
-        )
+    /// `command` (e.g. `setpriv`, its options, and a wasmtrace binary) run
+    /// instead of wasmtrace itself, wasmtrace's arguments after it.
+    pub fn wrapped(mut self, command: &'a [&'a str]) -> Self {
+        self.wrapper = command;
+        self
     }
 
-    fn spawn(dir: tempfile::TempDir, config: &str, args: &[&str], ready: &str) -> Tracer {
-        Tracer::spawn_env(dir, config, args, ready, &[])
-    }
-
-    /// Like `start`, with these variables in wasmtrace's environment.
-    pub fn start_env(config: &str, env: &[(&str, &str)]) -> Tracer {
-        let args = ["run", "--output", "json"];
-        Tracer::spawn_env(tempfile::tempdir().unwrap(), config, &args, "wasmtrace: tracing", env)
-    }
-
-    fn spawn_env(dir: tempfile::TempDir, config: &str, args: &[&str], ready: &str, env: &[(&str, &str)]) -> Tracer {
-        let mut cmd = wasmtrace();
-        cmd.envs(env.iter().copied());
-        Tracer::spawn_cmd(dir, config, cmd, args, ready)
-    }
-
-    /// Like `start_in`, with `command` (e.g. `setpriv`, its options, and a
-    /// wasmtrace binary) run instead of wasmtrace itself.
-    pub fn start_wrapped(dir: tempfile::TempDir, config: &str, command: &[&str]) -> Tracer {
-        let mut cmd = Command::new(command[0]);
-        cmd.args(&command[1..]);
-        Tracer::spawn_cmd(dir, config, cmd, &["run", "--output", "json"], "wasmtrace: tracing")
-    }
-
-    fn spawn_cmd(dir: tempfile::TempDir, config: &str, mut cmd: Command, args: &[&str], ready: &str) -> Tracer {
+    /// Starts it and waits until it is ready (its probes attached).
+    pub fn start(self) -> Tracer {
+        let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
         let path = dir.path().join("wasmtrace.toml");
-        std::fs::write(&path, config).unwrap();
+        std::fs::write(&path, self.config).unwrap();
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                cmd
+            }
+            None => wasmtrace(),
+        };
         let mut child = cmd
-            .args(args)
+            .envs(self.env.iter().copied())
+            .args(&self.args)
             .arg("--config")
             .arg(&path)
             .stdout(Stdio::piped())
@@ -235,8 +225,36 @@ impl Tracer {
             said: String::new(),
             _dir: dir,
         };
-        tracer.wait_for_stderr(ready);
+        tracer.wait_for_stderr(self.ready);
         tracer
+    }
+}
+
+impl Tracer {
+    /// A tracer on `config`, to be told how it differs, then started.
+    pub fn with(config: &str) -> TracerBuilder<'_> {
+        TracerBuilder {
+            config,
+            dir: None,
+            args: ["run", "--output", "json"].map(String::from).to_vec(),
+            ready: "wasmtrace: tracing",
+            env: Vec::new(),
+            wrapper: &[],
+        }
+    }
+
+    /// Starts wasmtrace on `config` and waits until its probes are attached.
+    pub fn start(config: &str) -> Tracer {
+        Tracer::with(config).start()
+    }
+
+    /// Starts the example `plugin` with its `probe` narrowed in the kernel to
+    /// the command `comm`.
+    pub fn tool(plugin: &str, probe: &str, comm: &str) -> Tracer {
+        Tracer::start(&format!(
+            "plugin_dir = \"{}\"\n[probe.\"{probe}\"]\ncomm = [\"{comm}\"]\n[plugin.{plugin}]\n",
+            example_plugins().display()
+        ))
     }
 
     /// Waits until wasmtrace writes a stderr line containing `needle`.

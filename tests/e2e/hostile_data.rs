@@ -43,11 +43,13 @@ fn text_output_escapes_hostile_paths_and_command_names_in_rows_and_maps() {
     require_kernel!();
     const N: usize = 3;
     let comm = format!("{}\x1b[7m", unique("wt-e"));
-    let tracer = Tracer::start_text(&format!(
+    let tracer = Tracer::with(&format!(
         "plugin_dir = \"{}\"\n[probe.\"file.open\"]\ncomm = [\"{}\"]\n[plugin.opensnoop]\n[plugin.tally]\n",
         example_plugins().display(),
         toml_string(&comm)
-    ));
+    ))
+    .text()
+    .start();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(OsStr::from_bytes(HOSTILE));
     std::fs::write(&path, b"x").unwrap();
@@ -83,7 +85,7 @@ fn plugins_cannot_print_raw_control_characters_in_rows_findings_or_logs() {
             test_plugins().display()
         );
     }
-    let mut tracer = Tracer::start_text(&config);
+    let mut tracer = Tracer::with(&config).text().start();
     tracer.wait_for_stderr("PWNED");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let (status, stdout, stderr) = tracer.stop_raw();

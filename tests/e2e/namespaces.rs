@@ -25,17 +25,14 @@ fn leaves_out_its_own_work_in_a_pid_namespace_of_its_own() {
         example_plugins().display()
     );
     let witness = Tracer::start(&config);
-    let tracer = Tracer::start_wrapped(
-        tempfile::tempdir().unwrap(),
-        &config,
-        &[
-            "unshare",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            env!("CARGO_BIN_EXE_wasmtrace"),
-        ],
-    );
+    let unshare = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        env!("CARGO_BIN_EXE_wasmtrace"),
+    ];
+    let tracer = Tracer::with(&config).wrapped(&unshare).start();
     let wasmtrace = only_child(tracer.pid());
     // Another process named as it is, opening a file: seen.
     let dir = tempfile::tempdir().unwrap();
@@ -90,25 +87,23 @@ fn attaches_uprobes_to_the_hosts_files_from_a_mount_namespace_of_its_own() {
         libc.display()
     );
     let comm = unique("wt-hthr-");
-    let tracer = Tracer::start_wrapped(
-        tempfile::tempdir().unwrap(),
-        &format!(
-            "plugin_dir = \"{}\"\n[probe.\"process.thread\"]\ncomm = [\"{comm}\"]\n[plugin.threadsnoop]\n",
-            example_plugins().display()
-        ),
-        &[
-            "env",
-            &host_root,
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &mount,
-            env!("CARGO_BIN_EXE_wasmtrace"),
-        ],
+    let config = format!(
+        "plugin_dir = \"{}\"\n[probe.\"process.thread\"]\ncomm = [\"{comm}\"]\n[plugin.threadsnoop]\n",
+        example_plugins().display()
     );
+    let unshare = [
+        "env",
+        &host_root,
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &mount,
+        env!("CARGO_BIN_EXE_wasmtrace"),
+    ];
+    let tracer = Tracer::with(&config).wrapped(&unshare).start();
     python(
         &comm,
         "for _ in range(3):\n    t = threading.Thread(target=lambda: None)\n    t.start()\n    t.join()",

@@ -65,7 +65,7 @@ fn a_non_root_uid_with_bpf_perfmon_and_dac_read_search_traces_exactly() {
         &amb,
         exe.to_str().unwrap(),
     ];
-    let tracer = Tracer::start_wrapped(dir, &config, &command);
+    let tracer = Tracer::with(&config).dir(dir).wrapped(&command).start();
     let (uid_line, caps) = uid_and_caps(tracer.pid());
     assert!(
         uid_line.split_whitespace().all(|u| u == "65534"),

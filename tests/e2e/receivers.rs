@@ -349,10 +349,8 @@ fn webhook_down_and_up(queue: &str) -> (Finished, Hook, usize) {
          headers_env = {{ Authorization = \"WT_HOOK_AUTH\" }}\nqueue = {queue}\n",
         hook.port
     );
-    let tracer = Tracer::start_env(
-        &shellspawn_config(&[&service], &receivers),
-        &[("WT_HOOK_AUTH", "Bearer t0ken")],
-    );
+    let config = shellspawn_config(&[&service], &receivers);
+    let tracer = Tracer::with(&config).env("WT_HOOK_AUTH", "Bearer t0ken").start();
     let spawner = Service::new(&service);
     spawner.spawn_shells(5);
     wait_until("the first findings at the receiver", || hook.count() == 5);

@@ -56,7 +56,9 @@ fn record_opens(prefix: &str, n: usize) -> Recorded {
     std::fs::write(&target, b"x").unwrap();
     let comm = unique(prefix);
     let file = dir.path().join("opens.wtr");
-    let recorder = Tracer::record(&format!("[probe.\"file.open\"]\ncomm = [\"{comm}\"]\n"), &file);
+    let recorder = Tracer::with(&format!("[probe.\"file.open\"]\ncomm = [\"{comm}\"]\n"))
+        .record(&file)
+        .start();
     let pid = child_opens(&comm, &target, n);
     let recorded = recorder.stop();
     assert!(recorded.status.success(), "record failed:\n{}", recorded.stderr);
@@ -133,10 +135,11 @@ fn kernel_counts_are_recorded_each_interval_and_replay_to_the_same_totals() {
     let dir = tempfile::tempdir().unwrap();
     let comm = unique("wt-rsc-");
     let file = dir.path().join("counts.wtr");
-    let recorder = Tracer::record(
-        &format!("[output]\ninterval = \"100ms\"\n[probe.\"syscall.count\"]\ncomm = [\"{comm}\"]\n"),
-        &file,
-    );
+    let recorder = Tracer::with(&format!(
+        "[output]\ninterval = \"100ms\"\n[probe.\"syscall.count\"]\ncomm = [\"{comm}\"]\n"
+    ))
+    .record(&file)
+    .start();
     fork_child(&comm, || {
         for _ in 0..ROUNDS {
             getppid_calls(PER_ROUND);

@@ -2,11 +2,13 @@
 //! plugin may make the host hold or do. Defaults are far above what the
 //! shipped tools reach; docs/sandbox.md says what happens at each.
 
-use std::ops::Range;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use super::Invalid;
+use super::bounded::{BadDuration, duration_within, mib_within, within};
 
 /// The kernel side's buffers, and the bounds every plugin runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,36 +90,13 @@ pub(super) struct RawLimits {
     plugin_string_bytes: Option<Spanned<u32>>,
 }
 
-type Invalid = (Range<usize>, String);
-
-/// A duration from 10 ms to 1 h, or the default.
-fn duration_within(raw: &Option<Spanned<String>>, key: &str, default: Duration) -> Result<Duration, Invalid> {
-    let Some(s) = raw else { return Ok(default) };
-    match humantime::parse_duration(s.get_ref()) {
-        Ok(t) if t >= Duration::from_millis(10) && t <= Duration::from_secs(3600) => Ok(t),
-        Ok(_) => Err((s.span(), format!("{key} must be from 10ms to 1h"))),
-        Err(e) => Err((
-            s.span(),
-            format!("bad {key} `{}`: {e} (write e.g. \"2s\")", s.get_ref()),
-        )),
-    }
-}
-
-/// A whole number within `range`, or the default.
-fn within(raw: &Option<Spanned<u32>>, key: &str, range: Range<u32>, default: u32) -> Result<u32, Invalid> {
-    match raw {
-        None => Ok(default),
-        Some(n) if range.contains(n.get_ref()) => Ok(*n.get_ref()),
-        Some(n) => Err((
-            n.span(),
-            format!(
-                "{key} must be from {} to {}, not {}",
-                range.start,
-                range.end - 1,
-                n.get_ref()
-            ),
-        )),
-    }
+/// A time limit on one call: from 10 ms to 1 h, or the default.
+fn per_call(raw: &Option<Spanned<String>>, key: &str, default: Duration) -> Result<Duration, Invalid> {
+    let range = Duration::from_millis(10)..=Duration::from_secs(3600);
+    duration_within(raw, range, default, |s, bad| match bad {
+        BadDuration::OutOfRange => format!("{key} must be from 10ms to 1h"),
+        BadDuration::Unreadable(e) => format!("bad {key} `{s}`: {e} (write e.g. \"2s\")"),
+    })
 }
 
 impl RawLimits {
@@ -126,7 +105,7 @@ impl RawLimits {
         let ring_mib = within(
             &self.ring_buffer_mib,
             "ring_buffer_mib",
-            1..1025,
+            1..=1024,
             d.ring_buffer_bytes >> 20,
         )?;
         if !ring_mib.is_power_of_two() {
@@ -137,8 +116,8 @@ impl RawLimits {
             ));
         }
         let p = d.plugin;
-        let cpu_per_call = duration_within(&self.plugin_cpu_per_call, "plugin_cpu_per_call", p.cpu_per_call)?;
-        let wall_per_call = duration_within(&self.plugin_wall_per_call, "plugin_wall_per_call", p.wall_per_call)?;
+        let cpu_per_call = per_call(&self.plugin_cpu_per_call, "plugin_cpu_per_call", p.cpu_per_call)?;
+        let wall_per_call = per_call(&self.plugin_wall_per_call, "plugin_wall_per_call", p.wall_per_call)?;
         // A call's CPU time cannot exceed its wall time: the CPU limit would never be reached.
         if wall_per_call < cpu_per_call {
             let span = (self.plugin_wall_per_call.as_ref())
@@ -151,21 +130,18 @@ impl RawLimits {
                 ),
             ));
         }
-        let mib = |raw: &Option<Spanned<u32>>, key: &str, max: u32, default: u64| {
-            within(raw, key, 1..max + 1, (default >> 20) as u32).map(|n| u64::from(n) << 20)
-        };
         Ok(Limits {
             ring_buffer_bytes: ring_mib << 20,
             plugin: PluginLimits {
                 queue_events: within(
                     &self.plugin_queue_events,
                     "plugin_queue_events",
-                    1024..(1 << 24) + 1,
+                    1024..=1 << 24,
                     p.queue_events,
                 )?,
                 cpu_per_call,
                 wall_per_call,
-                memory_bytes: mib(
+                memory_bytes: mib_within(
                     &self.plugin_memory_mib,
                     "plugin_memory_mib",
                     4096,
@@ -174,23 +150,23 @@ impl RawLimits {
                 emits_per_interval: within(
                     &self.plugin_emits_per_interval,
                     "plugin_emits_per_interval",
-                    0..u32::MAX,
+                    0..=u32::MAX - 1,
                     p.emits_per_interval,
                 )?,
                 emit_bytes_per_interval: u64::from(within(
                     &self.plugin_emit_kib_per_interval,
                     "plugin_emit_kib_per_interval",
-                    1..(1 << 20) + 1,
+                    1..=1 << 20,
                     (p.emit_bytes_per_interval >> 10) as u32,
                 )?) << 10,
-                maps: within(&self.plugin_maps, "plugin_maps", 1..4097, p.maps)?,
+                maps: within(&self.plugin_maps, "plugin_maps", 1..=4096, p.maps)?,
                 keys_per_map: within(
                     &self.plugin_keys_per_map,
                     "plugin_keys_per_map",
-                    1..(1 << 24) + 1,
+                    1..=1 << 24,
                     p.keys_per_map,
                 )?,
-                map_memory_bytes: mib(
+                map_memory_bytes: mib_within(
                     &self.plugin_map_memory_mib,
                     "plugin_map_memory_mib",
                     16384,
@@ -199,7 +175,7 @@ impl RawLimits {
                 string_bytes: within(
                     &self.plugin_string_bytes,
                     "plugin_string_bytes",
-                    64..(1 << 20) + 1,
+                    64..=1 << 20,
                     p.string_bytes,
                 )?,
             },

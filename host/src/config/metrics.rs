@@ -5,11 +5,12 @@
 //! never from the config itself.
 
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use super::Invalid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metrics {
@@ -88,8 +89,6 @@ pub(super) struct RawAuth {
     bearer_token_file: Option<Spanned<String>>,
     bearer_token_env: Option<Spanned<String>>,
 }
-
-type Invalid = (Range<usize>, String);
 
 /// One secret from a `*_file` or `*_env` pair: exactly one of them.
 fn secret(

@@ -14,9 +14,11 @@ use wasmtrace_ebpf::abi::{COMM_LEN, FILTER_MAX, ProbeId};
 use crate::catalog;
 use crate::trust::{self, TrustError};
 
+mod bounded;
 mod limits;
 mod metrics;
 mod receivers;
+use bounded::{BadDuration, duration_within};
 use limits::RawLimits;
 pub use limits::{Limits, PluginLimits};
 pub use metrics::{Auth, Metrics, Secret, SecretError, Tls};
@@ -227,8 +229,7 @@ impl Config {
             return Some(spec.clone());
         }
         let name = path.file_stem()?.to_str()?;
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        valid.then(|| PluginSpec {
+        is_plugin_name(name).then(|| PluginSpec {
             name: name.to_string(),
             path: path.to_path_buf(),
             probes: None,
@@ -276,7 +277,7 @@ impl Config {
             cache_dir: raw.cache_dir.map_or_else(default_cache_dir, |dir| base.join(dir)),
             watch: raw.watch,
             output: output(&raw.output, base).map_err(at)?,
-            limits: raw.limits.parse().map_err(|(span, m)| at((Some(span), m)))?,
+            limits: raw.limits.parse().map_err(|e| at(located(e)))?,
             probes: probes(&raw.probe).map_err(at)?,
             plugins: plugins(&raw.plugin, &plugin_dir).map_err(at)?,
             plugin_dir,
@@ -286,6 +287,13 @@ impl Config {
 
 /// A mistake and where in the file it is (none: the file as a whole).
 type Located = (Option<Range<usize>>, String);
+
+/// A mistake in a value, and where the value is.
+type Invalid = (Range<usize>, String);
+
+fn located((span, message): Invalid) -> Located {
+    (Some(span), message)
+}
 
 /// `[output]`.
 fn output(raw: &RawOutput, base: &Path) -> Result<Output, Located> {
@@ -299,27 +307,20 @@ fn output(raw: &RawOutput, base: &Path) -> Result<Output, Located> {
             ));
         }
     };
-    let interval = match &raw.interval {
-        None => DEFAULT_INTERVAL,
-        Some(s) => match humantime::parse_duration(s.get_ref()) {
-            Ok(d) if !d.is_zero() && d <= MAX_INTERVAL => d,
-            Ok(_) => {
-                return Err((
-                    Some(s.span()),
-                    format!(
-                        "interval must be longer than 0s and at most {}",
-                        humantime::format_duration(MAX_INTERVAL)
-                    ),
-                ));
-            }
-            Err(e) => {
-                return Err((
-                    Some(s.span()),
-                    format!("bad interval `{}`: {e} (write e.g. \"1s\" or \"500ms\")", s.get_ref()),
-                ));
-            }
+    // 1ns is the shortest duration longer than 0s.
+    let interval = duration_within(
+        &raw.interval,
+        Duration::from_nanos(1)..=MAX_INTERVAL,
+        DEFAULT_INTERVAL,
+        |s, bad| match bad {
+            BadDuration::OutOfRange => format!(
+                "interval must be longer than 0s and at most {}",
+                humantime::format_duration(MAX_INTERVAL)
+            ),
+            BadDuration::Unreadable(e) => format!("bad interval `{s}`: {e} (write e.g. \"1s\" or \"500ms\")"),
         },
-    };
+    )
+    .map_err(located)?;
     let print_maps = match raw.print_maps.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
         None | Some(("exit", _)) => PrintMaps::Exit,
         Some(("interval", _)) => PrintMaps::Interval,
@@ -371,7 +372,7 @@ fn prometheus(raw: &RawOutput, base: &Path) -> Result<Option<Metrics>, Located> 
             })?;
             let tls = raw.prometheus_tls.as_ref();
             let auth = raw.prometheus_auth.as_ref();
-            Some(metrics::parse(base, listen, tls, auth).map_err(|(span, m)| (Some(span), m))?)
+            Some(metrics::parse(base, listen, tls, auth).map_err(located)?)
         }
     })
 }
@@ -400,7 +401,6 @@ fn file_output(raw: &RawOutput, base: &Path) -> Result<Option<FileOutput>, Locat
 
 /// `[output]`'s finding receivers.
 fn receivers(raw: &RawOutput, base: &Path) -> Result<Receivers, Located> {
-    let located = |(span, m): (Range<usize>, String)| (Some(span), m);
     Ok(Receivers {
         alertmanager: raw
             .alertmanager
@@ -428,7 +428,7 @@ fn probes(raw: &BTreeMap<Spanned<String>, RawProbe>) -> Result<BTreeMap<ProbeId,
     let mut probes = BTreeMap::new();
     for (name, raw_probe) in raw {
         let id = probe_id(name).map_err(|m| (Some(name.span()), m))?;
-        let filter = probe_filter(raw_probe).map_err(|(span, m)| (Some(span), m))?;
+        let filter = probe_filter(raw_probe).map_err(located)?;
         probes.insert(id, filter);
     }
     Ok(probes)
@@ -439,11 +439,7 @@ fn plugins(raw: &BTreeMap<Spanned<String>, RawPlugin>, plugin_dir: &Path) -> Res
     let mut plugins = Vec::new();
     for (name, raw_plugin) in raw {
         let plugin_name = name.get_ref();
-        if plugin_name.is_empty()
-            || !plugin_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !is_plugin_name(plugin_name) {
             return Err((
                 Some(name.span()),
                 format!("plugin name `{plugin_name}` may only hold letters, digits, `_` and `-`"),
@@ -482,6 +478,11 @@ fn plugins(raw: &BTreeMap<Spanned<String>, RawPlugin>, plugin_dir: &Path) -> Res
     Ok(plugins)
 }
 
+/// Letters, digits, `_` and `-`, at least one.
+fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 fn default_cache_dir() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -504,8 +505,8 @@ fn probe_id(name: &Spanned<String>) -> Result<ProbeId, String> {
     })
 }
 
-fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, (Range<usize>, String)> {
-    fn list<T: Clone>(what: &str, raw: &Option<Spanned<Vec<T>>>) -> Result<Vec<T>, (Range<usize>, String)> {
+fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, Invalid> {
+    fn list<T: Clone>(what: &str, raw: &Option<Spanned<Vec<T>>>) -> Result<Vec<T>, Invalid> {
         match raw {
             None => Ok(Vec::new()),
             Some(l) if l.get_ref().len() > FILTER_MAX => {
@@ -535,7 +536,7 @@ fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, (Range<usize>, String)> {
     })
 }
 
-fn scope(raw: &RawProbe) -> Result<Scope, (Range<usize>, String)> {
+fn scope(raw: &RawProbe) -> Result<Scope, Invalid> {
     match (&raw.scope, &raw.container) {
         (Some(scope), Some(_)) => Err((
             scope.span(),

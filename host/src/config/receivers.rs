@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::Secret;
+use super::bounded::{duration_within, mib_within, within};
+use super::{Invalid, Secret};
 
 /// Findings waiting for one receiver, in memory, then in a spool file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub struct Receivers {
     pub syslog: Option<Syslog>,
 }
 
-pub const DEFAULT_QUEUE: usize = 10_000;
+pub const DEFAULT_QUEUE: u32 = 10_000;
 const DEFAULT_QUEUE_MIB: u64 = 32;
 const DEFAULT_SPOOL_MIB: u64 = 64;
 const DEFAULT_RESOLVE_AFTER: Duration = Duration::from_secs(300);
@@ -132,41 +132,12 @@ pub(super) struct RawSyslog {
     queue: RawQueue,
 }
 
-type Invalid = (Range<usize>, String);
-
 fn queue(base: &Path, raw: &RawQueue) -> Result<Queue, Invalid> {
-    let findings = match &raw.findings {
-        None => DEFAULT_QUEUE,
-        Some(n) if (1..=10_000_000).contains(n.get_ref()) => *n.get_ref() as usize,
-        Some(n) => {
-            return Err((
-                n.span(),
-                format!("queue.findings must be from 1 to 10000000, not {}", n.get_ref()),
-            ));
-        }
-    };
-    let memory_bytes = match &raw.memory_mib {
-        None => DEFAULT_QUEUE_MIB << 20,
-        Some(n) if (1..=65_536).contains(n.get_ref()) => u64::from(*n.get_ref()) << 20,
-        Some(n) => {
-            return Err((
-                n.span(),
-                format!("queue.memory_mib must be from 1 to 65536, not {}", n.get_ref()),
-            ));
-        }
-    };
-    let max_bytes = match &raw.spool_mib {
-        None => DEFAULT_SPOOL_MIB << 20,
-        Some(n) if (1..=1 << 20).contains(n.get_ref()) => u64::from(*n.get_ref()) << 20,
-        Some(n) => {
-            return Err((
-                n.span(),
-                format!("queue.spool_mib must be from 1 to 1048576, not {}", n.get_ref()),
-            ));
-        }
-    };
+    let findings = within(&raw.findings, "queue.findings", 1..=10_000_000, DEFAULT_QUEUE)?;
+    let memory_bytes = mib_within(&raw.memory_mib, "queue.memory_mib", 65_536, DEFAULT_QUEUE_MIB << 20)?;
+    let max_bytes = mib_within(&raw.spool_mib, "queue.spool_mib", 1 << 20, DEFAULT_SPOOL_MIB << 20)?;
     Ok(Queue {
-        findings,
+        findings: findings as usize,
         memory_bytes,
         spool: raw.spool_file.as_ref().map(|f| Spool {
             path: base.join(f),
@@ -193,21 +164,12 @@ fn http_url(url: &Spanned<String>, example: &str) -> Result<String, Invalid> {
 }
 
 pub(super) fn alertmanager(base: &Path, raw: &RawAlertmanager) -> Result<Alertmanager, Invalid> {
-    let resolve_after = match &raw.resolve_after {
-        None => DEFAULT_RESOLVE_AFTER,
-        Some(s) => match humantime::parse_duration(s.get_ref()) {
-            Ok(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(7 * 24 * 3600) => d,
-            _ => {
-                return Err((
-                    s.span(),
-                    format!(
-                        "resolve_after must be a duration from 1s to 7days, e.g. \"5m\", not `{}`",
-                        s.get_ref()
-                    ),
-                ));
-            }
-        },
-    };
+    let resolve_after = duration_within(
+        &raw.resolve_after,
+        Duration::from_secs(1)..=Duration::from_secs(7 * 24 * 3600),
+        DEFAULT_RESOLVE_AFTER,
+        |s, _| format!("resolve_after must be a duration from 1s to 7days, e.g. \"5m\", not `{s}`"),
+    )?;
     Ok(Alertmanager {
         url: http_url(&raw.url, "http://127.0.0.1:9093")?,
         labels: raw.labels.clone(),
