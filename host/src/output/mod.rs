@@ -1,21 +1,20 @@
 //! Where results go: live rows and findings as they happen, maps and probe
-//! statistics at intervals or at exit; as bpftrace-like text or JSON lines.
+//! statistics at intervals or at exit; as bpftrace-like text or JSON lines,
+//! each written by its own sink (as bpftrace's TextOutput and JsonOutput).
 //! Text never carries a raw control character from event or plugin data
 //! (`escape`); JSON has serde's escaping.
+
+mod json;
+mod text;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 
-use serde_json::{Map as JsonObject, Value as Json, json};
-
 use crate::config::Format;
 use crate::deliver::{Deliveries, DeliveryStats};
-use crate::escape;
-use crate::maps::{Log2Hist, Map, PluginMaps, Refused, Values};
-use crate::render;
+use crate::maps::{Log2Hist, PluginMaps, Refused};
 use crate::runtime::Emitted;
-use crate::values::{json_value, severity, text_value};
-use crate::wit::{Container, Finding, Level, Runtime};
+use crate::wit::{Container, Finding, Level, Value};
 
 /// Per-probe event counts, shown at exit so that losses are never silent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,28 +71,49 @@ impl PluginStats {
     }
 }
 
+/// How one format writes each thing the output is given.
+trait Sink: Send {
+    /// A plugin's column names, before its rows.
+    fn columns(&mut self, plugin: &str, names: &[String]) -> io::Result<()>;
+    /// A row, under the plugin's column names if it gave any.
+    fn row(
+        &mut self,
+        plugin: &str,
+        names: Option<&[String]>,
+        values: &[Value],
+        container: Option<&Container>,
+    ) -> io::Result<()>;
+    fn finding(&mut self, plugin: &str, f: &Finding, container: Option<&Container>) -> io::Result<()>;
+    fn maps(&mut self, plugin: &PluginMaps) -> io::Result<()>;
+    fn probe_stats(&mut self, s: &ProbeStats) -> io::Result<()>;
+    fn plugin_stats(&mut self, s: &PluginStats) -> io::Result<()>;
+    fn delivery(&mut self, s: &DeliveryStats) -> io::Result<()>;
+    /// A plugin stopped (text output has it on stderr, through the log, only).
+    fn plugin_failed(&mut self, plugin: &str, reason: &str) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
 pub struct Output {
-    format: Format,
-    out: Box<dyn Write + Send>,
+    sink: Box<dyn Sink>,
     /// Column names per plugin.
     columns: HashMap<String, Vec<String>>,
-    /// With several plugins, text rows start with the plugin's name.
-    label_plugins: bool,
     /// The first failure to write live output, for the session to stop on.
     failed: Option<io::Error>,
     /// Receivers findings are also sent to.
     deliveries: Deliveries,
 }
 
-const MIN_COLUMN_WIDTH: usize = 6;
-
 impl Output {
+    /// Writes `format` to `out`; with several plugins (`label_plugins`),
+    /// text rows start with the plugin's name.
     pub fn new(format: Format, out: Box<dyn Write + Send>, label_plugins: bool) -> Output {
+        let sink: Box<dyn Sink> = match format {
+            Format::Text => Box::new(text::TextSink::new(out, label_plugins)),
+            Format::Json => Box::new(json::JsonSink::new(out)),
+        };
         Output {
-            format,
-            out,
+            sink,
             columns: HashMap::new(),
-            label_plugins,
             failed: None,
             deliveries: Deliveries::default(),
         }
@@ -113,19 +133,9 @@ impl Output {
     /// says what reached each.
     pub fn finish_deliveries(&mut self) -> io::Result<()> {
         for s in self.deliveries.finish() {
-            match self.format {
-                Format::Text => writeln!(
-                    self.out,
-                    "findings to {}: {} delivered, {} dropped ({} refused by the receiver), {} in the spool file, {} failed attempts",
-                    s.output, s.delivered, s.dropped, s.refused, s.spooled, s.failed_attempts
-                )?,
-                Format::Json => self.json_line(json!({
-                    "type": "delivery", "output": s.output, "delivered": s.delivered, "dropped": s.dropped,
-                    "refused": s.refused, "spooled": s.spooled, "failed_attempts": s.failed_attempts,
-                }))?,
-            }
+            self.sink.delivery(&s)?;
         }
-        self.out.flush()
+        self.sink.flush()
     }
 
     /// The first error writing live output (rows, findings) since the last call.
@@ -149,41 +159,17 @@ impl Output {
         for item in items {
             match item {
                 Emitted::Columns(names) => {
-                    if self.format == Format::Text {
-                        let header = self.text_row(plugin, &names);
-                        writeln!(self.out, "{header}")?;
-                    }
+                    self.sink.columns(plugin, &names)?;
                     self.columns.insert(plugin.to_string(), names);
                 }
-                Emitted::Row(values, container) => match self.format {
-                    Format::Text => {
-                        let cells: Vec<String> = values.iter().map(text_value).collect();
-                        let line = self.text_row(plugin, &cells);
-                        writeln!(self.out, "{line}")?;
-                    }
-                    Format::Json => {
-                        let names = self.columns.get(plugin);
-                        let fields: JsonObject<String, Json> = values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, v)| {
-                                (
-                                    names
-                                        .and_then(|n| n.get(i))
-                                        .cloned()
-                                        .unwrap_or_else(|| format!("column{i}")),
-                                    json_value(v),
-                                )
-                            })
-                            .collect();
-                        let mut line = json!({"type": "row", "plugin": plugin, "fields": fields});
-                        if let Some(c) = &container {
-                            line["container"] = container_json(c);
-                        }
-                        self.json_line(line)?;
-                    }
-                },
-                Emitted::Finding(f, container) => self.finding(plugin, &f, container.as_ref())?,
+                Emitted::Row(values, container) => {
+                    let names = self.columns.get(plugin).map(Vec::as_slice);
+                    self.sink.row(plugin, names, &values, container.as_ref())?;
+                }
+                Emitted::Finding(f, container) => {
+                    self.deliveries.offer(plugin, &f, container.as_ref());
+                    self.sink.finding(plugin, &f, container.as_ref())?;
+                }
                 Emitted::Log(level, message) => match level {
                     // The log formatter escapes fields for the terminal (see `main`).
                     Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -193,241 +179,44 @@ impl Output {
                 },
             }
         }
-        self.out.flush()
-    }
-
-    /// Cells padded to the plugin's column widths; the last column is not padded.
-    fn text_row(&self, plugin: &str, cells: &[String]) -> String {
-        let names = self.columns.get(plugin);
-        let mut line = if self.label_plugins {
-            format!("{}: ", escape::terminal(plugin))
-        } else {
-            String::new()
-        };
-        for (i, cell) in cells.iter().enumerate() {
-            let cell = escape::terminal(cell);
-            if i + 1 == cells.len() {
-                line.push_str(&cell);
-            } else {
-                let width = names
-                    .and_then(|n| n.get(i))
-                    .map_or(0, |n| n.len())
-                    .max(MIN_COLUMN_WIDTH);
-                line.push_str(&format!("{cell:<width$} "));
-            }
-        }
-        line
-    }
-
-    fn finding(&mut self, plugin: &str, f: &Finding, container: Option<&Container>) -> io::Result<()> {
-        self.deliveries.offer(plugin, f, container);
-        match self.format {
-            Format::Text => {
-                let mut fields: Vec<String> = f
-                    .fields
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", escape::terminal(k), escape::terminal(&text_value(v))))
-                    .collect();
-                if let Some(c) = container {
-                    fields.push(format!("container={}", escape::terminal(&container_label(c))));
-                }
-                writeln!(
-                    self.out,
-                    "[{}] {}/{}: {} {}",
-                    severity(f.severity).to_uppercase(),
-                    escape::terminal(plugin),
-                    escape::terminal(&f.rule),
-                    escape::terminal(&f.message),
-                    fields.join(" ")
-                )
-            }
-            Format::Json => {
-                let fields: JsonObject<String, Json> =
-                    f.fields.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
-                let mut line = json!({
-                    "type": "finding", "plugin": plugin, "severity": severity(f.severity),
-                    "rule": f.rule, "message": f.message, "fields": fields,
-                });
-                if let Some(c) = container {
-                    line["container"] = container_json(c);
-                }
-                self.json_line(line)
-            }
-        }
+        self.sink.flush()
     }
 
     /// Every plugin's maps, plugin by plugin.
     pub fn maps(&mut self, plugins: &[PluginMaps]) -> io::Result<()> {
         for plugin in plugins {
-            match self.format {
-                Format::Text => {
-                    let text = render::maps(plugin.maps());
-                    if !text.is_empty() {
-                        write!(self.out, "\n--- {} ---\n{text}", escape::terminal(&plugin.plugin))?;
-                    }
-                }
-                Format::Json => {
-                    for map in plugin.maps() {
-                        self.json_line(json_map(&plugin.plugin, map))?;
-                    }
-                }
-            }
+            self.sink.maps(plugin)?;
         }
-        self.out.flush()
+        self.sink.flush()
     }
 
     pub fn probe_stats(&mut self, stats: &[ProbeStats]) -> io::Result<()> {
         for s in stats {
-            match self.format {
-                Format::Text => {
-                    let skipped = if s.skipped > 0 {
-                        format!(
-                            ", {} hook calls skipped in the kernel (up to as many events missed)",
-                            s.skipped
-                        )
-                    } else {
-                        String::new()
-                    };
-                    writeln!(
-                        self.out,
-                        "probe {}: {} events, {} lost{skipped}",
-                        s.probe, s.events, s.lost
-                    )?
-                }
-                Format::Json => self.json_line(json!({
-                    "type": "probe", "probe": s.probe, "events": s.events, "lost": s.lost, "skipped": s.skipped,
-                }))?,
-            }
+            self.sink.probe_stats(s)?;
         }
-        self.out.flush()
+        self.sink.flush()
     }
 
     pub fn plugin_stats(&mut self, stats: &[PluginStats]) -> io::Result<()> {
         for s in stats {
-            let per_event_ns = s.ns_per_event();
-            match self.format {
-                Format::Text => {
-                    let mut line = format!(
-                        "plugin {} ({}): {} events in {:.1?} ({per_event_ns} ns/event), {} dropped, memory {} MiB",
-                        escape::terminal(&s.plugin),
-                        s.state,
-                        s.events,
-                        s.busy,
-                        s.dropped_total(),
-                        s.memory_bytes >> 20
-                    );
-                    if let (Some(p50), Some(p99)) = (s.latency.quantile(0.5), s.latency.quantile(0.99)) {
-                        line.push_str(&format!(
-                            ", latency p50 ≤ {:.1?}, p99 ≤ {:.1?}",
-                            std::time::Duration::from_nanos(p50),
-                            std::time::Duration::from_nanos(p99)
-                        ));
-                    }
-                    for (what, n) in [
-                        ("missed while down", s.missed),
-                        ("failures", s.failures),
-                        ("map updates refused (plugin_maps)", s.refused.maps),
-                        ("map keys refused (plugin_keys_per_map)", s.refused.keys),
-                        ("map keys refused (plugin_map_memory_mib)", s.refused.bytes),
-                        ("emits refused (per-interval budget)", s.emits_refused),
-                    ] {
-                        if n > 0 {
-                            line.push_str(&format!(", {n} {what}"));
-                        }
-                    }
-                    writeln!(self.out, "{line}")?;
-                }
-                Format::Json => {
-                    let dropped: JsonObject<String, Json> = s
-                        .dropped
-                        .iter()
-                        .map(|(probe, n)| (probe.to_string(), json!(n)))
-                        .collect();
-                    self.json_line(json!({
-                        "type": "plugin", "plugin": s.plugin, "state": s.state, "events": s.events,
-                        "busy_ns": s.busy.as_nanos() as u64, "ns_per_event": per_event_ns as u64,
-                        "dropped": s.dropped_total(), "dropped_by_probe": dropped,
-                        "missed": s.missed, "failures": s.failures, "reloads": s.reloads, "memory_bytes": s.memory_bytes,
-                        "latency_p50_ns": s.latency.quantile(0.5), "latency_p99_ns": s.latency.quantile(0.99),
-                        "refused": {
-                            "maps": s.refused.maps, "keys": s.refused.keys, "memory": s.refused.bytes,
-                            "emits": s.emits_refused,
-                        },
-                    }))?
-                }
-            }
+            self.sink.plugin_stats(s)?;
         }
-        self.out.flush()
+        self.sink.flush()
     }
 
-    /// A plugin stopped; text output has it on stderr (through the log) only.
+    /// A plugin stopped.
     pub fn plugin_failed(&mut self, plugin: &str, reason: &str) {
-        if self.format == Format::Json {
-            let result = self.json_line(json!({"type": "plugin-failed", "plugin": plugin, "reason": reason}));
-            self.keep_error(result);
-        }
+        let result = self.sink.plugin_failed(plugin, reason);
+        self.keep_error(result);
     }
-
-    fn json_line(&mut self, value: Json) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, &value)?;
-        self.out.write_all(b"\n")
-    }
-}
-
-/// A container as JSON rows and findings carry it.
-pub fn container_json(c: &Container) -> Json {
-    let mut json = json!({
-        "runtime": runtime_name(c.runtime), "id": c.id, "name": c.name, "image": c.image,
-    });
-    if let Some(pod) = &c.pod {
-        json["pod"] = json!({"namespace": pod.namespace, "name": pod.name, "container": pod.container});
-    }
-    json
-}
-
-/// A container in one word: `namespace/pod/container` under Kubernetes, else its name.
-pub fn container_label(c: &Container) -> String {
-    match &c.pod {
-        Some(pod) => format!("{}/{}/{}", pod.namespace, pod.name, pod.container),
-        None => c.name.clone(),
-    }
-}
-
-pub fn runtime_name(runtime: Runtime) -> &'static str {
-    match runtime {
-        Runtime::Podman => "podman",
-        Runtime::Docker => "docker",
-        Runtime::Containerd => "containerd",
-        Runtime::CriO => "cri-o",
-    }
-}
-
-fn json_map(plugin: &str, map: &Map) -> Json {
-    let entries: Vec<Json> = match &map.values {
-        Values::Counter(m) => m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
-        Values::Gauge(m) => m.iter().map(|(k, v)| json!({"key": k, "value": v})).collect(),
-        Values::Log2Histogram(m) => m
-            .iter()
-            .map(|(k, h)| {
-                let buckets: Vec<Json> = (0..h.buckets.len())
-                    .filter(|&b| h.buckets[b] > 0)
-                    .map(|b| json!({"min": Log2Hist::lower_bound(b), "count": h.buckets[b]}))
-                    .collect();
-                json!({"key": k, "count": h.count, "sum": h.sum, "buckets": buckets})
-            })
-            .collect(),
-    };
-    json!({
-        "type": "map", "plugin": plugin, "name": map.name,
-        "kind": map.values.kind().as_str(), "labels": map.labels, "entries": entries,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::maps::{MapKind, MapQuota};
-    use crate::wit::{Severity, Value};
+    use crate::wit::{Runtime, Severity};
+    use serde_json::{Value as Json, json};
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back.
