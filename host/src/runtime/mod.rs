@@ -240,6 +240,42 @@ impl Runtime {
         maps: SharedPluginMaps,
         limits: &PluginLimits,
     ) -> Result<PluginInstance, PluginError> {
+        let mut store = self.store(spec, maps, limits)?;
+        // Instantiating runs guest code (start functions) under the same
+        // limit, counted from now: a restart runs on the plugin's own thread,
+        // whose CPU time so far belongs to earlier instances.
+        start_call_limits(&mut store);
+        let instance = match crate::wit::Plugin::instantiate(&mut store, component, &self.linker) {
+            Ok(instance) => instance,
+            // Guest code failed (a start function, a runtime's initialisation).
+            Err(e) if guest_failed(&e) => {
+                return Err(PluginError::Trap {
+                    plugin: spec.name.clone(),
+                    call: "instantiate",
+                    reason: explain(store.data(), &e),
+                });
+            }
+            Err(e) => return Err(self.link_error(spec, component, &e)),
+        };
+        let mut plugin = PluginInstance {
+            name: spec.name.clone(),
+            component: component.clone(),
+            store,
+            instance,
+            probes: Vec::new(),
+        };
+        plugin.probes = plugin.init(spec)?;
+        Ok(plugin)
+    }
+
+    /// A plugin's store: its state, grants and limits, and the check of
+    /// its CPU and wall-clock time at every epoch tick inside a call.
+    fn store(
+        &self,
+        spec: &PluginSpec,
+        maps: SharedPluginMaps,
+        limits: &PluginLimits,
+    ) -> Result<Store<PluginState>, PluginError> {
         let state = PluginState::new(
             &spec.name,
             &spec.grants,
@@ -259,8 +295,6 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         store.set_max_component_handles(MAX_HANDLES);
         store.set_hostcall_fuel(HOSTCALL_BYTES);
-        // At every epoch tick inside a call: the CPU time this thread spent
-        // in the call so far, and the wall-clock time, against their limits.
         let (cpu_limit, wall_limit) = (limits.cpu_per_call, limits.wall_per_call);
         store.epoch_deadline_callback(move |store| {
             let state = store.data();
@@ -272,64 +306,24 @@ impl Runtime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        // Instantiating runs guest code (start functions) under the same
-        // limit, counted from now: a restart runs on the plugin's own thread,
-        // whose CPU time so far belongs to earlier instances.
-        start_call_limits(&mut store);
-        let instance = match crate::wit::Plugin::instantiate(&mut store, component, &self.linker) {
-            Ok(instance) => instance,
-            // Guest code failed (a start function, a runtime's initialisation).
-            Err(e) if guest_failed(&e) => {
-                return Err(PluginError::Trap {
-                    plugin: spec.name.clone(),
-                    call: "instantiate",
-                    reason: explain(store.data(), &e),
-                });
-            }
-            Err(e) => {
-                return Err(match other_wit_version(component, &self.engine) {
-                    Some(found) => PluginError::WitVersion {
-                        plugin: spec.name.clone(),
-                        path: spec.path.clone(),
-                        found,
-                    },
-                    None => PluginError::Link {
-                        plugin: spec.name.clone(),
-                        path: spec.path.clone(),
-                        reason: first_line(&e),
-                    },
-                });
-            }
-        };
-        let mut plugin = PluginInstance {
-            name: spec.name.clone(),
-            component: component.clone(),
-            store,
-            instance,
-            probes: Vec::new(),
-        };
-        let config: Vec<(String, ConfigValue)> =
-            spec.config.iter().map(|(k, v)| (k.clone(), config_value(v))).collect();
-        let wanted = plugin.call("init", |p| p.instance.call_init(&mut p.store, &config))?;
-        let wanted = wanted.map_err(|reason| PluginError::Rejected {
-            plugin: spec.name.clone(),
-            reason: crate::escape::terminal_owned(reason),
-        })?;
-        plugin.probes = match &spec.probes {
-            Some(probes) => probes.clone(),
-            None => wanted
-                .iter()
-                .map(|name| {
-                    catalog::find(name)
-                        .map(|p| p.id)
-                        .ok_or_else(|| PluginError::UnknownProbe {
-                            plugin: spec.name.clone(),
-                            probe: crate::escape::terminal_owned(name.clone()),
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        Ok(plugin)
+        Ok(store)
+    }
+
+    /// Why a component would not link: made for another version of the
+    /// WIT, or missing what the host provides.
+    fn link_error(&self, spec: &PluginSpec, component: &Component, e: &wasmtime::Error) -> PluginError {
+        match other_wit_version(component, &self.engine) {
+            Some(found) => PluginError::WitVersion {
+                plugin: spec.name.clone(),
+                path: spec.path.clone(),
+                found,
+            },
+            None => PluginError::Link {
+                plugin: spec.name.clone(),
+                path: spec.path.clone(),
+                reason: first_line(e),
+            },
+        }
     }
 
     /// Reads, checks and compiles a plugin's component (or takes it from the cache).
@@ -423,6 +417,32 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
+    /// Runs `init` with the plugin's config; the probes it receives: the
+    /// config's `probes`, else those it asks for.
+    fn init(&mut self, spec: &PluginSpec) -> Result<Vec<ProbeId>, PluginError> {
+        let config: Vec<(String, ConfigValue)> =
+            spec.config.iter().map(|(k, v)| (k.clone(), config_value(v))).collect();
+        let wanted = self.call("init", |p| p.instance.call_init(&mut p.store, &config))?;
+        let wanted = wanted.map_err(|reason| PluginError::Rejected {
+            plugin: spec.name.clone(),
+            reason: crate::escape::terminal_owned(reason),
+        })?;
+        match &spec.probes {
+            Some(probes) => Ok(probes.clone()),
+            None => wanted
+                .iter()
+                .map(|name| {
+                    catalog::find(name)
+                        .map(|p| p.id)
+                        .ok_or_else(|| PluginError::UnknownProbe {
+                            plugin: spec.name.clone(),
+                            probe: crate::escape::terminal_owned(name.clone()),
+                        })
+                })
+                .collect(),
+        }
+    }
+
     pub fn on_events(&mut self, batch: &Arc<Batch>) -> Result<(), PluginError> {
         self.store.data_mut().batch = Some(batch.clone());
         let result = self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch));
