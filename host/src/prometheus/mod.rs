@@ -431,33 +431,7 @@ pub fn render(plugins: &[PluginMaps], published: &Published, max_bytes: usize, c
     let items = plan(plugins, taken);
     let budget = max_bytes.saturating_sub(own.text.len() + widest.text.len());
 
-    // Most scrapes fit: written at once. Past the budget, the rest is only measured.
-    let mut out = String::new();
-    let mut sizes = Vec::with_capacity(items.len());
-    let mut whole = true;
-    for item in &items {
-        let size = if whole {
-            let mark = out.len();
-            let mut w = Bounded {
-                out: Some(&mut out),
-                written: 0,
-                room: budget - mark,
-            };
-            let written = write_item(&mut w, plugins, item).map(|()| w.written);
-            match written {
-                Ok(size) => size,
-                Err(_) => {
-                    out.truncate(mark);
-                    whole = false;
-                    measure(plugins, item, budget)
-                }
-            }
-        } else {
-            measure(plugins, item, budget)
-        };
-        sizes.push(size);
-    }
-
+    let (mut out, sizes, whole) = write_while_room(plugins, &items, budget);
     let mut left_out = vec![[0u64; 2]; plugins.len()];
     for item in &items {
         if let Item::Taken { plugin, .. } = item {
@@ -467,17 +441,8 @@ pub fn render(plugins: &[PluginMaps], published: &Published, max_bytes: usize, c
     let mut cut = None;
     let mut truncated = counters.truncated.load(Ordering::Relaxed);
     if !whole {
-        let keep = choose(&items, &sizes, plugins.len(), budget);
-        out.clear();
-        let mut n = 0;
-        for (item, keep) in items.iter().zip(keep) {
-            if keep {
-                let _ = write_item(&mut out, plugins, item);
-            } else if let Item::Family { plugin, .. } = item {
-                left_out[*plugin][SIZE] += 1;
-                n += 1;
-            }
-        }
+        let n;
+        (out, n) = write_cut(plugins, &items, &sizes, budget, &mut left_out);
         cut = Some(n);
         truncated = counters.truncated.fetch_add(1, Ordering::Relaxed) + 1;
         counters.warn_cut(|| {
@@ -509,6 +474,61 @@ pub fn render(plugins: &[PluginMaps], published: &Published, max_bytes: usize, c
     };
     out.push_str(&scrape_families(plugins, &figures, max_bytes).text);
     out
+}
+
+/// Writes the items while they fit in `budget` (most scrapes do: written
+/// at once); past it, the rest is only measured. The text, every item's
+/// size, and whether all were written.
+fn write_while_room(plugins: &[PluginMaps], items: &[Item], budget: usize) -> (String, Vec<usize>, bool) {
+    let mut out = String::new();
+    let mut sizes = Vec::with_capacity(items.len());
+    let mut whole = true;
+    for item in items {
+        let size = if whole {
+            let mark = out.len();
+            let mut w = Bounded {
+                out: Some(&mut out),
+                written: 0,
+                room: budget - mark,
+            };
+            let written = write_item(&mut w, plugins, item).map(|()| w.written);
+            match written {
+                Ok(size) => size,
+                Err(_) => {
+                    out.truncate(mark);
+                    whole = false;
+                    measure(plugins, item, budget)
+                }
+            }
+        } else {
+            measure(plugins, item, budget)
+        };
+        sizes.push(size);
+    }
+    (out, sizes, whole)
+}
+
+/// The items `choose` keeps, written; the families left out counted per
+/// plugin in `left_out`, and in all.
+fn write_cut(
+    plugins: &[PluginMaps],
+    items: &[Item],
+    sizes: &[usize],
+    budget: usize,
+    left_out: &mut [[u64; 2]],
+) -> (String, u64) {
+    let keep = choose(items, sizes, plugins.len(), budget);
+    let mut out = String::new();
+    let mut n = 0;
+    for (item, keep) in items.iter().zip(keep) {
+        if keep {
+            let _ = write_item(&mut out, plugins, item);
+        } else if let Item::Family { plugin, .. } = item {
+            left_out[*plugin][SIZE] += 1;
+            n += 1;
+        }
+    }
+    (out, n)
 }
 
 /// Which items a cut scrape keeps. Each plugin gets a max-min fair share of
