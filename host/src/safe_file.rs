@@ -198,9 +198,19 @@ impl Folder {
 /// folder: then a link in it was put there by one of them.
 fn only_trusted_can_change(folder: &OwnedFd) -> io::Result<bool> {
     let stat = rustix::fs::fstat(folder)?;
+    Ok(trusted_owner(stat.st_uid) && !others_may_write(stat.st_mode))
+}
+
+/// Whether `uid` is root or the user wasmtrace runs as: the owners trusted
+/// with a file or folder wasmtrace reads, runs or writes into.
+pub fn trusted_owner(uid: u32) -> bool {
     // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    Ok((stat.st_uid == 0 || stat.st_uid == me) && stat.st_mode & 0o022 == 0)
+    uid == 0 || uid == unsafe { libc::geteuid() }
+}
+
+/// Whether a file or folder of this mode can be written by group or others.
+pub fn others_may_write(mode: u32) -> bool {
+    mode & 0o022 != 0
 }
 
 fn is_link(folder: &OwnedFd, name: &OsStr) -> bool {
@@ -247,7 +257,7 @@ fn check(path: &Path, file: &File) -> Result<Metadata, OpenError> {
         return Err(OpenError::HardLinks { path, links });
     }
     let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 {
+    if others_may_write(mode) {
         return Err(OpenError::Writable { path, mode });
     }
     Ok(meta)

@@ -54,16 +54,14 @@ pub fn check(path: &Path) -> Result<(), TrustError> {
 }
 
 fn check_metadata(path: &Path, meta: &Metadata) -> Result<(), TrustError> {
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if meta.uid() != 0 && meta.uid() != me {
+    if !safe_file::trusted_owner(meta.uid()) {
         return Err(TrustError::Owner {
             path: path.to_path_buf(),
             owner: meta.uid(),
         });
     }
     let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 {
+    if safe_file::others_may_write(mode) {
         return Err(TrustError::Writable {
             path: path.to_path_buf(),
             mode,

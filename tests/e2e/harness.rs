@@ -465,6 +465,20 @@ pub fn nanosleep_ms(ms: i64) {
     unsafe { libc::syscall(libc::SYS_nanosleep, &pause, std::ptr::null_mut::<libc::timespec>()) };
 }
 
+/// Makes a FIFO named `name` in `dir`, for a plugin to block on reading.
+pub fn mkfifo(dir: &Path, name: &str) -> PathBuf {
+    let fifo = dir.join(name);
+    let c_fifo = CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) },
+        0,
+        "mkfifo {}",
+        fifo.display()
+    );
+    fifo
+}
+
 /// Forks a child that names itself `comm` (its command name, as the kernel
 /// sees it), runs `body` and exits 0; waits for it and returns its pid.
 /// `body` runs after fork in a threaded process, so it may only make raw

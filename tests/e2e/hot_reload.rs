@@ -262,10 +262,7 @@ fn a_probe_nobody_receives_any_more_is_switched_off_in_the_kernel() {
 fn new_versions_stuck_in_init_are_given_up_on_and_counted() {
     require_kernel!();
     let plugins = tempfile::tempdir().unwrap();
-    let fifo = plugins.path().join("fifo");
-    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    let fifo = crate::harness::mkfifo(plugins.path(), "fifo");
     // The first version's read of the FIFO is answered once: it starts.
     let misbehave = std::fs::read(crate::harness::test_plugins().join("misbehave.wasm")).unwrap();
     install(plugins.path(), "stuck", &misbehave);

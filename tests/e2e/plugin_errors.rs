@@ -376,10 +376,7 @@ fn a_sleep_in_init_is_stopped_at_the_wall_clock_limit() {
 #[test]
 fn init_stuck_in_a_host_call_does_not_hang_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    let fifo = crate::harness::mkfifo(dir.path(), "fifo");
     let err = run_with_plugin(
         &test_plugins().join("misbehave.wasm"),
         &format!(

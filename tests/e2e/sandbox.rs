@@ -253,10 +253,7 @@ fn a_sleep_on_granted_clocks_is_stopped_at_the_wall_clock_limit() {
 fn a_plugin_stuck_in_a_host_call_is_left_behind_at_exit() {
     require_kernel!();
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    let fifo = crate::harness::mkfifo(dir.path(), "fifo");
     let (out, comm) = beside_opensnoop(
         &format!(
             "fail_in = \"events\"\nhow = \"fifo\"\npath = \"{}\"\n[plugin.misbehave.grant]\nread_dirs = [\"{}\"]",

@@ -108,15 +108,40 @@ fn walk(bytes: &[u8], outside_module: u64) -> Result<(u64, u64), ReckonError> {
             }
             continue;
         }
-        // Outer aliases name an enclosing component's items: read them first.
-        let outer: Vec<Option<u64>> = match &payload {
-            Payload::ComponentAliasSection(s) => s
-                .clone()
-                .into_iter()
-                .map(|alias| Ok(outer_size(&stack, &alias?)))
-                .collect::<Result<_, wasmparser::BinaryReaderError>>()?,
-            _ => Vec::new(),
-        };
+        // An outer alias names an enclosing component's item: sized from
+        // the stack before the current component takes it as a new index.
+        if let Payload::ComponentAliasSection(s) = payload {
+            for alias in s {
+                let alias = alias?;
+                let size = outer_size(&stack, &alias);
+                let Some(Frame::Component {
+                    modules, components, ..
+                }) = stack.last_mut()
+                else {
+                    continue;
+                };
+                match alias {
+                    ComponentAlias::Outer {
+                        kind: ComponentOuterAliasKind::CoreModule,
+                        ..
+                    }
+                    | ComponentAlias::InstanceExport {
+                        kind: ComponentExternalKind::Module,
+                        ..
+                    } => modules.push(size),
+                    ComponentAlias::Outer {
+                        kind: ComponentOuterAliasKind::Component,
+                        ..
+                    }
+                    | ComponentAlias::InstanceExport {
+                        kind: ComponentExternalKind::Component,
+                        ..
+                    } => components.push(size),
+                    _ => {}
+                }
+            }
+            continue;
+        }
         match (payload, stack.last_mut()) {
             (Payload::ImportSection(imports), Some(Frame::Module(size))) => {
                 for import in imports.into_imports() {
@@ -166,34 +191,6 @@ fn walk(bytes: &[u8], outside_module: u64) -> Result<(u64, u64), ReckonError> {
                         let size = components.get(component_index as usize).copied().flatten();
                         let size = size.ok_or(ReckonError::GivenComponent)?;
                         *instances = instances.saturating_add(COMPONENT_INSTANCE).saturating_add(size);
-                    }
-                }
-            }
-            (
-                Payload::ComponentAliasSection(s),
-                Some(Frame::Component {
-                    modules, components, ..
-                }),
-            ) => {
-                for (alias, outer) in s.into_iter().zip(outer) {
-                    match alias? {
-                        ComponentAlias::Outer {
-                            kind: ComponentOuterAliasKind::CoreModule,
-                            ..
-                        }
-                        | ComponentAlias::InstanceExport {
-                            kind: ComponentExternalKind::Module,
-                            ..
-                        } => modules.push(outer),
-                        ComponentAlias::Outer {
-                            kind: ComponentOuterAliasKind::Component,
-                            ..
-                        }
-                        | ComponentAlias::InstanceExport {
-                            kind: ComponentExternalKind::Component,
-                            ..
-                        } => components.push(outer),
-                        _ => {}
                     }
                 }
             }
