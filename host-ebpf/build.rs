@@ -1,7 +1,8 @@
 //! Compiles every `src/bpf/*.bpf.c` into a CO-RE eBPF object with clang, and
 //! generates the Rust side of `src/bpf/events.h`: its structs (bindgen) and
 //! the probe list (its `WASMTRACE_PROBES` lines), so that the layout of a
-//! record is written once.
+//! record is written once. The C enums come from the WIT (`wit_enums.h`),
+//! so a record's enum value is its case's position there.
 //!
 //! The objects are relocated against the running kernel's BTF at load time,
 //! so one build runs on any kernel with BTF.
@@ -25,22 +26,29 @@ fn main() {
     };
     println!("cargo:rerun-if-env-changed=CLANG");
     println!("cargo:rerun-if-changed={}", src.display());
+    println!("cargo:rerun-if-changed=../wit");
+    let wit = wasmtrace_gen::Wit::load(Path::new("../wit")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(out.join("wit_enums.h"), wasmtrace_gen::c::enums(&wit)).expect("write wit_enums.h");
+    let generated = format!("-I{}", out.display());
     let mut sources: Vec<PathBuf> = std::fs::read_dir(src)
         .expect("read src/bpf")
         .map(|e| e.expect("read src/bpf entry").path())
         .collect();
     sources.sort();
+    let mut stems = Vec::new();
     for source in sources {
         println!("cargo:rerun-if-changed={}", source.display());
         let name = source.file_name().unwrap().to_string_lossy().into_owned();
         let Some(stem) = name.strip_suffix(".bpf.c") else {
             continue;
         };
+        stems.push(stem.to_string());
         let object = out.join(format!("{stem}.bpf.o"));
         let status = Command::new(&clang)
             .args(["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"])
             .arg(format!("-D{arch_define}"))
             .args(arch_includes(multiarch))
+            .arg(&generated)
             .arg("-c")
             .arg(&source)
             .arg("-o")
@@ -50,8 +58,38 @@ fn main() {
         assert!(status.success(), "{clang} failed on {}", source.display());
     }
     let events = src.join("events.h");
-    generate_structs(&events, multiarch, &out.join("events.rs"));
+    generate_structs(&events, multiarch, &generated, &out.join("events.rs"));
     generate_probes(&events, &out.join("probes.rs"));
+    generate_objects(&stems, &out.join("objects.rs"));
+}
+
+/// `enum Object`: a variant per `.bpf.c` file (`net.bpf.c` is `Object::Net`),
+/// with its bytes and its file name, so that a new family is only its file.
+fn generate_objects(stems: &[String], out: &Path) {
+    let variants: String = stems
+        .iter()
+        .map(|s| format!("    /// `{s}.bpf.c`\n    {},\n", camel(s)))
+        .collect();
+    let bytes: String = stems
+        .iter()
+        .map(|s| format!("            Object::{} => object_bytes!(\"{s}\"),\n", camel(s)))
+        .collect();
+    let names: String = stems
+        .iter()
+        .map(|s| format!("            Object::{} => \"{s}.bpf.o\",\n", camel(s)))
+        .collect();
+    let code = format!(
+        "/// One compiled eBPF object: a probe family's programs and maps (or,\n\
+         /// for `whoami`, the program that tells the host its own pid as probes see it).\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n\
+         pub enum Object {{\n{variants}}}\n\n\
+         impl Object {{\n    \
+             /// The object file's bytes, ready for `aya::EbpfLoader::load`.\n    \
+             pub fn bytes(self) -> &'static [u8] {{\n        match self {{\n{bytes}        }}\n    }}\n\n    \
+             /// The object file's name, for messages.\n    \
+             pub fn name(self) -> &'static str {{\n        match self {{\n{names}        }}\n    }}\n}}\n"
+    );
+    std::fs::write(out, code).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }
 
 /// Where the target's `asm/` headers are: Debian's multiarch folder, or its
@@ -65,12 +103,13 @@ fn arch_includes(multiarch: &str) -> [String; 2] {
 
 /// The structs and constants of events.h, as bindgen reads them for the
 /// target. `char` is `u8` (abi.rs's `ctypes`): strings are bytes.
-fn generate_structs(events: &Path, multiarch: &str, out: &Path) {
+fn generate_structs(events: &Path, multiarch: &str, generated: &str, out: &Path) {
     let target = env::var("TARGET").expect("cargo sets TARGET");
     bindgen::Builder::default()
         .header_contents("wrapper.h", "#include <linux/types.h>\n#include \"events.h\"\n")
         .clang_arg(format!("-I{}", events.parent().unwrap().display()))
         .clang_args(arch_includes(multiarch))
+        .clang_arg(generated)
         .clang_arg(format!("--target={target}"))
         .allowlist_file(".*events\\.h")
         .ctypes_prefix("crate::abi::ctypes")

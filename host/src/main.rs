@@ -2,15 +2,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use wasmtrace::config::{Config, Format};
 use wasmtrace::output::Output;
-use wasmtrace::pipeline::{Replay, Session, Stop};
+use wasmtrace::pipeline::{Mode, Replay, Session, Stop};
 use wasmtrace::rotate::RotatingFile;
 use wasmtrace::{catalog, escape, listing, recorder, templates, tracefs};
 
@@ -192,15 +190,6 @@ fn output_for(config: &Config) -> anyhow::Result<Output> {
     Ok(Output::new(config.output.format, out, config.plugins.len() > 1).with_deliveries(deliveries))
 }
 
-/// A flag that Ctrl-C (SIGINT) or SIGTERM sets, so that a run ends cleanly.
-fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
-    }
-    Ok(stop)
-}
-
 /// Runs a session on a single-threaded tokio runtime: the reader, ticks,
 /// signals, the plugin-folder watcher and the Prometheus endpoint share it;
 /// plugins run on threads of their own. The blocking pool's threads (plugin
@@ -309,7 +298,7 @@ fn trace(config: &Path, duration: Option<Duration>, output: Option<OutputFormat>
         let mut stop = Stop::listen().context("installing the signal handlers")?;
         let config = load_for_output(config, output)?;
         let output = output_for(&config)?;
-        Session::start(config, output, None)
+        Session::start(config, output, Mode::Run)
             .await?
             .run(&mut stop, duration)
             .await
@@ -326,7 +315,7 @@ fn top(config: &Path) -> anyhow::Result<()> {
         let deliveries = wasmtrace::deliver::Deliveries::start(&config.output.receivers)?;
         let output =
             Output::new(Format::Text, Box::new(feed.stdout()), config.plugins.len() > 1).with_deliveries(deliveries);
-        let session = Session::start(config.clone(), output, None).await?;
+        let session = Session::start(config.clone(), output, Mode::Run).await?;
         let (maps, stats) = session.figures();
         let view = wasmtrace::top::View::open(config, maps, stats, feed).context("opening the view")?;
         let result = session.run(&mut stop, None).await;
@@ -341,7 +330,7 @@ fn replay(config: &Path, output: Option<OutputFormat>, file: &Path) -> anyhow::R
         let config = load_for_output(config, output)?;
         let replay = Replay::open(file, config.output.interval)?;
         let output = output_for(&config)?;
-        Session::start(config, output, Some(replay))
+        Session::start(config, output, Mode::Replay(Box::new(replay)))
             .await?
             .run(&mut stop, None)
             .await
@@ -349,33 +338,35 @@ fn replay(config: &Path, output: Option<OutputFormat>, file: &Path) -> anyhow::R
 }
 
 fn record(probes: &[String], config: Option<&Path>, duration: Option<Duration>, file: &Path) -> anyhow::Result<()> {
-    let config = match config {
-        Some(path) => Config::load(path)?,
-        None => Config::parse(Path::new("wasmtrace.toml"), "")?,
-    };
-    let named = probes
-        .iter()
-        .map(|name| {
-            catalog::find(name)
-                .map(|p| p.id)
-                .ok_or_else(|| anyhow::anyhow!("unknown probe `{name}`: `wasmtrace list` shows the catalog"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let stop = stop_on_signals()?;
-    let wanted = recorder::wanted(&config, &named);
-    let summary = recorder::record(
-        &wanted,
-        config.limits.ring_buffer_bytes,
-        config.output.interval,
-        file,
-        &stop,
-        duration,
-    )?;
-    for (probe, events) in &summary.events {
-        eprintln!(
-            "probe {probe}: {events} events recorded, {} lost",
-            summary.lost.get(probe).copied().unwrap_or(0)
-        );
-    }
-    Ok(())
+    event_loop(|| async {
+        let mut stop = Stop::listen().context("installing the signal handlers")?;
+        let mut config = match config {
+            Some(path) => Config::load(path)?,
+            None => Config::parse(Path::new("wasmtrace.toml"), "")?,
+        };
+        let named = probes
+            .iter()
+            .map(|name| {
+                catalog::find(name)
+                    .map(|p| p.id)
+                    .ok_or_else(|| anyhow::anyhow!("unknown probe `{name}`: `wasmtrace list` shows the catalog"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // The probes it names are enabled as if by [probe] tables; its plugins do not run.
+        config.probes = recorder::wanted(&config, &named);
+        if config.probes.is_empty() {
+            bail!(
+                "nothing to record: name probes with --probe NAME, or in the config as [probe.\"NAME\"] tables or a plugin's `probes`"
+            );
+        }
+        config.plugins.clear();
+        config.watch = false;
+        config.output.prometheus = None;
+        // The figures go to stderr: the recording is the output.
+        let output = Output::new(Format::Text, Box::new(std::io::stderr()), false);
+        Session::start(config, output, Mode::Record(file.to_path_buf()))
+            .await?
+            .run(&mut stop, duration)
+            .await
+    })
 }

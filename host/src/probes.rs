@@ -558,7 +558,6 @@ mod tests {
                 },
                 required: true,
             }])),
-            fields: &[],
             notes: "",
         };
         assert_eq!(availability(&probe("libc.so.6"), dir.path()), Availability::Available);

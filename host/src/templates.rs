@@ -73,6 +73,7 @@ fn files(lang: Lang) -> Vec<TemplateFile> {
             text!("sdk/Cargo.toml", "sdk/rust/Cargo.toml"),
             text!("sdk/src/lib.rs", "sdk/rust/src/lib.rs"),
             text!("sdk/src/config.rs", "sdk/rust/src/config.rs"),
+            text!("sdk/src/enums.rs", "sdk/rust/src/enums.rs"),
             text!("sdk/src/event.rs", "sdk/rust/src/event.rs"),
             text!("sdk/src/maps.rs", "sdk/rust/src/maps.rs"),
             text!("sdk/src/output.rs", "sdk/rust/src/output.rs"),

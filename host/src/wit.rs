@@ -14,6 +14,14 @@ pub use self::wasmtrace::plugin::log::Level;
 pub use self::wasmtrace::plugin::output::{Finding, Severity};
 pub use self::wasmtrace::plugin::types::{ConfigValue, Value};
 
+/// A WIT enum as the eBPF programs write it: a case's value is its position
+/// in the WIT (wit_enums.h is generated from the same cases).
+pub trait WitEnum: Copy + 'static {
+    const CASES: &'static [Self];
+}
+
+include!(concat!(env!("OUT_DIR"), "/wit_enums.rs"));
+
 impl Batch {
     /// How many events it holds.
     pub fn len(&self) -> usize {

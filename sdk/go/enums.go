@@ -1,6 +1,19 @@
+// Code generated from wit/plugin.wit by `cargo xtask`. DO NOT EDIT.
+
 package wasmtrace
 
-// The WIT enums of the events interface, by the names the tools print.
+// Runtime is a container runtime whose containers wasmtrace names.
+type Runtime uint8
+
+const (
+	Podman Runtime = iota
+	Docker
+	Containerd
+	CriO
+)
+
+// String is its name as the tools print it.
+func (v Runtime) String() string { return enumName(v, "podman", "docker", "containerd", "cri-o") }
 
 // KillCall is which of kill, tkill and tgkill.
 type KillCall uint8
@@ -11,7 +24,8 @@ const (
 	Tgkill
 )
 
-func (c KillCall) String() string { return enumName(c, "kill", "tkill", "tgkill") }
+// String is its name as the tools print it.
+func (v KillCall) String() string { return enumName(v, "kill", "tkill", "tgkill") }
 
 // SyncCall is which sync-family system call.
 type SyncCall uint8
@@ -25,8 +39,9 @@ const (
 	Msync
 )
 
-func (c SyncCall) String() string {
-	return enumName(c, "sync", "syncfs", "fsync", "fdatasync", "sync_file_range", "msync")
+// String is its name as the tools print it.
+func (v SyncCall) String() string {
+	return enumName(v, "sync", "syncfs", "fsync", "fdatasync", "sync_file_range", "msync")
 }
 
 // StatCall is which stat-family system call.
@@ -40,9 +55,9 @@ const (
 	Statfs
 )
 
-// String is the system call's name as strace shows it (fstatat is newfstatat).
-func (c StatCall) String() string {
-	return enumName(c, "stat", "lstat", "newfstatat", "statx", "statfs")
+// String is its name as the tools print it.
+func (v StatCall) String() string {
+	return enumName(v, "stat", "lstat", "newfstatat", "statx", "statfs")
 }
 
 // SetuidCall is which setuid-family system call.
@@ -55,8 +70,9 @@ const (
 	Setreuid
 )
 
-func (c SetuidCall) String() string {
-	return enumName(c, "setuid", "setfsuid", "setresuid", "setreuid")
+// String is its name as the tools print it.
+func (v SetuidCall) String() string {
+	return enumName(v, "setuid", "setfsuid", "setresuid", "setreuid")
 }
 
 // IPFamily is IPv4 or IPv6.
@@ -67,7 +83,8 @@ const (
 	IPv6
 )
 
-func (f IPFamily) String() string { return enumName(f, "ipv4", "ipv6") }
+// String is its name as the tools print it.
+func (v IPFamily) String() string { return enumName(v, "ipv4", "ipv6") }
 
 // TCPState is a TCP state, as the kernel names it.
 type TCPState uint8
@@ -87,10 +104,9 @@ const (
 	NewSynRecv
 )
 
-// String is the kernel's name without its TCP_, as tcpretrans prints it.
-func (s TCPState) String() string {
-	return enumName(s, "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
-		"CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV")
+// String is its name as the tools print it.
+func (v TCPState) String() string {
+	return enumName(v, "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV")
 }
 
 // FileOp is read, write, open or fsync.
@@ -103,4 +119,5 @@ const (
 	FsyncOp
 )
 
-func (o FileOp) String() string { return enumName(o, "read", "write", "open", "fsync") }
+// String is its name as the tools print it.
+func (v FileOp) String() string { return enumName(v, "read", "write", "open", "fsync") }

@@ -46,20 +46,6 @@ func (h *Header) ContainerName() string {
 	return h.Container.Name
 }
 
-// Runtime is a container runtime whose containers wasmtrace names.
-type Runtime uint8
-
-const (
-	Podman Runtime = iota
-	Docker
-	Containerd
-	CriO
-)
-
-func (r Runtime) String() string {
-	return enumName(r, "podman", "docker", "containerd", "cri-o")
-}
-
 // Container is the container an event came from.
 type Container struct {
 	Runtime Runtime

@@ -34,22 +34,22 @@ func (c *cursor) texts() []Text {
 	return listAt[Text](a)
 }
 
-// A body is the variant's case (a byte), then its record at offset 8 (the
-// largest alignment of any case): 64 bytes, for the largest records
-// (memory.oom-kill, net.tcp.life) take 56.
-const bodySize = 64
-
-// liftContainers reads list<container>: 56 bytes each (the runtime, three
-// strings, then option<pod> at 28 with the pod's three strings at 32).
+// liftContainers reads list<container> (records.go has the offsets).
 func liftContainers(addr uint32) []Container {
 	n := u32At(addr + 4)
 	out := make([]Container, n)
 	base := u32At(addr)
 	for i := range n {
-		c := base + 56*i
-		out[i] = Container{Runtime: Runtime(u8At(c)), ID: stringAt(c + 4), Name: stringAt(c + 12), Image: stringAt(c + 20)}
-		if u8At(c+28) != 0 {
-			out[i].Pod = &Pod{Namespace: stringAt(c + 32), Name: stringAt(c + 40), Container: stringAt(c + 48)}
+		c := base + containerSize*i
+		out[i] = Container{
+			Runtime: Runtime(u8At(c + containerRuntime)),
+			ID:      stringAt(c + containerID),
+			Name:    stringAt(c + containerName),
+			Image:   stringAt(c + containerImage),
+		}
+		if u8At(c+containerPod) != 0 {
+			p := c + containerPodValue
+			out[i].Pod = &Pod{Namespace: stringAt(p + podNamespace), Name: stringAt(p + podName), Container: stringAt(p + podContainer)}
 		}
 	}
 	return out

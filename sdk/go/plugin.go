@@ -85,30 +85,24 @@ func (errNotRegistered) Error() string {
 	return "the plugin did not call wasmtrace.Register from an init function"
 }
 
-// The batch record: ten header columns, then bodies, comms, text and containers.
-const (
-	batchBodies     = 80
-	batchComms      = 88
-	batchText       = 96
-	batchContainers = 104
-)
-
 //go:wasmexport on-events
 func exportOnEvents(batch uint32) {
 	defer endCall()
 	if plugin == nil {
 		return
 	}
-	timestamps := listAt[uint64](batch)
-	cpus := listAt[uint32](batch + 8)
-	pids := listAt[uint32](batch + 16)
-	tids := listAt[uint32](batch + 24)
-	ppids := listAt[uint32](batch + 32)
-	uids := listAt[uint32](batch + 40)
-	gids := listAt[uint32](batch + 48)
-	commIndex := listAt[uint32](batch + 56)
-	cgroups := listAt[uint64](batch + 64)
-	containerIndex := listAt[uint32](batch + 72)
+	// The batch's fields (records.go has their offsets).
+	h := batch + batchHeaders
+	timestamps := listAt[uint64](h + headersTimestampNs)
+	cpus := listAt[uint32](h + headersCPU)
+	pids := listAt[uint32](h + headersPid)
+	tids := listAt[uint32](h + headersTid)
+	ppids := listAt[uint32](h + headersPpid)
+	uids := listAt[uint32](h + headersUID)
+	gids := listAt[uint32](h + headersGID)
+	commIndex := listAt[uint32](h + headersComm)
+	cgroups := listAt[uint64](h + headersCgroupID)
+	containerIndex := listAt[uint32](h + headersContainer)
 
 	commList := listAt[abiList](batch + batchComms)
 	comms := make([]string, len(commList))

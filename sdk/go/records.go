@@ -1,4 +1,4 @@
-// Code generated from wit/plugin.wit by the test go_sdk::records_go_is_generated_from_the_wit. DO NOT EDIT.
+// Code generated from wit/plugin.wit by `cargo xtask`. DO NOT EDIT.
 
 package wasmtrace
 
@@ -7,9 +7,10 @@ type ProcessExec struct {
 	// The command name before the exec: the program that ran this one
 	// (after a fork, the parent's name).
 	CallerComm Text
-	// The path passed to execve.
+	// The path passed to execve, at most 255 bytes.
 	Filename Text
-	// The arguments, argv[0] first, as far as they fit (see argv-truncated).
+	// The arguments, argv[0] first, as far as they fit: at most 32, 1 KiB in all
+	// (see argv-truncated).
 	Argv []Text
 	// More arguments were passed than the probe keeps.
 	ArgvTruncated bool
@@ -31,13 +32,14 @@ type ProcessExit struct {
 
 // FileOpen is file.open: open, openat or openat2 returned.
 type FileOpen struct {
-	// The path as passed (relative paths are relative to dfd).
+	// The path as passed, at most 255 bytes (relative paths are relative to dfd).
 	Path Text
 	// Open flags (O_RDONLY, O_CREAT, ...).
 	Flags uint32
 	// Mode for created files.
 	Mode uint32
-	// The directory fd; -100 (AT_FDCWD) for the working directory.
+	// The directory fd a relative path is relative to; -100 (AT_FDCWD) for the
+	// working directory.
 	Dfd int32
 	// The new fd, or -errno.
 	Ret int64
@@ -45,16 +47,17 @@ type FileOpen struct {
 
 // SyscallEnter is syscall.enter: any system call was entered.
 type SyscallEnter struct {
-	// The architecture's syscall number (names.syscall names it).
+	// The architecture's syscall number (the names.syscall import names it).
 	ID uint32
 }
 
 // SignalKill is signal.kill: kill, tkill or tgkill returned.
 type SignalKill struct {
-	// Which of the three.
+	// Which call: kill, tkill or tgkill.
 	Call KillCall
-	// kill's pid (0: the caller's group, -1: every process it may
-	// signal, below -1: that process group), or tkill/tgkill's thread id.
+	// The target: kill's pid (0: the caller's process group, -1: every process it
+	// may signal, below -1: the process group -target), or tkill and tgkill's
+	// thread id.
 	Target int32
 	// The signal number (0 only checks that the target exists).
 	Signal uint32
@@ -68,7 +71,7 @@ type ProcessSleep struct {
 	DurationNs uint64
 	// The clock (CLOCK_REALTIME 0, CLOCK_MONOTONIC 1, ...); nanosleep's is 1.
 	Clock uint32
-	// TIMER_ABSTIME: duration-ns is a point in time, not a duration.
+	// TIMER_ABSTIME was given: duration-ns is a point in time, not a duration.
 	Absolute bool
 	// The parent process's command name.
 	ParentComm Text
@@ -76,7 +79,7 @@ type ProcessSleep struct {
 
 // FileSync is file.sync: a sync-family system call was entered.
 type FileSync struct {
-	// Which one.
+	// Which call: sync, syncfs, fsync, fdatasync, sync-file-range or msync.
 	Call SyncCall
 	// The file descriptor, or -1 for sync and msync.
 	Fd int32
@@ -84,9 +87,10 @@ type FileSync struct {
 
 // FileStat is file.stat: stat, lstat, fstatat, statx or statfs returned.
 type FileStat struct {
-	// Which one.
+	// Which call: stat, lstat, fstatat, statx or statfs.
 	Call StatCall
-	// The path as passed (fstatat and statx: relative to their directory fd).
+	// The path as passed, at most 255 bytes (for fstatat and statx, a relative
+	// path is relative to their directory fd).
 	Path Text
 	// 0 on success, or -errno.
 	Ret int32
@@ -94,15 +98,16 @@ type FileStat struct {
 
 // SecuritySetuid is security.setuid: setuid, setfsuid, setresuid or setreuid returned.
 type SecuritySetuid struct {
-	// Which one.
+	// Which call: setuid, setfsuid, setresuid or setreuid.
 	Call SetuidCall
 	// The caller's uid before the call.
 	CallerUID uint32
-	// setuid and setfsuid's uid; setresuid and setreuid's real uid (-1: unchanged).
+	// The uid of setuid and setfsuid; the real uid of setresuid and setreuid
+	// (-1: unchanged).
 	UID int32
-	// setresuid and setreuid's effective uid (-1: unchanged or not given).
+	// The effective uid of setresuid and setreuid (-1: unchanged or not given).
 	EUID int32
-	// setresuid's saved uid (-1: unchanged or not given).
+	// The saved uid of setresuid (-1: unchanged or not given).
 	SUID int32
 	// 0 on success, or -errno; setfsuid returns the previous fsuid.
 	Ret int32
@@ -126,20 +131,28 @@ type SecurityCapable struct {
 // MemoryOomKill is memory.oom-kill: the OOM killer chose a victim. The header is the
 // task whose allocation triggered it.
 type MemoryOomKill struct {
+	// The pid of the process to be killed.
 	VictimPid uint32
-	// Empty on kernels before 6.x, whose tracepoint lacks it (so do the sizes).
-	VictimComm  Text
-	VictimUID   uint32
-	TotalVMKb   uint64
-	AnonRssKb   uint64
-	FileRssKb   uint64
-	ShmemRssKb  uint64
+	// Its command name (empty before Linux 6.x, whose tracepoint gives only the pid).
+	VictimComm Text
+	// Its user id (0 before Linux 6.x).
+	VictimUID uint32
+	// Its virtual memory, in KiB (0 before Linux 6.x).
+	TotalVMKb uint64
+	// Its anonymous resident memory, in KiB (0 before Linux 6.x).
+	AnonRssKb uint64
+	// Its file-backed resident memory, in KiB (0 before Linux 6.x).
+	FileRssKb uint64
+	// Its shared-memory resident memory, in KiB (0 before Linux 6.x).
+	ShmemRssKb uint64
+	// Its oom_score_adj (0 before Linux 6.x).
 	OomScoreAdj int32
 }
 
 // NetTCPConnect is net.tcp.connect: an outgoing TCP connection was established or
 // failed. The header is the task that called connect().
 type NetTCPConnect struct {
+	// The connection's two ends: family, local and remote address and port.
 	Ends TCPEnds
 	// False when it was refused, reset or timed out.
 	Established bool
@@ -150,23 +163,30 @@ type NetTCPConnect struct {
 // NetTCPLife is net.tcp.life: a TCP connection closed. The header is the task that
 // opened it with connect(), or else the one that closed it.
 type NetTCPLife struct {
-	Ends       TCPEnds
+	// The connection's two ends: family, local and remote address and port.
+	Ends TCPEnds
+	// From the first SYN to the close.
 	DurationNs uint64
-	RxBytes    uint64
-	TxBytes    uint64
+	// Bytes received (tcp_sock.bytes_received).
+	RxBytes uint64
+	// Bytes sent and acknowledged (tcp_sock.bytes_acked).
+	TxBytes uint64
 }
 
 // NetTCPRetransmit is net.tcp.retransmit: a TCP segment was sent again. The header is
 // whatever task the CPU was running (retransmits come from timers).
 type NetTCPRetransmit struct {
-	Ends  TCPEnds
+	// The connection's two ends: family, local and remote address and port.
+	Ends TCPEnds
+	// The connection's TCP state (syn-sent for a SYN sent again).
 	State TCPState
 }
 
 // NetTCPAccept is net.tcp.accept: accept() returned a TCP connection. The header is
 // the task that accepted it.
 type NetTCPAccept struct {
-	// Local: the listening address and port; remote: the client.
+	// The connection's two ends: family, local (the listener's) and remote (the
+	// client's) address and port.
 	Ends TCPEnds
 	// Connections still waiting on the listener after this one.
 	Backlog uint32
@@ -177,11 +197,13 @@ type NetTCPAccept struct {
 // NetTCPDrop is net.tcp.drop: the kernel dropped a TCP packet. The header is
 // whatever task the CPU was running (drops happen in softirq).
 type NetTCPDrop struct {
-	// As in the packet: saddr/sport its source, daddr/dport its destination.
+	// The packet's ends: family, saddr/sport its source, daddr/dport its
+	// destination (not local and remote).
 	Ends TCPEnds
 	// The packet's TCP flags: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10.
 	TCPFlags uint8
-	// The kernel's drop reason (names.drop-reason names it), 0 before Linux 5.17.
+	// The kernel's drop reason (names.drop-reason names it: NO_SOCKET,
+	// TCP_LISTEN_OVERFLOW, ...); 0 before Linux 5.17.
 	Reason uint32
 }
 
@@ -194,14 +216,16 @@ type ShellReadline struct {
 // ProcessThread is process.thread: a thread is being created with pthread_create().
 // The header is the creating thread.
 type ProcessThread struct {
-	// The new thread's function: an address in the process.
+	// The new thread's function: an address in the process (plugins cannot
+	// resolve it to a name).
 	StartRoutine uint64
 }
 
 // NetTCPSynBacklog is net.tcp.syn-backlog: a handshake completed on a listener, whose
 // backlog it joins. The header is whatever task the CPU was running.
 type NetTCPSynBacklog struct {
-	// The new connection; local is the listener's address and port.
+	// The new connection's two ends: family, local (the listener's) and remote
+	// (the client's) address and port.
 	Ends TCPEnds
 	// Connections already waiting on the listener.
 	Backlog uint32
@@ -212,9 +236,12 @@ type NetTCPSynBacklog struct {
 // FileLatency is file.latency: a read, write, open or fsync returned, timed from its
 // start, with the file system it went to.
 type FileLatency struct {
+	// The operation: read (read, pread64), write (write, pwrite64), open
+	// (openat) or fsync (fsync, fdatasync).
 	Op FileOp
 	// The file system's name: ext4, xfs, btrfs, tmpfs, proc, ...
-	FsType    Text
+	FsType Text
+	// From the call's entry to its return.
 	LatencyNs uint64
 	// The file descriptor (for open, the new one).
 	Fd int32
@@ -234,9 +261,10 @@ type MemorySwapin struct {
 // FileUnlink is file.unlink: unlink, unlinkat or rmdir returned: a file or a folder
 // was removed (or was not: see ret).
 type FileUnlink struct {
-	// The path as passed (relative paths are relative to dfd).
+	// The path as passed, at most 255 bytes (relative paths are relative to dfd).
 	Path Text
-	// The directory fd; -100 (AT_FDCWD) for the working directory.
+	// The directory fd a relative path is relative to; -100 (AT_FDCWD) for the
+	// working directory.
 	Dfd int32
 	// AT_REMOVEDIR (0x200) when a folder is removed (rmdir).
 	Flags uint32
@@ -249,7 +277,7 @@ type FileUnlink struct {
 // header is the first call's, but for the timestamp (when the counts
 // were read).
 type SyscallCount struct {
-	// The architecture's syscall number (names.syscall names it).
+	// The architecture's syscall number (the names.syscall import names it).
 	ID uint32
 	// Calls made in the interval.
 	Count uint64
@@ -257,6 +285,7 @@ type SyscallCount struct {
 
 // TCPEnds is the two ends of a TCP connection.
 type TCPEnds struct {
+	// The address family: ipv4 or ipv6.
 	Family IPFamily
 	// Local address, as text ("127.0.0.1", "::1", "::ffff:10.0.0.1").
 	Saddr Text
@@ -329,9 +358,9 @@ var bodies struct {
 	syscallCount     SyscallCount
 }
 
-// liftBody reads the body at addr: its case (a byte), then its record at offset 8.
+// liftBody reads the body at addr: its case (a byte), then its record.
 func liftBody(addr uint32) Body {
-	c := cursor(addr + 8)
+	c := cursor(addr + bodyPayload)
 	switch u8At(addr) {
 	case 0:
 		b := &bodies.processExec
@@ -432,3 +461,53 @@ func liftBody(addr uint32) Body {
 	}
 	return nil
 }
+
+// A body is the variant's case (a byte), then its record at bodyPayload.
+const (
+	bodySize    = 64
+	bodyPayload = 8
+)
+
+// Where a batch record's fields are.
+const (
+	batchSize       = 112
+	batchHeaders    = 0
+	batchBodies     = 80
+	batchComms      = 88
+	batchText       = 96
+	batchContainers = 104
+)
+
+// Where a headers record's fields are.
+const (
+	headersSize        = 80
+	headersTimestampNs = 0
+	headersCPU         = 8
+	headersPid         = 16
+	headersTid         = 24
+	headersPpid        = 32
+	headersUID         = 40
+	headersGID         = 48
+	headersComm        = 56
+	headersCgroupID    = 64
+	headersContainer   = 72
+)
+
+// Where a container record's fields are.
+const (
+	containerSize     = 56
+	containerRuntime  = 0
+	containerID       = 4
+	containerName     = 12
+	containerImage    = 20
+	containerPod      = 28
+	containerPodValue = 32
+)
+
+// Where a pod record's fields are.
+const (
+	podSize      = 24
+	podNamespace = 0
+	podName      = 8
+	podContainer = 16
+)

@@ -4,10 +4,14 @@
  * config map: the single source of truth for that ABI. The eBPF programs
  * include it; host-ebpf's build.rs generates the Rust side from it (bindgen
  * for the structs, and the probe list below for the Rust enum), so the two
- * cannot drift apart.
+ * cannot drift apart. The enums a record holds (`enum wit_kill_call`) are
+ * generated from the WIT into wit_enums.h: a value is its case's position
+ * there, which the host and every SDK read.
  */
 #ifndef WASMTRACE_EVENTS_H
 #define WASMTRACE_EVENTS_H
+
+#include "wit_enums.h" /* generated from the WIT at build time */
 
 #define COMM_LEN 16
 #define PATH_LEN 256
@@ -136,19 +140,12 @@ struct filter {
 };
 _Static_assert(sizeof(struct filter) == 24 + 32 + 32 + 128 + 8 + 12 * CGROUPS_MAX, "filter layout is ABI");
 
-/* Which syscall a signal.kill event is about. */
-enum kill_call {
-	KILL_CALL_KILL = 0,
-	KILL_CALL_TKILL = 1,
-	KILL_CALL_TGKILL = 2,
-};
-
 struct signal_kill_event {
 	struct event_header h;
 	__s32 target;     /* kill's pid (negative: a process group), or the thread of tkill/tgkill */
 	__u32 signal;
 	__s32 ret;        /* 0, or -errno */
-	__u32 call;       /* enum kill_call */
+	__u32 call;       /* enum wit_kill_call */
 };
 _Static_assert(sizeof(struct signal_kill_event) == 80, "kill layout is ABI");
 
@@ -161,51 +158,24 @@ struct process_sleep_event {
 };
 _Static_assert(sizeof(struct process_sleep_event) == 96, "sleep layout is ABI");
 
-/* Which syscall a file.sync event is about. */
-enum sync_call {
-	SYNC_CALL_SYNC = 0,
-	SYNC_CALL_SYNCFS = 1,
-	SYNC_CALL_FSYNC = 2,
-	SYNC_CALL_FDATASYNC = 3,
-	SYNC_CALL_SYNC_FILE_RANGE = 4,
-	SYNC_CALL_MSYNC = 5,
-};
-
 struct file_sync_event {
 	struct event_header h;
-	__u32 call;       /* enum sync_call */
+	__u32 call;       /* enum wit_sync_call */
 	__s32 fd;         /* -1 for sync and msync */
 };
 _Static_assert(sizeof(struct file_sync_event) == 72, "sync layout is ABI");
 
-/* Which syscall a file.stat event is about. */
-enum stat_call {
-	STAT_CALL_STAT = 0,   /* newstat */
-	STAT_CALL_LSTAT = 1,  /* newlstat */
-	STAT_CALL_FSTATAT = 2, /* newfstatat */
-	STAT_CALL_STATX = 3,
-	STAT_CALL_STATFS = 4,
-};
-
 struct file_stat_event {
 	struct event_header h;
 	__s32 ret;        /* 0, or -errno */
-	__u32 call;       /* enum stat_call */
+	__u32 call;       /* enum wit_stat_call */
 	char path[PATH_LEN];
 };
 _Static_assert(sizeof(struct file_stat_event) == 64 + 8 + PATH_LEN, "stat layout is ABI");
 
-/* Which syscall a security.setuid event is about. */
-enum setuid_call {
-	SETUID_CALL_SETUID = 0,
-	SETUID_CALL_SETFSUID = 1,
-	SETUID_CALL_SETRESUID = 2,
-	SETUID_CALL_SETREUID = 3,
-};
-
 struct security_setuid_event {
 	struct event_header h;
-	__u32 call;       /* enum setuid_call */
+	__u32 call;       /* enum wit_setuid_call */
 	__u32 caller_uid; /* the uid before the call */
 	__s32 uid;        /* setuid/setfsuid's uid; setresuid/setreuid's ruid */
 	__s32 euid;       /* setresuid/setreuid; else -1 */
@@ -310,19 +280,11 @@ struct process_thread_event {
 };
 _Static_assert(sizeof(struct process_thread_event) == 72, "thread layout is ABI");
 
-/* Which operation a file.latency event timed. */
-enum file_op {
-	FILE_OP_READ = 0,
-	FILE_OP_WRITE = 1,
-	FILE_OP_OPEN = 2,
-	FILE_OP_FSYNC = 3,
-};
-
 struct file_latency_event {
 	struct event_header h;
 	__u64 latency_ns;
 	__s64 ret;              /* bytes, the new fd, or -errno */
-	__u32 op;               /* enum file_op */
+	__u32 op;               /* enum wit_file_op */
 	__s32 fd;
 	char fs_type[16];       /* the file system's name: ext4, xfs, tmpfs, ... */
 };

@@ -73,37 +73,37 @@ static __always_inline int sync_enter(__u32 call, __s32 fd)
 SEC("tracepoint/syscalls/sys_enter_sync")
 int file_sync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(SYNC_CALL_SYNC, -1);
+	return sync_enter(WIT_SYNC_CALL_SYNC, -1);
 }
 
 SEC("tracepoint/syscalls/sys_enter_syncfs")
 int file_syncfs_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(SYNC_CALL_SYNCFS, ctx->args[0]);
+	return sync_enter(WIT_SYNC_CALL_SYNCFS, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_fsync")
 int file_fsync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(SYNC_CALL_FSYNC, ctx->args[0]);
+	return sync_enter(WIT_SYNC_CALL_FSYNC, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_fdatasync")
 int file_fdatasync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(SYNC_CALL_FDATASYNC, ctx->args[0]);
+	return sync_enter(WIT_SYNC_CALL_FDATASYNC, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sync_file_range")
 int file_sync_file_range_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(SYNC_CALL_SYNC_FILE_RANGE, ctx->args[0]);
+	return sync_enter(WIT_SYNC_CALL_SYNC_FILE_RANGE, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_msync")
 int file_msync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(SYNC_CALL_MSYNC, -1);
+	return sync_enter(WIT_SYNC_CALL_MSYNC, -1);
 }
 
 static __always_inline int stat_exit(__u32 call, const char *path, long ret)
@@ -124,31 +124,31 @@ static __always_inline int stat_exit(__u32 call, const char *path, long ret)
 SEC("tracepoint/syscalls/sys_exit_newstat")
 int file_stat_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(STAT_CALL_STAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return stat_exit(WIT_STAT_CALL_STAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_newlstat")
 int file_lstat_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(STAT_CALL_LSTAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return stat_exit(WIT_STAT_CALL_LSTAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_newfstatat")
 int file_fstatat_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(STAT_CALL_FSTATAT, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
+	return stat_exit(WIT_STAT_CALL_FSTATAT, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_statx")
 int file_statx_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(STAT_CALL_STATX, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
+	return stat_exit(WIT_STAT_CALL_STATX, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_statfs")
 int file_statfs_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(STAT_CALL_STATFS, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return stat_exit(WIT_STAT_CALL_STATFS, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
 static __always_inline int unlink_exit(const char *path, __s32 dfd, __u32 flags, long ret)
@@ -248,10 +248,10 @@ static __always_inline int io_exit(__u32 op, long ret)
 		return io_exit(op, ctx->ret);                                                       \
 	}
 
-TIMED(read, FILE_OP_READ, ctx->args[0])
-TIMED(pread64, FILE_OP_READ, ctx->args[0])
-TIMED(write, FILE_OP_WRITE, ctx->args[0])
-TIMED(pwrite64, FILE_OP_WRITE, ctx->args[0])
-TIMED(openat, FILE_OP_OPEN, -1)
-TIMED(fsync, FILE_OP_FSYNC, ctx->args[0])
-TIMED(fdatasync, FILE_OP_FSYNC, ctx->args[0])
+TIMED(read, WIT_FILE_OP_READ, ctx->args[0])
+TIMED(pread64, WIT_FILE_OP_READ, ctx->args[0])
+TIMED(write, WIT_FILE_OP_WRITE, ctx->args[0])
+TIMED(pwrite64, WIT_FILE_OP_WRITE, ctx->args[0])
+TIMED(openat, WIT_FILE_OP_OPEN, -1)
+TIMED(fsync, WIT_FILE_OP_FSYNC, ctx->args[0])
+TIMED(fdatasync, WIT_FILE_OP_FSYNC, ctx->args[0])

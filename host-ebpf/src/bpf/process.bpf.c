@@ -145,21 +145,21 @@ SEC("tracepoint/syscalls/sys_exit_kill")
 int signal_kill_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return kill_exit(KILL_CALL_KILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
+	return kill_exit(WIT_KILL_CALL_KILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_tkill")
 int signal_tkill_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return kill_exit(KILL_CALL_TKILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
+	return kill_exit(WIT_KILL_CALL_TKILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_tgkill")
 int signal_tgkill_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return kill_exit(KILL_CALL_TGKILL, SYSCALL_ARG2(regs), SYSCALL_ARG3(regs), ctx->ret);
+	return kill_exit(WIT_KILL_CALL_TGKILL, SYSCALL_ARG2(regs), SYSCALL_ARG3(regs), ctx->ret);
 }
 
 /* process.sleep: at entry, with the requested time, like naptime.bt. */
@@ -262,20 +262,20 @@ int security_setreuid_enter(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_setuid")
 int security_setuid_exit(struct syscall_exit_ctx *ctx)
 {
-	return setuid_exit(SETUID_CALL_SETUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
+	return setuid_exit(WIT_SETUID_CALL_SETUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_setfsuid")
 int security_setfsuid_exit(struct syscall_exit_ctx *ctx)
 {
-	return setuid_exit(SETUID_CALL_SETFSUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
+	return setuid_exit(WIT_SETUID_CALL_SETFSUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_setresuid")
 int security_setresuid_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return setuid_exit(SETUID_CALL_SETRESUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), SYSCALL_ARG3(regs),
+	return setuid_exit(WIT_SETUID_CALL_SETRESUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), SYSCALL_ARG3(regs),
 			   ctx->ret);
 }
 
@@ -283,7 +283,7 @@ SEC("tracepoint/syscalls/sys_exit_setreuid")
 int security_setreuid_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return setuid_exit(SETUID_CALL_SETREUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), -1, ctx->ret);
+	return setuid_exit(WIT_SETUID_CALL_SETREUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), -1, ctx->ret);
 }
 
 /* process.fork: in the parent, as the new task is created (a process, or a

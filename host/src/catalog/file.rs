@@ -4,9 +4,9 @@
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
-use super::read::{record, variant};
-use super::{Delivery, Probe, field, optional_tp, tp};
-use crate::wit::{Body, FileLatency, FileOp, FileOpen, FileStat, FileSync, FileUnlink, StatCall, SyncCall};
+use super::read::{record, wit_enum};
+use super::{Delivery, Probe, optional_tp, tp};
+use crate::wit::{Body, FileLatency, FileOpen, FileStat, FileSync, FileUnlink};
 
 pub const PROBES: &[Probe] = &[
     Probe {
@@ -20,13 +20,6 @@ pub const PROBES: &[Probe] = &[
             tp("file_openat_exit", "syscalls", "sys_exit_openat"),
             optional_tp("file_open_exit", "syscalls", "sys_exit_open"),
             optional_tp("file_openat2_exit", "syscalls", "sys_exit_openat2"),
-        ],
-        fields: &[
-            field("path", "text", "the path as passed, at most 255 bytes"),
-            field("flags", "u32", "open flags (O_RDONLY, O_CREAT, ...)"),
-            field("mode", "u32", "mode for created files"),
-            field("dfd", "s32", "directory fd the path is relative to; -100 is AT_FDCWD"),
-            field("ret", "s64", "the new fd, or -errno"),
         ],
         decode: |t, probe, bytes| {
             let e: abi::FileOpenEvent = record(probe, bytes)?;
@@ -55,28 +48,9 @@ pub const PROBES: &[Probe] = &[
             optional_tp("file_sync_file_range_enter", "syscalls", "sys_enter_sync_file_range"),
             optional_tp("file_msync_enter", "syscalls", "sys_enter_msync"),
         ],
-        fields: &[
-            field(
-                "call",
-                "sync-call",
-                "`sync`, `syncfs`, `fsync`, `fdatasync`, `sync-file-range` or `msync`",
-            ),
-            field("fd", "s32", "the file descriptor, or -1 for sync and msync"),
-        ],
         decode: |_, probe, bytes| {
             let e: abi::FileSyncEvent = record(probe, bytes)?;
-            let call = variant(
-                &[
-                    SyncCall::Sync,
-                    SyncCall::Syncfs,
-                    SyncCall::Fsync,
-                    SyncCall::Fdatasync,
-                    SyncCall::SyncFileRange,
-                    SyncCall::Msync,
-                ],
-                probe,
-                e.call,
-            )?;
+            let call = wit_enum(probe, e.call)?;
             Ok(Body::FileSync(FileSync { call, fd: e.fd }))
         },
         notes: "Sent when the call is entered, as syncsnoop.bt does.",
@@ -95,28 +69,9 @@ pub const PROBES: &[Probe] = &[
             optional_tp("file_fstatat_exit", "syscalls", "sys_exit_newfstatat"),
             optional_tp("file_statfs_exit", "syscalls", "sys_exit_statfs"),
         ],
-        fields: &[
-            field("call", "stat-call", "`stat`, `lstat`, `fstatat`, `statx` or `statfs`"),
-            field(
-                "path",
-                "text",
-                "the path as passed, at most 255 bytes (fstatat, statx: relative to their directory fd)",
-            ),
-            field("ret", "s32", "0 on success, or -errno"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::FileStatEvent = record(probe, bytes)?;
-            let call = variant(
-                &[
-                    StatCall::Stat,
-                    StatCall::Lstat,
-                    StatCall::Fstatat,
-                    StatCall::Statx,
-                    StatCall::Statfs,
-                ],
-                probe,
-                e.call,
-            )?;
+            let call = wit_enum(probe, e.call)?;
             Ok(Body::FileStat(FileStat {
                 call,
                 path: t.c_str(&e.path),
@@ -148,24 +103,9 @@ pub const PROBES: &[Probe] = &[
             optional_tp("file_fdatasync_latency_enter", "syscalls", "sys_enter_fdatasync"),
             optional_tp("file_fdatasync_latency_exit", "syscalls", "sys_exit_fdatasync"),
         ],
-        fields: &[
-            field(
-                "op",
-                "file-op",
-                "`read` (read, pread64), `write` (write, pwrite64), `open` (openat), `fsync` (fsync, fdatasync)",
-            ),
-            field(
-                "fs-type",
-                "text",
-                "the file system's name: `ext4`, `xfs`, `btrfs`, `tmpfs`, `proc`, ...",
-            ),
-            field("latency-ns", "u64", "from the call's entry to its return"),
-            field("fd", "s32", "the file descriptor (for open, the new one)"),
-            field("ret", "s64", "bytes read or written, the new fd, or -errno"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::FileLatencyEvent = record(probe, bytes)?;
-            let op = variant(&[FileOp::Read, FileOp::Write, FileOp::Open, FileOp::Fsync], probe, e.op)?;
+            let op = wit_enum(probe, e.op)?;
             Ok(Body::FileLatency(FileLatency {
                 op,
                 fs_type: t.c_str(&e.fs_type),
@@ -187,12 +127,6 @@ pub const PROBES: &[Probe] = &[
             tp("file_unlinkat_exit", "syscalls", "sys_exit_unlinkat"),
             optional_tp("file_unlink_exit", "syscalls", "sys_exit_unlink"),
             optional_tp("file_rmdir_exit", "syscalls", "sys_exit_rmdir"),
-        ],
-        fields: &[
-            field("path", "text", "the path as passed, at most 255 bytes"),
-            field("dfd", "s32", "directory fd the path is relative to; -100 is AT_FDCWD"),
-            field("flags", "u32", "AT_REMOVEDIR (0x200) when a folder is removed"),
-            field("ret", "s32", "0, or -errno"),
         ],
         decode: |t, probe, bytes| {
             let e: abi::FileUnlinkEvent = record(probe, bytes)?;

@@ -97,7 +97,6 @@ pub struct Probe {
     pub setup: Option<Setup>,
     pub summary: &'static str,
     pub hooks: &'static [Hook],
-    pub fields: &'static [Field],
     /// The record (events.h) to the WIT body (plugin.wit).
     pub decode: Decode,
     /// What to know about when this probe sees an event and how its filters apply.
@@ -120,6 +119,14 @@ const fn optional_tp(program: &'static str, category: &'static str, name: &'stat
     }
 }
 
+const fn btf_tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
+    Hook {
+        program,
+        attach: Attach::BtfTracepoint { category, name },
+        required: true,
+    }
+}
+
 const fn uprobe(program: &'static str, target: &'static str, symbol: &'static str, ret: bool) -> Hook {
     Hook {
         program,
@@ -132,21 +139,35 @@ const fn field(name: &'static str, ty: &'static str, doc: &'static str) -> Field
     Field { name, ty, doc }
 }
 
+// `BODY_FIELDS`: each probe's fields and their docs, from its WIT record.
+include!(concat!(env!("OUT_DIR"), "/wit_fields.rs"));
+
+impl Probe {
+    /// Its event's fields, beyond the header, as its WIT record has them.
+    pub fn fields(&self) -> &'static [Field] {
+        BODY_FIELDS[self.id as usize].1
+    }
+}
+
 /// Fields of the header that every event carries.
 pub const HEADER_FIELDS: &[Field] = &[
-    field("timestamp-ns", "u64", "nanoseconds since boot (CLOCK_BOOTTIME)"),
-    field("cpu", "u32", "CPU the event happened on"),
-    field("pid", "u32", "process id (thread-group id)"),
-    field("tid", "u32", "thread id"),
-    field("ppid", "u32", "parent's process id"),
-    field("uid", "u32", "user id"),
-    field("gid", "u32", "group id"),
-    field("comm", "string", "command name, at most 15 bytes (sent once per batch)"),
-    field("cgroup-id", "u64", "id of the task's cgroup (v2)"),
+    field("timestamp-ns", "u64", "Nanoseconds since boot (CLOCK_BOOTTIME)."),
+    field("cpu", "u32", "CPU the event happened on."),
+    field("pid", "u32", "Process id (thread-group id)."),
+    field("tid", "u32", "Thread id."),
+    field("ppid", "u32", "Parent's process id."),
+    field("uid", "u32", "User id."),
+    field("gid", "u32", "Group id."),
+    field(
+        "comm",
+        "string",
+        "Command name, at most 15 bytes (sent once per batch).",
+    ),
+    field("cgroup-id", "u64", "Id of the task's cgroup (v2)."),
     field(
         "container",
         "option<container>",
-        "the container it ran in; none for a process of the host",
+        "The container it ran in; none for a process of the host.",
     ),
 ];
 
@@ -168,10 +189,6 @@ pub fn all() -> &'static [&'static Probe] {
     });
     &ALL
 }
-
-/// What a `tcp-ends` field holds.
-const TCP_ENDS: &str =
-    "`family` (`ipv4`, `ipv6`), `saddr` and `sport` (local), `daddr` and `dport` (remote); addresses as text";
 
 /// The probe with this name.
 pub fn find(name: &str) -> Option<&'static Probe> {
@@ -195,8 +212,6 @@ pub fn suggest(name: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     /// One row per probe of events.h's list (so `by_id` indexes), each in
@@ -214,73 +229,16 @@ mod tests {
         }
     }
 
-    /// The catalog's fields are the WIT's: the same names and types in the
-    /// same order; and the cases of the WIT's `body` are the probes, in id
-    /// order (the SDKs that read a body by its case number rely on it).
+    /// The cases of the WIT's `body` are the probes, in id order: the
+    /// fields of a probe are its case's (and the SDKs that read a body by its
+    /// case number rely on the order).
     #[test]
-    fn the_fields_are_the_wits() {
-        use wit_parser::{Resolve, Type, TypeDefKind};
-
-        fn type_name(resolve: &Resolve, ty: &Type) -> String {
-            let id = match ty {
-                Type::Bool => return "bool".into(),
-                Type::U8 => return "u8".into(),
-                Type::U16 => return "u16".into(),
-                Type::U32 => return "u32".into(),
-                Type::U64 => return "u64".into(),
-                Type::S32 => return "s32".into(),
-                Type::S64 => return "s64".into(),
-                Type::String => return "string".into(),
-                Type::Id(id) => *id,
-                other => panic!("a field of type {other:?}"),
-            };
-            let def = &resolve.types[id];
-            match (&def.name, &def.kind) {
-                (Some(name), _) => name.clone(),
-                (None, TypeDefKind::List(item)) => format!("list<{}>", type_name(resolve, item)),
-                (None, TypeDefKind::Option(item)) => format!("option<{}>", type_name(resolve, item)),
-                (None, kind) => panic!("an anonymous {kind:?}"),
-            }
-        }
-
-        let mut resolve = Resolve::default();
-        resolve
-            .push_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit"))
-            .unwrap();
-        let (_, events) = resolve
-            .interfaces
-            .iter()
-            .find(|(_, i)| i.name.as_deref() == Some("events"))
-            .unwrap();
-        let record = |name: &str| -> Vec<(String, String)> {
-            let TypeDefKind::Record(r) = &resolve.types[events.types[name]].kind else {
-                panic!("{name} is not a record");
-            };
-            r.fields
-                .iter()
-                .map(|f| (f.name.clone(), type_name(&resolve, &f.ty)))
-                .collect()
-        };
-        let TypeDefKind::Variant(body) = &resolve.types[events.types["body"]].kind else {
-            panic!("body is not a variant");
-        };
-        let cases: Vec<String> = body.cases.iter().map(|c| c.name.clone()).collect();
+    fn the_wits_body_cases_are_the_probes() {
+        let cases: Vec<&str> = BODY_FIELDS.iter().map(|(case, _)| *case).collect();
         let probes: Vec<String> = all().iter().map(|p| p.name.replace('.', "-")).collect();
         assert_eq!(cases, probes);
-        for (case, probe) in body.cases.iter().zip(all()) {
-            let Some(ty) = &case.ty else {
-                panic!("{} carries no record", case.name)
-            };
-            let ours: Vec<(String, String)> = probe
-                .fields
-                .iter()
-                .map(|f| (f.name.to_string(), f.ty.to_string()))
-                .collect();
-            assert_eq!(ours, record(&type_name(&resolve, ty)), "{}", probe.name);
-        }
         let header: Vec<&str> = HEADER_FIELDS.iter().map(|f| f.name).collect();
-        let wit: Vec<String> = record("headers").into_iter().map(|(name, _)| name).collect();
-        assert_eq!(header, wit);
+        assert_eq!(header, HEADER_NAMES);
     }
 
     #[test]

@@ -5,9 +5,9 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{DecodeError, record, tcp_ends};
-use super::{Attach, Delivery, Hook, Probe, TCP_ENDS, field, optional_tp, tp};
+use super::{Delivery, Probe, btf_tp, optional_tp, tp};
 use crate::wit::{
-    Body, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, TcpState,
+    Body, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, TcpState, WitEnum,
 };
 
 pub const PROBES: &[Probe] = &[
@@ -19,11 +19,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "an outgoing TCP connection (IPv4 or IPv6) was established or failed (as tcpconnect)",
         hooks: &[tp("net_tcp_connect_state", "sock", "inet_sock_set_state")],
-        fields: &[
-            field("ends", "tcp-ends", TCP_ENDS),
-            field("established", "bool", "false when it was refused, reset or timed out"),
-            field("latency-ns", "u64", "from the SYN to the answer"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::NetTcpConnectEvent = record(probe, bytes)?;
             Ok(Body::NetTcpConnect(NetTcpConnect {
@@ -42,12 +37,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "a TCP connection closed, with its duration and bytes (as tcplife)",
         hooks: &[tp("net_tcp_life_state", "sock", "inet_sock_set_state")],
-        fields: &[
-            field("ends", "tcp-ends", TCP_ENDS),
-            field("duration-ns", "u64", "from the first SYN to the close"),
-            field("rx-bytes", "u64", "bytes received (tcp_sock.bytes_received)"),
-            field("tx-bytes", "u64", "bytes sent and acknowledged (tcp_sock.bytes_acked)"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::NetTcpLifeEvent = record(probe, bytes)?;
             Ok(Body::NetTcpLife(NetTcpLife {
@@ -66,41 +55,12 @@ pub const PROBES: &[Probe] = &[
         delivery: Delivery::Stream,
         setup: None,
         summary: "a TCP segment was retransmitted (as tcpretrans)",
-        hooks: &[Hook {
-            program: "net_tcp_retransmit",
-            attach: Attach::BtfTracepoint {
-                category: "tcp",
-                name: "tcp_retransmit_skb",
-            },
-            required: true,
-        }],
-        fields: &[
-            field("ends", "tcp-ends", TCP_ENDS),
-            field(
-                "state",
-                "tcp-state",
-                "the connection's TCP state (`syn-sent` for a SYN sent again)",
-            ),
-        ],
+        hooks: &[btf_tp("net_tcp_retransmit", "tcp", "tcp_retransmit_skb")],
         decode: |t, probe, bytes| {
             let e: abi::NetTcpRetransmitEvent = record(probe, bytes)?;
-            const STATES: [TcpState; 12] = [
-                TcpState::Established,
-                TcpState::SynSent,
-                TcpState::SynRecv,
-                TcpState::FinWait1,
-                TcpState::FinWait2,
-                TcpState::TimeWait,
-                TcpState::Close,
-                TcpState::CloseWait,
-                TcpState::LastAck,
-                TcpState::Listen,
-                TcpState::Closing,
-                TcpState::NewSynRecv,
-            ];
             let state = (e.state as usize)
                 .checked_sub(1)
-                .and_then(|i| STATES.get(i))
+                .and_then(|i| TcpState::CASES.get(i))
                 .copied()
                 .ok_or(DecodeError::UnknownState { probe, state: e.state })?;
             Ok(Body::NetTcpRetransmit(NetTcpRetransmit {
@@ -121,15 +81,6 @@ pub const PROBES: &[Probe] = &[
             tp("net_tcp_accept4_exit", "syscalls", "sys_exit_accept4"),
             optional_tp("net_tcp_accept_exit", "syscalls", "sys_exit_accept"),
         ],
-        fields: &[
-            field("ends", "tcp-ends", TCP_ENDS),
-            field(
-                "backlog",
-                "u32",
-                "connections still waiting on the listener after this one",
-            ),
-            field("max-backlog", "u32", "the listener's listen() backlog"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::NetTcpBacklogEvent = record(probe, bytes)?;
             Ok(Body::NetTcpAccept(NetTcpAccept {
@@ -148,23 +99,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "the kernel dropped a TCP packet (IPv4 or IPv6), with its reason (as tcpdrop)",
         hooks: &[tp("net_tcp_drop", "skb", "kfree_skb")],
-        fields: &[
-            field(
-                "ends",
-                "tcp-ends",
-                "as in the packet: `saddr`/`sport` its source, `daddr`/`dport` its destination; `family`",
-            ),
-            field(
-                "tcp-flags",
-                "u8",
-                "the packet's TCP flags: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10",
-            ),
-            field(
-                "reason",
-                "u32",
-                "the kernel's drop reason (`names.drop-reason` names it: NO_SOCKET, TCP_LISTEN_OVERFLOW, ...); 0 before Linux 5.17",
-            ),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::NetTcpDropEvent = record(probe, bytes)?;
             Ok(Body::NetTcpDrop(NetTcpDrop {
@@ -183,11 +117,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "a TCP handshake completed on a listener, with the listener's backlog (as tcpsynbl)",
         hooks: &[tp("net_tcp_syn_backlog_state", "sock", "inet_sock_set_state")],
-        fields: &[
-            field("ends", "tcp-ends", TCP_ENDS),
-            field("backlog", "u32", "connections already waiting on the listener"),
-            field("max-backlog", "u32", "the listener's listen() backlog"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::NetTcpBacklogEvent = record(probe, bytes)?;
             Ok(Body::NetTcpSynBacklog(NetTcpSynBacklog {

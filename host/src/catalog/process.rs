@@ -4,11 +4,11 @@
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
-use super::read::{record, variant};
-use super::{Delivery, Probe, field, optional_tp, tp};
+use super::read::{record, wit_enum};
+use super::{Delivery, Probe, optional_tp, tp};
 use crate::wit::{
-    Body, KillCall, MemoryOomKill, MemorySwapin, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable,
-    SecuritySetuid, SetuidCall, SignalKill,
+    Body, MemoryOomKill, MemorySwapin, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable,
+    SecuritySetuid, SignalKill,
 };
 
 pub const PROBES: &[Probe] = &[
@@ -24,21 +24,6 @@ pub const PROBES: &[Probe] = &[
             tp("process_exec_exit", "syscalls", "sys_exit_execve"),
             optional_tp("process_execat_enter", "syscalls", "sys_enter_execveat"),
             optional_tp("process_execat_exit", "syscalls", "sys_exit_execveat"),
-        ],
-        fields: &[
-            field(
-                "caller-comm",
-                "text",
-                "command name before the exec: who ran the program",
-            ),
-            field("filename", "text", "the path passed to execve (at most 255 bytes)"),
-            field(
-                "argv",
-                "list<text>",
-                "arguments, argv[0] first: at most 32, 1 KiB in all",
-            ),
-            field("argv-truncated", "bool", "more arguments were passed than are kept"),
-            field("ret", "s32", "0 on success, or -errno"),
         ],
         decode: |t, probe, bytes| {
             let e: abi::ProcessExecEvent = record(probe, bytes)?;
@@ -65,12 +50,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "a process exited (its thread-group leader)",
         hooks: &[tp("process_exit", "sched", "sched_process_exit")],
-        fields: &[
-            field("exit-code", "u32", "the exit status, when not killed by a signal"),
-            field("signal", "u32", "the signal that killed it, or 0"),
-            field("core-dumped", "bool", "whether it dumped core"),
-            field("lifetime-ns", "u64", "time from the process's start to its exit"),
-        ],
         decode: |_, probe, bytes| {
             let e: abi::ProcessExitEvent = record(probe, bytes)?;
             // The kernel's wait status: exit code in bits 8-15, signal in 0-6, core flag 7.
@@ -95,23 +74,9 @@ pub const PROBES: &[Probe] = &[
             optional_tp("signal_tkill_exit", "syscalls", "sys_exit_tkill"),
             optional_tp("signal_tgkill_exit", "syscalls", "sys_exit_tgkill"),
         ],
-        fields: &[
-            field("call", "kill-call", "`kill`, `tkill` or `tgkill`"),
-            field(
-                "target",
-                "s32",
-                "kill's pid (0: the sender's process group, -1: all it may signal, < -1: that group), or tkill/tgkill's thread id",
-            ),
-            field(
-                "signal",
-                "u32",
-                "the signal number; 0 only checks that the target exists",
-            ),
-            field("ret", "s32", "0 on success, or -errno"),
-        ],
         decode: |_, probe, bytes| {
             let e: abi::SignalKillEvent = record(probe, bytes)?;
-            let call = variant(&[KillCall::Kill, KillCall::Tkill, KillCall::Tgkill], probe, e.call)?;
+            let call = wit_enum(probe, e.call)?;
             Ok(Body::SignalKill(SignalKill {
                 call,
                 target: e.target,
@@ -131,20 +96,6 @@ pub const PROBES: &[Probe] = &[
         hooks: &[
             tp("process_nanosleep_enter", "syscalls", "sys_enter_nanosleep"),
             optional_tp("process_clock_nanosleep_enter", "syscalls", "sys_enter_clock_nanosleep"),
-        ],
-        fields: &[
-            field(
-                "duration-ns",
-                "u64",
-                "the requested sleep; with `absolute`, the wake-up time on `clock`",
-            ),
-            field(
-                "clock",
-                "u32",
-                "the clock: 0 CLOCK_REALTIME, 1 CLOCK_MONOTONIC (nanosleep's), ...",
-            ),
-            field("absolute", "bool", "TIMER_ABSTIME was given"),
-            field("parent-comm", "text", "the parent process's command name"),
         ],
         decode: |t, probe, bytes| {
             let e: abi::ProcessSleepEvent = record(probe, bytes)?;
@@ -174,38 +125,9 @@ pub const PROBES: &[Probe] = &[
             optional_tp("security_setreuid_enter", "syscalls", "sys_enter_setreuid"),
             optional_tp("security_setreuid_exit", "syscalls", "sys_exit_setreuid"),
         ],
-        fields: &[
-            field("call", "setuid-call", "`setuid`, `setfsuid`, `setresuid` or `setreuid`"),
-            field("caller-uid", "u32", "the caller's uid before the call"),
-            field(
-                "uid",
-                "s32",
-                "setuid and setfsuid's uid; setresuid and setreuid's real uid (-1: unchanged)",
-            ),
-            field(
-                "euid",
-                "s32",
-                "setresuid and setreuid's effective uid (-1: unchanged or not given)",
-            ),
-            field("suid", "s32", "setresuid's saved uid (-1: unchanged or not given)"),
-            field(
-                "ret",
-                "s32",
-                "0 on success, or -errno; setfsuid returns the previous fsuid",
-            ),
-        ],
         decode: |_, probe, bytes| {
             let e: abi::SecuritySetuidEvent = record(probe, bytes)?;
-            let call = variant(
-                &[
-                    SetuidCall::Setuid,
-                    SetuidCall::Setfsuid,
-                    SetuidCall::Setresuid,
-                    SetuidCall::Setreuid,
-                ],
-                probe,
-                e.call,
-            )?;
+            let call = wit_enum(probe, e.call)?;
             Ok(Body::SecuritySetuid(SecuritySetuid {
                 call,
                 caller_uid: e.caller_uid,
@@ -225,11 +147,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "a task was created by fork, vfork or clone: a process or a thread (as pidpersec)",
         hooks: &[tp("process_fork", "sched", "sched_process_fork")],
-        fields: &[field(
-            "child-pid",
-            "u32",
-            "the new task's id: its pid, or its thread id for a thread",
-        )],
         decode: |_, probe, bytes| {
             let e: abi::ProcessForkEvent = record(probe, bytes)?;
             Ok(Body::ProcessFork(ProcessFork { child_pid: e.child_pid }))
@@ -244,14 +161,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "the kernel checked a capability of a task, granted or not (as capable)",
         hooks: &[tp("security_capable", "capability", "cap_capable")],
-        fields: &[
-            field(
-                "cap",
-                "u32",
-                "the capability's number: CAP_CHOWN 0, ..., CAP_SYS_ADMIN 21, ...",
-            ),
-            field("ret", "s32", "0 when the task has it, else -EPERM"),
-        ],
         decode: |_, probe, bytes| {
             let e: abi::SecurityCapableEvent = record(probe, bytes)?;
             Ok(Body::SecurityCapable(SecurityCapable { cap: e.cap, ret: e.ret }))
@@ -266,16 +175,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "the OOM killer chose a victim (as oomkill)",
         hooks: &[tp("memory_oom_kill", "oom", "mark_victim")],
-        fields: &[
-            field("victim-pid", "u32", "the process to be killed"),
-            field("victim-comm", "text", "its command name (empty before Linux 6.x)"),
-            field("victim-uid", "u32", "its user (0 before Linux 6.x)"),
-            field("total-vm-kb", "u64", "its virtual memory, KiB (0 before Linux 6.x)"),
-            field("anon-rss-kb", "u64", "its anonymous resident memory, KiB"),
-            field("file-rss-kb", "u64", "its file-backed resident memory, KiB"),
-            field("shmem-rss-kb", "u64", "its shared-memory resident memory, KiB"),
-            field("oom-score-adj", "s32", "its oom_score_adj"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::MemoryOomKillEvent = record(probe, bytes)?;
             Ok(Body::MemoryOomKill(MemoryOomKill {
@@ -299,10 +198,6 @@ pub const PROBES: &[Probe] = &[
         setup: Some(crate::swaps::load_devices),
         summary: "pages were read back from a swap partition (as swapin)",
         hooks: &[tp("memory_swapin", "block", "block_bio_queue")],
-        fields: &[
-            field("pages", "u32", "pages read (swap readahead reads several at once)"),
-            field("device", "text", "the swap device, as major:minor"),
-        ],
         decode: |t, probe, bytes| {
             let e: abi::MemorySwapinEvent = record(probe, bytes)?;
             // The kernel's dev_t: major in the top 12 bits, minor in the low 20.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::escape;
-use crate::wit::{IpFamily, TcpEnds, Text};
+use crate::wit::{IpFamily, TcpEnds, Text, WitEnum};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -78,10 +78,10 @@ pub fn record<T: aya::Pod>(probe: ProbeId, bytes: &[u8]) -> Result<T, DecodeErro
     })
 }
 
-/// The WIT enum case numbered `value` in the C enum, whose order `cases`
-/// (the WIT's) follows.
-pub fn variant<T: Copy>(cases: &[T], probe: ProbeId, value: u32) -> Result<T, DecodeError> {
-    cases
+/// The WIT enum case at position `value`, as the eBPF program wrote it
+/// (wit_enums.h).
+pub fn wit_enum<T: WitEnum>(probe: ProbeId, value: u32) -> Result<T, DecodeError> {
+    T::CASES
         .get(value as usize)
         .copied()
         .ok_or(DecodeError::UnknownCall { probe, call: value })

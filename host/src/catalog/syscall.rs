@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::record;
-use super::{Attach, Delivery, Hook, Probe, field};
+use super::{Delivery, Probe, btf_tp};
 use crate::wit::{Body, SyscallCount, SyscallEnter};
 
 pub const PROBES: &[Probe] = &[
@@ -16,19 +16,7 @@ pub const PROBES: &[Probe] = &[
         delivery: Delivery::Stream,
         setup: None,
         summary: "a system call was entered",
-        hooks: &[Hook {
-            program: "syscall_enter",
-            attach: Attach::BtfTracepoint {
-                category: "raw_syscalls",
-                name: "sys_enter",
-            },
-            required: true,
-        }],
-        fields: &[field(
-            "id",
-            "u32",
-            "the syscall number (the `names.syscall` import names it)",
-        )],
+        hooks: &[btf_tp("syscall_enter", "raw_syscalls", "sys_enter")],
         decode: |_, probe, bytes| {
             let e: abi::SyscallEnterEvent = record(probe, bytes)?;
             Ok(Body::SyscallEnter(SyscallEnter { id: e.id as u32 }))
@@ -42,18 +30,7 @@ pub const PROBES: &[Probe] = &[
         delivery: Delivery::KernelCounts,
         setup: None,
         summary: "system calls counted in the kernel, per process, syscall and command name",
-        hooks: &[Hook {
-            program: "syscall_count",
-            attach: Attach::BtfTracepoint {
-                category: "raw_syscalls",
-                name: "sys_enter",
-            },
-            required: true,
-        }],
-        fields: &[
-            field("id", "u32", "the syscall number (the `names.syscall` import names it)"),
-            field("count", "u64", "calls made in the interval"),
-        ],
+        hooks: &[btf_tp("syscall_count", "raw_syscalls", "sys_enter")],
         decode: |_, probe, bytes| {
             let e: abi::SyscallCountEvent = record(probe, bytes)?;
             Ok(Body::SyscallCount(SyscallCount {

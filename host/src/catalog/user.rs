@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::record;
-use super::{Delivery, Probe, field, uprobe};
+use super::{Delivery, Probe, uprobe};
 use crate::wit::{Body, ProcessThread, ShellReadline};
 
 pub const PROBES: &[Probe] = &[
@@ -17,7 +17,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "bash read a command line (as bashreadline)",
         hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
-        fields: &[field("line", "text", "the line, at most 255 bytes")],
         decode: |t, probe, bytes| {
             let e: abi::ShellReadlineEvent = record(probe, bytes)?;
             Ok(Body::ShellReadline(ShellReadline { line: t.c_str(&e.line) }))
@@ -32,11 +31,6 @@ pub const PROBES: &[Probe] = &[
         setup: None,
         summary: "a thread is being created with pthread_create (as threadsnoop)",
         hooks: &[uprobe("process_thread", "libc.so.6", "pthread_create", false)],
-        fields: &[field(
-            "start-routine",
-            "u64",
-            "the new thread's function: an address in the process (plugins cannot resolve it to a name)",
-        )],
         decode: |_, probe, bytes| {
             let e: abi::ProcessThreadEvent = record(probe, bytes)?;
             Ok(Body::ProcessThread(ProcessThread {

@@ -20,6 +20,7 @@ use worker::{Batch, STUCK_GRACE, WhenFull, WorkerEnv, WorkerHandle, unless_stuck
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,12 +43,11 @@ use crate::maps::MapRegistry;
 use crate::output::{Output, PluginStats, ProbeStats};
 use crate::probes::Probes;
 use crate::prometheus::{Published, SharedStats};
+use crate::recorder::Recorder;
 use crate::runtime::Runtime;
 
 /// Most events handed to a plugin in one call.
 pub(crate) const BATCH: usize = 1024;
-/// How often `wasmtrace record` polls its ring buffers.
-pub(crate) const IDLE_POLL: Duration = Duration::from_millis(5);
 /// The reader drains at most once per this long: woken sooner after a drain,
 /// it waits out the rest, so that a storm costs one wake-up per this many
 /// milliseconds of events, not one per event (the kernel only wakes a reader
@@ -59,6 +59,17 @@ const DRAIN_SLICE: usize = 64 * BATCH;
 /// one's remaining batches are then counted as dropped, so that Ctrl-C is quick.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
 
+/// What a session reads, and what becomes of it.
+pub enum Mode {
+    /// The kernel's records, delivered to the plugins.
+    Run,
+    /// A recording's records, delivered to the plugins.
+    Replay(Box<Replay>),
+    /// The kernel's records, written to a recording at this path as they are
+    /// read: no plugin runs (`wasmtrace record`).
+    Record(PathBuf),
+}
+
 pub struct Session {
     config: Config,
     runtime: Arc<Runtime>,
@@ -67,6 +78,8 @@ pub struct Session {
     /// Where loaded versions of changed plugins are sent (with `watch`).
     loaded_tx: Option<UnboundedSender<reload::Loaded>>,
     source: Source,
+    /// Where `record` writes what `source` reads, instead of decoding it.
+    recorder: Option<Recorder>,
     workers: Vec<WorkerHandle>,
     maps: MapRegistry,
     output: SharedOutput,
@@ -92,8 +105,8 @@ pub struct Session {
 impl Session {
     /// Loads the plugins (each onto a worker of its own), works out the
     /// probes they need, and attaches them; or, given a recording, replays
-    /// it to them instead. Runs inside the tokio runtime.
-    pub async fn start(config: Config, output: Output, replay: Option<Replay>) -> anyhow::Result<Session> {
+    /// it to them instead; or records. Runs inside the tokio runtime.
+    pub async fn start(config: Config, output: Output, mode: Mode) -> anyhow::Result<Session> {
         let maps = MapRegistry::default();
         let output = Arc::new(Mutex::new(output));
         let runtime = Arc::new(
@@ -106,6 +119,11 @@ impl Session {
         } else {
             (None, None)
         };
+        let (replay, record) = match mode {
+            Mode::Run => (None, None),
+            Mode::Replay(replay) => (Some(replay), None),
+            Mode::Record(path) => (None, Some(path)),
+        };
         let live = replay.is_none();
         let loader = Loader::new(runtime.clone(), config.limits.plugin);
         let (workers, wanted) = load_plugins(&config, &loader, &runtime, &maps, &output, live).await?;
@@ -115,7 +133,7 @@ impl Session {
             false => Decoder::default(),
         };
         let (source, when_full) = match replay {
-            Some(replay) => (Source::Recording(Box::new(replay)), WhenFull::Wait),
+            Some(replay) => (Source::Recording(replay), WhenFull::Wait),
             None => {
                 if wanted.is_empty() && !config.watch {
                     bail!(
@@ -126,11 +144,15 @@ impl Session {
                 (Source::Kernel(probes), WhenFull::Drop)
             }
         };
+        let recorder = match &record {
+            Some(path) => Some(Recorder::create(path, source.probes())?),
+            None => None,
+        };
         let published = SharedStats::default();
         if let Some(metrics) = &config.output.prometheus {
             serve_metrics(metrics, &maps, &published)?;
         }
-        announce(&source, &workers);
+        announce(&source, &workers, record.as_deref());
 
         let mut session = Session {
             config,
@@ -139,6 +161,7 @@ impl Session {
             reloads,
             loaded_tx,
             source,
+            recorder,
             workers,
             maps,
             output,
@@ -273,13 +296,26 @@ impl Session {
         let mut total = 0;
         loop {
             let (decoder, events, errors) = (&mut self.decoder, &mut self.events, &mut self.decode_errors);
-            let n = self.source.drain(BATCH, |bytes| match decoder.push(bytes) {
-                Ok(probe) => events[probe as usize] += 1,
-                Err(e) => {
-                    *errors += 1;
-                    tracing::debug!("dropping a record: {e}");
+            let n = match &mut self.recorder {
+                Some(recorder) => {
+                    let n = self.source.drain(BATCH, |bytes| {
+                        if let Some(probe) = recorder.write(bytes) {
+                            events[probe as usize] += 1;
+                        }
+                    });
+                    if let Some(e) = recorder.take_failure() {
+                        return Err(e).context("writing the recording");
+                    }
+                    n
                 }
-            });
+                None => self.source.drain(BATCH, |bytes| match decoder.push(bytes) {
+                    Ok(probe) => events[probe as usize] += 1,
+                    Err(e) => {
+                        *errors += 1;
+                        tracing::debug!("dropping a record: {e}");
+                    }
+                }),
+            };
             // What was read before a cut in a recording still counts.
             self.dispatch().await;
             let n = n?;
@@ -374,6 +410,11 @@ impl Session {
             self.output().plugin_failed(&worker.name, &message);
         }
         let (probes, plugins) = self.publish();
+        // Summed up even when the run failed: what was recorded is replayable.
+        let recorded = match self.recorder.take() {
+            Some(recorder) => recorder.finish(&probes).context("ending the recording"),
+            None => Ok(()),
+        };
         for (i, worker) in std::mem::take(&mut self.workers).into_iter().enumerate() {
             if pending.contains(&i) {
                 worker.leave();
@@ -396,7 +437,7 @@ impl Session {
                 self.decode_errors
             );
         }
-        Ok(())
+        recorded
     }
 
     /// Which workers receive each probe's batches; probes nobody receives
@@ -738,8 +779,17 @@ fn serve_metrics(metrics: &crate::config::Metrics, maps: &MapRegistry, published
 }
 
 /// The start-up line: which probes go into which plugins.
-fn announce(source: &Source, workers: &[WorkerHandle]) {
+fn announce(source: &Source, workers: &[WorkerHandle], recording: Option<&std::path::Path>) {
     let names: Vec<&str> = source.probes().into_iter().map(|id| catalog::by_id(id).name).collect();
+    if let Some(path) = recording {
+        eprintln!(
+            "wasmtrace: recording {} probe(s) ({}) into {}; Ctrl-C to stop",
+            names.len(),
+            names.join(", "),
+            path.display()
+        );
+        return;
+    }
     let plugins: Vec<&str> = workers.iter().map(|w| w.name.as_str()).collect();
     eprintln!(
         "wasmtrace: {} {} probe(s) ({}) into {} plugin(s) ({}){}",

@@ -29,6 +29,7 @@
 extern crate self as wasmtrace_sdk;
 
 mod config;
+mod enums;
 mod event;
 mod maps;
 mod output;

@@ -11,7 +11,9 @@
 //! - "huge": a key, a row cell and a log line of 1 MiB each.
 //!
 //! `per_call` defaults to 200,000; `text` (default 100 `x`) is the rows',
-//! logs' and findings' text.
+//! logs' and findings' text. A flood of output also counts itself in the
+//! map `floods`, so that a test knows how many there were (a flood of maps
+//! or keys does not: that map would take part of what it measures).
 
 use wasmtrace_sdk::bindings::wasmtrace::plugin::maps as host;
 use wasmtrace_sdk::{Config, Event, Finding, Level, Plugin, Row, Severity, log, plugin, set_columns};
@@ -23,12 +25,16 @@ struct Flood {
     /// Numbers keys and maps so that each one is new.
     next: u64,
     keys: host::Counter,
+    floods: Option<host::Counter>,
     /// Handles kept alive on purpose.
     hoard: Vec<host::Counter>,
 }
 
 impl Flood {
     fn flood(&mut self) {
+        if let Some(floods) = &self.floods {
+            floods.add(&[], 1);
+        }
         let text = self.text.as_str();
         for _ in 0..self.per_call {
             self.next += 1;
@@ -59,12 +65,16 @@ impl Plugin for Flood {
     const PROBES: &'static [&'static str] = &["file.open"];
 
     fn init(config: &Config) -> Result<Self, String> {
+        let what = config.text("flood")?.unwrap_or("keys").to_string();
+        let floods = matches!(what.as_str(), "columns" | "rows" | "logs" | "findings")
+            .then(|| host::Counter::new("floods", &[]));
         Ok(Flood {
-            what: config.text("flood")?.unwrap_or("keys").to_string(),
+            what,
             per_call: config.integer("per_call")?.unwrap_or(200_000) as u64,
             text: config.text("text")?.map_or_else(|| "x".repeat(100), str::to_string),
             next: 0,
             keys: host::Counter::new("keys", &["key".to_string()]),
+            floods,
             hoard: Vec::new(),
         })
     }
