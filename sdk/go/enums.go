@@ -121,3 +121,35 @@ const (
 
 // String is its name as the tools print it.
 func (v FileOp) String() string { return enumName(v, "read", "write", "open", "fsync") }
+
+// QueueReason is how a task came to wait on a run queue.
+type QueueReason uint8
+
+const (
+	Wakeup QueueReason = iota
+	NewTask
+	Preempted
+)
+
+// String is its name as the tools print it.
+func (v QueueReason) String() string { return enumName(v, "wakeup", "new_task", "preempted") }
+
+// TaskState is a task's state as ps shows it (R, S, D, T, t, X, Z, P, I).
+type TaskState uint8
+
+const (
+	Running TaskState = iota
+	Sleeping
+	DiskSleep
+	Stopped
+	Traced
+	Dead
+	Zombie
+	Parked
+	Idle
+)
+
+// String is its name as the tools print it.
+func (v TaskState) String() string {
+	return enumName(v, "running", "sleeping", "disk_sleep", "stopped", "traced", "dead", "zombie", "parked", "idle")
+}

@@ -283,6 +283,22 @@ type SyscallCount struct {
 	Count uint64
 }
 
+// SchedRunqLatency is sched.runq-latency: a task got a CPU after waiting on a run queue.
+// The header is that task, on the CPU it now runs on.
+type SchedRunqLatency struct {
+	// Time from when it became runnable to when it ran: its run-queue latency.
+	LatencyNs uint64
+	// How it became runnable.
+	QueuedBy QueueReason
+	// The thread it took the CPU from (0: the CPU was idle).
+	PrevTid uint32
+	// That thread's command name.
+	PrevComm Text
+	// The state that thread left the CPU in: running when it was preempted
+	// (or yielded), else why it stopped running (sleeping, disk-sleep, ...).
+	PrevState TaskState
+}
+
 // TCPEnds is the two ends of a TCP connection.
 type TCPEnds struct {
 	// The address family: ipv4 or ipv6.
@@ -321,6 +337,7 @@ func (*FileLatency) Probe() string      { return "file.latency" }
 func (*MemorySwapin) Probe() string     { return "memory.swapin" }
 func (*FileUnlink) Probe() string       { return "file.unlink" }
 func (*SyscallCount) Probe() string     { return "syscall.count" }
+func (*SchedRunqLatency) Probe() string { return "sched.runq-latency" }
 
 // tcpEnds reads a tcp-ends record: aligned to 4, and as long as a multiple of 4.
 func (c *cursor) tcpEnds() TCPEnds {
@@ -356,6 +373,7 @@ var bodies struct {
 	memorySwapin     MemorySwapin
 	fileUnlink       FileUnlink
 	syscallCount     SyscallCount
+	schedRunqLatency SchedRunqLatency
 }
 
 // liftBody reads the body at addr: its case (a byte), then its record.
@@ -457,6 +475,10 @@ func liftBody(addr uint32) Body {
 	case 23:
 		b := &bodies.syscallCount
 		*b = SyscallCount{ID: c.u32(), Count: c.u64()}
+		return b
+	case 24:
+		b := &bodies.schedRunqLatency
+		*b = SchedRunqLatency{LatencyNs: c.u64(), QueuedBy: QueueReason(c.u8()), PrevTid: c.u32(), PrevComm: c.text(), PrevState: TaskState(c.u8())}
 		return b
 	}
 	return nil

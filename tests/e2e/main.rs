@@ -27,6 +27,7 @@ mod quotas;
 mod receivers;
 mod record_replay;
 mod sandbox;
+mod sched;
 mod soak;
 mod syscalls;
 mod templates;

@@ -54,39 +54,65 @@ static __always_inline int listed(const __u32 *list, __u32 n, __u32 value)
 	return 0;
 }
 
-/* True when the current task runs where the filter's scope says: by pid
- * namespace (a container has its own) or by cgroup (a named container's). */
-static __always_inline int scope_selected(const struct filter *f)
+/* The id of the task's cgroup `level` levels below the root (as
+ * bpf_get_current_ancestor_cgroup_id, for another task), or 0. */
+static __always_inline __u64 task_ancestor_cgroup_id(struct task_struct *task, int level)
+{
+	struct cgroup *cgrp = task->cgroups->dfl_cgrp;
+	if (level < 0 || level > cgrp->level)
+		return 0;
+	if (bpf_core_field_exists(cgrp->ancestors)) {
+		struct cgroup *ancestor = 0;
+		bpf_probe_read_kernel(&ancestor, sizeof(ancestor), &cgrp->ancestors[level]);
+		return ancestor ? BPF_CORE_READ(ancestor, kn, id) : 0;
+	}
+	struct cgroup___ids *ids = (void *)cgrp;
+	__u64 id = 0;
+	bpf_probe_read_kernel(&id, sizeof(id), &ids->ancestor_ids[level]);
+	return id;
+}
+
+/* The filters and the header read a task: the current one through helpers
+ * (cheapest), or another (`task`, e.g. the one a context switch runs next)
+ * through its task_struct. Callers pass a constant 0 for the current task,
+ * so that the other branch compiles away. */
+
+/* True when the task runs where the filter's scope says: by pid namespace
+ * (a container has its own) or by cgroup (a named container's). */
+static __always_inline int scope_selected(const struct filter *f, struct task_struct *task)
 {
 	if (f->scope == SCOPE_CGROUPS) {
 		/* A container's processes may be in cgroups it made below its own. */
 		for (int i = 0; i < CGROUPS_MAX; i++)
-			if (i < f->n_cgroups &&
-			    bpf_get_current_ancestor_cgroup_id(f->cgroup_levels[i]) == f->cgroups[i])
+			if (i < f->n_cgroups && f->cgroups[i] == (task ? task_ancestor_cgroup_id(task, f->cgroup_levels[i])
+								       : bpf_get_current_ancestor_cgroup_id(f->cgroup_levels[i])))
 				return 1;
 		return 0;
 	}
-	int nested = bpf_get_current_task_btf()->thread_pid->level > 0;
+	int nested = (task ?: bpf_get_current_task_btf())->thread_pid->level > 0;
 	return f->scope == SCOPE_CONTAINERS ? nested : !nested;
 }
 
-/* True when the current task passes the probe's filter. */
-static __always_inline int task_selected(__u32 probe)
+/* True when the task passes the probe's filter. */
+static __always_inline int selected(__u32 probe, struct task_struct *task)
 {
 	struct filter *f = bpf_map_lookup_elem(&filters, &probe);
 	if (!f || !f->enabled)
 		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = task ? task->tgid : bpf_get_current_pid_tgid() >> 32;
 	if (tgid == f->exclude_tgid)
 		return 0;
 	if (!listed(f->pids, f->n_pids, tgid))
 		return 0;
 	/* Only asked for when filtered on: the helper is most of the filter's cost. */
-	if (f->n_uids && !listed(f->uids, f->n_uids, (__u32)bpf_get_current_uid_gid()))
+	if (f->n_uids && !listed(f->uids, f->n_uids, task ? task->cred->uid.val : (__u32)bpf_get_current_uid_gid()))
 		return 0;
 	if (f->n_comms) {
 		char comm[COMM_LEN] __attribute__((aligned(8))) = {};
-		bpf_get_current_comm(comm, sizeof(comm));
+		if (task)
+			__builtin_memcpy(comm, task->comm, sizeof(comm));
+		else
+			bpf_get_current_comm(comm, sizeof(comm));
 		int hit = 0;
 		for (int i = 0; i < FILTER_MAX; i++)
 			if (i < f->n_comms && comm_eq(comm, f->comms[i]))
@@ -94,9 +120,15 @@ static __always_inline int task_selected(__u32 probe)
 		if (!hit)
 			return 0;
 	}
-	if (f->scope != SCOPE_ANY && !scope_selected(f))
+	if (f->scope != SCOPE_ANY && !scope_selected(f, task))
 		return 0;
 	return 1;
+}
+
+/* True when the current task passes the probe's filter. */
+static __always_inline int task_selected(__u32 probe)
+{
+	return selected(probe, 0);
 }
 
 static __always_inline void count_drop(__u32 probe)
@@ -106,38 +138,52 @@ static __always_inline void count_drop(__u32 probe)
 		*n += 1;
 }
 
-/* The current task's header for an event of `probe`, stamped now. The task
- * pointer is one the verifier trusts, so its fields are plain loads: the
- * parent's pid and the comm cost ~2 ns instead of a helper call each. */
-static __always_inline void fill_header(struct event_header *h, __u32 probe)
+/* The task's header for an event of `probe`, stamped now. The task pointer
+ * is one the verifier trusts, so its fields are plain loads: the parent's
+ * pid and the comm cost ~2 ns instead of a helper call each. */
+static __always_inline void fill_header(struct event_header *h, __u32 probe, struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *t = task ?: bpf_get_current_task_btf();
 	h->ts_boot_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->probe = probe;
 	h->cpu = bpf_get_smp_processor_id();
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->ppid = task->real_parent->tgid;
-	h->uid = (__u32)uid_gid;
-	h->gid = uid_gid >> 32;
+	if (task) {
+		h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+		h->pid = task->tgid;
+		h->tid = task->pid;
+		h->uid = task->cred->uid.val;
+		h->gid = task->cred->gid.val;
+	} else {
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		__u64 uid_gid = bpf_get_current_uid_gid();
+		h->cgroup_id = bpf_get_current_cgroup_id();
+		h->pid = pid_tgid >> 32;
+		h->tid = (__u32)pid_tgid;
+		h->uid = (__u32)uid_gid;
+		h->gid = uid_gid >> 32;
+	}
+	h->ppid = t->real_parent->tgid;
 	h->_pad = 0;
-	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
+	__builtin_memcpy(h->comm, t->comm, sizeof(h->comm));
 }
 
-/* Reserves a record in the ring buffer and fills its header; counts a drop
- * when the buffer is full. */
-static __always_inline void *reserve_event(__u32 probe, __u64 size)
+/* Reserves a record in the ring buffer and fills its header, of `task` (0:
+ * the current one); counts a drop when the buffer is full. */
+static __always_inline void *reserve_event_of(__u32 probe, __u64 size, struct task_struct *task)
 {
 	struct event_header *h = bpf_ringbuf_reserve(&events, size, 0);
 	if (!h) {
 		count_drop(probe);
 		return 0;
 	}
-	fill_header(h, probe);
+	fill_header(h, probe, task);
 	return h;
+}
+
+/* The same, of the current task. */
+static __always_inline void *reserve_event(__u32 probe, __u64 size)
+{
+	return reserve_event_of(probe, size, 0);
 }
 
 /* The user registers saved at syscall entry: at a syscall's exit they still

@@ -49,7 +49,8 @@
 	X(FILE_LATENCY, file_latency_event) \
 	X(MEMORY_SWAPIN, memory_swapin_event) \
 	X(FILE_UNLINK, file_unlink_event) \
-	X(SYSCALL_COUNT, syscall_count_event)
+	X(SYSCALL_COUNT, syscall_count_event) \
+	X(SCHED_RUNQ_LATENCY, sched_runq_latency_event)
 
 enum probe_id {
 #define PROBE_ID(name, record) PROBE_##name,
@@ -332,5 +333,16 @@ struct syscall_count_event {
 	__u64 count;
 };
 _Static_assert(sizeof(struct syscall_count_event) == 80, "syscall count layout is ABI");
+
+struct sched_runq_latency_event {
+	struct event_header h;  /* the task that got the CPU */
+	__u64 latency_ns;
+	__u32 queued_by;        /* enum wit_queue_reason */
+	__u32 prev_tid;
+	__u32 prev_state;       /* enum wit_task_state */
+	__u32 _pad;
+	char prev_comm[COMM_LEN];
+};
+_Static_assert(sizeof(struct sched_runq_latency_event) == 64 + 24 + COMM_LEN, "runq layout is ABI");
 
 #endif

@@ -17,10 +17,41 @@ struct pid {
 	unsigned int level;
 };
 
+struct kernfs_node {
+	__u64 id;
+};
+/* A cgroup's ancestors by level (itself at its own): since 6.1 pointers;
+ * before, their ids (cgroup___ids). */
+struct cgroup {
+	struct kernfs_node *kn;
+	int level;
+	struct cgroup *ancestors[];
+};
+struct cgroup___ids {
+	int level;
+	__u64 ancestor_ids[];
+};
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+typedef struct {
+	unsigned int val;
+} kuid_t;
+typedef struct {
+	unsigned int val;
+} kgid_t;
+struct cred {
+	kuid_t uid;
+	kgid_t gid;
+};
 struct task_struct {
 	int pid;
 	int tgid;
+	unsigned int __state;
+	int exit_state;
 	char comm[16];
+	const struct cred *cred;
+	struct css_set *cgroups;
 	struct files_struct *files;
 	int exit_code;
 	unsigned long long start_time;

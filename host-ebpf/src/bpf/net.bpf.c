@@ -86,7 +86,7 @@ int net_tcp_connect_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		if (!task_selected(PROBE_NET_TCP_CONNECT))
 			return 0;
 		struct seen seen = {};
-		fill_header(&seen.owner, PROBE_NET_TCP_CONNECT);
+		fill_header(&seen.owner, PROBE_NET_TCP_CONNECT, 0);
 		seen.start_ns = seen.owner.ts_boot_ns;
 		bpf_map_update_elem(&connecting, &sk, &seen, BPF_ANY);
 		return 0;
@@ -141,7 +141,7 @@ int net_tcp_life_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (new == TCP_SYN_SENT || new == TCP_SYN_RECV) {
 		struct seen seen = {.start_ns = bpf_ktime_get_boot_ns()};
 		if (new == TCP_SYN_SENT && task_selected(PROBE_NET_TCP_LIFE))
-			fill_header(&seen.owner, PROBE_NET_TCP_LIFE);
+			fill_header(&seen.owner, PROBE_NET_TCP_LIFE, 0);
 		bpf_map_update_elem(&living, &sk, &seen, BPF_ANY);
 		return 0;
 	}
@@ -151,7 +151,7 @@ int net_tcp_life_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (new == TCP_FIN_WAIT1 || new == TCP_LAST_ACK) {
 		/* close() or shutdown() by the owner, in its own context. */
 		if (!seen->owner.pid && task_selected(PROBE_NET_TCP_LIFE))
-			fill_header(&seen->owner, PROBE_NET_TCP_LIFE);
+			fill_header(&seen->owner, PROBE_NET_TCP_LIFE, 0);
 		return 0;
 	}
 	if (new != TCP_CLOSE)

@@ -75,7 +75,7 @@ int syscall_count(unsigned long long *ctx)
 		}
 	}
 	if (!e->count) {
-		fill_header(&e->h, PROBE_SYSCALL_COUNT);
+		fill_header(&e->h, PROBE_SYSCALL_COUNT, 0);
 		e->id = ctx[1];
 	}
 	e->count++;

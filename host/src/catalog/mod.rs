@@ -9,6 +9,7 @@ mod file;
 mod net;
 mod process;
 pub mod read;
+mod sched;
 mod syscall;
 mod user;
 
@@ -178,6 +179,7 @@ const FAMILIES: &[&[Probe]] = &[
     syscall::PROBES,
     net::PROBES,
     user::PROBES,
+    sched::PROBES,
 ];
 
 /// Every probe, in id order.

@@ -30,6 +30,7 @@ impl Plugin for Tally {
             Body::SyscallEnter(sys) => number(&mut self.id, sys.id),
             Body::SyscallCount(sys) => number(&mut self.id, sys.id),
             Body::ProcessExit(_) => "exit",
+            Body::SchedRunqLatency(_) => "runq",
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
             Body::FileSync(sync) => sync.call.name(),

@@ -106,3 +106,31 @@ impl FileOp {
         }
     }
 }
+
+impl QueueReason {
+    /// The case as the tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueReason::Wakeup => "wakeup",
+            QueueReason::NewTask => "new_task",
+            QueueReason::Preempted => "preempted",
+        }
+    }
+}
+
+impl TaskState {
+    /// The case as the tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Running => "running",
+            TaskState::Sleeping => "sleeping",
+            TaskState::DiskSleep => "disk_sleep",
+            TaskState::Stopped => "stopped",
+            TaskState::Traced => "traced",
+            TaskState::Dead => "dead",
+            TaskState::Zombie => "zombie",
+            TaskState::Parked => "parked",
+            TaskState::Idle => "idle",
+        }
+    }
+}

@@ -110,6 +110,12 @@ func (ec echo) OnEvent(e *wt.Event) {
 		f.Field("id", b.ID)
 	case *wt.SyscallCount:
 		f.Field("id", b.ID).Field("count", b.Count)
+	case *wt.SchedRunqLatency:
+		f.Field("latency_ns", b.LatencyNs).
+			Field("queued_by", b.QueuedBy).
+			Field("prev_tid", b.PrevTid).
+			Field("prev_comm", e.Text(b.PrevComm)).
+			Field("prev_state", b.PrevState)
 	case *wt.SignalKill:
 		f.Field("call", b.Call).
 			Field("target", b.Target).

@@ -32,6 +32,7 @@ impl Plugin for Echo {
         "memory.swapin",
         "file.unlink",
         "syscall.count",
+        "sched.runq-latency",
     ];
 
     fn init(_config: &Config) -> Result<Self, String> {
@@ -72,6 +73,12 @@ impl Plugin for Echo {
                 .field("ret", e.ret),
             Body::SyscallEnter(e) => finding("syscall.enter").field("id", e.id),
             Body::SyscallCount(e) => finding("syscall.count").field("id", e.id).field("count", e.count),
+            Body::SchedRunqLatency(e) => finding("sched.runq-latency")
+                .field("latency_ns", e.latency_ns)
+                .field("queued_by", e.queued_by.name())
+                .field("prev_tid", e.prev_tid)
+                .field("prev_comm", event.text(e.prev_comm))
+                .field("prev_state", e.prev_state.name()),
             Body::SignalKill(e) => finding("signal.kill")
                 .field("call", e.call.name())
                 .field("target", e.target)
