@@ -14,8 +14,10 @@
 #define TASK_NOLOAD 0x0400
 #define TASK_REPORT 0x007f
 
-/* When a selected task became runnable, and how; by thread id. An LRU map:
- * a task that exits before it runs leaves an entry that is evicted later. */
+/* When a selected task became runnable, and how; by thread id. A task's
+ * entry goes when it runs, or when it exits (a task woken while still on
+ * its CPU runs on without a switch, and may exit so). A full map loses the
+ * wait, counted as a drop of the probe. */
 struct queued {
 	__u64 since_ns;
 	__u32 reason; /* enum wit_queue_reason */
@@ -23,7 +25,7 @@ struct queued {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, struct queued);
@@ -36,7 +38,16 @@ static __always_inline void enqueue(struct task_struct *task, __u32 reason, __u6
 		return;
 	__u32 tid = task->pid;
 	struct queued q = { .since_ns = now, .reason = reason };
-	bpf_map_update_elem(&queued, &tid, &q, BPF_ANY);
+	if (bpf_map_update_elem(&queued, &tid, &q, BPF_ANY))
+		count_drop(PROBE_SCHED_RUNQ_LATENCY);
+}
+
+SEC("tp_btf/sched_process_exit")
+int sched_exit(unsigned long long *ctx)
+{
+	__u32 tid = ((struct task_struct *)ctx[0])->pid;
+	bpf_map_delete_elem(&queued, &tid);
+	return 0;
 }
 
 SEC("tp_btf/sched_wakeup")

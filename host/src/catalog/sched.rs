@@ -18,6 +18,7 @@ pub const PROBES: &[Probe] = &[Probe {
         btf_tp("sched_wakeup", "sched", "sched_wakeup"),
         btf_tp("sched_wakeup_new", "sched", "sched_wakeup_new"),
         btf_tp("sched_switch", "sched", "sched_switch"),
+        btf_tp("sched_exit", "sched", "sched_process_exit"),
     ],
     decode: |t, probe, bytes| {
         let e: abi::SchedRunqLatencyEvent = record(probe, bytes)?;
@@ -29,5 +30,5 @@ pub const PROBES: &[Probe] = &[Probe {
             prev_state: wit_enum(probe, e.prev_state)?,
         }))
     },
-    notes: "The latency is measured in the kernel, from the wakeup (or the switch that left the task runnable) to the switch that runs it: one event per run of a task that waited. Filters apply to the task that waited, not to the one the CPU was running. It fires on every context switch: filter on pids, comms or containers where switches are many.",
+    notes: "The latency is measured in the kernel, from the wakeup (or the switch that left the task runnable) to the switch that runs it: one event per run of a task that waited. Filters apply to the task that waited, not to the one the CPU was running. It fires on every context switch: filter on pids, comms or containers where switches are many. At most 16,384 tasks' waits are followed at once: past that, a wait is counted as lost.",
 }];
