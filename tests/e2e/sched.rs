@@ -41,20 +41,19 @@ fn sleeper(comm: &str, n: u64) -> (u32, u64, u64) {
 
 /// Runs after wakeups and after preemptions, against the kernel's count of
 /// the child's voluntary and involuntary switches: each switch is followed by
-/// one run, but under load the kernel's wakeup tracepoint and its switch
-/// counts part by a few in a thousand (bpftrace, counting the same
-/// tracepoints beside two busy loops, saw 499 wakeups and 499 switches in
-/// for 500 voluntary switches out): a run may be missing, never added.
+/// one run, but on a loaded machine the kernel's switch counts and its
+/// tracepoints part by a few in a thousand. bpftrace, counting the same
+/// tracepoints for a sleeper beside two busy loops, saw 499 wakeups and 499
+/// switches in for 500 voluntary switches out; this test, run beside its
+/// twin, saw up to 4 in 500 runs fewer (and none skipped or lost by the
+/// probe). So a run may be missing, up to 2%, and never one too many.
 fn agrees_with_the_kernel((wakeups, preempted): (u64, u64), (voluntary, involuntary): (u64, u64)) {
     let (runs, switches) = (wakeups + preempted, voluntary + involuntary);
+    let slack = switches.div_ceil(50);
     assert!(
-        runs <= switches && runs >= switches - switches.div_ceil(200),
+        runs <= switches && runs + slack >= switches && wakeups <= voluntary + slack && wakeups + slack >= voluntary,
         "runs after wakeups {wakeups} and after preemptions {preempted}; the kernel's voluntary \
          switches {voluntary} and involuntary ones {involuntary}"
-    );
-    assert!(
-        wakeups <= voluntary + 1 && wakeups + 1 >= voluntary,
-        "{wakeups} runs after {voluntary} sleeps"
     );
 }
 
@@ -139,6 +138,8 @@ fn runqlat_counts_each_run_and_agrees_with_runqlat_bt() {
     let bt = bpftrace.stop();
     out.assert_clean_exit();
     let runs = |by: &str| out.counter("runqlat", "runs", &[by]).unwrap_or(0);
+    let (_, lost) = out.probe("sched.runq-latency");
+    assert_eq!(lost, 0);
     agrees_with_the_kernel((runs("wakeup"), runs("preempted")), (voluntary, involuntary));
     let hist = out.entry("runqlat", "usecs", &[]).expect("a histogram");
     assert_eq!(
