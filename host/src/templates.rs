@@ -189,6 +189,28 @@ mod tests {
         }
     }
 
+    /// Every source file of the Rust and Go SDKs goes into a new plugin: a
+    /// file added to an SDK (as the generated enums.rs was) and not listed
+    /// above fails here, not in a user's first build.
+    #[test]
+    fn every_sdk_file_is_in_its_template() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for (lang, dir, ext) in [(Lang::Rust, "sdk/rust/src", "rs"), (Lang::Go, "sdk/go", "go")] {
+            let listed = files(lang);
+            for entry in std::fs::read_dir(repo.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == ext) {
+                    let bytes = std::fs::read(&path).unwrap();
+                    assert!(
+                        listed.iter().any(|(_, b, _)| *b == bytes.as_slice()),
+                        "{} is not in the {lang:?} template",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn names_and_existing_folders_are_checked() {
         let dir = tempfile::tempdir().unwrap();

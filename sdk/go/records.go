@@ -290,7 +290,9 @@ type SchedRunqLatency struct {
 	LatencyNs uint64
 	// How it became runnable.
 	QueuedBy QueueReason
-	// The thread it took the CPU from (0: the CPU was idle).
+	// The thread it took the CPU from: 0 when the CPU was idle (prev-comm
+	// is then swapper/N), or when it was wasmtrace's own, which is left out
+	// (prev-comm is then empty).
 	PrevTid uint32
 	// That thread's command name.
 	PrevComm Text
