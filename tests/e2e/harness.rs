@@ -117,8 +117,34 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// A running `wasmtrace run --output json`.
+/// A child process killed (and reaped) when dropped unless it was waited for:
+/// a test that fails midway must not leave a tracer or an original running,
+/// its probes attached.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // A no-op for a child already waited for.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 pub struct Tracer {
-    child: Child,
+    child: Reaped,
     stdout: JoinHandle<String>,
     stderr: mpsc::Receiver<String>,
     /// Stderr lines read so far.
@@ -219,7 +245,7 @@ impl<'a> TracerBuilder<'a> {
             }
         });
         let mut tracer = Tracer {
-            child,
+            child: Reaped(child),
             stdout,
             stderr,
             said: String::new(),
@@ -586,7 +612,7 @@ pub fn fs_type(path: &Path) -> String {
 /// /usr/sbin/killsnoop.bt, or a libbpf-tools program) watching alongside
 /// wasmtrace, for parity tests.
 pub struct Original {
-    child: Child,
+    child: Reaped,
     stdout: JoinHandle<String>,
 }
 
@@ -634,15 +660,20 @@ impl Original {
             out.read_to_end(&mut bytes).unwrap();
             String::from_utf8(bytes).expect("wasmtrace writes UTF-8")
         });
-        (Original { child, stdout }, first)
+        (
+            Original {
+                child: Reaped(child),
+                stdout,
+            },
+            first,
+        )
     }
 
     /// Stops it as Ctrl-C would; the words of each line it printed.
-    pub fn stop(self) -> Vec<Vec<String>> {
+    pub fn stop(mut self) -> Vec<Vec<String>> {
         // SAFETY: kill with a valid pid and signal.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let mut child = self.child;
-        child.wait().unwrap();
+        self.child.wait().unwrap();
         let text = self.stdout.join().unwrap();
         text.lines()
             .map(|l| l.split_whitespace().map(str::to_string).collect())
