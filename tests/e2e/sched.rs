@@ -109,13 +109,13 @@ fn each_wakeup_of_a_sleeping_task_is_one_run_with_its_latency() {
         assert!(latency > 0 && latency < 10_000_000_000, "{run}");
     }
     // A sleeper woken on an idle CPU takes it from the CPU's idle task
-    // (tid 0, `swapper/N`), which is always runnable.
-    // (A tid 0 with no name is wasmtrace's own thread, left out.)
+    // (tid 0, `swapper/N`), which is always runnable. (A tid 0 with no name
+    // is wasmtrace's own thread, left out.) On a busy machine no CPU may have
+    // been idle: only what the runs from the idle task say is checked.
     let from_idle: Vec<_> = runs
         .iter()
         .filter(|r| r["prev_tid"] == 0 && r["prev_comm"] != "")
         .collect();
-    assert!(!from_idle.is_empty(), "{runs:?}");
     for run in from_idle {
         assert!(run["prev_comm"].as_str().unwrap().starts_with("swapper/"), "{run}");
         assert_eq!(run["prev_state"], "running", "{run}");
