@@ -71,8 +71,7 @@ pub fn enums(wit: &Wit) -> String {
     let mut taken = HashSet::new();
     for e in wit.enums() {
         let ty = go_name(&e.name);
-        let def = &wit.resolve.types[wit.type_id(&e.name)];
-        comment(&mut out, "", &def.docs, Some(&ty));
+        comment(&mut out, "", &e.docs, Some(&ty));
         let _ = writeln!(out, "type {ty} uint8\n\nconst (");
         let last_word = e.name.rsplit('-').next().unwrap_or(&e.name);
         for (i, case) in e.cases.iter().enumerate() {
