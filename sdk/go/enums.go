@@ -153,3 +153,21 @@ const (
 func (v TaskState) String() string {
 	return enumName(v, "running", "sleeping", "disk_sleep", "stopped", "traced", "dead", "zombie", "parked", "idle")
 }
+
+// BlockOp is a block request's operation (REQ_OP_*).
+type BlockOp uint8
+
+const (
+	ReadOp BlockOp = iota
+	WriteOp
+	Flush
+	Discard
+	SecureErase
+	WriteZeroes
+	Other
+)
+
+// String is its name as the tools print it.
+func (v BlockOp) String() string {
+	return enumName(v, "read", "write", "flush", "discard", "secure_erase", "write_zeroes", "other")
+}

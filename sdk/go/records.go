@@ -301,6 +301,47 @@ type SchedRunqLatency struct {
 	PrevState TaskState
 }
 
+// BlockIo is block.io: a block device finished a request (as biosnoop and
+// biolatency see it). The header is the task that submitted it, on the
+// CPU it submitted from; its time is the completion's. I/O that the kernel
+// writes back for a process is a kernel worker's (kworker/...), as in
+// biosnoop.
+type BlockIo struct {
+	// The disk's name (vda, nvme0n1, loop0), of the whole disk even
+	// when the request is for one of its partitions.
+	Disk Text
+	// The disk's device number, major part.
+	Major uint32
+	// The disk's device number, minor part (its first minor).
+	Minor uint32
+	// What the request does.
+	Op BlockOp
+	// REQ_SYNC: someone waits for it.
+	Sync bool
+	// REQ_META: file system metadata.
+	Meta bool
+	// REQ_FUA: forced unit access, written through the disk's cache.
+	Fua bool
+	// REQ_PREFLUSH: the disk's cache is flushed before it.
+	Preflush bool
+	// REQ_RAHEAD: read-ahead, which the kernel may drop.
+	Readahead bool
+	// The first sector (512 bytes each, whatever the disk's block size),
+	// from the start of the whole disk.
+	Sector uint64
+	// Its size in bytes (0 for a flush).
+	Bytes uint32
+	// Time from its insertion into the I/O scheduler to its issue to the
+	// driver; 0 when it was issued directly (no scheduler, or one that
+	// let it pass).
+	QueuedNs uint64
+	// Time from its issue to the driver to its completion: the device's time.
+	ServiceNs uint64
+	// 0 on success, else the error the kernel reports to the submitter
+	// (-EIO, -ETIMEDOUT, -ENOSPC, ...).
+	Error int32
+}
+
 // TCPEnds is the two ends of a TCP connection.
 type TCPEnds struct {
 	// The address family: ipv4 or ipv6.
@@ -340,6 +381,7 @@ func (*MemorySwapin) Probe() string     { return "memory.swapin" }
 func (*FileUnlink) Probe() string       { return "file.unlink" }
 func (*SyscallCount) Probe() string     { return "syscall.count" }
 func (*SchedRunqLatency) Probe() string { return "sched.runq-latency" }
+func (*BlockIo) Probe() string          { return "block.io" }
 
 // tcpEnds reads a tcp-ends record: aligned to 4, and as long as a multiple of 4.
 func (c *cursor) tcpEnds() TCPEnds {
@@ -376,6 +418,7 @@ var bodies struct {
 	fileUnlink       FileUnlink
 	syscallCount     SyscallCount
 	schedRunqLatency SchedRunqLatency
+	blockIo          BlockIo
 }
 
 // liftBody reads the body at addr: its case (a byte), then its record.
@@ -482,13 +525,17 @@ func liftBody(addr uint32) Body {
 		b := &bodies.schedRunqLatency
 		*b = SchedRunqLatency{LatencyNs: c.u64(), QueuedBy: QueueReason(c.u8()), PrevTid: c.u32(), PrevComm: c.text(), PrevState: TaskState(c.u8())}
 		return b
+	case 25:
+		b := &bodies.blockIo
+		*b = BlockIo{Disk: c.text(), Major: c.u32(), Minor: c.u32(), Op: BlockOp(c.u8()), Sync: c.bool(), Meta: c.bool(), Fua: c.bool(), Preflush: c.bool(), Readahead: c.bool(), Sector: c.u64(), Bytes: c.u32(), QueuedNs: c.u64(), ServiceNs: c.u64(), Error: c.s32()}
+		return b
 	}
 	return nil
 }
 
 // A body is the variant's case (a byte), then its record at bodyPayload.
 const (
-	bodySize    = 64
+	bodySize    = 72
 	bodyPayload = 8
 )
 

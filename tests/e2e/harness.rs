@@ -619,9 +619,9 @@ pub struct Original {
 impl Original {
     /// Starts a libbpf-tools program (line-buffered, so its lines come as
     /// they happen) and waits for its column header, printed once attached.
-    pub fn libbpf_tool(tool: &str) -> Original {
+    pub fn libbpf_tool(tool: &str, args: &[&str]) -> Original {
         let mut cmd = Command::new("stdbuf");
-        cmd.args(["-oL", tool]);
+        cmd.args(["-oL", tool]).args(args);
         let (original, header) = Original::spawn(cmd, "stdbuf (and libbpf-tools)");
         assert!(
             !header.is_empty(),
@@ -734,5 +734,45 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Runs a set-up command that must succeed; its stdout, trimmed.
+pub fn run_ok(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A loop device over a sparse temporary file, detached when dropped.
+pub struct LoopDevice {
+    pub path: String,
+    _file: tempfile::NamedTempFile,
+}
+
+impl LoopDevice {
+    pub fn new(bytes: u64) -> LoopDevice {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        file.as_file().set_len(bytes).unwrap();
+        let path = run_ok("losetup", &["--find", "--show", file.path().to_str().unwrap()]);
+        LoopDevice { path, _file: file }
+    }
+
+    /// Its name as the kernel's disk list has it (`loop3`).
+    pub fn name(&self) -> &str {
+        self.path.trim_start_matches("/dev/")
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["--detach", &self.path]).status();
     }
 }

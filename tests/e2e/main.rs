@@ -5,6 +5,7 @@
 mod harness;
 
 mod bench;
+mod block;
 mod catalog;
 mod config_errors;
 mod containers;

@@ -59,7 +59,7 @@ fn tcpconnect_and_tcplife_on_ipv4_and_ipv6_agree_with_libbpf_tools_tcplife() {
         "plugin_dir = \"{}\"\n[probe.\"net.tcp.connect\"]\ncomm = [\"{comm}\"]\n[probe.\"net.tcp.life\"]\ncomm = [\"{comm}\"]\n[plugin.tcpconnect]\n[plugin.tcplife]\n",
         example_plugins().display()
     ));
-    let original = Original::libbpf_tool("/usr/sbin/tcplife");
+    let original = Original::libbpf_tool("/usr/sbin/tcplife", &[]);
     let (pid, ports) = python(&comm, CONNECTIONS);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let out = tracer.stop();

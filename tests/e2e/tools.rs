@@ -5,7 +5,9 @@ use std::process::Command;
 
 use serde_json::Value as Json;
 
-use crate::harness::{Finished, Original, Tracer, example_plugins, fork_child, fs_type, getppid_calls, unique};
+use crate::harness::{
+    Finished, LoopDevice, Original, Tracer, example_plugins, fork_child, fs_type, getppid_calls, run_ok, unique,
+};
 
 /// Runs `workload` in a child named `comm` while wasmtrace runs the example
 /// `plugin` (its probe narrowed to `comm`) and bpftrace runs the original
@@ -666,35 +668,20 @@ fn pages_swapped_in() -> u64 {
 }
 
 /// A swap partition on a loop device, active until dropped.
-struct LoopSwap {
-    device: String,
-    _file: tempfile::NamedTempFile,
-}
+struct LoopSwap(LoopDevice);
 
 impl LoopSwap {
     fn new(bytes: u64) -> LoopSwap {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        file.as_file().set_len(bytes).unwrap();
-        let run = |cmd: &str, args: &[&str]| {
-            let out = Command::new(cmd).args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "{cmd} {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
-        };
-        let device = run("losetup", &["--find", "--show", file.path().to_str().unwrap()]);
-        run("mkswap", &[&device]);
-        run("swapon", &[&device]);
-        LoopSwap { device, _file: file }
+        let device = LoopDevice::new(bytes);
+        run_ok("mkswap", &[&device.path]);
+        run_ok("swapon", &[&device.path]);
+        LoopSwap(device)
     }
 }
 
 impl Drop for LoopSwap {
     fn drop(&mut self) {
-        let _ = Command::new("swapoff").arg(&self.device).status();
-        let _ = Command::new("losetup").args(["--detach", &self.device]).status();
+        let _ = Command::new("swapoff").arg(&self.0.path).status();
     }
 }
 

@@ -50,7 +50,8 @@
 	X(MEMORY_SWAPIN, memory_swapin_event) \
 	X(FILE_UNLINK, file_unlink_event) \
 	X(SYSCALL_COUNT, syscall_count_event) \
-	X(SCHED_RUNQ_LATENCY, sched_runq_latency_event)
+	X(SCHED_RUNQ_LATENCY, sched_runq_latency_event) \
+	X(BLOCK_IO, block_io_event)
 
 enum probe_id {
 #define PROBE_ID(name, record) PROBE_##name,
@@ -344,5 +345,29 @@ struct sched_runq_latency_event {
 	char prev_comm[COMM_LEN];
 };
 _Static_assert(sizeof(struct sched_runq_latency_event) == 64 + 24 + COMM_LEN, "runq layout is ABI");
+
+/* block_io_event.flags */
+#define BLOCK_SYNC 1
+#define BLOCK_META 2
+#define BLOCK_FUA 4
+#define BLOCK_PREFLUSH 8
+#define BLOCK_READAHEAD 16
+
+#define DISK_NAME_LEN 32
+
+struct block_io_event {
+	struct event_header h;  /* the task that submitted it, on the CPU it submitted from */
+	__u64 sector;
+	__u64 queued_ns;        /* insert to issue; 0 when issued directly */
+	__u64 service_ns;       /* issue to completion */
+	__u32 bytes;
+	__u32 major;
+	__u32 minor;
+	__u32 op;               /* enum wit_block_op */
+	__u32 flags;            /* BLOCK_* */
+	__u32 status;           /* blk_status_t: 0 is success */
+	char disk[DISK_NAME_LEN];
+};
+_Static_assert(sizeof(struct block_io_event) == 64 + 48 + DISK_NAME_LEN, "block layout is ABI");
 
 #endif

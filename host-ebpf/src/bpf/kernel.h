@@ -182,6 +182,39 @@ struct trace_event_raw_block_bio {
 	char rwbs[10];
 };
 
+/* Block requests. The disk hangs off the queue since 5.15; before, off the
+ * request (request___o). */
+struct gendisk {
+	int major;
+	int first_minor;
+	char disk_name[32];
+};
+
+struct request_queue {
+	struct gendisk *disk;
+};
+
+struct request {
+	struct request_queue *q;
+	unsigned int cmd_flags; /* the op in the low 8 bits, then req_flag_bits */
+	unsigned int __data_len;
+	unsigned long long __sector;
+};
+
+struct request___o {
+	struct gendisk *rq_disk;
+};
+
+/* The request flags' bit numbers move between kernels: CO-RE reads each
+ * one's from the running kernel's BTF (bpf_core_enum_value). */
+enum req_flag_bits {
+	__REQ_SYNC = 11,
+	__REQ_META,
+	__REQ_FUA = 17,
+	__REQ_PREFLUSH,
+	__REQ_RAHEAD,
+};
+
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;

@@ -5,6 +5,7 @@
 //! its row in its family's file here, its `.bpf.c` program, its record in
 //! events.h and its record in the WIT (docs/contributing.md).
 
+mod block;
 mod file;
 mod net;
 mod process;
@@ -180,6 +181,7 @@ const FAMILIES: &[&[Probe]] = &[
     net::PROBES,
     user::PROBES,
     sched::PROBES,
+    block::PROBES,
 ];
 
 /// Every probe, in id order.

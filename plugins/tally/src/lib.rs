@@ -31,6 +31,7 @@ impl Plugin for Tally {
             Body::SyscallCount(sys) => number(&mut self.id, sys.id),
             Body::ProcessExit(_) => "exit",
             Body::SchedRunqLatency(_) => "runq",
+            Body::BlockIo(io) => event.text(io.disk),
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
             Body::FileSync(sync) => sync.call.name(),

@@ -134,3 +134,18 @@ impl TaskState {
         }
     }
 }
+
+impl BlockOp {
+    /// The case as the tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockOp::Read => "read",
+            BlockOp::Write => "write",
+            BlockOp::Flush => "flush",
+            BlockOp::Discard => "discard",
+            BlockOp::SecureErase => "secure_erase",
+            BlockOp::WriteZeroes => "write_zeroes",
+            BlockOp::Other => "other",
+        }
+    }
+}

@@ -116,6 +116,21 @@ func (ec echo) OnEvent(e *wt.Event) {
 			Field("prev_tid", b.PrevTid).
 			Field("prev_comm", e.Text(b.PrevComm)).
 			Field("prev_state", b.PrevState)
+	case *wt.BlockIo:
+		f.Field("disk", e.Text(b.Disk)).
+			Field("major", b.Major).
+			Field("minor", b.Minor).
+			Field("op", b.Op).
+			Field("sync", b.Sync).
+			Field("meta", b.Meta).
+			Field("fua", b.Fua).
+			Field("preflush", b.Preflush).
+			Field("readahead", b.Readahead).
+			Field("sector", b.Sector).
+			Field("bytes", b.Bytes).
+			Field("queued_ns", b.QueuedNs).
+			Field("service_ns", b.ServiceNs).
+			Field("error", b.Error)
 	case *wt.SignalKill:
 		f.Field("call", b.Call).
 			Field("target", b.Target).
