@@ -171,3 +171,23 @@ const (
 func (v BlockOp) String() string {
 	return enumName(v, "read", "write", "flush", "discard", "secure_erase", "write_zeroes", "other")
 }
+
+// WritebackReason is why the kernel writes pages back (enum wb_reason).
+type WritebackReason uint8
+
+const (
+	Background WritebackReason = iota
+	Vmscan
+	SyncReason
+	Periodic
+	LaptopTimer
+	FsFreeSpace
+	ForkerThread
+	ForeignFlush
+	OtherReason
+)
+
+// String is its name as the tools print it.
+func (v WritebackReason) String() string {
+	return enumName(v, "background", "vmscan", "sync", "periodic", "laptop_timer", "fs_free_space", "forker_thread", "foreign_flush", "other")
+}

@@ -342,6 +342,30 @@ type BlockIo struct {
 	Error int32
 }
 
+// BlockWriteback is block.writeback: the kernel's flusher finished a pass writing a backing
+// device's dirty pages back (as writeback.bt prints them). The header is
+// the flusher, a kernel worker (kworker/u8:2).
+type BlockWriteback struct {
+	// The backing device, as the kernel names it (254:0; btrfs-1).
+	Device Text
+	// The file system's device number, major part; 0 with sb-minor 0 for
+	// a pass over every file system of the device.
+	SbMajor uint32
+	// The file system's device number, minor part.
+	SbMinor uint32
+	// Pages written in the pass.
+	Pages uint64
+	// Time the pass took.
+	LatencyNs uint64
+	// Why the kernel wrote back.
+	Reason WritebackReason
+	// A data-integrity pass (WB_SYNC_ALL: sync, syncfs), which waits on
+	// every page; else one that writes what it can (WB_SYNC_NONE).
+	SyncAll bool
+	// A background pass: dirty memory passed its background threshold.
+	Background bool
+}
+
 // TCPEnds is the two ends of a TCP connection.
 type TCPEnds struct {
 	// The address family: ipv4 or ipv6.
@@ -382,6 +406,7 @@ func (*FileUnlink) Probe() string       { return "file.unlink" }
 func (*SyscallCount) Probe() string     { return "syscall.count" }
 func (*SchedRunqLatency) Probe() string { return "sched.runq-latency" }
 func (*BlockIo) Probe() string          { return "block.io" }
+func (*BlockWriteback) Probe() string   { return "block.writeback" }
 
 // tcpEnds reads a tcp-ends record: aligned to 4, and as long as a multiple of 4.
 func (c *cursor) tcpEnds() TCPEnds {
@@ -419,6 +444,7 @@ var bodies struct {
 	syscallCount     SyscallCount
 	schedRunqLatency SchedRunqLatency
 	blockIo          BlockIo
+	blockWriteback   BlockWriteback
 }
 
 // liftBody reads the body at addr: its case (a byte), then its record.
@@ -528,6 +554,10 @@ func liftBody(addr uint32) Body {
 	case 25:
 		b := &bodies.blockIo
 		*b = BlockIo{Disk: c.text(), Major: c.u32(), Minor: c.u32(), Op: BlockOp(c.u8()), Sync: c.bool(), Meta: c.bool(), Fua: c.bool(), Preflush: c.bool(), Readahead: c.bool(), Sector: c.u64(), Bytes: c.u32(), QueuedNs: c.u64(), ServiceNs: c.u64(), Error: c.s32()}
+		return b
+	case 26:
+		b := &bodies.blockWriteback
+		*b = BlockWriteback{Device: c.text(), SbMajor: c.u32(), SbMinor: c.u32(), Pages: c.u64(), LatencyNs: c.u64(), Reason: WritebackReason(c.u8()), SyncAll: c.bool(), Background: c.bool()}
 		return b
 	}
 	return nil

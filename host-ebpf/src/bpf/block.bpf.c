@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Block I/O: block.io, one event per completed request, with its queue and
- * service times, as biosnoop and biolatency see them.
+ * service times, as biosnoop and biolatency see them; block.writeback, one
+ * per pass of the flusher over a device (below).
  *
  * A request is followed from block_rq_insert (queued for an I/O scheduler)
  * or, issued directly, from block_rq_issue, to block_rq_complete. Both
@@ -147,6 +148,77 @@ int block_rq_complete(unsigned long long *ctx)
 	e->major = disk->major;
 	e->minor = disk->first_minor;
 	__builtin_memcpy(e->disk, disk->disk_name, sizeof(e->disk));
+	submit_event(e);
+	return 0;
+}
+
+/* block.writeback: one event per pass of the flusher over a backing device,
+ * writeback_start to writeback_written, as writeback.bt prints them. Both
+ * fire in the same call (wb_writeback) on the same worker, so the pass is
+ * keyed by that thread; the pages written are what the pass took off the
+ * work's budget. */
+struct pass {
+	__u64 start_ns;
+	long nr_pages;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct pass);
+} passes SEC(".maps");
+
+SEC("tracepoint/writeback/writeback_start")
+int writeback_start(struct trace_event_raw_writeback_work_class *ctx)
+{
+	if (!task_selected(PROBE_BLOCK_WRITEBACK))
+		return 0;
+	__u32 tid = bpf_get_current_pid_tgid();
+	struct pass p = { .start_ns = bpf_ktime_get_boot_ns(), .nr_pages = BPF_CORE_READ(ctx, nr_pages) };
+	if (bpf_map_update_elem(&passes, &tid, &p, BPF_ANY))
+		count_drop(PROBE_BLOCK_WRITEBACK);
+	return 0;
+}
+
+#define WB_REASON(name, wit)                                                                        \
+	if (bpf_core_enum_value_exists(enum wb_reason, name) && reason == bpf_core_enum_value(enum wb_reason, name)) \
+		return wit;
+
+static __always_inline __u32 wb_reason(int reason)
+{
+	WB_REASON(WB_REASON_BACKGROUND, WIT_WRITEBACK_REASON_BACKGROUND)
+	WB_REASON(WB_REASON_VMSCAN, WIT_WRITEBACK_REASON_VMSCAN)
+	WB_REASON(WB_REASON_SYNC, WIT_WRITEBACK_REASON_SYNC)
+	WB_REASON(WB_REASON_PERIODIC, WIT_WRITEBACK_REASON_PERIODIC)
+	WB_REASON(WB_REASON_LAPTOP_TIMER, WIT_WRITEBACK_REASON_LAPTOP_TIMER)
+	WB_REASON(WB_REASON_FS_FREE_SPACE, WIT_WRITEBACK_REASON_FS_FREE_SPACE)
+	WB_REASON(WB_REASON_FORKER_THREAD, WIT_WRITEBACK_REASON_FORKER_THREAD)
+	WB_REASON(WB_REASON_FOREIGN_FLUSH, WIT_WRITEBACK_REASON_FOREIGN_FLUSH)
+	return WIT_WRITEBACK_REASON_OTHER;
+}
+
+SEC("tracepoint/writeback/writeback_written")
+int writeback_written(struct trace_event_raw_writeback_work_class *ctx)
+{
+	__u32 tid = bpf_get_current_pid_tgid();
+	struct pass *p = bpf_map_lookup_elem(&passes, &tid);
+	if (!p)
+		return 0;
+	__u64 start_ns = p->start_ns;
+	long before = p->nr_pages;
+	bpf_map_delete_elem(&passes, &tid);
+	struct block_writeback_event *e = reserve_event(PROBE_BLOCK_WRITEBACK, sizeof(*e));
+	if (!e)
+		return 0;
+	long after = BPF_CORE_READ(ctx, nr_pages);
+	e->latency_ns = e->h.ts_boot_ns - start_ns;
+	e->pages = before > after ? before - after : 0;
+	e->sb_dev = BPF_CORE_READ(ctx, sb_dev);
+	e->reason = wb_reason(BPF_CORE_READ(ctx, reason));
+	e->sync_all = BPF_CORE_READ(ctx, sync_mode) == 1; /* WB_SYNC_ALL */
+	e->background = BPF_CORE_READ(ctx, for_background) != 0;
+	bpf_probe_read_kernel(e->device, sizeof(e->device), ctx->name);
 	submit_event(e);
 	return 0;
 }

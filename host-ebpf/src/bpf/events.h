@@ -51,7 +51,8 @@
 	X(FILE_UNLINK, file_unlink_event) \
 	X(SYSCALL_COUNT, syscall_count_event) \
 	X(SCHED_RUNQ_LATENCY, sched_runq_latency_event) \
-	X(BLOCK_IO, block_io_event)
+	X(BLOCK_IO, block_io_event) \
+	X(BLOCK_WRITEBACK, block_writeback_event)
 
 enum probe_id {
 #define PROBE_ID(name, record) PROBE_##name,
@@ -369,5 +370,17 @@ struct block_io_event {
 	char disk[DISK_NAME_LEN];
 };
 _Static_assert(sizeof(struct block_io_event) == 64 + 48 + DISK_NAME_LEN, "block layout is ABI");
+
+struct block_writeback_event {
+	struct event_header h;  /* the flusher: a kernel worker */
+	__u64 latency_ns;       /* writeback_start to writeback_written */
+	__u64 pages;            /* pages written in the pass */
+	__u32 sb_dev;           /* the file system's device (kernel dev_t), 0 for all of the device's */
+	__u32 reason;           /* enum wit_writeback_reason */
+	__u32 sync_all;         /* WB_SYNC_ALL: waits on every page (data integrity) */
+	__u32 background;
+	char device[32];        /* the backing device (bdi), "254:0" */
+};
+_Static_assert(sizeof(struct block_writeback_event) == 64 + 32 + 32, "writeback layout is ABI");
 
 #endif

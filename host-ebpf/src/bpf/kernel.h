@@ -215,6 +215,31 @@ enum req_flag_bits {
 	__REQ_RAHEAD,
 };
 
+/* writeback:writeback_start and writeback_written (one event class). */
+struct trace_event_raw_writeback_work_class {
+	char name[32];
+	long nr_pages;
+	unsigned int sb_dev;
+	int sync_mode;
+	int for_kupdate;
+	int range_cyclic;
+	int for_background;
+	int reason;
+};
+
+/* Why the kernel writes back: the values move between kernels (CO-RE reads
+ * each by name); LAPTOP_TIMER went in 6.x, FOREIGN_FLUSH came in 5.x. */
+enum wb_reason {
+	WB_REASON_BACKGROUND,
+	WB_REASON_VMSCAN,
+	WB_REASON_SYNC,
+	WB_REASON_PERIODIC,
+	WB_REASON_LAPTOP_TIMER,
+	WB_REASON_FS_FREE_SPACE,
+	WB_REASON_FORKER_THREAD,
+	WB_REASON_FOREIGN_FLUSH,
+};
+
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;

@@ -32,6 +32,7 @@ impl Plugin for Tally {
             Body::ProcessExit(_) => "exit",
             Body::SchedRunqLatency(_) => "runq",
             Body::BlockIo(io) => event.text(io.disk),
+            Body::BlockWriteback(pass) => event.text(pass.device),
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
             Body::FileSync(sync) => sync.call.name(),

@@ -149,3 +149,20 @@ impl BlockOp {
         }
     }
 }
+
+impl WritebackReason {
+    /// The case as the tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WritebackReason::Background => "background",
+            WritebackReason::Vmscan => "vmscan",
+            WritebackReason::Sync => "sync",
+            WritebackReason::Periodic => "periodic",
+            WritebackReason::LaptopTimer => "laptop_timer",
+            WritebackReason::FsFreeSpace => "fs_free_space",
+            WritebackReason::ForkerThread => "forker_thread",
+            WritebackReason::ForeignFlush => "foreign_flush",
+            WritebackReason::Other => "other",
+        }
+    }
+}

@@ -131,6 +131,15 @@ func (ec echo) OnEvent(e *wt.Event) {
 			Field("queued_ns", b.QueuedNs).
 			Field("service_ns", b.ServiceNs).
 			Field("error", b.Error)
+	case *wt.BlockWriteback:
+		f.Field("device", e.Text(b.Device)).
+			Field("sb_major", b.SbMajor).
+			Field("sb_minor", b.SbMinor).
+			Field("pages", b.Pages).
+			Field("latency_ns", b.LatencyNs).
+			Field("reason", b.Reason).
+			Field("sync_all", b.SyncAll).
+			Field("background", b.Background)
 	case *wt.SignalKill:
 		f.Field("call", b.Call).
 			Field("target", b.Target).

@@ -94,6 +94,15 @@ impl Plugin for Echo {
                 .field("queued_ns", e.queued_ns)
                 .field("service_ns", e.service_ns)
                 .field("error", e.error),
+            Body::BlockWriteback(e) => finding("block.writeback")
+                .field("device", event.text(e.device))
+                .field("sb_major", e.sb_major)
+                .field("sb_minor", e.sb_minor)
+                .field("pages", e.pages)
+                .field("latency_ns", e.latency_ns)
+                .field("reason", e.reason.name())
+                .field("sync_all", e.sync_all)
+                .field("background", e.background),
             Body::SignalKill(e) => finding("signal.kill")
                 .field("call", e.call.name())
                 .field("target", e.target)
