@@ -191,3 +191,33 @@ const (
 func (v WritebackReason) String() string {
 	return enumName(v, "background", "vmscan", "sync", "periodic", "laptop_timer", "fs_free_space", "forker_thread", "foreign_flush", "other")
 }
+
+// DnsCall is a libc name-lookup function.
+type DnsCall uint8
+
+const (
+	Getaddrinfo DnsCall = iota
+	Gethostbyname
+	Gethostbyname2
+)
+
+// String is its name as the tools print it.
+func (v DnsCall) String() string {
+	return enumName(v, "getaddrinfo", "gethostbyname", "gethostbyname2")
+}
+
+// TlsCall is an OpenSSL libssl function.
+type TlsCall uint8
+
+const (
+	ReadCall TlsCall = iota
+	WriteCall
+	ReadEx
+	WriteEx
+	Handshake
+)
+
+// String is its name as the tools print it.
+func (v TlsCall) String() string {
+	return enumName(v, "SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex", "SSL_do_handshake")
+}

@@ -366,6 +366,41 @@ type BlockWriteback struct {
 	Background bool
 }
 
+// NetDns is net.dns: a process looked a host name up through libc (getaddrinfo,
+// gethostbyname, gethostbyname2), from call to return, as gethostlatency
+// sees it. The header is the calling thread.
+type NetDns struct {
+	// The name looked up, as the caller passed it (at most 255 bytes).
+	Host Text
+	// Which function.
+	Call DnsCall
+	// Time from the call to its return: the lookup's latency.
+	LatencyNs uint64
+	// getaddrinfo: its return, 0 or an EAI_ code (-2 EAI_NONAME, -3
+	// EAI_AGAIN, -8 EAI_SERVICE, ...); gethostbyname and gethostbyname2:
+	// 0 when they returned an entry, -1 when not.
+	Error int32
+}
+
+// NetTls is net.tls: a process read, wrote or shook hands through OpenSSL's libssl
+// (SSL_read, SSL_write, their _ex forms, SSL_do_handshake), from call to
+// return, as sslsnoop and ssllatency see it. Sizes only: the data is
+// never read (it is what TLS protects). The header is the calling thread.
+type NetTls struct {
+	// Which function.
+	Call TlsCall
+	// Time from the call to its return.
+	LatencyNs uint64
+	// Bytes read or written: SSL_read's and SSL_write's positive return,
+	// or the count the _ex forms report; 0 for a handshake or a failure.
+	Bytes uint64
+	// The size the caller asked to read or write; 0 for a handshake.
+	Requested uint64
+	// The function's return: SSL_read and SSL_write, bytes or 0 and below
+	// on failure; the _ex forms and SSL_do_handshake, 1 on success.
+	Ret int32
+}
+
 // TCPEnds is the two ends of a TCP connection.
 type TCPEnds struct {
 	// The address family: ipv4 or ipv6.
@@ -407,6 +442,8 @@ func (*SyscallCount) Probe() string     { return "syscall.count" }
 func (*SchedRunqLatency) Probe() string { return "sched.runq-latency" }
 func (*BlockIo) Probe() string          { return "block.io" }
 func (*BlockWriteback) Probe() string   { return "block.writeback" }
+func (*NetDns) Probe() string           { return "net.dns" }
+func (*NetTls) Probe() string           { return "net.tls" }
 
 // tcpEnds reads a tcp-ends record: aligned to 4, and as long as a multiple of 4.
 func (c *cursor) tcpEnds() TCPEnds {
@@ -445,6 +482,8 @@ var bodies struct {
 	schedRunqLatency SchedRunqLatency
 	blockIo          BlockIo
 	blockWriteback   BlockWriteback
+	netDns           NetDns
+	netTls           NetTls
 }
 
 // liftBody reads the body at addr: its case (a byte), then its record.
@@ -558,6 +597,14 @@ func liftBody(addr uint32) Body {
 	case 26:
 		b := &bodies.blockWriteback
 		*b = BlockWriteback{Device: c.text(), SbMajor: c.u32(), SbMinor: c.u32(), Pages: c.u64(), LatencyNs: c.u64(), Reason: WritebackReason(c.u8()), SyncAll: c.bool(), Background: c.bool()}
+		return b
+	case 27:
+		b := &bodies.netDns
+		*b = NetDns{Host: c.text(), Call: DnsCall(c.u8()), LatencyNs: c.u64(), Error: c.s32()}
+		return b
+	case 28:
+		b := &bodies.netTls
+		*b = NetTls{Call: TlsCall(c.u8()), LatencyNs: c.u64(), Bytes: c.u64(), Requested: c.u64(), Ret: c.s32()}
 		return b
 	}
 	return nil

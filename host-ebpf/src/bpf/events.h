@@ -52,7 +52,9 @@
 	X(SYSCALL_COUNT, syscall_count_event) \
 	X(SCHED_RUNQ_LATENCY, sched_runq_latency_event) \
 	X(BLOCK_IO, block_io_event) \
-	X(BLOCK_WRITEBACK, block_writeback_event)
+	X(BLOCK_WRITEBACK, block_writeback_event) \
+	X(NET_DNS, net_dns_event) \
+	X(NET_TLS, net_tls_event)
 
 enum probe_id {
 #define PROBE_ID(name, record) PROBE_##name,
@@ -382,5 +384,26 @@ struct block_writeback_event {
 	char device[32];        /* the backing device (bdi), "254:0" */
 };
 _Static_assert(sizeof(struct block_writeback_event) == 64 + 32 + 32, "writeback layout is ABI");
+
+#define HOST_LEN 256 /* a DNS name is at most 253 bytes */
+
+struct net_dns_event {
+	struct event_header h;
+	__u64 latency_ns;
+	__u32 call;             /* enum wit_dns_call */
+	__s32 error;            /* getaddrinfo's return; gethostbyname*: 0 or -1 */
+	char host[HOST_LEN];
+};
+_Static_assert(sizeof(struct net_dns_event) == 64 + 16 + HOST_LEN, "dns layout is ABI");
+
+struct net_tls_event {
+	struct event_header h;
+	__u64 latency_ns;
+	__u64 bytes;            /* moved: SSL_read/SSL_write's positive return, or the _ex calls' count */
+	__u64 requested;        /* the buffer's size the caller passed; 0 for a handshake */
+	__u32 call;             /* enum wit_tls_call */
+	__s32 ret;              /* the function's return */
+};
+_Static_assert(sizeof(struct net_tls_event) == 64 + 32, "tls layout is ABI");
 
 #endif

@@ -258,11 +258,14 @@ struct pt_regs {
 	unsigned long di;
 	unsigned long si;
 	unsigned long dx;
+	unsigned long cx;
 	unsigned long r10;
 	unsigned long ax;
 };
-/* A user function's third argument and return value, for uprobes. */
+/* A user function's arguments and return value, for uprobes. */
+#define FUNC_ARG1(regs) BPF_CORE_READ(regs, di)
 #define FUNC_ARG3(regs) BPF_CORE_READ(regs, dx)
+#define FUNC_ARG4(regs) BPF_CORE_READ(regs, cx)
 #define FUNC_RET(regs) BPF_CORE_READ(regs, ax)
 /* bpf_task_pt_regs gives a pointer the verifier trusts: plain loads, each
  * relocated, instead of a probe-read helper call per argument (~35 ns each). */
@@ -284,7 +287,9 @@ struct pt_regs {
 #define SYSCALL_ARG2(r) ((r)->user_regs.regs[1])
 #define SYSCALL_ARG3(r) ((r)->user_regs.regs[2])
 #define SYSCALL_ARG4(r) ((r)->user_regs.regs[3])
+#define FUNC_ARG1(r) BPF_CORE_READ(r, user_regs.regs[0])
 #define FUNC_ARG3(r) BPF_CORE_READ(r, user_regs.regs[2])
+#define FUNC_ARG4(r) BPF_CORE_READ(r, user_regs.regs[3])
 #define FUNC_RET(r) BPF_CORE_READ(r, user_regs.regs[0])
 #endif
 

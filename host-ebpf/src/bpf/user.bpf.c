@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Probes on user-space functions (uprobes): shell.readline on bash's
- * readline() and process.thread on libc's pthread_create(). */
+ * readline(), process.thread on libc's pthread_create(), net.dns on libc's
+ * name lookups and net.tls on OpenSSL's reads, writes and handshakes. */
 #include "common.bpf.h"
 
 /* shell.readline: the line bash's readline() returns, as bashreadline.bt. */
@@ -35,3 +36,131 @@ int process_thread(struct pt_regs *ctx)
 	submit_event(e);
 	return 0;
 }
+
+/* A call in flight on a thread, from its uprobe to its uretprobe: when it
+ * began, which function, and the arguments the return needs. LRU: a thread
+ * killed in a call never returns from it, and its entry would stay. */
+struct call {
+	__u64 start_ns;
+	__u64 arg;  /* net.dns: the host name; net.tls: the buffer's size */
+	__u64 out;  /* net.tls's _ex calls: where the count is written */
+	__u32 func; /* enum wit_dns_call or wit_tls_call */
+	__u32 _pad;
+};
+
+struct calls {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct call);
+};
+
+struct calls dns_calls SEC(".maps");
+struct calls tls_calls SEC(".maps");
+
+static __always_inline void call_begin(void *calls, __u32 probe, __u32 func, __u64 arg, __u64 out)
+{
+	if (!task_selected(probe))
+		return;
+	__u32 tid = bpf_get_current_pid_tgid();
+	struct call c = { .start_ns = bpf_ktime_get_boot_ns(), .arg = arg, .out = out, .func = func };
+	bpf_map_update_elem(calls, &tid, &c, BPF_ANY);
+}
+
+/* The call this thread began, taken out of the map, or 0. */
+static __always_inline int call_end(void *calls, struct call *c)
+{
+	__u32 tid = bpf_get_current_pid_tgid();
+	struct call *found = bpf_map_lookup_elem(calls, &tid);
+	if (!found)
+		return 0;
+	*c = *found;
+	bpf_map_delete_elem(calls, &tid);
+	return 1;
+}
+
+/* net.dns: libc's name lookups, from call to return, as gethostlatency.bt. */
+static __always_inline int dns_return(struct pt_regs *ctx)
+{
+	struct call c;
+	if (!call_end(&dns_calls, &c))
+		return 0;
+	struct net_dns_event *e = reserve_event(PROBE_NET_DNS, sizeof(*e));
+	if (!e)
+		return 0;
+	e->latency_ns = e->h.ts_boot_ns - c.start_ns;
+	e->call = c.func;
+	long ret = FUNC_RET(ctx);
+	/* getaddrinfo returns 0 or an EAI_ code; gethostbyname* an entry or NULL. */
+	e->error = c.func == WIT_DNS_CALL_GETADDRINFO ? (__s32)ret : (ret ? 0 : -1);
+	/* The caller's string, still in place as its call returns. */
+	if (bpf_probe_read_user_str(e->host, sizeof(e->host), (const void *)c.arg) < 0)
+		e->host[0] = 0;
+	submit_event(e);
+	return 0;
+}
+
+#define DNS_CALL(fn, func)                                                            \
+	SEC("uprobe")                                                                 \
+	int dns_##fn(struct pt_regs *ctx)                                             \
+	{                                                                             \
+		call_begin(&dns_calls, PROBE_NET_DNS, func, FUNC_ARG1(ctx), 0);       \
+		return 0;                                                             \
+	}                                                                             \
+	SEC("uretprobe")                                                              \
+	int dns_##fn##_ret(struct pt_regs *ctx)                                       \
+	{                                                                             \
+		return dns_return(ctx);                                               \
+	}
+
+DNS_CALL(getaddrinfo, WIT_DNS_CALL_GETADDRINFO)
+DNS_CALL(gethostbyname, WIT_DNS_CALL_GETHOSTBYNAME)
+DNS_CALL(gethostbyname2, WIT_DNS_CALL_GETHOSTBYNAME2)
+
+/* net.tls: OpenSSL's reads, writes and handshakes, from call to return, as
+ * sslsnoop.bt and ssllatency.bt; sizes, never the data. */
+static __always_inline int tls_return(struct pt_regs *ctx)
+{
+	struct call c;
+	if (!call_end(&tls_calls, &c))
+		return 0;
+	struct net_tls_event *e = reserve_event(PROBE_NET_TLS, sizeof(*e));
+	if (!e)
+		return 0;
+	e->latency_ns = e->h.ts_boot_ns - c.start_ns;
+	e->call = c.func;
+	e->ret = (int)FUNC_RET(ctx);
+	e->requested = c.arg;
+	e->bytes = 0;
+	if (c.out && e->ret == 1) {
+		/* SSL_read_ex/SSL_write_ex: 1, and the count through their last argument. */
+		__u64 count = 0;
+		bpf_probe_read_user(&count, sizeof(count), (const void *)c.out);
+		e->bytes = count;
+	} else if (!c.out && c.func != WIT_TLS_CALL_HANDSHAKE && e->ret > 0) {
+		e->bytes = e->ret;
+	}
+	submit_event(e);
+	return 0;
+}
+
+/* SSL_read(ssl, buf, num), SSL_read_ex(ssl, buf, num, *readbytes), and the
+ * writes alike; SSL_do_handshake(ssl). */
+#define TLS_CALL(fn, func, arg, out)                                                  \
+	SEC("uprobe")                                                                 \
+	int tls_##fn(struct pt_regs *ctx)                                             \
+	{                                                                             \
+		call_begin(&tls_calls, PROBE_NET_TLS, func, arg, out);                \
+		return 0;                                                             \
+	}                                                                             \
+	SEC("uretprobe")                                                              \
+	int tls_##fn##_ret(struct pt_regs *ctx)                                       \
+	{                                                                             \
+		return tls_return(ctx);                                               \
+	}
+
+TLS_CALL(read, WIT_TLS_CALL_READ, (__u32)FUNC_ARG3(ctx), 0)
+TLS_CALL(write, WIT_TLS_CALL_WRITE, (__u32)FUNC_ARG3(ctx), 0)
+TLS_CALL(read_ex, WIT_TLS_CALL_READ_EX, FUNC_ARG3(ctx), FUNC_ARG4(ctx))
+TLS_CALL(write_ex, WIT_TLS_CALL_WRITE_EX, FUNC_ARG3(ctx), FUNC_ARG4(ctx))
+TLS_CALL(do_handshake, WIT_TLS_CALL_HANDSHAKE, 0, 0)

@@ -33,6 +33,8 @@ impl Plugin for Tally {
             Body::SchedRunqLatency(_) => "runq",
             Body::BlockIo(io) => event.text(io.disk),
             Body::BlockWriteback(pass) => event.text(pass.device),
+            Body::NetDns(lookup) => event.text(lookup.host),
+            Body::NetTls(call) => call.call.name(),
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
             Body::FileSync(sync) => sync.call.name(),

@@ -166,3 +166,27 @@ impl WritebackReason {
         }
     }
 }
+
+impl DnsCall {
+    /// The case as the tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsCall::Getaddrinfo => "getaddrinfo",
+            DnsCall::Gethostbyname => "gethostbyname",
+            DnsCall::Gethostbyname2 => "gethostbyname2",
+        }
+    }
+}
+
+impl TlsCall {
+    /// The case as the tools print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsCall::Read => "SSL_read",
+            TlsCall::Write => "SSL_write",
+            TlsCall::ReadEx => "SSL_read_ex",
+            TlsCall::WriteEx => "SSL_write_ex",
+            TlsCall::Handshake => "SSL_do_handshake",
+        }
+    }
+}

@@ -140,6 +140,17 @@ func (ec echo) OnEvent(e *wt.Event) {
 			Field("reason", b.Reason).
 			Field("sync_all", b.SyncAll).
 			Field("background", b.Background)
+	case *wt.NetDns:
+		f.Field("host", e.Text(b.Host)).
+			Field("call", b.Call).
+			Field("latency_ns", b.LatencyNs).
+			Field("error", b.Error)
+	case *wt.NetTls:
+		f.Field("call", b.Call).
+			Field("latency_ns", b.LatencyNs).
+			Field("bytes", b.Bytes).
+			Field("requested", b.Requested).
+			Field("ret", b.Ret)
 	case *wt.SignalKill:
 		f.Field("call", b.Call).
 			Field("target", b.Target).

@@ -103,6 +103,17 @@ impl Plugin for Echo {
                 .field("reason", e.reason.name())
                 .field("sync_all", e.sync_all)
                 .field("background", e.background),
+            Body::NetDns(e) => finding("net.dns")
+                .field("host", event.text(e.host))
+                .field("call", e.call.name())
+                .field("latency_ns", e.latency_ns)
+                .field("error", e.error),
+            Body::NetTls(e) => finding("net.tls")
+                .field("call", e.call.name())
+                .field("latency_ns", e.latency_ns)
+                .field("bytes", e.bytes)
+                .field("requested", e.requested)
+                .field("ret", e.ret),
             Body::SignalKill(e) => finding("signal.kill")
                 .field("call", e.call.name())
                 .field("target", e.target)
