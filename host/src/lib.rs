@@ -6,7 +6,8 @@
 //!   its WIT body ([`wit`] is the contract's Rust types).
 //! - `probes` loads and attaches the eBPF programs of `wasmtrace_ebpf` and
 //!   sets their filters in the kernel ([`tracefs`], `caps` and `swaps`
-//!   help it, `uprobe_target` finds the host's files, `whoami` names
+//!   help it, `uprobe_target` finds the host's files and `mount_namespaces`
+//!   containers' copies, `whoami` names
 //!   wasmtrace to leave it out, and `kernel_counts` reads what probes
 //!   count in the kernel);
 //!   [`recorder`] and [`recording`] keep their records for replay;
@@ -43,6 +44,7 @@ mod house;
 mod kernel_counts;
 pub mod listing;
 mod maps;
+mod mount_namespaces;
 mod names;
 pub mod output;
 pub mod pipeline;

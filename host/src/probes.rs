@@ -1,7 +1,7 @@
 //! Loads the eBPF objects for the probes in use, sets their kernel-side
 //! filters, attaches them, and reads their ring buffers and drop counters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,6 +16,7 @@ use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 use crate::catalog::{self, Attach, Delivery, Probe};
 use crate::config::{ProbeFilter, Scope};
 use crate::kernel_counts::KernelCounts;
+use crate::mount_namespaces::MountNamespaces;
 use crate::{tracefs, uprobe_target};
 
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +64,21 @@ pub enum Availability {
 }
 
 pub fn availability(probe: &Probe, events_dir: &Path) -> Availability {
-    let missing: Vec<String> = probe
-        .hooks
-        .iter()
-        .filter(|h| h.required && !hook_exists(h.attach, events_dir))
-        .map(|h| h.attach.to_string())
-        .collect();
+    let mut missing: Vec<String> = Vec::new();
+    for hook in probe.hooks.iter().filter(|h| h.required) {
+        let why = match hook.attach {
+            // A missing file once, with where it was looked for, not once per function.
+            Attach::Uprobe { target, .. } => match uprobe_target::find(target) {
+                Ok(_) => continue,
+                Err(e) => format!("uprobes on {target} ({e})"),
+            },
+            attach if hook_exists(attach, events_dir) => continue,
+            attach => attach.to_string(),
+        };
+        if !missing.contains(&why) {
+            missing.push(why);
+        }
+    }
     if missing.is_empty() {
         Availability::Available
     } else {
@@ -92,7 +102,13 @@ pub struct Probes {
     events_dir: PathBuf,
     ring_buffer_bytes: u32,
     exclude_tgid: u32,
+    /// The files each uprobe program is attached to, by (device, inode).
+    uprobe_files: UprobeFiles,
+    /// The mount namespaces looked into for other copies of those files.
+    namespaces: MountNamespaces,
 }
+
+type UprobeFiles = BTreeMap<&'static str, BTreeSet<(u64, u64)>>;
 
 impl Probes {
     /// Loads and attaches `wanted` probes with their filters. wasmtrace's
@@ -127,6 +143,8 @@ impl Probes {
             events_dir,
             ring_buffer_bytes,
             exclude_tgid: crate::whoami::traced_tgid(),
+            uprobe_files: UprobeFiles::new(),
+            namespaces: MountNamespaces::default(),
         };
         for (&id, filter) in wanted {
             probes.ensure(id, filter)?;
@@ -154,9 +172,59 @@ impl Probes {
             probe,
             kernel_filter(filter, self.exclude_tgid),
             &self.events_dir,
+            &mut self.uprobe_files,
         )?;
         family.probes.push(id);
+        if probe.hooks.iter().any(|h| matches!(h.attach, Attach::Uprobe { .. })) {
+            // Every namespace again, for this probe's files.
+            self.namespaces = MountNamespaces::default();
+            self.follow_library_copies();
+        }
         Ok(())
+    }
+
+    /// Attaches the uprobes to the other copies of their files that the
+    /// processes of new mount namespaces (containers) see: a uprobe is set
+    /// on a file, and a container's libc is its own. Called at start and
+    /// on every tick; a copy that cannot be read or attached is said once.
+    pub fn follow_library_copies(&mut self) {
+        if self.uprobe_files.is_empty() {
+            return;
+        }
+        for pid in self.namespaces.new_ones() {
+            // Each target once per namespace: a probe has several hooks on one library.
+            let mut found: HashMap<&str, Option<uprobe_target::Target>> = HashMap::new();
+            for family in self.families.values_mut() {
+                for probe in family.probes.iter().map(|&id| catalog::by_id(id)) {
+                    for hook in probe.hooks {
+                        let Attach::Uprobe { target, symbol, .. } = hook.attach else {
+                            continue;
+                        };
+                        let file = found
+                            .entry(target)
+                            .or_insert_with(|| uprobe_target::find_for_process(pid, target).ok());
+                        let Some((file, id)) = file.as_ref().and_then(|f| Some((f, f.id()?))) else {
+                            continue;
+                        };
+                        let files = self.uprobe_files.entry(hook.program).or_default();
+                        if !files.insert(id) {
+                            continue;
+                        }
+                        match attach_uprobe(&mut family.ebpf, hook.program, symbol, file) {
+                            Ok(()) => tracing::info!(
+                                "probe {}: {target} as process {pid} sees it (a container's own copy) is traced too",
+                                probe.name
+                            ),
+                            Err(e) => tracing::warn!(
+                                "probe {}: {target} as process {pid} sees it (a container's own copy) is not \
+                                 traced: {e}",
+                                probe.name
+                            ),
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Turns an attached probe's events on or off in the kernel (through its
@@ -407,6 +475,7 @@ fn attach_probe(
     probe: &'static Probe,
     filter: abi::Filter,
     events_dir: &Path,
+    uprobe_files: &mut UprobeFiles,
 ) -> Result<(), ProbeError> {
     let object = probe.object.name();
     let load_error = |reason: String| ProbeError::Load { object, reason };
@@ -449,13 +518,27 @@ fn attach_probe(
                 let target = uprobe_target::find(target).map_err(attach_error)?;
                 let program: &mut UProbe = program.try_into().map_err(|e| attach_error(format!("{e}")))?;
                 program.load().map_err(|e| attach_error(verifier_message(&e)))?;
-                program
-                    .attach(symbol, target.path(), UProbeScope::AllProcesses)
-                    .map_err(|e| attach_error(format!("{e:#}")))?;
+                attach_uprobe(&mut family.ebpf, hook.program, symbol, &target).map_err(attach_error)?;
+                if let Some(id) = target.id() {
+                    uprobe_files.entry(hook.program).or_default().insert(id);
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Attaches a loaded uprobe program to `symbol` in this file, for every process.
+fn attach_uprobe(ebpf: &mut Ebpf, program: &str, symbol: &str, file: &uprobe_target::Target) -> Result<(), String> {
+    let program: &mut UProbe = ebpf
+        .program_mut(program)
+        .ok_or("no such program")?
+        .try_into()
+        .map_err(|e| format!("{e}"))?;
+    program
+        .attach(symbol, file.path(), UProbeScope::AllProcesses)
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
 }
 
 fn filters<'a>(

@@ -6,13 +6,17 @@
 //! (`WASMTRACE_HOST_ROOT`, as Falco's `HOST_ROOT`, or else pid 1's), with
 //! its links resolved inside that root, not in wasmtrace's own.
 
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-/// Folders where shared libraries live, for targets given by file name.
-const LIBRARY_DIRS: &[&str] = &[
+/// Folders the dynamic linker searches after those of /etc/ld.so.conf (its
+/// trusted folders, with Debian's and Ubuntu's multiarch ones, for systems
+/// whose ld.so.conf does not name them).
+const DEFAULT_DIRS: &[&str] = &[
     "/lib/x86_64-linux-gnu",
     "/usr/lib/x86_64-linux-gnu",
     "/lib/aarch64-linux-gnu",
@@ -22,6 +26,13 @@ const LIBRARY_DIRS: &[&str] = &[
     "/lib",
     "/usr/lib",
 ];
+
+/// ELF's machine number of the host, which a library must have to be the
+/// one its programs load (ld.so.conf may also list 32-bit folders).
+#[cfg(target_arch = "x86_64")]
+const MACHINE: u16 = 62;
+#[cfg(target_arch = "aarch64")]
+const MACHINE: u16 = 183;
 
 /// A found target, open, to attach to by [`Target::path`].
 pub struct Target {
@@ -35,27 +46,153 @@ impl Target {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The file's identity (device, inode): a uprobe is set on the file, so
+    /// two paths to one file are one attachment.
+    pub fn id(&self) -> Option<(u64, u64)> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        Some((meta.dev(), meta.ino()))
+    }
+}
+
+/// A file system root that targets are looked up in.
+enum Root<'a> {
+    /// wasmtrace's own `/`.
+    Ours,
+    /// Another root, open: links resolve inside it.
+    At(&'a OwnedFd),
+}
+
+impl Root<'_> {
+    fn open(&self, path: &Path) -> Option<Target> {
+        match self {
+            Root::Ours => path.exists().then(|| Target {
+                path: path.to_path_buf(),
+                _file: None,
+            }),
+            Root::At(root) => open_in(root, path),
+        }
+    }
+
+    fn read(&self, path: &Path) -> Option<String> {
+        std::fs::read_to_string(self.open(path)?.path()).ok()
+    }
+
+    /// The names in a folder, sorted.
+    fn list(&self, dir: &Path) -> Vec<String> {
+        let Some(dir) = self.open(dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// A target: a path, or a library by file name, looked up as the dynamic
+    /// linker looks (the folders of /etc/ld.so.conf, then its defaults) and
+    /// of the host's machine.
+    fn find(&self, target: &str) -> Result<Target, String> {
+        if target.starts_with('/') {
+            return self
+                .open(Path::new(target))
+                .ok_or_else(|| format!("{target} not found"));
+        }
+        let dirs = self.library_dirs();
+        dirs.iter()
+            .filter_map(|dir| self.open(&dir.join(target)))
+            .find(|t| native_elf(t.path()))
+            .ok_or_else(|| {
+                let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                format!(
+                    "{target} is in none of the folders the dynamic linker searches ({})",
+                    dirs.join(", ")
+                )
+            })
+    }
+
+    /// /etc/ld.so.conf's folders, in its order, then the defaults.
+    fn library_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        self.conf_dirs(Path::new("/etc/ld.so.conf"), 0, &mut dirs);
+        dirs.extend(DEFAULT_DIRS.iter().map(PathBuf::from));
+        let mut seen = std::collections::HashSet::new();
+        dirs.retain(|d| seen.insert(d.clone()));
+        dirs
+    }
+
+    /// The folders a ld.so.conf file names, with those of the files it
+    /// includes (`include /etc/ld.so.conf.d/*.conf`).
+    fn conf_dirs(&self, file: &Path, depth: u8, dirs: &mut Vec<PathBuf>) {
+        // Includes that include each other end here.
+        if depth > 4 {
+            return;
+        }
+        let Some(text) = self.read(file) else {
+            return;
+        };
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("include") => {
+                    for pattern in words {
+                        let pattern = file.parent().unwrap_or(Path::new("/")).join(pattern);
+                        for included in self.glob(&pattern) {
+                            self.conf_dirs(&included, depth + 1, dirs);
+                        }
+                    }
+                }
+                Some("hwcap") | None => {}
+                Some(_) => dirs.extend(
+                    line.split(|c: char| c == ':' || c == ',' || c.is_whitespace())
+                        .filter(|d| d.starts_with('/'))
+                        .map(PathBuf::from),
+                ),
+            }
+        }
+    }
+
+    /// The files a pattern with `*` in its last part names, sorted as glob
+    /// sorts them.
+    fn glob(&self, pattern: &Path) -> Vec<PathBuf> {
+        let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name().and_then(|n| n.to_str())) else {
+            return Vec::new();
+        };
+        let Some((prefix, suffix)) = name.split_once('*') else {
+            return vec![pattern.to_path_buf()];
+        };
+        self.list(dir)
+            .into_iter()
+            .filter(|n| n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix))
+            .map(|n| dir.join(n))
+            .collect()
+    }
+}
+
+/// True for an ELF file of the host's class and machine.
+fn native_elf(path: &Path) -> bool {
+    let mut head = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head[..4] == *b"\x7fELF"
+        && head[4] == 2
+        && u16::from_le_bytes([head[18], head[19]]) == MACHINE
 }
 
 /// The file a target names (a path, or a library found by file name) in
 /// the host's filesystem.
 pub fn find(target: &str) -> Result<Target, String> {
-    let candidates: Vec<PathBuf> = if target.starts_with('/') {
-        vec![PathBuf::from(target)]
-    } else {
-        LIBRARY_DIRS.iter().map(|dir| Path::new(dir).join(target)).collect()
-    };
     match host_root() {
-        HostRoot::Ours => candidates
-            .into_iter()
-            .find(|p| p.exists())
-            .map(|path| Target { path, _file: None })
-            .ok_or_else(|| format!("{target} not found"))
-            .and_then(|t| regular(t, target)),
-        HostRoot::At(root, name) => candidates
-            .iter()
-            .find_map(|p| open_in(root, p))
-            .ok_or_else(|| format!("{target} not found in the host's filesystem (below {name})"))
+        HostRoot::Ours => Root::Ours.find(target).and_then(|t| regular(t, target)),
+        HostRoot::At(root, name) => Root::At(root)
+            .find(target)
+            .map_err(|e| format!("{e}, in the host's filesystem (below {name})"))
             .and_then(|t| regular(t, target)),
         HostRoot::Hidden(why) => Err(format!(
             "{target}: wasmtrace runs in a mount namespace of its own and cannot see the host's \
@@ -64,6 +201,18 @@ pub fn find(target: &str) -> Result<Target, String> {
              into its container and name it in WASMTRACE_HOST_ROOT"
         )),
     }
+}
+
+/// The file a target names as the process `pid` sees its files: in a
+/// container, the container's own copy (`/proc/PID/root`).
+pub fn find_for_process(pid: u32, target: &str) -> Result<Target, String> {
+    let root = rustix::fs::open(
+        format!("/proc/{pid}/root"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("/proc/{pid}/root: {e}"))?;
+    Root::At(&root).find(target).and_then(|t| regular(t, target))
 }
 
 /// Only a regular file is read (for its symbols) and attached to: a FIFO
@@ -145,4 +294,50 @@ fn open_in(root: &OwnedFd, path: &Path) -> Option<Target> {
         path: PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
         _file: Some(file),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF header of this class and machine, as far as the check reads.
+    fn elf(class: u8, machine: u16) -> Vec<u8> {
+        let mut head = vec![0u8; 64];
+        head[..4].copy_from_slice(b"\x7fELF");
+        head[4] = class;
+        head[18..20].copy_from_slice(&machine.to_le_bytes());
+        head
+    }
+
+    #[test]
+    fn libraries_are_found_in_ld_so_confs_folders_in_order_and_of_the_hosts_machine() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |path: &str, bytes: &[u8]| {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        };
+        write(
+            "etc/ld.so.conf",
+            b"# the first include, then a folder\ninclude /etc/ld.so.conf.d/*.conf\n/opt/last\n",
+        );
+        // Included in name order: the 32-bit folder comes first, and its library is skipped.
+        write("etc/ld.so.conf.d/a-i386.conf", b"/opt/lib32\n");
+        write("etc/ld.so.conf.d/b-native.conf", b"/opt/native:/opt/also\n");
+        write("etc/ld.so.conf.d/ignored.txt", b"/opt/never\n");
+        write("opt/lib32/libwt.so.1", &elf(1, 3));
+        write("opt/native/libwt.so.1", &elf(2, MACHINE));
+        write("opt/last/libwt.so.1", &elf(2, MACHINE));
+        write("opt/never/libnever.so.1", &elf(2, MACHINE));
+        let fd = rustix::fs::open(root.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let root_fd = Root::At(&fd);
+        let dirs = root_fd.library_dirs();
+        let named: Vec<&str> = dirs.iter().take(4).map(|d| d.to_str().unwrap()).collect();
+        assert_eq!(named, ["/opt/lib32", "/opt/native", "/opt/also", "/opt/last"]);
+        let found = root_fd.find("libwt.so.1").unwrap();
+        let link = std::fs::read_link(found.path()).unwrap();
+        assert_eq!(link, root.path().join("opt/native/libwt.so.1"));
+        let missing = root_fd.find("libnever.so.1").err().unwrap();
+        assert!(missing.contains("/opt/native, /opt/also, /opt/last"), "{missing}");
+    }
 }

@@ -10,8 +10,9 @@ use crate::harness::{Tracer, child_opens, test_plugins, unique};
 
 const IMAGE: &str = "localhost/wasmtrace-test:busybox";
 
-/// Imports the image once per test run: a root filesystem holding only
-/// /bin/busybox (static), tarred, as `podman import` takes it.
+/// Imports the image once per test run: a root filesystem holding
+/// /bin/busybox (static), and /bin/wtlookup (tests/data/wtlookup.c) with
+/// copies of the libraries it loads, tarred, as `podman import` takes it.
 fn image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -19,13 +20,31 @@ fn image() -> &'static str {
         std::fs::create_dir_all(root.path().join("bin")).unwrap();
         std::fs::copy("/bin/busybox", root.path().join("bin/busybox"))
             .expect("/bin/busybox (scripts/install-deps installs busybox-static)");
+        let lookup = root.path().join("bin/wtlookup");
+        run(Command::new("cc")
+            .arg("-O1")
+            .arg("-o")
+            .arg(&lookup)
+            .arg(crate::harness::repo().join("tests/data/wtlookup.c")));
+        // Its libraries and loader, at the paths it loads them from (`ldd`: `=> /path` or `/path`).
+        let libraries = run(Command::new("ldd").arg(&lookup));
+        for library in libraries.split_whitespace().filter(|w| w.starts_with('/')) {
+            let copy = root.path().join(library.trim_start_matches('/'));
+            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            std::fs::copy(library, &copy).unwrap();
+        }
         let tar = root.path().join("root.tar");
+        let top: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "root.tar")
+            .collect();
         run(Command::new("tar")
             .arg("-C")
             .arg(root.path())
-            .args(["-cf"])
+            .arg("-cf")
             .arg(&tar)
-            .arg("bin"));
+            .args(&top));
         run(Command::new("podman").arg("import").arg(&tar).arg(IMAGE));
     });
     IMAGE
@@ -391,4 +410,43 @@ fn scope_passes_only_the_host_or_only_containers() {
             out.stderr
         );
     }
+}
+
+/// A uprobe is set on a file: a container's libc is its own file, not the
+/// host's. wasmtrace finds it as the container's processes see it, for a
+/// container that ran before it started and for one that starts after (its
+/// process waits 3 s, so that a tick has seen its mount namespace).
+#[test]
+fn uprobes_reach_a_containers_own_libc_before_and_after_wasmtrace_starts() {
+    require_kernel!();
+    let (early, late) = (unique("wt-ube-"), unique("wt-ubl-"));
+    remove(&early);
+    remove(&late);
+    let running = Running::start(&early, &[]);
+    let tracer = Tracer::start(&format!(
+        "[probe.\"net.dns\"]\ncomm = [\"wtlookup\"]\n[plugin.echo]\npath = \"{}/echo.wasm\"\nprobes = [\"net.dns\"]\n",
+        test_plugins().display()
+    ));
+    running.exec("/bin/wtlookup 127.0.0.1 3");
+    podman_run(&late, &[], &["/bin/wtlookup", "127.0.0.2", "2", "3"]);
+    let out = tracer.stop();
+    remove(&late);
+    out.assert_clean_exit();
+    let lookups = |host: &str| -> Vec<String> {
+        out.findings("net.dns")
+            .filter(|f| f["host"] == host)
+            .map(|f| f["container"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let in_container = |name: &str, n: usize, seen: Vec<String>| {
+        assert_eq!(seen.len(), n, "{seen:?}; stderr:\n{}", out.stderr);
+        assert!(seen.iter().all(|c| c.split(' ').nth(2) == Some(name)), "{seen:?}");
+    };
+    in_container(&early, 3, lookups("127.0.0.1"));
+    in_container(&late, 2, lookups("127.0.0.2"));
+    assert!(
+        out.stderr.contains("a container's own copy) is traced too"),
+        "{}",
+        out.stderr
+    );
 }

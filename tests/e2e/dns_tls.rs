@@ -266,3 +266,27 @@ fn ssllatency_agrees_with_ssllatency_bt() {
     let theirs = ssllatency_bt_count(&bt);
     assert!(theirs >= 2, "ssllatency.bt counted {theirs} calls:\n{bt:?}");
 }
+
+#[test]
+fn a_missing_library_is_named_with_the_folders_it_was_looked_for_in() {
+    require_kernel!();
+    // A host root whose dynamic linker looks in /opt/ssl first, and which has no libssl.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::write(root.path().join("etc/ld.so.conf"), "/opt/ssl\n").unwrap();
+    let recording = root.path().join("tls.rec");
+    let out = crate::harness::wasmtrace()
+        .args(["record", "-p", "net.tls", "-d", "1s"])
+        .arg(&recording)
+        .env("WASMTRACE_HOST_ROOT", root.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("probe `net.tls` is not available here")
+            && stderr.contains("uprobes on libssl.so.3 (libssl.so.3 is in none of the folders the dynamic linker searches (/opt/ssl, /lib/")
+            && stderr.contains(&format!("WASMTRACE_HOST_ROOT={}", root.path().display())),
+        "{stderr}"
+    );
+}

@@ -63,7 +63,7 @@ pub const PROBES: &[Probe] = &[
                 error: e.error,
             }))
         },
-        notes: "Uprobes on glibc's libc.so.6: programs that resolve names without it (Go's own resolver, musl-linked programs, resolvers that speak DNS themselves) are not seen. In a container, the container's libc is another file, which these uprobes reach only when it is the host's (see docs/troubleshooting.md).",
+        notes: "Uprobes on glibc's libc.so.6: programs that resolve names without it (Go's own resolver, musl-linked programs, resolvers that speak DNS themselves) are not seen. A container's libc is a file of its image: wasmtrace attaches to it too, as the container's processes see it, at start and on each tick for new containers.",
     },
     Probe {
         name: "net.tls",
@@ -94,7 +94,7 @@ pub const PROBES: &[Probe] = &[
                 ret: e.ret,
             }))
         },
-        notes: "Uprobes on OpenSSL 3's libssl.so.3: programs with TLS of their own (Go's crypto/tls, rustls, GnuTLS, BoringSSL linked in) are not seen. The data is never read: it is the plaintext TLS protects (passwords, tokens), and sizes and times answer what sslsnoop answers. Each call costs a uprobe trap and return (microseconds): on a busy TLS server, filter on pids, comms or containers.",
+        notes: "Uprobes on OpenSSL 3's libssl.so.3, and on containers' own copies as for net.dns: programs with TLS of their own (Go's crypto/tls, rustls, GnuTLS, BoringSSL linked in) are not seen. The data is never read: it is the plaintext TLS protects (passwords, tokens), and sizes and times answer what sslsnoop answers. Each call costs a uprobe trap and return (microseconds): on a busy TLS server, filter on pids, comms or containers.",
     },
 ];
 

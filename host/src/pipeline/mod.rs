@@ -347,6 +347,7 @@ impl Session {
         }
         self.decoder.sweep();
         self.follow_containers()?;
+        self.source.follow_library_copies();
         self.publish();
         if let Some(e) = self.output().take_error() {
             return Err(e).context("writing output");

@@ -87,6 +87,14 @@ impl Source {
         }
     }
 
+    /// Attaches uprobes to the copies of their files new containers see; a
+    /// replay has no probes.
+    pub fn follow_library_copies(&mut self) {
+        if let Source::Kernel(probes) = self {
+            probes.follow_library_copies();
+        }
+    }
+
     /// Points a probe's container filter at these cgroups; a replay's
     /// filters were applied when it was recorded.
     pub fn set_cgroups(&mut self, id: ProbeId, cgroups: &[(u64, u32)]) -> Result<(), ProbeError> {

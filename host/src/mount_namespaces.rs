@@ -1,0 +1,55 @@
+//! The mount namespaces processes run in, as they appear. Each is a view of
+//! the files: there, the library a uprobe targets may be another file (a
+//! container's own libc), which the host's copy's uprobe does not reach.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+
+/// The processes and mount namespaces seen so far.
+#[derive(Default)]
+pub struct MountNamespaces {
+    pids: HashSet<u32>,
+    namespaces: HashSet<u64>,
+}
+
+impl MountNamespaces {
+    /// A process in each mount namespace not seen before, looked for among
+    /// the processes that started since the last call. One stat per new
+    /// process: a busy host costs a listing of /proc and little more. (A
+    /// namespace whose first process reuses a pid seen before is missed
+    /// until another of its processes starts.)
+    pub fn new_ones(&mut self) -> Vec<u32> {
+        let Ok(proc) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let listed: HashSet<u32> = proc
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        let mut found = Vec::new();
+        for &pid in listed.difference(&self.pids) {
+            // The link's target is the namespace; its inode names it.
+            if let Ok(ns) = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
+                && self.namespaces.insert(ns.ino())
+            {
+                found.push(pid);
+            }
+        }
+        self.pids = listed;
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MountNamespaces;
+
+    #[test]
+    fn each_namespace_is_new_once() {
+        let mut namespaces = MountNamespaces::default();
+        let first = namespaces.new_ones();
+        // This process's own namespace is among those first seen.
+        assert!(!first.is_empty());
+        assert!(namespaces.new_ones().is_empty());
+    }
+}
