@@ -5,6 +5,9 @@
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 
+/// New namespaces returned per call at most.
+const MAX_NEW: usize = 32;
+
 /// The processes and mount namespaces seen so far.
 #[derive(Default)]
 pub struct MountNamespaces {
@@ -27,7 +30,14 @@ impl MountNamespaces {
             .filter_map(|e| e.file_name().to_str()?.parse().ok())
             .collect();
         let mut found = Vec::new();
+        let mut deferred = HashSet::new();
         for &pid in listed.difference(&self.pids) {
+            // Anyone can make mount namespaces (`unshare -rm`): a flood of
+            // them is looked into a few at a time, the rest on later calls.
+            if found.len() == MAX_NEW {
+                deferred.insert(pid);
+                continue;
+            }
             // The link's target is the namespace; its inode names it.
             if let Ok(ns) = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
                 && self.namespaces.insert(ns.ino())
@@ -35,7 +45,7 @@ impl MountNamespaces {
                 found.push(pid);
             }
         }
-        self.pids = listed;
+        self.pids = listed.difference(&deferred).copied().collect();
         found
     }
 }

@@ -106,7 +106,13 @@ pub struct Probes {
     uprobe_files: UprobeFiles,
     /// The mount namespaces looked into for other copies of those files.
     namespaces: MountNamespaces,
+    /// Whether a program reached MAX_UPROBE_FILES (said once).
+    copies_capped: bool,
 }
+
+/// Files a uprobe program is attached to at most: the host's and its
+/// containers' copies.
+const MAX_UPROBE_FILES: usize = 64;
 
 type UprobeFiles = BTreeMap<&'static str, BTreeSet<(u64, u64)>>;
 
@@ -145,6 +151,7 @@ impl Probes {
             exclude_tgid: crate::whoami::traced_tgid(),
             uprobe_files: UprobeFiles::new(),
             namespaces: MountNamespaces::default(),
+            copies_capped: false,
         };
         for (&id, filter) in wanted {
             probes.ensure(id, filter)?;
@@ -207,9 +214,23 @@ impl Probes {
                             continue;
                         };
                         let files = self.uprobe_files.entry(hook.program).or_default();
-                        if !files.insert(id) {
+                        if files.contains(&id) {
                             continue;
                         }
+                        // Each copy is a perf event and a link: a tenant who
+                        // makes copies by the thousand gets the first ones.
+                        if files.len() == MAX_UPROBE_FILES {
+                            if !self.copies_capped {
+                                self.copies_capped = true;
+                                tracing::warn!(
+                                    "probe {}: {target} has {MAX_UPROBE_FILES} copies traced, as many as wasmtrace \
+                                     follows; the copies of new containers are not traced",
+                                    probe.name
+                                );
+                            }
+                            continue;
+                        }
+                        files.insert(id);
                         match attach_uprobe(&mut family.ebpf, hook.program, symbol, file) {
                             Ok(()) => tracing::info!(
                                 "probe {}: {target} as process {pid} sees it (a container's own copy) is traced too",
@@ -647,7 +668,9 @@ mod tests {
         let missing = probe("/nonexistent/bash");
         assert_eq!(
             availability(&missing, dir.path()),
-            Availability::Missing(vec!["uretprobe:/nonexistent/bash:readline".into()])
+            Availability::Missing(vec![
+                "uprobes on /nonexistent/bash (/nonexistent/bash not found)".into()
+            ])
         );
         let err = check_available(Box::leak(Box::new(missing)), dir.path()).unwrap_err();
         assert!(

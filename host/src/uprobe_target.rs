@@ -27,6 +27,14 @@ const DEFAULT_DIRS: &[&str] = &[
     "/usr/lib",
 ];
 
+/// Bounds on what a container's files may make wasmtrace read: its
+/// ld.so.conf files, the folders they name, the names listed for an
+/// include's pattern, and the size of a library whose symbols are read.
+const MAX_CONF_BYTES: u64 = 64 << 10;
+const MAX_CONF_DIRS: usize = 64;
+const MAX_LISTED: usize = 1024;
+const MAX_COPY_BYTES: u64 = 256 << 20;
+
 /// ELF's machine number of the host, which a library must have to be the
 /// one its programs load (ld.so.conf may also list 32-bit folders).
 #[cfg(target_arch = "x86_64")]
@@ -74,8 +82,21 @@ impl Root<'_> {
         }
     }
 
+    /// A small regular file's text (a container's ld.so.conf is anyone's:
+    /// a FIFO would block the reader, a huge file would hold it).
     fn read(&self, path: &Path) -> Option<String> {
-        std::fs::read_to_string(self.open(path)?.path()).ok()
+        let file = self.open(path)?;
+        let meta = std::fs::metadata(file.path()).ok()?;
+        if !meta.is_file() || meta.len() > MAX_CONF_BYTES {
+            return None;
+        }
+        let mut text = String::new();
+        open_nonblocking(file.path())
+            .ok()?
+            .take(MAX_CONF_BYTES)
+            .read_to_string(&mut text)
+            .ok()?;
+        Some(text)
     }
 
     /// The names in a folder, sorted.
@@ -88,6 +109,7 @@ impl Root<'_> {
             .flatten()
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
+            .take(MAX_LISTED)
             .collect();
         names.sort();
         names
@@ -119,6 +141,7 @@ impl Root<'_> {
     fn library_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
         self.conf_dirs(Path::new("/etc/ld.so.conf"), 0, &mut dirs);
+        dirs.truncate(MAX_CONF_DIRS);
         dirs.extend(DEFAULT_DIRS.iter().map(PathBuf::from));
         let mut seen = std::collections::HashSet::new();
         dirs.retain(|d| seen.insert(d.clone()));
@@ -177,12 +200,20 @@ impl Root<'_> {
 /// True for an ELF file of the host's class and machine.
 fn native_elf(path: &Path) -> bool {
     let mut head = [0u8; 20];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && open_nonblocking(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
         && head[..4] == *b"\x7fELF"
         && head[4] == 2
         && u16::from_le_bytes([head[18], head[19]]) == MACHINE
+}
+
+/// Opened for reading without blocking on a FIFO swapped in since it was checked.
+fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
 }
 
 /// The file a target names (a path, or a library found by file name) in
@@ -212,7 +243,13 @@ pub fn find_for_process(pid: u32, target: &str) -> Result<Target, String> {
         Mode::empty(),
     )
     .map_err(|e| format!("/proc/{pid}/root: {e}"))?;
-    Root::At(&root).find(target).and_then(|t| regular(t, target))
+    let found = Root::At(&root).find(target).and_then(|t| regular(t, target))?;
+    // The symbols are read from it: a container's file is anyone's.
+    match std::fs::metadata(found.path()) {
+        Ok(meta) if meta.len() <= MAX_COPY_BYTES => Ok(found),
+        Ok(meta) => Err(format!("{target} is {} bytes, more than a library is", meta.len())),
+        Err(e) => Err(format!("{target}: {e}")),
+    }
 }
 
 /// Only a regular file is read (for its symbols) and attached to: a FIFO
