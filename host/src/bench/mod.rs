@@ -83,8 +83,16 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
                 plugins: SLOW_NEIGHBOUR.to_vec(),
             });
         }
+        if workload == Workload::Switch {
+            tracers.push(Tracer::Wasmtrace {
+                plugins: vec!["tally", "runqlat"],
+            });
+        }
         if options.compare {
-            tracers.extend([Tracer::Bpftrace, Tracer::LibbpfTools]);
+            tracers.push(Tracer::Bpftrace);
+            if workload != Workload::Switch {
+                tracers.push(Tracer::LibbpfTools);
+            }
         }
         for tracer in tracers {
             let config = scratch.path().join("bench.toml");
@@ -173,7 +181,7 @@ fn config_text(tracer: &Tracer, workload: Workload, plugin_dir: &Path) -> String
 
 fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "\n{:<14} {:<26} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10} {:>9} {:>9}\n",
+        "\n{:<14} {:<28} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>10} {:>9} {:>9}\n",
         "workload",
         "tracer",
         "time",
@@ -190,7 +198,7 @@ fn table(rows: &[Row]) -> String {
         "kernel/ev"
     );
     for row in rows {
-        let _ = write!(out, "{:<14} {:<26} ", row.workload.name(), row.tracer);
+        let _ = write!(out, "{:<14} {:<28} ", row.workload.name(), row.tracer);
         match &row.outcome {
             Ok(r) => {
                 let _ = writeln!(

@@ -71,6 +71,18 @@ impl Tracer {
                     }
                     Workload::Exec => "tracepoint:sched:sched_process_exec { @[comm, str(args->filename)] = count(); }",
                     Workload::Connect => "tracepoint:raw_syscalls:sys_enter { @[comm, args->id] = count(); }",
+                    // runqlat.bt (TASK_RUNNING is 0), counting each run by the name of the task that waited.
+                    Workload::Switch => {
+                        "tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new { @qtime[args->pid] = nsecs; } \
+                         tracepoint:sched:sched_switch { if (args->prev_state == 0) { @qtime[args->prev_pid] = nsecs; } \
+                         $ns = @qtime[args->next_pid]; if ($ns) { @usecs = hist((nsecs - $ns) / 1000); \
+                         @[args->next_comm, 0] = count(); } delete(@qtime[args->next_pid]); }"
+                    }
+                    // gethostlatency.bt's timing of getaddrinfo, counting each call.
+                    Workload::Lookup => {
+                        "uprobe:libc:getaddrinfo { @start[tid] = nsecs; } \
+                         uretprobe:libc:getaddrinfo /@start[tid]/ { @[comm, 0] = count(); delete(@start[tid]); }"
+                    }
                 };
                 let bpftrace = find_program("bpftrace")?;
                 let mut cmd = Command::new(bpftrace);
@@ -82,6 +94,9 @@ impl Tracer {
                     Workload::Open => "opensnoop",
                     Workload::Exec => "execsnoop",
                     Workload::Connect => "tcpconnect",
+                    // Its runqlat prints a histogram, with no events to count.
+                    Workload::Switch => return None,
+                    Workload::Lookup => "gethostlatency",
                 };
                 let path = Path::new("/usr/sbin").join(tool);
                 path.exists().then(|| Command::new(path))
@@ -133,8 +148,8 @@ impl Running {
                 if bpftrace && line.starts_with("Attaching") {
                     let _ = tx.send(());
                 }
-                // libbpf-tools print the command in their first or second column.
-                if line.split_whitespace().take(2).any(|word| word == comm) {
+                // libbpf-tools print the command in one of their first three columns.
+                if line.split_whitespace().take(3).any(|word| word == comm) {
                     collected.matching += 1;
                 }
                 let keep = if wasmtrace {
@@ -303,7 +318,7 @@ fn wasmtrace_report(lines: &[String], workload: Workload) -> Report {
 fn workload_key(workload: Workload, key: &serde_json::Value) -> bool {
     match workload {
         Workload::Connect => key == &serde_json::Value::from(libc::SYS_connect.to_string()),
-        Workload::Open | Workload::Exec => true,
+        Workload::Open | Workload::Exec | Workload::Switch | Workload::Lookup => true,
     }
 }
 

@@ -19,16 +19,30 @@ pub enum Workload {
     Exec,
     /// connect() to a loopback TCP listener, accept, and close with a reset.
     Connect,
+    /// two threads pass a byte back and forth through pipes: each pass
+    /// wakes the other thread, which then waits on a run queue for a CPU.
+    Switch,
+    /// getaddrinfo("127.0.0.1") through libc: a uprobe and a uretprobe per
+    /// call, answered without a lookup.
+    Lookup,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 3] = [Workload::Open, Workload::Exec, Workload::Connect];
+    pub const ALL: [Workload; 5] = [
+        Workload::Open,
+        Workload::Exec,
+        Workload::Connect,
+        Workload::Switch,
+        Workload::Lookup,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::Open => "open storm",
             Workload::Exec => "exec storm",
             Workload::Connect => "connect storm",
+            Workload::Switch => "switch storm",
+            Workload::Lookup => "lookup storm",
         }
     }
 
@@ -38,6 +52,8 @@ impl Workload {
             Workload::Open => 2_000_000,
             Workload::Exec => 2_000,
             Workload::Connect => 20_000,
+            Workload::Switch => 20_000,
+            Workload::Lookup => 50_000,
         }
     }
 
@@ -48,6 +64,8 @@ impl Workload {
             Workload::Open => "wtb-open",
             Workload::Exec => "wtb-exec",
             Workload::Connect => "wtb-connect",
+            Workload::Switch => "wtb-switch",
+            Workload::Lookup => "wtb-lookup",
         }
     }
 
@@ -57,6 +75,8 @@ impl Workload {
             Workload::Open => "file.open",
             Workload::Exec => "process.exec",
             Workload::Connect => "syscall.enter",
+            Workload::Switch => "sched.runq-latency",
+            Workload::Lookup => "net.dns",
         }
     }
 }
@@ -104,10 +124,71 @@ pub fn generate(workload: Workload, count: u64, program: &Path) -> anyhow::Resul
                 drop(accepted);
             }
         }
+        Workload::Switch => {
+            started = Instant::now();
+            ping_pong(count / 2)?;
+        }
+        Workload::Lookup => {
+            started = Instant::now();
+            for _ in 0..count {
+                let mut found = std::ptr::null_mut();
+                // SAFETY: a NUL-terminated host, no service or hints; the result is freed.
+                let error =
+                    unsafe { libc::getaddrinfo(c"127.0.0.1".as_ptr(), std::ptr::null(), std::ptr::null(), &mut found) };
+                anyhow::ensure!(error == 0, "getaddrinfo(127.0.0.1) failed: {error}");
+                // SAFETY: what getaddrinfo returned, once.
+                unsafe { libc::freeaddrinfo(found) };
+            }
+        }
     }
     let elapsed = started.elapsed();
     writeln!(std::io::stdout(), "{}", elapsed.as_nanos())?;
     Ok(elapsed)
+}
+
+/// `rounds` round trips of a byte between this thread and another (named
+/// as this one: it inherits the name), through a pipe each way.
+fn ping_pong(rounds: u64) -> anyhow::Result<()> {
+    let pipe = || -> anyhow::Result<[libc::c_int; 2]> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe fills the two descriptors it is given.
+        anyhow::ensure!(
+            unsafe { libc::pipe(fds.as_mut_ptr()) } == 0,
+            "pipe: {}",
+            std::io::Error::last_os_error()
+        );
+        Ok(fds)
+    };
+    let (there, back) = (pipe()?, pipe()?);
+    // Each side reads one byte, then passes it on; a failed call ends both.
+    let pass = |from: libc::c_int, to: libc::c_int| -> bool {
+        let mut byte = 0u8;
+        // SAFETY: one byte into and out of a live buffer, on our own pipes.
+        unsafe { libc::read(from, (&raw mut byte).cast(), 1) == 1 && libc::write(to, (&raw const byte).cast(), 1) == 1 }
+    };
+    let echo = std::thread::spawn(move || (0..rounds).all(|_| pass(there[0], back[1])));
+    let mut ok = true;
+    for _ in 0..rounds {
+        // SAFETY: one byte from a live buffer into our own pipe.
+        ok = ok && unsafe { libc::write(there[1], c"x".as_ptr().cast(), 1) } == 1;
+        let mut byte = 0u8;
+        // SAFETY: one byte into a live buffer, from our own pipe.
+        ok = ok && unsafe { libc::read(back[0], (&raw mut byte).cast(), 1) } == 1;
+        if !ok {
+            break;
+        }
+    }
+    let echoed = echo.join().map_err(|_| anyhow::anyhow!("the echo thread panicked"))?;
+    for fd in there.into_iter().chain(back) {
+        // SAFETY: closing our own descriptors once.
+        unsafe { libc::close(fd) };
+    }
+    anyhow::ensure!(
+        ok && echoed,
+        "passing a byte through a pipe: {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
 }
 
 /// Closing with a reset leaves no TIME_WAIT socket behind, so repeated
