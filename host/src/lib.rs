@@ -38,6 +38,7 @@ pub mod config;
 pub mod containers;
 pub mod decode;
 pub mod deliver;
+mod elf_symbol;
 pub mod escape;
 #[cfg(test)]
 mod house;

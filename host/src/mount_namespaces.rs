@@ -2,7 +2,7 @@
 //! the files: there, the library a uprobe targets may be another file (a
 //! container's own libc), which the host's copy's uprobe does not reach.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 
 /// New namespaces returned per call at most.
@@ -12,7 +12,12 @@ const MAX_NEW: usize = 32;
 #[derive(Default)]
 pub struct MountNamespaces {
     pids: HashSet<u32>,
-    namespaces: HashSet<u64>,
+    /// Each namespace seen, by inode, with the process it was seen through.
+    /// It is forgotten when that process is gone: the kernel reuses a
+    /// namespace's inode number, and a new namespace under an old number
+    /// must be looked into (a namespace still there is found again, through
+    /// another of its processes, at the cost of one more lookup).
+    namespaces: HashMap<u64, u32>,
 }
 
 impl MountNamespaces {
@@ -40,11 +45,13 @@ impl MountNamespaces {
             }
             // The link's target is the namespace; its inode names it.
             if let Ok(ns) = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
-                && self.namespaces.insert(ns.ino())
+                && !self.namespaces.contains_key(&ns.ino())
             {
+                self.namespaces.insert(ns.ino(), pid);
                 found.push(pid);
             }
         }
+        self.namespaces.retain(|_, pid| listed.contains(pid));
         self.pids = listed.difference(&deferred).copied().collect();
         found
     }

@@ -7,17 +7,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
-use aya::programs::uprobe::UProbeScope;
-use aya::programs::{BtfTracePoint, TracePoint, UProbe};
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+use aya::programs::uprobe::{UProbeAttachLocation, UProbeScope};
+use aya::programs::{BtfTracePoint, PerfEvent, TracePoint, UProbe};
+use aya::util::online_cpus;
 use aya::{Btf, Ebpf, EbpfLoader};
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 
 use crate::catalog::{self, Attach, Delivery, Probe};
-use crate::config::{ProbeFilter, Scope};
+use crate::config::{DEFAULT_FREQUENCY, ProbeFilter, Scope};
 use crate::kernel_counts::KernelCounts;
 use crate::mount_namespaces::MountNamespaces;
-use crate::{tracefs, uprobe_target};
+use crate::{elf_symbol, tracefs, uprobe_target};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -114,7 +116,7 @@ pub struct Probes {
 /// containers' copies.
 const MAX_UPROBE_FILES: usize = 64;
 
-type UprobeFiles = BTreeMap<&'static str, BTreeSet<(u64, u64)>>;
+type UprobeFiles = BTreeMap<&'static str, BTreeSet<uprobe_target::FileId>>;
 
 impl Probes {
     /// Loads and attaches `wanted` probes with their filters. wasmtrace's
@@ -180,6 +182,7 @@ impl Probes {
             kernel_filter(filter, self.exclude_tgid),
             &self.events_dir,
             &mut self.uprobe_files,
+            filter.frequency.unwrap_or(DEFAULT_FREQUENCY),
         )?;
         family.probes.push(id);
         if probe.hooks.iter().any(|h| matches!(h.attach, Attach::Uprobe { .. })) {
@@ -200,21 +203,22 @@ impl Probes {
         }
         for pid in self.namespaces.new_ones() {
             // Each target once per namespace: a probe has several hooks on one library.
-            let mut found: HashMap<&str, Option<uprobe_target::Target>> = HashMap::new();
+            let mut found: HashMap<&str, Option<LibraryCopy>> = HashMap::new();
             for family in self.families.values_mut() {
                 for probe in family.probes.iter().map(|&id| catalog::by_id(id)) {
                     for hook in probe.hooks {
                         let Attach::Uprobe { target, symbol, .. } = hook.attach else {
                             continue;
                         };
-                        let file = found
+                        let known = &self.uprobe_files;
+                        let Some(copy) = found
                             .entry(target)
-                            .or_insert_with(|| uprobe_target::find_for_process(pid, target).ok());
-                        let Some((file, id)) = file.as_ref().and_then(|f| Some((f, f.id()?))) else {
+                            .or_insert_with(|| LibraryCopy::of(pid, target, known))
+                        else {
                             continue;
                         };
                         let files = self.uprobe_files.entry(hook.program).or_default();
-                        if files.contains(&id) {
+                        if files.contains(&copy.id) {
                             continue;
                         }
                         // Each copy is a perf event and a link: a tenant who
@@ -230,12 +234,17 @@ impl Probes {
                             }
                             continue;
                         }
-                        files.insert(id);
-                        match attach_uprobe(&mut family.ebpf, hook.program, symbol, file) {
-                            Ok(()) => tracing::info!(
-                                "probe {}: {target} as process {pid} sees it (a container's own copy) is traced too",
-                                probe.name
-                            ),
+                        let attached = elf_symbol::file_offset(&copy.bytes, symbol)
+                            .map_err(|e| e.to_string())
+                            .and_then(|offset| attach_uprobe_at(&mut family.ebpf, hook.program, &copy.file, offset));
+                        match attached {
+                            Ok(()) => {
+                                files.insert(copy.id);
+                                tracing::info!(
+                                    "probe {}: {target} as process {pid} sees it (a container's own copy) is traced too",
+                                    probe.name
+                                );
+                            }
                             Err(e) => tracing::warn!(
                                 "probe {}: {target} as process {pid} sees it (a container's own copy) is not \
                                  traced: {e}",
@@ -418,6 +427,7 @@ fn hint(probe: &Probe) -> &'static str {
              CAP_SYS_PTRACE). "
         }
         Attach::BtfTracepoint { .. } => "BTF tracepoints need a kernel with BTF (/sys/kernel/btf/vmlinux). ",
+        Attach::CpuClock => "Sampling needs perf events (CONFIG_PERF_EVENTS) and CAP_PERFMON. ",
         Attach::Tracepoint { .. } => "",
     }
 }
@@ -429,6 +439,8 @@ fn hook_exists(attach: Attach, events_dir: &Path) -> bool {
             Path::new(KERNEL_BTF).exists() && tracefs::has_tracepoint(events_dir, category, name)
         }
         Attach::Uprobe { target, .. } => uprobe_target::find(target).is_ok(),
+        // Every Linux with eBPF has perf events; a refusal is said when attaching.
+        Attach::CpuClock => true,
     }
 }
 
@@ -497,6 +509,7 @@ fn attach_probe(
     filter: abi::Filter,
     events_dir: &Path,
     uprobe_files: &mut UprobeFiles,
+    frequency: u32,
 ) -> Result<(), ProbeError> {
     let object = probe.object.name();
     let load_error = |reason: String| ProbeError::Load { object, reason };
@@ -544,9 +557,69 @@ fn attach_probe(
                     uprobe_files.entry(hook.program).or_default().insert(id);
                 }
             }
+            Attach::CpuClock => {
+                let program: &mut PerfEvent = program.try_into().map_err(|e| attach_error(format!("{e}")))?;
+                program.load().map_err(|e| attach_error(verifier_message(&e)))?;
+                let cpus = online_cpus().map_err(|(path, e)| attach_error(format!("reading {path}: {e}")))?;
+                for cpu in cpus {
+                    program
+                        .attach(
+                            PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                            PerfEventScope::AllProcessesOneCpu { cpu },
+                            SamplePolicy::Frequency(u64::from(frequency)),
+                            false,
+                        )
+                        .map_err(|e| attach_error(format!("CPU {cpu}: {e:#}")))?;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// A container's copy of a library: found in its root, its identity, and
+/// its bytes, read once to find symbols in.
+struct LibraryCopy {
+    file: uprobe_target::Target,
+    id: uprobe_target::FileId,
+    bytes: Vec<u8>,
+}
+
+impl LibraryCopy {
+    /// The copy of `target` process `pid` sees, unless it is a file already
+    /// attached to (the host's own, most often), which is not read again.
+    fn of(pid: u32, target: &str, known: &UprobeFiles) -> Option<LibraryCopy> {
+        let file = uprobe_target::find_for_process(pid, target).ok()?;
+        let id = file.id()?;
+        if known.values().any(|files| files.contains(&id)) {
+            return None;
+        }
+        match file.read_bounded() {
+            Ok(bytes) => Some(LibraryCopy { file, id, bytes }),
+            Err(e) => {
+                tracing::warn!("{target} as process {pid} sees it (a container's own copy) is not traced: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Attaches a loaded uprobe program at this offset of this file, for every
+/// process: a container's copy, whose symbols wasmtrace found itself.
+fn attach_uprobe_at(ebpf: &mut Ebpf, program: &str, file: &uprobe_target::Target, offset: u64) -> Result<(), String> {
+    let program: &mut UProbe = ebpf
+        .program_mut(program)
+        .ok_or("no such program")?
+        .try_into()
+        .map_err(|e| format!("{e}"))?;
+    program
+        .attach(
+            UProbeAttachLocation::AbsoluteOffset(offset),
+            file.path(),
+            UProbeScope::AllProcesses,
+        )
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Attaches a loaded uprobe program to `symbol` in this file, for every process.

@@ -27,13 +27,15 @@ const DEFAULT_DIRS: &[&str] = &[
     "/usr/lib",
 ];
 
-/// Bounds on what a container's files may make wasmtrace read: its
-/// ld.so.conf files, the folders they name, the names listed for an
-/// include's pattern, and the size of a library whose symbols are read.
+/// Bounds on what a container's files may make wasmtrace read, per lookup:
+/// the bytes of each ld.so.conf file, the files (includes fan out), the
+/// folders they name, the names listed for includes' patterns; and the size
+/// of a library whose symbols are read.
 const MAX_CONF_BYTES: u64 = 64 << 10;
+const MAX_CONF_FILES: usize = 32;
 const MAX_CONF_DIRS: usize = 64;
 const MAX_LISTED: usize = 1024;
-const MAX_COPY_BYTES: u64 = 256 << 20;
+const MAX_COPY_BYTES: u64 = 64 << 20;
 
 /// ELF's machine number of the host, which a library must have to be the
 /// one its programs load (ld.so.conf may also list 32-bit folders).
@@ -55,12 +57,45 @@ impl Target {
         &self.path
     }
 
-    /// The file's identity (device, inode): a uprobe is set on the file, so
-    /// two paths to one file are one attachment.
-    pub fn id(&self) -> Option<(u64, u64)> {
+    /// The file's identity: a uprobe is set on the file, so two paths to
+    /// one file are one attachment. Not (device, inode): through an overlay
+    /// (a container's root) a file shows the overlay's device, while the
+    /// kernel sets the uprobe on the file below; its inode number, size and
+    /// time of change pass through.
+    pub fn id(&self) -> Option<FileId> {
         let meta = std::fs::metadata(&self.path).ok()?;
-        Some((meta.dev(), meta.ino()))
+        Some((meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec()))
     }
+
+    /// The file's bytes, read once (a file truncated while mapped would
+    /// fault the reader), when it is a regular file of a library's size.
+    pub fn read_bounded(&self) -> Result<Vec<u8>, String> {
+        let file = open_nonblocking(&self.path).map_err(|e| e.to_string())?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err("not a regular file".into());
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_COPY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > MAX_COPY_BYTES {
+            return Err(format!(
+                "more than {} MiB, larger than a library is",
+                MAX_COPY_BYTES >> 20
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Inode number, size, time of change (seconds, nanoseconds).
+pub type FileId = (u64, u64, i64, i64);
+
+/// What one lookup may still read of a root's ld.so.conf files.
+struct ConfWalk {
+    dirs: Vec<PathBuf>,
+    files_left: usize,
+    names_left: usize,
 }
 
 /// A file system root that targets are looked up in.
@@ -84,7 +119,8 @@ impl Root<'_> {
 
     /// A small regular file's text (a container's ld.so.conf is anyone's:
     /// a FIFO would block the reader, a huge file would hold it).
-    fn read(&self, path: &Path) -> Option<String> {
+    fn read(&self, path: &Path, walk: &mut ConfWalk) -> Option<String> {
+        walk.files_left = walk.files_left.checked_sub(1)?;
         let file = self.open(path)?;
         let meta = std::fs::metadata(file.path()).ok()?;
         if !meta.is_file() || meta.len() > MAX_CONF_BYTES {
@@ -99,17 +135,21 @@ impl Root<'_> {
         Some(text)
     }
 
-    /// The names in a folder, sorted.
-    fn list(&self, dir: &Path) -> Vec<String> {
+    /// The names in a folder, sorted; as many as the walk may still list.
+    fn list(&self, dir: &Path, walk: &mut ConfWalk) -> Vec<String> {
         let Some(dir) = self.open(dir) else {
             return Vec::new();
         };
-        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        let entries: Vec<_> = std::fs::read_dir(dir.path())
             .into_iter()
             .flatten()
+            .take(walk.names_left)
+            .collect();
+        walk.names_left -= entries.len();
+        let mut names: Vec<String> = entries
+            .into_iter()
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .take(MAX_LISTED)
             .collect();
         names.sort();
         names
@@ -139,9 +179,13 @@ impl Root<'_> {
 
     /// /etc/ld.so.conf's folders, in its order, then the defaults.
     fn library_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = Vec::new();
-        self.conf_dirs(Path::new("/etc/ld.so.conf"), 0, &mut dirs);
-        dirs.truncate(MAX_CONF_DIRS);
+        let mut walk = ConfWalk {
+            dirs: Vec::new(),
+            files_left: MAX_CONF_FILES,
+            names_left: MAX_LISTED,
+        };
+        self.conf_dirs(Path::new("/etc/ld.so.conf"), 0, &mut walk);
+        let mut dirs = walk.dirs;
         dirs.extend(DEFAULT_DIRS.iter().map(PathBuf::from));
         let mut seen = std::collections::HashSet::new();
         dirs.retain(|d| seen.insert(d.clone()));
@@ -150,12 +194,12 @@ impl Root<'_> {
 
     /// The folders a ld.so.conf file names, with those of the files it
     /// includes (`include /etc/ld.so.conf.d/*.conf`).
-    fn conf_dirs(&self, file: &Path, depth: u8, dirs: &mut Vec<PathBuf>) {
+    fn conf_dirs(&self, file: &Path, depth: u8, walk: &mut ConfWalk) {
         // Includes that include each other end here.
         if depth > 4 {
             return;
         }
-        let Some(text) = self.read(file) else {
+        let Some(text) = self.read(file, walk) else {
             return;
         };
         for line in text.lines() {
@@ -165,31 +209,35 @@ impl Root<'_> {
                 Some("include") => {
                     for pattern in words {
                         let pattern = file.parent().unwrap_or(Path::new("/")).join(pattern);
-                        for included in self.glob(&pattern) {
-                            self.conf_dirs(&included, depth + 1, dirs);
+                        for included in self.glob(&pattern, walk) {
+                            self.conf_dirs(&included, depth + 1, walk);
                         }
                     }
                 }
                 Some("hwcap") | None => {}
-                Some(_) => dirs.extend(
-                    line.split(|c: char| c == ':' || c == ',' || c.is_whitespace())
-                        .filter(|d| d.starts_with('/'))
-                        .map(PathBuf::from),
-                ),
+                Some(_) => {
+                    let room = MAX_CONF_DIRS.saturating_sub(walk.dirs.len());
+                    walk.dirs.extend(
+                        line.split(|c: char| c == ':' || c == ',' || c.is_whitespace())
+                            .filter(|d| d.starts_with('/'))
+                            .take(room)
+                            .map(PathBuf::from),
+                    );
+                }
             }
         }
     }
 
     /// The files a pattern with `*` in its last part names, sorted as glob
     /// sorts them.
-    fn glob(&self, pattern: &Path) -> Vec<PathBuf> {
+    fn glob(&self, pattern: &Path, walk: &mut ConfWalk) -> Vec<PathBuf> {
         let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name().and_then(|n| n.to_str())) else {
             return Vec::new();
         };
         let Some((prefix, suffix)) = name.split_once('*') else {
             return vec![pattern.to_path_buf()];
         };
-        self.list(dir)
+        self.list(dir, walk)
             .into_iter()
             .filter(|n| n.len() >= prefix.len() + suffix.len() && n.starts_with(prefix) && n.ends_with(suffix))
             .map(|n| dir.join(n))
@@ -243,13 +291,7 @@ pub fn find_for_process(pid: u32, target: &str) -> Result<Target, String> {
         Mode::empty(),
     )
     .map_err(|e| format!("/proc/{pid}/root: {e}"))?;
-    let found = Root::At(&root).find(target).and_then(|t| regular(t, target))?;
-    // The symbols are read from it: a container's file is anyone's.
-    match std::fs::metadata(found.path()) {
-        Ok(meta) if meta.len() <= MAX_COPY_BYTES => Ok(found),
-        Ok(meta) => Err(format!("{target} is {} bytes, more than a library is", meta.len())),
-        Err(e) => Err(format!("{target}: {e}")),
-    }
+    Root::At(&root).find(target).and_then(|t| regular(t, target))
 }
 
 /// Only a regular file is read (for its symbols) and attached to: a FIFO

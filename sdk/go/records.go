@@ -401,6 +401,18 @@ type NetTls struct {
 	Ret int32
 }
 
+// CPUSample is cpu.sample: a CPU was sampled, at the probe's frequency on every CPU
+// (99 Hz unless its [probe] table sets frequency), as bpftrace's
+// profile:hz. The header is the task the sample interrupted, on that
+// CPU: pid 0 (swapper/N) when the CPU was idle.
+type CPUSample struct {
+	// It was running user code; else kernel code (or the CPU was idle).
+	User bool
+	// The tasks runnable on that CPU then, the interrupted one included:
+	// the run queue's length is one less (0 when idle).
+	Runnable uint32
+}
+
 // TCPEnds is the two ends of a TCP connection.
 type TCPEnds struct {
 	// The address family: ipv4 or ipv6.
@@ -444,6 +456,7 @@ func (*BlockIo) Probe() string          { return "block.io" }
 func (*BlockWriteback) Probe() string   { return "block.writeback" }
 func (*NetDns) Probe() string           { return "net.dns" }
 func (*NetTls) Probe() string           { return "net.tls" }
+func (*CPUSample) Probe() string        { return "cpu.sample" }
 
 // tcpEnds reads a tcp-ends record: aligned to 4, and as long as a multiple of 4.
 func (c *cursor) tcpEnds() TCPEnds {
@@ -484,6 +497,7 @@ var bodies struct {
 	blockWriteback   BlockWriteback
 	netDns           NetDns
 	netTls           NetTls
+	cpuSample        CPUSample
 }
 
 // liftBody reads the body at addr: its case (a byte), then its record.
@@ -605,6 +619,10 @@ func liftBody(addr uint32) Body {
 	case 28:
 		b := &bodies.netTls
 		*b = NetTls{Call: TlsCall(c.u8()), LatencyNs: c.u64(), Bytes: c.u64(), Requested: c.u64(), Ret: c.s32()}
+		return b
+	case 29:
+		b := &bodies.cpuSample
+		*b = CPUSample{User: c.bool(), Runnable: c.u32()}
 		return b
 	}
 	return nil

@@ -9,6 +9,7 @@ mod block;
 mod catalog;
 mod config_errors;
 mod containers;
+mod cpu;
 mod dns_tls;
 mod file_open;
 mod file_unlink;

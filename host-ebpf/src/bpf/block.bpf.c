@@ -55,6 +55,17 @@ int block_rq_insert(unsigned long long *ctx)
 	return 0;
 }
 
+/* A queued request merged into another (block_rq_merge) is freed without
+ * completing: its entry goes, so that the request's next use (which may be
+ * issued directly, by another task) does not inherit it. */
+SEC("tp_btf/block_rq_merge")
+int block_rq_merge(unsigned long long *ctx)
+{
+	__u64 rq = ctx[0];
+	bpf_map_delete_elem(&inflight, &rq);
+	return 0;
+}
+
 SEC("tp_btf/block_rq_issue")
 int block_rq_issue(unsigned long long *ctx)
 {

@@ -54,7 +54,8 @@
 	X(BLOCK_IO, block_io_event) \
 	X(BLOCK_WRITEBACK, block_writeback_event) \
 	X(NET_DNS, net_dns_event) \
-	X(NET_TLS, net_tls_event)
+	X(NET_TLS, net_tls_event) \
+	X(CPU_SAMPLE, cpu_sample_event)
 
 enum probe_id {
 #define PROBE_ID(name, record) PROBE_##name,
@@ -405,5 +406,12 @@ struct net_tls_event {
 	__s32 ret;              /* the function's return */
 };
 _Static_assert(sizeof(struct net_tls_event) == 64 + 32, "tls layout is ABI");
+
+struct cpu_sample_event {
+	struct event_header h;  /* the task the sample interrupted: pid 0 when the CPU was idle */
+	__u32 user;             /* 1: it was running user code */
+	__u32 runnable;         /* the CPU's runnable tasks, the interrupted one included */
+};
+_Static_assert(sizeof(struct cpu_sample_event) == 72, "sample layout is ABI");
 
 #endif

@@ -240,6 +240,30 @@ enum wb_reason {
 	WB_REASON_FOREIGN_FLUSH,
 };
 
+/* A CPU's run queue, reached from the current task's CFS queue (its
+ * `rq` exists with group scheduling, which distro kernels have); the CFS
+ * queue's own count was `nr_running` before 6.14. */
+struct rq {
+	unsigned int nr_running;
+};
+
+struct cfs_rq {
+	unsigned int nr_queued;
+	struct rq *rq;
+};
+
+struct cfs_rq___o {
+	unsigned int nr_running;
+};
+
+struct sched_entity {
+	struct cfs_rq *cfs_rq;
+};
+
+struct task_struct___se {
+	struct sched_entity se;
+};
+
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;

@@ -16,8 +16,9 @@ int shell_readline(struct pt_regs *ctx)
 	struct shell_readline_event *e = reserve_event(PROBE_SHELL_READLINE, sizeof(*e));
 	if (!e)
 		return 0;
-	if (bpf_probe_read_user_str(e->line, sizeof(e->line), line) < 0)
-		e->line[0] = 0;
+	/* The rest zeroed, not what the ring held before (recordings keep it). */
+	__builtin_memset(e->line, 0, sizeof(e->line));
+	bpf_probe_read_user_str(e->line, sizeof(e->line), line);
 	submit_event(e);
 	return 0;
 }
@@ -38,10 +39,14 @@ int process_thread(struct pt_regs *ctx)
 }
 
 /* A call in flight on a thread, from its uprobe to its uretprobe: when it
- * began, which function, and the arguments the return needs. LRU: a thread
- * killed in a call never returns from it, and its entry would stay. */
+ * began, which function, and the arguments the return needs. An entry goes
+ * when the call returns, or when its thread exits (killed in the call); it
+ * is used only by the thread that made it (its start time: a tid is
+ * reused), so another process's return never reads at its pointers. A full
+ * map loses the call, counted as a drop of the probe. */
 struct call {
 	__u64 start_ns;
+	__u64 task_start; /* the thread's start time */
 	__u64 arg;  /* net.dns: the host name; net.tls: the buffer's size */
 	__u64 out;  /* net.tls's _ex calls: where the count is written */
 	__u32 func; /* enum wit_dns_call or wit_tls_call */
@@ -49,7 +54,7 @@ struct call {
 };
 
 struct calls {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, struct call);
@@ -63,8 +68,15 @@ static __always_inline void call_begin(void *calls, __u32 probe, __u32 func, __u
 	if (!task_selected(probe))
 		return;
 	__u32 tid = bpf_get_current_pid_tgid();
-	struct call c = { .start_ns = bpf_ktime_get_boot_ns(), .arg = arg, .out = out, .func = func };
-	bpf_map_update_elem(calls, &tid, &c, BPF_ANY);
+	struct call c = {
+		.start_ns = bpf_ktime_get_boot_ns(),
+		.task_start = bpf_get_current_task_btf()->start_time,
+		.arg = arg,
+		.out = out,
+		.func = func,
+	};
+	if (bpf_map_update_elem(calls, &tid, &c, BPF_ANY))
+		count_drop(probe);
 }
 
 /* The call this thread began, taken out of the map, or 0. */
@@ -76,7 +88,28 @@ static __always_inline int call_end(void *calls, struct call *c)
 		return 0;
 	*c = *found;
 	bpf_map_delete_elem(calls, &tid);
-	return 1;
+	return c->task_start == bpf_get_current_task_btf()->start_time;
+}
+
+/* A thread that exits in a call (killed) never returns from it. */
+static __always_inline void call_gone(void *calls, unsigned long long *ctx)
+{
+	__u32 tid = ((struct task_struct *)ctx[0])->pid;
+	bpf_map_delete_elem(calls, &tid);
+}
+
+SEC("tp_btf/sched_process_exit")
+int dns_exit(unsigned long long *ctx)
+{
+	call_gone(&dns_calls, ctx);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int tls_exit(unsigned long long *ctx)
+{
+	call_gone(&tls_calls, ctx);
+	return 0;
 }
 
 /* net.dns: libc's name lookups, from call to return, as gethostlatency.bt. */
@@ -93,9 +126,10 @@ static __always_inline int dns_return(struct pt_regs *ctx)
 	long ret = FUNC_RET(ctx);
 	/* getaddrinfo returns 0 or an EAI_ code; gethostbyname* an entry or NULL. */
 	e->error = c.func == WIT_DNS_CALL_GETADDRINFO ? (__s32)ret : (ret ? 0 : -1);
-	/* The caller's string, still in place as its call returns. */
-	if (bpf_probe_read_user_str(e->host, sizeof(e->host), (const void *)c.arg) < 0)
-		e->host[0] = 0;
+	/* The caller's string, still in place as its call returns; the rest of
+	 * the buffer zeroed, not what the ring held before (recordings keep it). */
+	__builtin_memset(e->host, 0, sizeof(e->host));
+	bpf_probe_read_user_str(e->host, sizeof(e->host), (const void *)c.arg);
 	submit_event(e);
 	return 0;
 }

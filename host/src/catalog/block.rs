@@ -19,6 +19,7 @@ pub const PROBES: &[Probe] = &[
         hooks: &[
             btf_tp("block_rq_insert", "block", "block_rq_insert"),
             btf_tp("block_rq_issue", "block", "block_rq_issue"),
+            btf_tp("block_rq_merge", "block", "block_rq_merge"),
             btf_tp("block_rq_complete", "block", "block_rq_complete"),
         ],
         decode: |t, probe, bytes| {

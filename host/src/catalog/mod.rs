@@ -6,6 +6,7 @@
 //! events.h and its record in the WIT (docs/contributing.md).
 
 mod block;
+mod cpu;
 mod file;
 mod net;
 mod process;
@@ -38,6 +39,9 @@ pub enum Attach {
         symbol: &'static str,
         ret: bool,
     },
+    /// A software cpu-clock perf event on every online CPU, sampling at the
+    /// probe's frequency.
+    CpuClock,
 }
 
 /// A hook that one of a probe's programs attaches to.
@@ -59,6 +63,7 @@ impl std::fmt::Display for Attach {
             Attach::Uprobe { target, symbol, ret } => {
                 write!(f, "{}:{target}:{symbol}", if *ret { "uretprobe" } else { "uprobe" })
             }
+            Attach::CpuClock => write!(f, "perf_event:cpu-clock"),
         }
     }
 }
@@ -182,6 +187,7 @@ const FAMILIES: &[&[Probe]] = &[
     user::PROBES,
     sched::PROBES,
     block::PROBES,
+    cpu::PROBES,
 ];
 
 /// Every probe, in id order.

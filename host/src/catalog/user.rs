@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{record, wit_enum};
-use super::{Delivery, Probe, uprobe};
+use super::{Delivery, Probe, btf_tp, uprobe};
 use crate::wit::{Body, NetDns, NetTls, ProcessThread, ShellReadline};
 
 pub const PROBES: &[Probe] = &[
@@ -53,6 +53,7 @@ pub const PROBES: &[Probe] = &[
             uprobe("dns_gethostbyname_ret", LIBC, "gethostbyname", true),
             uprobe("dns_gethostbyname2", LIBC, "gethostbyname2", false),
             uprobe("dns_gethostbyname2_ret", LIBC, "gethostbyname2", true),
+            btf_tp("dns_exit", "sched", "sched_process_exit"),
         ],
         decode: |t, probe, bytes| {
             let e: abi::NetDnsEvent = record(probe, bytes)?;
@@ -83,6 +84,7 @@ pub const PROBES: &[Probe] = &[
             uprobe("tls_write_ex_ret", LIBSSL, "SSL_write_ex", true),
             uprobe("tls_do_handshake", LIBSSL, "SSL_do_handshake", false),
             uprobe("tls_do_handshake_ret", LIBSSL, "SSL_do_handshake", true),
+            btf_tp("tls_exit", "sched", "sched_process_exit"),
         ],
         decode: |_, probe, bytes| {
             let e: abi::NetTlsEvent = record(probe, bytes)?;

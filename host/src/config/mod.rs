@@ -105,7 +105,16 @@ pub struct ProbeFilter {
     pub uids: Vec<u32>,
     pub comms: Vec<String>,
     pub scope: Scope,
+    /// Samples per second on each CPU, for a sampling probe (`cpu.sample`).
+    pub frequency: Option<u32>,
 }
+
+/// A sampling probe's frequency unless its table sets one: bpftrace's and
+/// perf's usual 99 Hz, off the beat of timers that run at round rates.
+pub const DEFAULT_FREQUENCY: u32 = 99;
+/// The highest frequency a table may set: past it, sampling costs more
+/// than what it shows (and the kernel lowers it anyway).
+const MAX_FREQUENCY: u32 = 10_000;
 
 /// Which tasks a probe passes by where they run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,6 +208,7 @@ struct RawProbe {
     comm: Option<Spanned<Vec<Spanned<String>>>>,
     container: Option<Spanned<Vec<Spanned<String>>>>,
     scope: Option<Spanned<String>>,
+    frequency: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -429,6 +439,28 @@ fn probes(raw: &BTreeMap<Spanned<String>, RawProbe>) -> Result<BTreeMap<ProbeId,
     for (name, raw_probe) in raw {
         let id = probe_id(name).map_err(|m| (Some(name.span()), m))?;
         let filter = probe_filter(raw_probe).map_err(located)?;
+        if let Some(frequency) = &raw_probe.frequency {
+            let samples = catalog::by_id(id)
+                .hooks
+                .iter()
+                .any(|h| h.attach == catalog::Attach::CpuClock);
+            let hz = *frequency.get_ref();
+            if !samples {
+                return Err(located((
+                    frequency.span(),
+                    format!(
+                        "`frequency` is for sampling probes (cpu.sample); `{}` is not one",
+                        name.get_ref()
+                    ),
+                )));
+            }
+            if !(1..=MAX_FREQUENCY).contains(&hz) {
+                return Err(located((
+                    frequency.span(),
+                    format!("frequency {hz} Hz: it must be 1 to {MAX_FREQUENCY} samples per second on each CPU"),
+                )));
+            }
+        }
         probes.insert(id, filter);
     }
     Ok(probes)
@@ -533,6 +565,7 @@ fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, Invalid> {
         uids: list("uids", &raw.uid)?,
         comms: comms.into_iter().map(Spanned::into_inner).collect(),
         scope: scope(raw)?,
+        frequency: raw.frequency.as_ref().map(|f| *f.get_ref()),
     })
 }
 

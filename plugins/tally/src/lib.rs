@@ -35,6 +35,10 @@ impl Plugin for Tally {
             Body::BlockWriteback(pass) => event.text(pass.device),
             Body::NetDns(lookup) => event.text(lookup.host),
             Body::NetTls(call) => call.call.name(),
+            Body::CpuSample(sample) => match sample.user {
+                true => "user",
+                false => "kernel",
+            },
             Body::SignalKill(kill) => kill.call.name(),
             Body::ProcessSleep(_) => "sleep",
             Body::FileSync(sync) => sync.call.name(),

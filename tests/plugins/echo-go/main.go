@@ -145,6 +145,9 @@ func (ec echo) OnEvent(e *wt.Event) {
 			Field("call", b.Call).
 			Field("latency_ns", b.LatencyNs).
 			Field("error", b.Error)
+	case *wt.CpuSample:
+		f.Field("user", b.User).
+			Field("runnable", b.Runnable)
 	case *wt.NetTls:
 		f.Field("call", b.Call).
 			Field("latency_ns", b.LatencyNs).

@@ -108,6 +108,9 @@ impl Plugin for Echo {
                 .field("call", e.call.name())
                 .field("latency_ns", e.latency_ns)
                 .field("error", e.error),
+            Body::CpuSample(e) => finding("cpu.sample")
+                .field("user", e.user)
+                .field("runnable", e.runnable),
             Body::NetTls(e) => finding("net.tls")
                 .field("call", e.call.name())
                 .field("latency_ns", e.latency_ns)
