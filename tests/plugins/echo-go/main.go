@@ -145,7 +145,7 @@ func (ec echo) OnEvent(e *wt.Event) {
 			Field("call", b.Call).
 			Field("latency_ns", b.LatencyNs).
 			Field("error", b.Error)
-	case *wt.CpuSample:
+	case *wt.CPUSample:
 		f.Field("user", b.User).
 			Field("runnable", b.Runnable)
 	case *wt.NetTls:
