@@ -135,10 +135,9 @@ impl Session {
         let (source, when_full) = match replay {
             Some(replay) => (Source::Recording(replay), WhenFull::Wait),
             None => {
-                if wanted.is_empty() && !config.watch {
-                    bail!(
-                        "nothing to trace: no plugin asks for a probe and the config enables none (add a [plugin.NAME] or a [probe.\"NAME\"] table)"
-                    );
+                // Plugins that receive no probe still run on ticks (loads).
+                if wanted.is_empty() && workers.is_empty() && !config.watch {
+                    bail!("nothing to trace: no plugin and no probe (add a [plugin.NAME] or a [probe.\"NAME\"] table)");
                 }
                 let probes = Probes::attach(&wanted, config.limits.ring_buffer_bytes)?;
                 (Source::Kernel(probes), WhenFull::Drop)
@@ -750,7 +749,7 @@ async fn load_plugins(
         let plugin = loader.load(&spec, plugin_maps.clone()).await?;
         if plugin.probes.is_empty() {
             tracing::warn!(
-                "plugin `{}` receives no probe: set `probes` in [plugin.{}]",
+                "plugin `{}` receives no probe: it runs on ticks only (set `probes` in [plugin.{}] for events)",
                 spec.name,
                 spec.name
             );
