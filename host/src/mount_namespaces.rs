@@ -18,6 +18,27 @@ pub struct MountNamespaces {
     /// must be looked into (a namespace still there is found again, through
     /// another of its processes, at the cost of one more lookup).
     namespaces: HashMap<u64, u32>,
+    /// Whether namespaces are named by the kernel's ids (never reused).
+    unique_ids: bool,
+}
+
+/// Namespaces remembered at most, beyond those of running processes.
+const MAX_REMEMBERED: usize = 65_536;
+
+/// NS_GET_MNTNS_ID (linux/nsfs.h: _IOR(0xb7, 5, __u64)), since Linux 6.8.
+const NS_GET_MNTNS_ID: libc::c_ulong = 0x8008_b705;
+
+/// The process's mount namespace: its kernel id where the kernel has them
+/// (with the top bit set, apart from inode numbers), else the inode number.
+fn namespace_of(pid: u32) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok()?;
+    let mut id: u64 = 0;
+    // SAFETY: the ioctl writes one u64 into `id`.
+    if unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_MNTNS_ID, &mut id) } == 0 {
+        return Some(id | 1 << 63);
+    }
+    file.metadata().ok().map(|m| m.ino())
 }
 
 impl MountNamespaces {
@@ -27,6 +48,7 @@ impl MountNamespaces {
     /// namespace whose first process reuses a pid seen before is missed
     /// until another of its processes starts.)
     pub fn new_ones(&mut self) -> Vec<u32> {
+        self.unique_ids = namespace_of(std::process::id()).is_some_and(|id| id >> 63 == 1);
         let Ok(proc) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
@@ -43,15 +65,19 @@ impl MountNamespaces {
                 deferred.insert(pid);
                 continue;
             }
-            // The link's target is the namespace; its inode names it.
-            if let Ok(ns) = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
-                && !self.namespaces.contains_key(&ns.ino())
+            if let Some(ns) = namespace_of(pid)
+                && !self.namespaces.contains_key(&ns)
             {
-                self.namespaces.insert(ns.ino(), pid);
+                self.namespaces.insert(ns, pid);
                 found.push(pid);
             }
         }
-        self.namespaces.retain(|_, pid| listed.contains(pid));
+        // Kernels before the namespace ids reuse inode numbers: forget a
+        // namespace when its process is gone. Ids are never reused, but a
+        // flood of namespaces is forgotten the same way past a bound.
+        if !self.unique_ids || self.namespaces.len() > MAX_REMEMBERED {
+            self.namespaces.retain(|_, pid| listed.contains(pid));
+        }
         self.pids = listed.difference(&deferred).copied().collect();
         found
     }

@@ -108,13 +108,28 @@ pub struct Probes {
     uprobe_files: UprobeFiles,
     /// The mount namespaces looked into for other copies of those files.
     namespaces: MountNamespaces,
-    /// Whether a program reached MAX_UPROBE_FILES (said once).
-    copies_capped: bool,
+    /// The copies attached for each cgroup's processes.
+    copies_per_cgroup: HashMap<String, BTreeSet<uprobe_target::FileId>>,
+    /// The cgroups told that a cap stopped their copies (said once each).
+    capped_said: BTreeSet<String>,
 }
 
 /// Files a uprobe program is attached to at most: the host's and its
 /// containers' copies.
-const MAX_UPROBE_FILES: usize = 64;
+const MAX_UPROBE_FILES: usize = 256;
+/// Copies attached for one cgroup's processes at most (a container has one
+/// libc and one libssl, or a few).
+const MAX_COPIES_PER_CGROUP: usize = 4;
+/// Cgroups whose copies are counted at once; past it, the counts start over.
+const MAX_CGROUPS_FOLLOWED: usize = 4096;
+
+/// A process's cgroup (v2), as /proc/PID/cgroup names it.
+fn cgroup_of(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()
+        .and_then(|text| text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
 
 type UprobeFiles = BTreeMap<&'static str, BTreeSet<uprobe_target::FileId>>;
 
@@ -153,7 +168,8 @@ impl Probes {
             exclude_tgid: crate::whoami::traced_tgid(),
             uprobe_files: UprobeFiles::new(),
             namespaces: MountNamespaces::default(),
-            copies_capped: false,
+            copies_per_cgroup: HashMap::new(),
+            capped_said: BTreeSet::new(),
         };
         for (&id, filter) in wanted {
             probes.ensure(id, filter)?;
@@ -201,57 +217,78 @@ impl Probes {
         if self.uprobe_files.is_empty() {
             return;
         }
+        // The uprobe hooks attached: (family, probe, program, target, symbol).
+        let hooks: Vec<(Object, &'static Probe, &'static str, &'static str, &'static str)> = self
+            .families
+            .iter()
+            .flat_map(|(&object, family)| family.probes.iter().map(move |&id| (object, catalog::by_id(id))))
+            .flat_map(|(object, probe)| {
+                probe.hooks.iter().filter_map(move |hook| match hook.attach {
+                    Attach::Uprobe { target, symbol, .. } => Some((object, probe, hook.program, target, symbol)),
+                    _ => None,
+                })
+            })
+            .collect();
         for pid in self.namespaces.new_ones() {
+            let cgroup = cgroup_of(pid);
             // Each target once per namespace: a probe has several hooks on one library.
             let mut found: HashMap<&str, Option<LibraryCopy>> = HashMap::new();
-            for family in self.families.values_mut() {
-                for probe in family.probes.iter().map(|&id| catalog::by_id(id)) {
-                    for hook in probe.hooks {
-                        let Attach::Uprobe { target, symbol, .. } = hook.attach else {
-                            continue;
-                        };
-                        let known = &self.uprobe_files;
-                        let Some(copy) = found
-                            .entry(target)
-                            .or_insert_with(|| LibraryCopy::of(pid, target, known))
-                        else {
-                            continue;
-                        };
-                        let files = self.uprobe_files.entry(hook.program).or_default();
-                        if files.contains(&copy.id) {
-                            continue;
-                        }
-                        // Each copy is a perf event and a link: a tenant who
-                        // makes copies by the thousand gets the first ones.
-                        if files.len() == MAX_UPROBE_FILES {
-                            if !self.copies_capped {
-                                self.copies_capped = true;
-                                tracing::warn!(
-                                    "probe {}: {target} has {MAX_UPROBE_FILES} copies traced, as many as wasmtrace \
-                                     follows; the copies of new containers are not traced",
-                                    probe.name
-                                );
-                            }
-                            continue;
-                        }
-                        let attached = elf_symbol::file_offset(&copy.bytes, symbol)
-                            .map_err(|e| e.to_string())
-                            .and_then(|offset| attach_uprobe_at(&mut family.ebpf, hook.program, &copy.file, offset));
-                        match attached {
-                            Ok(()) => {
-                                files.insert(copy.id);
-                                tracing::info!(
-                                    "probe {}: {target} as process {pid} sees it (a container's own copy) is traced too",
-                                    probe.name
-                                );
-                            }
-                            Err(e) => tracing::warn!(
-                                "probe {}: {target} as process {pid} sees it (a container's own copy) is not \
-                                 traced: {e}",
-                                probe.name
-                            ),
-                        }
+            for &(object, probe, program, target, symbol) in &hooks {
+                let copy = found.entry(target).or_insert_with(|| {
+                    let programs: Vec<&str> = hooks.iter().filter(|h| h.3 == target).map(|h| h.2).collect();
+                    LibraryCopy::of(pid, target, &programs, &self.uprobe_files)
+                });
+                let Some(copy) = copy else {
+                    continue;
+                };
+                let files = self.uprobe_files.entry(program).or_default();
+                if files.contains(&copy.id) {
+                    continue;
+                }
+                // Each copy is a perf event and a link per program. A cgroup
+                // (a container, a user's session) gets a few, so that no
+                // tenant can use up the rest's; all of them, a bound.
+                if self.copies_per_cgroup.len() > MAX_CGROUPS_FOLLOWED {
+                    self.copies_per_cgroup.clear();
+                }
+                let ours = self.copies_per_cgroup.entry(cgroup.clone()).or_default();
+                let capped = if !ours.contains(&copy.id) && ours.len() >= MAX_COPIES_PER_CGROUP {
+                    Some(format!(
+                        "its cgroup {cgroup} has {MAX_COPIES_PER_CGROUP} copies traced already"
+                    ))
+                } else if files.len() >= MAX_UPROBE_FILES {
+                    Some(format!("{MAX_UPROBE_FILES} copies are traced already"))
+                } else {
+                    None
+                };
+                if let Some(why) = capped {
+                    if self.capped_said.insert(cgroup.clone()) {
+                        tracing::warn!(
+                            "probe {}: {target} as process {pid} sees it (a container's own copy) is not traced: {why}",
+                            probe.name
+                        );
                     }
+                    continue;
+                }
+                let Some(family) = self.families.get_mut(&object) else {
+                    continue;
+                };
+                let attached = elf_symbol::file_offset(&copy.bytes, symbol)
+                    .map_err(|e| e.to_string())
+                    .and_then(|offset| attach_uprobe_at(&mut family.ebpf, program, &copy.file, offset));
+                match attached {
+                    Ok(()) => {
+                        files.insert(copy.id);
+                        ours.insert(copy.id);
+                        tracing::info!(
+                            "probe {}: {target} as process {pid} sees it (a container's own copy) is traced too",
+                            probe.name
+                        );
+                    }
+                    Err(e) => tracing::warn!(
+                        "probe {}: {target} as process {pid} sees it (a container's own copy) is not traced: {e}",
+                        probe.name
+                    ),
                 }
             }
         }
@@ -586,12 +623,16 @@ struct LibraryCopy {
 }
 
 impl LibraryCopy {
-    /// The copy of `target` process `pid` sees, unless it is a file already
-    /// attached to (the host's own, most often), which is not read again.
-    fn of(pid: u32, target: &str, known: &UprobeFiles) -> Option<LibraryCopy> {
+    /// The copy of `target` process `pid` sees, unless every program that
+    /// hooks it is attached to that file already (the host's own, most
+    /// often): then it is not read again.
+    fn of(pid: u32, target: &str, programs: &[&str], known: &UprobeFiles) -> Option<LibraryCopy> {
         let file = uprobe_target::find_for_process(pid, target).ok()?;
         let id = file.id()?;
-        if known.values().any(|files| files.contains(&id)) {
+        if programs
+            .iter()
+            .all(|p| known.get(p).is_some_and(|files| files.contains(&id)))
+        {
             return None;
         }
         match file.read_bounded() {

@@ -34,7 +34,7 @@ const DEFAULT_DIRS: &[&str] = &[
 const MAX_CONF_BYTES: u64 = 64 << 10;
 const MAX_CONF_FILES: usize = 32;
 const MAX_CONF_DIRS: usize = 64;
-const MAX_LISTED: usize = 1024;
+const MAX_LISTED: usize = 256;
 const MAX_COPY_BYTES: u64 = 64 << 20;
 
 /// ELF's machine number of the host, which a library must have to be the
@@ -70,7 +70,7 @@ impl Target {
     /// The file's bytes, read once (a file truncated while mapped would
     /// fault the reader), when it is a regular file of a library's size.
     pub fn read_bounded(&self) -> Result<Vec<u8>, String> {
-        let file = open_nonblocking(&self.path).map_err(|e| e.to_string())?;
+        let file = ordinary(open_nonblocking(&self.path).map_err(|e| e.to_string())?)?;
         if !file.metadata().is_ok_and(|m| m.is_file()) {
             return Err("not a regular file".into());
         }
@@ -127,7 +127,7 @@ impl Root<'_> {
             return None;
         }
         let mut text = String::new();
-        open_nonblocking(file.path())
+        ordinary(open_nonblocking(file.path()).ok()?)
             .ok()?
             .take(MAX_CONF_BYTES)
             .read_to_string(&mut text)
@@ -136,7 +136,12 @@ impl Root<'_> {
     }
 
     /// The names in a folder, sorted; as many as the walk may still list.
+    /// Opening the folder costs one name, so empty folders cost too.
     fn list(&self, dir: &Path, walk: &mut ConfWalk) -> Vec<String> {
+        let Some(left) = walk.names_left.checked_sub(1) else {
+            return Vec::new();
+        };
+        walk.names_left = left;
         let Some(dir) = self.open(dir) else {
             return Vec::new();
         };
@@ -253,6 +258,26 @@ fn native_elf(path: &Path) -> bool {
         && head[..4] == *b"\x7fELF"
         && head[4] == 2
         && u16::from_le_bytes([head[18], head[19]]) == MACHINE
+}
+
+/// The file, unless it is on a kernel file system (procfs, sysfs, ...): a
+/// container's ld.so.conf could name /proc/kmsg, whose reads take messages
+/// from whoever else reads them, or files of wasmtrace's own.
+fn ordinary(file: std::fs::File) -> Result<std::fs::File, String> {
+    const KERNEL_FILE_SYSTEMS: [i64; 7] = [
+        0x9fa0,     // proc
+        0x62656572, // sysfs
+        0x64626720, // debugfs
+        0x74726163, // tracefs
+        0x73636673, // securityfs
+        0x63677270, // cgroup2
+        0xcafe4a11, // bpf
+    ];
+    let kind = rustix::fs::fstatfs(&file).map_err(|e| e.to_string())?.f_type as i64;
+    match KERNEL_FILE_SYSTEMS.contains(&kind) {
+        true => Err("on a kernel file system".into()),
+        false => Ok(file),
+    }
 }
 
 /// Opened for reading without blocking on a FIFO swapped in since it was checked.

@@ -140,7 +140,7 @@ impl Session {
                     bail!("nothing to trace: no plugin and no probe (add a [plugin.NAME] or a [probe.\"NAME\"] table)");
                 }
                 let probes = Probes::attach(&wanted, config.limits.ring_buffer_bytes)?;
-                (Source::Kernel(probes), WhenFull::Drop)
+                (Source::Kernel(Box::new(probes)), WhenFull::Drop)
             }
         };
         let recorder = match &record {

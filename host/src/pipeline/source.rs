@@ -12,7 +12,7 @@ use crate::probes::{ProbeError, Probes};
 use crate::recording::{Frame, Reader, RecordingError, Summary};
 
 pub enum Source {
-    Kernel(Probes),
+    Kernel(Box<Probes>),
     Recording(Box<Replay>),
 }
 
