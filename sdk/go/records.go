@@ -409,7 +409,8 @@ type CPUSample struct {
 	// It was running user code; else kernel code (or the CPU was idle).
 	User bool
 	// The tasks runnable on that CPU then, the interrupted one included:
-	// the run queue's length is one less (0 when idle).
+	// the run queue's length is one less (0 when idle; 0 also on kernels
+	// without group scheduling, where it is not read).
 	Runnable uint32
 }
 

@@ -21,11 +21,16 @@ struct perf_sample_ctx {
 	__u64 addr;
 };
 
-/* The CPU's runnable tasks (its rq's nr_running); without group
- * scheduling, those of the task's CFS queue. */
+/* The CPU's runnable tasks (its rq's nr_running), reached through the
+ * task's CFS queue, which tasks have with group scheduling (distro kernels
+ * do); without it, 0: unknown. Before 6.14 a CFS queue counted in
+ * `nr_running`, since in `nr_queued`. */
 static __always_inline __u32 runnable(struct task_struct *task)
 {
-	struct cfs_rq *q = ((struct task_struct___se *)task)->se.cfs_rq;
+	struct task_struct___se *t = (void *)task;
+	if (!bpf_core_field_exists(t->se.cfs_rq))
+		return 0;
+	struct cfs_rq *q = t->se.cfs_rq;
 	if (bpf_core_field_exists(q->rq))
 		return q->rq->nr_running;
 	if (bpf_core_field_exists(q->nr_queued))
