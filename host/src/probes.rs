@@ -275,7 +275,10 @@ impl Probes {
                 };
                 let attached = elf_symbol::file_offset(&copy.bytes, symbol)
                     .map_err(|e| e.to_string())
-                    .and_then(|offset| attach_uprobe_at(&mut family.ebpf, program, &copy.file, offset));
+                    .and_then(|offset| {
+                        let at = UProbeAttachLocation::AbsoluteOffset(offset);
+                        attach_uprobe(&mut family.ebpf, program, at, &copy.file)
+                    });
                 match attached {
                     Ok(()) => {
                         files.insert(copy.id);
@@ -589,7 +592,8 @@ fn attach_probe(
                 let target = uprobe_target::find(target).map_err(attach_error)?;
                 let program: &mut UProbe = program.try_into().map_err(|e| attach_error(format!("{e}")))?;
                 program.load().map_err(|e| attach_error(verifier_message(&e)))?;
-                attach_uprobe(&mut family.ebpf, hook.program, symbol, &target).map_err(attach_error)?;
+                let at = UProbeAttachLocation::Symbol(symbol);
+                attach_uprobe(&mut family.ebpf, hook.program, at, &target).map_err(attach_error)?;
                 if let Some(id) = target.id() {
                     uprobe_files.entry(hook.program).or_default().insert(id);
                 }
@@ -645,33 +649,22 @@ impl LibraryCopy {
     }
 }
 
-/// Attaches a loaded uprobe program at this offset of this file, for every
-/// process: a container's copy, whose symbols wasmtrace found itself.
-fn attach_uprobe_at(ebpf: &mut Ebpf, program: &str, file: &uprobe_target::Target, offset: u64) -> Result<(), String> {
+/// Attaches a loaded uprobe program to this place in this file (a symbol,
+/// or an offset wasmtrace found itself in a container's copy), for every
+/// process.
+fn attach_uprobe(
+    ebpf: &mut Ebpf,
+    program: &str,
+    at: UProbeAttachLocation<'_>,
+    file: &uprobe_target::Target,
+) -> Result<(), String> {
     let program: &mut UProbe = ebpf
         .program_mut(program)
         .ok_or("no such program")?
         .try_into()
         .map_err(|e| format!("{e}"))?;
     program
-        .attach(
-            UProbeAttachLocation::AbsoluteOffset(offset),
-            file.path(),
-            UProbeScope::AllProcesses,
-        )
-        .map(drop)
-        .map_err(|e| format!("{e:#}"))
-}
-
-/// Attaches a loaded uprobe program to `symbol` in this file, for every process.
-fn attach_uprobe(ebpf: &mut Ebpf, program: &str, symbol: &str, file: &uprobe_target::Target) -> Result<(), String> {
-    let program: &mut UProbe = ebpf
-        .program_mut(program)
-        .ok_or("no such program")?
-        .try_into()
-        .map_err(|e| format!("{e}"))?;
-    program
-        .attach(symbol, file.path(), UProbeScope::AllProcesses)
+        .attach(at, file.path(), UProbeScope::AllProcesses)
         .map(drop)
         .map_err(|e| format!("{e:#}"))
 }

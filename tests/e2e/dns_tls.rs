@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use crate::harness::{Original, Tracer, python, run_ok, test_plugins, unique};
+use crate::harness::{Original, Tracer, python, test_plugins, unique};
 
 fn echo(probe: &str, comm: &str) -> Tracer {
     Tracer::start(&format!(
@@ -100,27 +100,7 @@ fn gethostlatency_agrees_with_gethostlatency_bt() {
 /// and a client, over loopback, with a throwaway certificate. The client
 /// writes `BYTES`, the server reads them all and answers `ok`. Prints the pid.
 fn tls_session(comm: &str, dir: &Path) -> u32 {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    run_ok(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-        ],
-    );
+    let (cert, key) = crate::harness::certificate(dir);
     let body = format!(
         r#"
 import ssl

@@ -5,7 +5,6 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -182,37 +181,6 @@ comm = ["{comm}"]
     );
 }
 
-/// A self-signed certificate for 127.0.0.1 and its key, made with openssl.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=wasmtrace-test",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("running openssl (scripts/install-deps installs it)");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    (cert, key)
-}
-
 /// The metrics endpoint closed like an exporter's: TLS and basic auth. The
 /// real Prometheus scrapes it with the CA and credentials; a job without
 /// credentials is refused. A path written to confuse (quotes, backslashes,
@@ -223,7 +191,7 @@ fn prometheus_scrapes_over_tls_with_credentials_and_a_scrape_without_them_is_ref
     require_kernel!();
     const N: usize = 7;
     let secrets = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(secrets.path());
+    let (cert, key) = crate::harness::certificate(secrets.path());
     let password = secrets.path().join("password");
     std::fs::write(&password, "s3cret pass\n").unwrap();
     let comm = unique("wt-tls-");
