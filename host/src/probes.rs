@@ -67,13 +67,19 @@ pub enum Availability {
 
 pub fn availability(probe: &Probe, events_dir: &Path) -> Availability {
     let mut missing: Vec<String> = Vec::new();
+    let mut looked_up: Vec<&str> = Vec::new();
     for hook in probe.hooks.iter().filter(|h| h.required) {
         let why = match hook.attach {
-            // A missing file once, with where it was looked for, not once per function.
-            Attach::Uprobe { target, .. } => match uprobe_target::find(target) {
-                Ok(_) => continue,
-                Err(e) => format!("uprobes on {target} ({e})"),
-            },
+            // Each file looked up once (a probe hooks several of its
+            // functions), and said once, with where it was looked for.
+            Attach::Uprobe { target, .. } if looked_up.contains(&target) => continue,
+            Attach::Uprobe { target, .. } => {
+                looked_up.push(target);
+                match uprobe_target::find(target) {
+                    Ok(_) => continue,
+                    Err(e) => format!("uprobes on {target} ({e})"),
+                }
+            }
             attach if hook_exists(attach, events_dir) => continue,
             attach => attach.to_string(),
         };
@@ -104,7 +110,7 @@ pub struct Probes {
     events_dir: PathBuf,
     ring_buffer_bytes: u32,
     exclude_tgid: u32,
-    /// The files each uprobe program is attached to, by (device, inode).
+    /// The files each uprobe program is attached to, by identity.
     uprobe_files: UprobeFiles,
     /// The mount namespaces looked into for other copies of those files.
     namespaces: MountNamespaces,
@@ -171,8 +177,13 @@ impl Probes {
             copies_per_cgroup: HashMap::new(),
             capped_said: BTreeSet::new(),
         };
+        let mut uprobes = false;
         for (&id, filter) in wanted {
-            probes.ensure(id, filter)?;
+            uprobes |= probes.add(id, filter)?;
+        }
+        // Containers' copies of the uprobes' files, once for all the probes.
+        if uprobes {
+            probes.follow_library_copies();
         }
         Ok(probes)
     }
@@ -181,9 +192,20 @@ impl Probes {
     /// need be), with this filter. Used at start and when a hot-loaded
     /// plugin asks for a probe.
     pub fn ensure(&mut self, id: ProbeId, filter: &ProbeFilter) -> Result<(), ProbeError> {
+        if self.add(id, filter)? {
+            // Every namespace again, for this probe's files.
+            self.namespaces = MountNamespaces::default();
+            self.follow_library_copies();
+        }
+        Ok(())
+    }
+
+    /// Attaches a probe if it is not attached yet; true when it attached
+    /// one with uprobes, whose files containers may have copies of.
+    fn add(&mut self, id: ProbeId, filter: &ProbeFilter) -> Result<bool, ProbeError> {
         let probe = catalog::by_id(id);
         if self.families.get(&probe.object).is_some_and(|f| f.probes.contains(&id)) {
-            return Ok(());
+            return Ok(false);
         }
         check_available(probe, &self.events_dir)?;
         let family = match self.families.entry(probe.object) {
@@ -201,12 +223,7 @@ impl Probes {
             filter.frequency.unwrap_or(DEFAULT_FREQUENCY),
         )?;
         family.probes.push(id);
-        if probe.hooks.iter().any(|h| matches!(h.attach, Attach::Uprobe { .. })) {
-            // Every namespace again, for this probe's files.
-            self.namespaces = MountNamespaces::default();
-            self.follow_library_copies();
-        }
-        Ok(())
+        Ok(probe.hooks.iter().any(|h| matches!(h.attach, Attach::Uprobe { .. })))
     }
 
     /// Attaches the uprobes to the other copies of their files that the

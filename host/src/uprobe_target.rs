@@ -61,34 +61,19 @@ impl Target {
     /// one file are one attachment. Not (device, inode): through an overlay
     /// (a container's root) a file shows the overlay's device, while the
     /// kernel sets the uprobe on the file below; its inode number, size and
-    /// time of change pass through.
+    /// modification time pass through.
     pub fn id(&self) -> Option<FileId> {
         let meta = std::fs::metadata(&self.path).ok()?;
         Some((meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec()))
     }
 
-    /// The file's bytes, read once (a file truncated while mapped would
-    /// fault the reader), when it is a regular file of a library's size.
+    /// The file's bytes, when it is a regular file of a library's size.
     pub fn read_bounded(&self) -> Result<Vec<u8>, String> {
-        let file = ordinary(open_nonblocking(&self.path).map_err(|e| e.to_string())?)?;
-        if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return Err("not a regular file".into());
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_COPY_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| e.to_string())?;
-        if bytes.len() as u64 > MAX_COPY_BYTES {
-            return Err(format!(
-                "more than {} MiB, larger than a library is",
-                MAX_COPY_BYTES >> 20
-            ));
-        }
-        Ok(bytes)
+        read_small(&self.path, MAX_COPY_BYTES)
     }
 }
 
-/// Inode number, size, time of change (seconds, nanoseconds).
+/// Inode number, size, modification time (seconds, nanoseconds).
 pub type FileId = (u64, u64, i64, i64);
 
 /// What one lookup may still read of a root's ld.so.conf files.
@@ -117,22 +102,11 @@ impl Root<'_> {
         }
     }
 
-    /// A small regular file's text (a container's ld.so.conf is anyone's:
-    /// a FIFO would block the reader, a huge file would hold it).
+    /// A small regular file's text (a container's ld.so.conf is anyone's).
     fn read(&self, path: &Path, walk: &mut ConfWalk) -> Option<String> {
         walk.files_left = walk.files_left.checked_sub(1)?;
-        let file = self.open(path)?;
-        let meta = std::fs::metadata(file.path()).ok()?;
-        if !meta.is_file() || meta.len() > MAX_CONF_BYTES {
-            return None;
-        }
-        let mut text = String::new();
-        ordinary(open_nonblocking(file.path()).ok()?)
-            .ok()?
-            .take(MAX_CONF_BYTES)
-            .read_to_string(&mut text)
-            .ok()?;
-        Some(text)
+        let bytes = read_small(self.open(path)?.path(), MAX_CONF_BYTES).ok()?;
+        String::from_utf8(bytes).ok()
     }
 
     /// The names in a folder, sorted; as many as the walk may still list.
@@ -278,6 +252,25 @@ fn ordinary(file: std::fs::File) -> Result<std::fs::File, String> {
         true => Err("on a kernel file system".into()),
         false => Ok(file),
     }
+}
+
+/// A regular file's bytes, at most `limit` of them (else an error), read
+/// once from one open descriptor: a container's files are anyone's, and a
+/// FIFO would block the reader, a huge file hold it, a mapped one truncated
+/// under it fault it.
+fn read_small(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let file = ordinary(open_nonblocking(path).map_err(|e| e.to_string())?)?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("more than {limit} bytes, more than such a file holds"));
+    }
+    Ok(bytes)
 }
 
 /// Opened for reading without blocking on a FIFO swapped in since it was checked.
@@ -443,5 +436,67 @@ mod tests {
         assert_eq!(link, root.path().join("opt/native/libwt.so.1"));
         let missing = root_fd.find("libnever.so.1").err().unwrap();
         assert!(missing.contains("/opt/native, /opt/also, /opt/last"), "{missing}");
+    }
+
+    /// A tenant's ld.so.conf written to make the walk endless: every file
+    /// includes every file of a folder of 40, and names 1,000 folders; 500
+    /// patterns point at an empty folder. The walk reads MAX_CONF_FILES
+    /// files, lists MAX_LISTED names, keeps MAX_CONF_DIRS folders, and ends.
+    #[test]
+    fn a_hostile_ld_so_conf_is_walked_within_its_bounds() {
+        let root = tempfile::tempdir().unwrap();
+        let folders: String = (0..1000).map(|i| format!("/f{i}:")).collect();
+        let empties: String = (0..500).map(|i| format!(" /empty/x{i}*")).collect();
+        let conf = format!("include /d/*\ninclude{empties}\n{folders}\n");
+        std::fs::create_dir_all(root.path().join("d")).unwrap();
+        std::fs::create_dir_all(root.path().join("empty")).unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::write(root.path().join("etc/ld.so.conf"), &conf).unwrap();
+        for i in 0..40 {
+            std::fs::write(root.path().join(format!("d/{i:02}")), &conf).unwrap();
+        }
+        let fd = rustix::fs::open(root.path(), OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let mut walk = ConfWalk {
+            dirs: Vec::new(),
+            files_left: MAX_CONF_FILES,
+            names_left: MAX_LISTED,
+        };
+        Root::At(&fd).conf_dirs(Path::new("/etc/ld.so.conf"), 0, &mut walk);
+        assert_eq!((walk.files_left, walk.names_left), (0, 0));
+        assert_eq!(walk.dirs.len(), MAX_CONF_DIRS);
+        let dirs = Root::At(&fd).library_dirs();
+        assert_eq!(dirs.len(), MAX_CONF_DIRS + DEFAULT_DIRS.len());
+    }
+
+    #[test]
+    fn files_too_large_or_on_kernel_file_systems_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("libbig.so");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_COPY_BYTES + 1)
+            .unwrap();
+        assert!(read_small(&big, MAX_COPY_BYTES).unwrap_err().contains("more than"));
+        std::fs::File::create(&big).unwrap().set_len(MAX_COPY_BYTES).unwrap();
+        assert_eq!(read_small(&big, MAX_COPY_BYTES).unwrap().len() as u64, MAX_COPY_BYTES);
+        // /proc/kmsg would take messages from other readers; any procfs or sysfs file is refused.
+        for kernel in ["/proc/self/status", "/sys/kernel/mm/transparent_hugepage/enabled"] {
+            if Path::new(kernel).exists() {
+                assert_eq!(
+                    read_small(Path::new(kernel), 1 << 20),
+                    Err("on a kernel file system".into())
+                );
+            }
+        }
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        assert_eq!(read_small(&fifo, 1 << 20), Err("not a regular file".into()));
     }
 }
