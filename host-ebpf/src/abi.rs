@@ -30,6 +30,10 @@ pub const SWAP_DEVICES_MAX: usize = raw::SWAP_DEVICES_MAX as usize;
 /// Entries `syscall.count` counts per interval.
 pub const SYSCALL_COUNT_KEYS: usize = raw::SYSCALL_COUNT_KEYS as usize;
 
+/// `enum stack_kind`: the stacks a filter asks its probe's events to carry.
+pub const STACK_KERNEL: u32 = raw::stack_kind_STACK_KERNEL;
+pub const STACK_USER: u32 = raw::stack_kind_STACK_USER;
+
 /// `enum scope`: which tasks a filter passes by where they run.
 pub const SCOPE_ANY: u32 = raw::scope_SCOPE_ANY;
 pub const SCOPE_HOST: u32 = raw::scope_SCOPE_HOST;

@@ -12,6 +12,7 @@ use crate::catalog;
 use crate::catalog::read::{DecodeError, TextTable};
 use crate::containers::Containers;
 use crate::escape;
+use crate::stacks::{self, Space};
 use crate::wit::{Batch, Body, Container, Headers};
 
 /// The numbers a batch gives keys (command names, cgroups), each key
@@ -54,7 +55,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn push(&mut self, h: &abi::EventHeader, body: Body, resolver: &mut Containers) {
+    fn push(&mut self, h: &abi::EventHeader, body: Body, stacks: (u32, u32), resolver: &mut Containers) {
         let comms = &mut self.comms;
         let comm = self.comm_numbers.number(h.comm, || {
             let mut name = String::new();
@@ -83,6 +84,8 @@ impl Builder {
         c.comm.push(comm);
         c.cgroup_id.push(h.cgroup_id);
         c.container.push(container);
+        c.kernel_stack.push(stacks.0);
+        c.user_stack.push(stacks.1);
         self.bodies.push(body);
     }
 
@@ -99,6 +102,8 @@ impl Builder {
                 comm: Vec::with_capacity(room),
                 cgroup_id: Vec::with_capacity(room),
                 container: Vec::with_capacity(room),
+                kernel_stack: Vec::with_capacity(room),
+                user_stack: Vec::with_capacity(room),
             },
             bodies: Vec::with_capacity(room),
             comms: Vec::new(),
@@ -162,7 +167,7 @@ impl Decoder {
         let mark = builder.text.mark();
         match (catalog::by_id(probe).decode)(&mut builder.text, probe, bytes) {
             Ok(body) => {
-                builder.push(&h, body, &mut self.containers);
+                builder.push(&h, body, stack_ids(&h, probe, bytes), &mut self.containers);
                 Ok(probe)
             }
             Err(e) => {
@@ -177,6 +182,31 @@ impl Decoder {
         let builder = &mut self.builders[probe as usize];
         (!builder.bodies.is_empty()).then(|| builder.take())
     }
+}
+
+/// The ids of a record's kernel and user stacks (0: none), from the
+/// trailer its header says follows it.
+fn stack_ids(h: &abi::EventHeader, probe: ProbeId, bytes: &[u8]) -> (u32, u32) {
+    let trailer = match h.stacks {
+        0 => None,
+        _ => bytes
+            .get(abi::record_size(probe)..)
+            .and_then(abi::read::<abi::StackTrailer>),
+    };
+    let Some(t) = trailer else {
+        return (0, 0);
+    };
+    /// The frames filled, without the zero return address that ends some walks.
+    fn frames(all: &[u64], bytes: u32) -> &[u64] {
+        let filled = &all[..(bytes as usize / 8).min(all.len())];
+        let end = filled.iter().rposition(|&a| a != 0).map_or(0, |i| i + 1);
+        &filled[..end]
+    }
+    let table = stacks::table();
+    (
+        table.intern(Space::Kernel, frames(&t.kernel, t.kernel_bytes)),
+        table.intern(Space::User(h.pid), frames(&t.user, t.user_bytes)),
+    )
 }
 
 #[cfg(test)]
@@ -230,7 +260,7 @@ mod tests {
             ppid: 1,
             uid: 1000,
             gid: 1000,
-            _pad: 0,
+            stacks: 0,
             comm: comm("cat"),
         }
     }

@@ -13,12 +13,14 @@
 //!   [`recorder`] and [`recording`] keep their records for replay;
 //!   `boot_clock` is the events' clock.
 //! - [`decode`] turns ring-buffer records into WIT batches, [`containers`]
-//!   naming their containers and [`escape`] keeping their text safe.
+//!   naming their containers and [`escape`] keeping their text safe;
+//!   `stacks` interns the stacks records carry and names their frames.
 //! - [`pipeline`] runs a session: a source (the kernel or a recording), a
 //!   worker per plugin, ticks, hot reloads (`watch`).
 //! - `runtime` runs each plugin as a wasmtime component in its sandbox;
 //!   `trust` checks whose its file is; `names` answers its lookups.
-//! - `maps` holds what plugins count; [`output`], `render`, `values` and
+//! - `maps` holds what plugins count (`stacks::profile` writes stack
+//!   counters as flame graphs and pprof); [`output`], `render`, `values` and
 //!   [`rotate`] write text or JSON; `prometheus` serves metrics; [`deliver`] sends
 //!   findings to receivers; [`top`] is the live view. The files a run
 //!   writes (output, spool, recordings, compile cache) are opened by
@@ -57,6 +59,7 @@ mod render;
 pub mod rotate;
 mod runtime;
 mod safe_file;
+mod stacks;
 mod swaps;
 pub mod templates;
 pub mod top;

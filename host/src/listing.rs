@@ -33,6 +33,7 @@ pub fn text(events_dir: Result<&Path, String>) -> String {
         let _ = writeln!(out, "{}: {}", probe.name, probe.summary);
         let _ = writeln!(out, "  available: {available}");
         let _ = writeln!(out, "  hooks: {}", hooks(probe));
+        let _ = writeln!(out, "  stacks: {}", probe.stacks.describe());
         for f in probe.fields() {
             let _ = writeln!(out, "  {:<16} {:<13} {}", f.name, f.ty, f.doc);
         }
@@ -71,10 +72,11 @@ pub fn markdown() -> String {
     for &probe in catalog::all() {
         let _ = write!(
             out,
-            "\n## `{}`\n\n{}.\n\nHooks: {}.\n\n",
+            "\n## `{}`\n\n{}.\n\nHooks: {}.\n\nStacks: {}.\n\n",
             probe.name,
             probe.summary,
-            hooks(probe)
+            hooks(probe),
+            probe.stacks.describe()
         );
         field_table(&mut out, probe.fields());
         if !probe.notes.is_empty() {

@@ -12,6 +12,7 @@ pub enum MapKind {
     Counter,
     Gauge,
     Log2Histogram,
+    StackCounter,
 }
 
 impl MapKind {
@@ -20,6 +21,7 @@ impl MapKind {
             MapKind::Counter => "counter",
             MapKind::Gauge => "gauge",
             MapKind::Log2Histogram => "log2-histogram",
+            MapKind::StackCounter => "stack-counter",
         }
     }
 }
@@ -71,11 +73,21 @@ impl Log2Hist {
     }
 }
 
+/// A stack counter's key: the two stacks (ids of `stacks::table()`, 0:
+/// none), then one part per label.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StackKey {
+    pub kernel: u32,
+    pub user: u32,
+    pub key: Key,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Values {
     Counter(BTreeMap<Key, u64>),
     Gauge(BTreeMap<Key, i64>),
     Log2Histogram(BTreeMap<Key, Log2Hist>),
+    StackCounter(BTreeMap<StackKey, u64>),
 }
 
 impl Values {
@@ -84,6 +96,7 @@ impl Values {
             MapKind::Counter => Values::Counter(BTreeMap::new()),
             MapKind::Gauge => Values::Gauge(BTreeMap::new()),
             MapKind::Log2Histogram => Values::Log2Histogram(BTreeMap::new()),
+            MapKind::StackCounter => Values::StackCounter(BTreeMap::new()),
         }
     }
 
@@ -92,6 +105,7 @@ impl Values {
             Values::Counter(_) => MapKind::Counter,
             Values::Gauge(_) => MapKind::Gauge,
             Values::Log2Histogram(_) => MapKind::Log2Histogram,
+            Values::StackCounter(_) => MapKind::StackCounter,
         }
     }
 
@@ -100,6 +114,7 @@ impl Values {
             Values::Counter(m) => m.len(),
             Values::Gauge(m) => m.len(),
             Values::Log2Histogram(m) => m.len(),
+            Values::StackCounter(m) => m.len(),
         }
     }
 
@@ -174,6 +189,7 @@ fn entry_cost(kind: MapKind, key: &[String]) -> u64 {
     const PART: u64 = 40;
     let value = match kind {
         MapKind::Counter | MapKind::Gauge => 8,
+        MapKind::StackCounter => 16,
         MapKind::Log2Histogram => std::mem::size_of::<Log2Hist>() as u64,
     };
     ENTRY + value + key.iter().map(|p| PART + p.len() as u64).sum::<u64>()
@@ -261,6 +277,18 @@ impl PluginMaps {
         entries: impl FnOnce(&mut Values) -> Option<&mut BTreeMap<Key, V>>,
         update: impl FnOnce(&mut V),
     ) -> Result<(), MapError> {
+        self.update_keyed(id, key, key.to_vec(), entries, update)
+    }
+
+    /// The same, for an entry whose key is `full` (`key` and more).
+    fn update_keyed<K: Ord, V: Default>(
+        &mut self,
+        id: MapId,
+        key: &[String],
+        full: K,
+        entries: impl FnOnce(&mut Values) -> Option<&mut BTreeMap<K, V>>,
+        update: impl FnOnce(&mut V),
+    ) -> Result<(), MapError> {
         if id == MapId::REFUSED {
             self.refused.maps += 1;
             return Ok(());
@@ -277,7 +305,7 @@ impl PluginMaps {
         let Some(entries) = entries(&mut map.values) else {
             return Ok(());
         };
-        if let Some(v) = entries.get_mut(key) {
+        if let Some(v) = entries.get_mut(&full) {
             update(v);
             return Ok(());
         }
@@ -288,9 +316,35 @@ impl PluginMaps {
             self.refused.bytes += 1;
         } else {
             self.held += cost;
-            update(entries.entry(key.to_vec()).or_default());
+            update(entries.entry(full).or_default());
         }
         Ok(())
+    }
+
+    /// Adds to a stack counter's entry for (kernel stack, user stack, key).
+    pub fn add_stacks(
+        &mut self,
+        id: MapId,
+        kernel: u32,
+        user: u32,
+        key: &[String],
+        delta: u64,
+    ) -> Result<(), MapError> {
+        let full = StackKey {
+            kernel,
+            user,
+            key: key.to_vec(),
+        };
+        self.update_keyed(
+            id,
+            key,
+            full,
+            |v| match v {
+                Values::StackCounter(m) => Some(m),
+                _ => None,
+            },
+            |v| *v = v.saturating_add(delta),
+        )
     }
 
     pub fn add(&mut self, id: MapId, key: &[String], delta: u64) -> Result<(), MapError> {

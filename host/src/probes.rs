@@ -15,8 +15,8 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, COMM_LEN, ProbeId};
 
-use crate::catalog::{self, Attach, Delivery, Probe};
-use crate::config::{DEFAULT_FREQUENCY, ProbeFilter, Scope};
+use crate::catalog::{self, Attach, Delivery, Probe, StackSupport};
+use crate::config::{DEFAULT_FREQUENCY, ProbeFilter, Scope, Stacks};
 use crate::kernel_counts::KernelCounts;
 use crate::mount_namespaces::MountNamespaces;
 use crate::{elf_symbol, tracefs, uprobe_target};
@@ -217,7 +217,7 @@ impl Probes {
         attach_probe(
             family,
             probe,
-            kernel_filter(filter, self.exclude_tgid),
+            kernel_filter(probe, filter, self.exclude_tgid),
             &self.events_dir,
             &mut self.uprobe_files,
             filter.frequency.unwrap_or(DEFAULT_FREQUENCY),
@@ -321,7 +321,7 @@ impl Probes {
         let Some(family) = self.families.get_mut(&probe.object).filter(|f| f.probes.contains(&id)) else {
             return Ok(());
         };
-        let mut kernel = kernel_filter(filter, self.exclude_tgid);
+        let mut kernel = kernel_filter(probe, filter, self.exclude_tgid);
         kernel.enabled = u32::from(enabled);
         set_filter(family, probe, kernel)
     }
@@ -504,7 +504,13 @@ fn hook_exists(attach: Attach, events_dir: &Path) -> bool {
 /// The running kernel's BTF, which CO-RE and BTF tracepoints need.
 const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-fn kernel_filter(filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
+fn kernel_filter(probe: &Probe, filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
+    let stacks = match (filter.stacks, probe.stacks) {
+        (_, StackSupport::Never(_)) => Stacks::None,
+        (Some(asked), _) => asked,
+        (None, StackSupport::OnRequest) => Stacks::None,
+        (None, StackSupport::ByDefault) => Stacks::Both,
+    };
     let mut f = abi::Filter {
         enabled: 1,
         exclude_tgid,
@@ -515,6 +521,7 @@ fn kernel_filter(filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
             // Which cgroups follows once they are resolved (set_cgroups); none until then.
             Scope::Named(_) => abi::SCOPE_CGROUPS,
         },
+        stacks: if stacks.kernel() { abi::STACK_KERNEL } else { 0 } | if stacks.user() { abi::STACK_USER } else { 0 },
         ..Default::default()
     };
     f.n_pids = filter.pids.len() as u32;
@@ -774,6 +781,7 @@ mod tests {
             id: ProbeId::ShellReadline,
             object: Object::User,
             delivery: catalog::Delivery::Stream,
+            stacks: StackSupport::OnRequest,
             setup: None,
             decode: catalog::by_id(ProbeId::ShellReadline).decode,
             summary: "",

@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use crate::escape;
-use crate::maps::{Log2Hist, Map, Values};
+use crate::maps::{Log2Hist, Map, StackKey, Values};
+use crate::stacks;
 
 const BAR_WIDTH: u64 = 52;
 
@@ -22,6 +23,14 @@ pub fn maps(maps: &[Map]) -> String {
                     out.push_str(&histogram(hist));
                     out.push('\n');
                 }
+            }
+            Values::StackCounter(m) => {
+                let mut entries: Vec<_> = m.iter().collect();
+                entries.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
+                for (key, n) in entries {
+                    let _ = writeln!(out, "@{}{}: {n}", escape::terminal(&map.name), stack_key(key));
+                }
+                out.push('\n');
             }
         }
     }
@@ -46,6 +55,26 @@ pub fn key_suffix(key: &[String]) -> String {
         let parts: Vec<_> = key.iter().map(|p| escape::terminal(p)).collect();
         format!("[{}]", parts.join(", "))
     }
+}
+
+/// `[` then each stack a frame per line, then the key's parts, `]`: as
+/// bpftrace prints `@[kstack, ustack, comm]`. Frames come from binaries
+/// anyone may write, so they are escaped as keys are.
+pub fn stack_key(key: &StackKey) -> String {
+    let mut parts: Vec<String> = [key.kernel, key.user]
+        .into_iter()
+        .filter(|&id| id != 0)
+        .map(|id| {
+            let frames = stacks::table().frames(id);
+            let lines: String = frames
+                .iter()
+                .map(|f| format!("        {}\n", escape::terminal(&stacks::frame_text(f))))
+                .collect();
+            format!("\n{lines}")
+        })
+        .collect();
+    parts.extend(key.key.iter().map(|p| escape::terminal(p).into_owned()));
+    format!("[{}]", parts.join(", "))
 }
 
 /// `1024` → `1K`, as bpftrace labels buckets.

@@ -258,11 +258,21 @@ fn ordinary(file: std::fs::File) -> Result<std::fs::File, String> {
 /// once from one open descriptor: a container's files are anyone's, and a
 /// FIFO would block the reader, a huge file hold it, a mapped one truncated
 /// under it fault it.
-fn read_small(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read_small(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    read_all(open_regular(path)?, limit)
+}
+
+/// A regular file of an ordinary file system, open for reading.
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File, String> {
     let file = ordinary(open_nonblocking(path).map_err(|e| e.to_string())?)?;
     if !file.metadata().is_ok_and(|m| m.is_file()) {
         return Err("not a regular file".into());
     }
+    Ok(file)
+}
+
+/// All of an open file's bytes, at most `limit` of them (else an error).
+pub(crate) fn read_all(file: std::fs::File, limit: u64) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)

@@ -35,6 +35,11 @@ type Header struct {
 	CgroupID uint64
 	// The container it ran in; nil for a process of the host.
 	Container *Container
+	// The kernel stack's id, when the probe carries stacks (0: none): count
+	// by it with a StackCounter.
+	KernelStack uint32
+	// The user stack's id, as KernelStack.
+	UserStack uint32
 }
 
 // ContainerName is the container's name (under Kubernetes, the container's

@@ -16,6 +16,12 @@ func hostHistogramNew(name, nameLen, labels, labelsLen uint32) uint32
 //go:wasmimport wasmtrace:plugin/maps@0.2.0 [method]log2-histogram.record-many
 func hostHistogramRecordMany(histogram, updates, n uint32)
 
+//go:wasmimport wasmtrace:plugin/maps@0.2.0 [constructor]stack-counter
+func hostStackCounterNew(name, nameLen, labels, labelsLen uint32) uint32
+
+//go:wasmimport wasmtrace:plugin/maps@0.2.0 [method]stack-counter.add
+func hostStackCounterAdd(counter, kernelStack, userStack, key, keyLen uint32, delta uint64)
+
 //go:wasmimport wasmtrace:plugin/maps@0.2.0 [constructor]gauge
 func hostGaugeNew(name, nameLen, labels, labelsLen uint32) uint32
 

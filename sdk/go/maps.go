@@ -158,3 +158,25 @@ func (g *Gauge) Set(value int64, key ...string) {
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(parts)
 }
+
+// StackCounter is a count per stack and key, like bpftrace's
+// @name[kstack, ustack, comm] = count(): the host names the frames and
+// writes flame graphs and pprof profiles of it. Not buffered: stacks come
+// from sampling, at a rate the host sets.
+type StackCounter struct{ handle uint32 }
+
+// NewStackCounter creates (or finds) the host map name; labels name the
+// parts of its key besides the two stacks.
+func NewStackCounter(name string, labels ...string) *StackCounter {
+	return &StackCounter{newMap(hostStackCounterNew, name, labels)}
+}
+
+// Add adds delta to (kernel stack, user stack, key); the stack ids are the
+// event header's (0: none).
+func (c *StackCounter) Add(kernelStack, userStack uint32, delta uint64, key ...string) {
+	parts := lowerStrings(key)
+	k := lowerList(parts)
+	hostStackCounterAdd(c.handle, kernelStack, userStack, k.addr, k.len, delta)
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(parts)
+}

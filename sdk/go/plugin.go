@@ -103,6 +103,8 @@ func exportOnEvents(batch uint32) {
 	commIndex := listAt[uint32](h + headersComm)
 	cgroups := listAt[uint64](h + headersCgroupID)
 	containerIndex := listAt[uint32](h + headersContainer)
+	kernelStacks := listAt[uint32](h + headersKernelStack)
+	userStacks := listAt[uint32](h + headersUserStack)
 
 	commList := listAt[abiList](batch + batchComms)
 	comms := make([]string, len(commList))
@@ -117,6 +119,7 @@ func exportOnEvents(batch uint32) {
 		e.Header = Header{
 			TimestampNs: timestamps[i], CPU: cpus[i], Pid: pids[i], Tid: tids[i], Ppid: ppids[i],
 			UID: uids[i], GID: gids[i], Comm: comms[commIndex[i]], CgroupID: cgroups[i],
+			KernelStack: kernelStacks[i], UserStack: userStacks[i],
 		}
 		if c := containerIndex[i]; c > 0 {
 			e.Header.Container = &containers[c-1]

@@ -637,17 +637,17 @@ const (
 
 // Where a batch record's fields are.
 const (
-	batchSize       = 112
+	batchSize       = 128
 	batchHeaders    = 0
-	batchBodies     = 80
-	batchComms      = 88
-	batchText       = 96
-	batchContainers = 104
+	batchBodies     = 96
+	batchComms      = 104
+	batchText       = 112
+	batchContainers = 120
 )
 
 // Where a headers record's fields are.
 const (
-	headersSize        = 80
+	headersSize        = 96
 	headersTimestampNs = 0
 	headersCPU         = 8
 	headersPid         = 16
@@ -658,6 +658,8 @@ const (
 	headersComm        = 56
 	headersCgroupID    = 64
 	headersContainer   = 72
+	headersKernelStack = 80
+	headersUserStack   = 88
 )
 
 // Where a container record's fields are.

@@ -9,6 +9,13 @@
 // `batch.text` that `text()` reads.
 import { Counter as HostCounter, Log2Histogram as HostHistogram } from 'wasmtrace:plugin/maps@0.2.0';
 
+// Counts by stack (`batch.headers.kernelStack[i]`, `userStack[i]`; 0: none),
+// as bpftrace's `@[kstack, ustack, comm] = count()`: `new StackCounter(name,
+// labels).add(kernelStack, userStack, key, BigInt(n))`. `frames(id)` names
+// a stack's frames.
+export { StackCounter } from 'wasmtrace:plugin/maps@0.2.0';
+export { frames } from 'wasmtrace:plugin/stacks@0.2.0';
+
 const decoder = new TextDecoder();
 
 /** A string of event data (a path, an address, an argument): `text(batch, open.path)`. */

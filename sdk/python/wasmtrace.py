@@ -18,6 +18,7 @@ from wit_world.imports import output as _output
 from wit_world.imports import types as _types
 from wit_world.imports import events  # noqa: F401  (re-exported for plugins)
 from wit_world.imports import names  # noqa: F401
+from wit_world.imports import stacks  # noqa: F401  (stacks.frames(id) names a stack)
 
 _buffered = []
 # The index of the event being handled: rows and findings emitted meanwhile
@@ -123,6 +124,18 @@ class Histogram:
             self._values = []
 
 
+class StackCounter:
+    """A count per stack and key, like bpftrace's `@[kstack, ustack, comm] = count()`:
+    the host names the frames and writes flame graphs and pprof profiles of it."""
+
+    def __init__(self, name, labels=()):
+        self._map = _maps.StackCounter(name, list(labels))
+
+    def add(self, kernel_stack, user_stack, key=(), delta=1):
+        """Stack ids are the header's (0: none)."""
+        self._map.add(kernel_stack, user_stack, list(key), delta)
+
+
 class Header:
     """Fields every event carries, read from the batch's columns when asked:
     a plugin that looks only at bodies pays for no header."""
@@ -144,6 +157,10 @@ class Header:
     uid = _column("uid")
     gid = _column("gid")
     cgroup_id = _column("cgroup_id")
+    # Stack ids, when the probe carries stacks (0: none): count by them with a
+    # StackCounter, name their frames with stacks.frames(id).
+    kernel_stack = _column("kernel_stack")
+    user_stack = _column("user_stack")
     comm = property(lambda self: self._batch.comms[self._batch.headers.comm[self._i]])
     del _column
 

@@ -11,8 +11,9 @@ use crate::harness::{Tracer, child_opens, test_plugins, unique};
 const IMAGE: &str = "localhost/wasmtrace-test:busybox";
 
 /// Imports the image once per test run: a root filesystem holding
-/// /bin/busybox (static), and /bin/wtlookup (tests/data/wtlookup.c) with
-/// copies of the libraries it loads, tarred, as `podman import` takes it.
+/// /bin/busybox (static), /bin/wthot (tests/data/wthot.c, static), and
+/// /bin/wtlookup (tests/data/wtlookup.c) with copies of the libraries it
+/// loads, tarred, as `podman import` takes it.
 fn image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -20,6 +21,7 @@ fn image() -> &'static str {
         std::fs::create_dir_all(root.path().join("bin")).unwrap();
         std::fs::copy("/bin/busybox", root.path().join("bin/busybox"))
             .expect("/bin/busybox (scripts/install-deps installs busybox-static)");
+        crate::profile::build_wthot(&root.path().join("bin"), "wthot", &["-static"]);
         let lookup = root.path().join("bin/wtlookup");
         run(Command::new("cc")
             .arg("-O1")
@@ -448,5 +450,42 @@ fn uprobes_reach_a_containers_own_libc_before_and_after_wasmtrace_starts() {
         out.stderr.contains("a container's own copy) is traced too"),
         "{}",
         out.stderr
+    );
+}
+
+/// A program in a container is named from the container's own files: its
+/// binary exists only in the image, and its stacks name its functions.
+#[test]
+fn a_containers_program_is_profiled_by_its_own_binarys_symbols() {
+    require_kernel!();
+    assert!(
+        !std::path::Path::new("/bin/wthot").exists(),
+        "the host must not have the image's /bin/wthot"
+    );
+    let name = unique("wt-prof-");
+    remove(&name);
+    let dir = tempfile::tempdir().unwrap();
+    let folded = dir.path().join("out.folded");
+    let tracer = Tracer::start(&format!(
+        "plugin_dir = \"{}\"\n[plugin.profile]\n[probe.\"cpu.sample\"]\ncomm = [\"wthot\"]\nfrequency = 999\n\
+         [output]\nfolded = \"{}\"\n",
+        crate::harness::example_plugins().display(),
+        folded.display()
+    ));
+    // It spins 2 s, then sleeps until removed: its stacks are named while it runs.
+    let running = Running(podman_run(&name, &["-d"], &["/bin/wthot", "spin", "2", "60"]));
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    let out = tracer.stop();
+    drop(running);
+    out.assert_clean_exit();
+    let lines = crate::profile::folded(&folded);
+    let (a, a_stacks) = crate::profile::samples_in(&lines, "hot_a");
+    let (b, _) = crate::profile::samples_in(&lines, "hot_b");
+    assert!(a > b && b > 0, "hot_a {a}, hot_b {b}: {lines:?}");
+    assert!(
+        a_stacks
+            .iter()
+            .any(|s| s.ends_with(&["main", "caller_a", "hot_a"].map(String::from))),
+        "{a_stacks:?}"
     );
 }

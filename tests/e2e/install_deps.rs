@@ -25,6 +25,8 @@ const HIDDEN: &[(&str, &str)] = &[
     ("componentize-py", "componentize-py==0.25.1"),
     ("clang-19", "clang-19"),
     ("podman", "podman"),
+    ("chromium", "chromium"),
+    ("gcc", "gcc"),
 ];
 
 /// A folder of links to every executable on this process's PATH, except the

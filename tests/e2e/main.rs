@@ -25,6 +25,7 @@ mod plugin_errors;
 mod privileges;
 mod process_exec;
 mod process_exit;
+mod profile;
 mod prometheus;
 mod quotas;
 mod receivers;

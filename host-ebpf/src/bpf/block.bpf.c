@@ -219,7 +219,7 @@ int writeback_written(struct trace_event_raw_writeback_work_class *ctx)
 	__u64 start_ns = p->start_ns;
 	long before = p->nr_pages;
 	bpf_map_delete_elem(&passes, &tid);
-	struct block_writeback_event *e = reserve_event(PROBE_BLOCK_WRITEBACK, sizeof(*e));
+	struct block_writeback_event *e = reserve_event(ctx, PROBE_BLOCK_WRITEBACK, sizeof(*e));
 	if (!e)
 		return 0;
 	long after = BPF_CORE_READ(ctx, nr_pages);

@@ -163,7 +163,7 @@ static __always_inline void fill_header(struct event_header *h, __u32 probe, str
 		h->gid = uid_gid >> 32;
 	}
 	h->ppid = t->real_parent->tgid;
-	h->_pad = 0;
+	h->stacks = 0;
 	__builtin_memcpy(h->comm, t->comm, sizeof(h->comm));
 }
 
@@ -180,10 +180,39 @@ static __always_inline void *reserve_event_of(__u32 probe, __u64 size, struct ta
 	return h;
 }
 
-/* The same, of the current task. */
-static __always_inline void *reserve_event(__u32 probe, __u64 size)
+/* Fills the trailer after a record of `size` bytes with the stacks `kinds`
+ * asks for. bpf_get_stack zeroes what the frames leave of each array, so no
+ * stale ring bytes follow them. */
+static __always_inline void fill_stacks(void *ctx, struct event_header *h, __u64 size, __u32 kinds)
 {
-	return reserve_event_of(probe, size, 0);
+	struct stack_trailer *s = (void *)h + size;
+	long n = 0;
+	if (kinds & STACK_KERNEL)
+		n = bpf_get_stack(ctx, s->kernel, sizeof(s->kernel), 0);
+	s->kernel_bytes = n > 0 ? n : 0;
+	if (!(kinds & STACK_KERNEL))
+		__builtin_memset(s->kernel, 0, sizeof(s->kernel));
+	n = 0;
+	if (kinds & STACK_USER)
+		n = bpf_get_stack(ctx, s->user, sizeof(s->user), BPF_F_USER_STACK);
+	s->user_bytes = n > 0 ? n : 0;
+	if (!(kinds & STACK_USER))
+		__builtin_memset(s->user, 0, sizeof(s->user));
+	h->stacks = 1;
+}
+
+/* A record of the current task (`ctx`: the program's context, which the
+ * stacks are read from), with the stacks its probe's filter asks for. */
+static __always_inline void *reserve_event(void *ctx, __u32 probe, __u64 size)
+{
+	struct filter *f = bpf_map_lookup_elem(&filters, &probe);
+	__u32 kinds = f ? f->stacks : 0;
+	if (!kinds)
+		return reserve_event_of(probe, size, 0);
+	struct event_header *h = reserve_event_of(probe, size + sizeof(struct stack_trailer), 0);
+	if (h)
+		fill_stacks(ctx, h, size, kinds);
+	return h;
 }
 
 /* The user registers saved at syscall entry: at a syscall's exit they still

@@ -43,7 +43,7 @@ int cpu_sample(struct perf_sample_ctx *ctx)
 {
 	if (!task_selected(PROBE_CPU_SAMPLE))
 		return 0;
-	struct cpu_sample_event *e = reserve_event(PROBE_CPU_SAMPLE, sizeof(*e));
+	struct cpu_sample_event *e = reserve_event(ctx, PROBE_CPU_SAMPLE, sizeof(*e));
 	if (!e)
 		return 0;
 	e->user = USER_MODE(ctx->regs);

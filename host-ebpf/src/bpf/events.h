@@ -74,7 +74,7 @@ struct event_header {
 	__u32 ppid;
 	__u32 uid;
 	__u32 gid;
-	__u32 _pad;
+	__u32 stacks;     /* 1: a struct stack_trailer follows the record */
 	char comm[COMM_LEN];
 };
 _Static_assert(sizeof(struct event_header) == 64, "header layout is ABI");
@@ -116,6 +116,25 @@ struct syscall_enter_event {
 };
 _Static_assert(sizeof(struct syscall_enter_event) == 72, "syscall layout is ABI");
 
+/* The stacks a probe's events carry, when its `[probe]` table asks
+ * (`stacks = "kernel" | "user" | "both"`): the frames' return addresses,
+ * innermost first, in a trailer after the record. The kernel stops at its
+ * perf_event_max_stack (127 by default); a user stack is walked by frame
+ * pointers and ends where code was built without them. */
+#define STACK_FRAMES 127
+enum stack_kind {
+	STACK_KERNEL = 1,
+	STACK_USER = 2,
+};
+
+struct stack_trailer {
+	__u32 kernel_bytes; /* bytes of `kernel` filled: 8 per frame */
+	__u32 user_bytes;
+	__u64 kernel[STACK_FRAMES];
+	__u64 user[STACK_FRAMES];
+};
+_Static_assert(sizeof(struct stack_trailer) == 8 + 16 * STACK_FRAMES, "stack layout is ABI");
+
 /* Which tasks a probe's filter passes by where they run. */
 enum scope {
 	SCOPE_ANY = 0,
@@ -139,7 +158,7 @@ struct filter {
 	__u32 uids[FILTER_MAX];
 	char comms[FILTER_MAX][COMM_LEN];
 	__u32 n_cgroups;
-	__u32 _pad;
+	__u32 stacks;        /* STACK_KERNEL | STACK_USER: what the probe's events carry */
 	__u64 cgroups[CGROUPS_MAX];
 	/* Each cgroup's depth below the root: the cgroups below it are the container's too. */
 	__u32 cgroup_levels[CGROUPS_MAX];

@@ -14,11 +14,11 @@
 #define AT_FDCWD -100
 #define AT_REMOVEDIR 0x200
 
-static __always_inline int open_exit(long ret, const char *path, __s32 dfd, __u32 flags, __u32 mode)
+static __always_inline int open_exit(void *ctx, long ret, const char *path, __s32 dfd, __u32 flags, __u32 mode)
 {
 	if (!task_selected(PROBE_FILE_OPEN))
 		return 0;
-	struct file_open_event *e = reserve_event(PROBE_FILE_OPEN, sizeof(*e));
+	struct file_open_event *e = reserve_event(ctx, PROBE_FILE_OPEN, sizeof(*e));
 	if (!e)
 		return 0;
 	e->ret = ret;
@@ -36,7 +36,7 @@ SEC("tracepoint/syscalls/sys_exit_open")
 int file_open_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return open_exit(ctx->ret, (const char *)SYSCALL_ARG1(regs), AT_FDCWD, SYSCALL_ARG2(regs),
+	return open_exit(ctx, ctx->ret, (const char *)SYSCALL_ARG1(regs), AT_FDCWD, SYSCALL_ARG2(regs),
 			 SYSCALL_ARG3(regs));
 }
 
@@ -44,7 +44,7 @@ SEC("tracepoint/syscalls/sys_exit_openat")
 int file_openat_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return open_exit(ctx->ret, (const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), SYSCALL_ARG3(regs),
+	return open_exit(ctx, ctx->ret, (const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), SYSCALL_ARG3(regs),
 			 SYSCALL_ARG4(regs));
 }
 
@@ -54,14 +54,14 @@ int file_openat2_exit(struct syscall_exit_ctx *ctx)
 	struct pt_regs *regs = syscall_regs();
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (void *)SYSCALL_ARG3(regs));
-	return open_exit(ctx->ret, (const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), how.flags, how.mode);
+	return open_exit(ctx, ctx->ret, (const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), how.flags, how.mode);
 }
 
-static __always_inline int sync_enter(__u32 call, __s32 fd)
+static __always_inline int sync_enter(void *ctx, __u32 call, __s32 fd)
 {
 	if (!task_selected(PROBE_FILE_SYNC))
 		return 0;
-	struct file_sync_event *e = reserve_event(PROBE_FILE_SYNC, sizeof(*e));
+	struct file_sync_event *e = reserve_event(ctx, PROBE_FILE_SYNC, sizeof(*e));
 	if (!e)
 		return 0;
 	e->call = call;
@@ -73,44 +73,44 @@ static __always_inline int sync_enter(__u32 call, __s32 fd)
 SEC("tracepoint/syscalls/sys_enter_sync")
 int file_sync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(WIT_SYNC_CALL_SYNC, -1);
+	return sync_enter(ctx, WIT_SYNC_CALL_SYNC, -1);
 }
 
 SEC("tracepoint/syscalls/sys_enter_syncfs")
 int file_syncfs_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(WIT_SYNC_CALL_SYNCFS, ctx->args[0]);
+	return sync_enter(ctx, WIT_SYNC_CALL_SYNCFS, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_fsync")
 int file_fsync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(WIT_SYNC_CALL_FSYNC, ctx->args[0]);
+	return sync_enter(ctx, WIT_SYNC_CALL_FSYNC, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_fdatasync")
 int file_fdatasync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(WIT_SYNC_CALL_FDATASYNC, ctx->args[0]);
+	return sync_enter(ctx, WIT_SYNC_CALL_FDATASYNC, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sync_file_range")
 int file_sync_file_range_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(WIT_SYNC_CALL_SYNC_FILE_RANGE, ctx->args[0]);
+	return sync_enter(ctx, WIT_SYNC_CALL_SYNC_FILE_RANGE, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_msync")
 int file_msync_enter(struct syscall_enter_ctx *ctx)
 {
-	return sync_enter(WIT_SYNC_CALL_MSYNC, -1);
+	return sync_enter(ctx, WIT_SYNC_CALL_MSYNC, -1);
 }
 
-static __always_inline int stat_exit(__u32 call, const char *path, long ret)
+static __always_inline int stat_exit(void *ctx, __u32 call, const char *path, long ret)
 {
 	if (!task_selected(PROBE_FILE_STAT))
 		return 0;
-	struct file_stat_event *e = reserve_event(PROBE_FILE_STAT, sizeof(*e));
+	struct file_stat_event *e = reserve_event(ctx, PROBE_FILE_STAT, sizeof(*e));
 	if (!e)
 		return 0;
 	e->call = call;
@@ -124,38 +124,38 @@ static __always_inline int stat_exit(__u32 call, const char *path, long ret)
 SEC("tracepoint/syscalls/sys_exit_newstat")
 int file_stat_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(WIT_STAT_CALL_STAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return stat_exit(ctx, WIT_STAT_CALL_STAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_newlstat")
 int file_lstat_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(WIT_STAT_CALL_LSTAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return stat_exit(ctx, WIT_STAT_CALL_LSTAT, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_newfstatat")
 int file_fstatat_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(WIT_STAT_CALL_FSTATAT, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
+	return stat_exit(ctx, WIT_STAT_CALL_FSTATAT, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_statx")
 int file_statx_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(WIT_STAT_CALL_STATX, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
+	return stat_exit(ctx, WIT_STAT_CALL_STATX, (const char *)SYSCALL_ARG2(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_statfs")
 int file_statfs_exit(struct syscall_exit_ctx *ctx)
 {
-	return stat_exit(WIT_STAT_CALL_STATFS, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return stat_exit(ctx, WIT_STAT_CALL_STATFS, (const char *)SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
-static __always_inline int unlink_exit(const char *path, __s32 dfd, __u32 flags, long ret)
+static __always_inline int unlink_exit(void *ctx, const char *path, __s32 dfd, __u32 flags, long ret)
 {
 	if (!task_selected(PROBE_FILE_UNLINK))
 		return 0;
-	struct file_unlink_event *e = reserve_event(PROBE_FILE_UNLINK, sizeof(*e));
+	struct file_unlink_event *e = reserve_event(ctx, PROBE_FILE_UNLINK, sizeof(*e));
 	if (!e)
 		return 0;
 	e->ret = ret;
@@ -171,20 +171,20 @@ SEC("tracepoint/syscalls/sys_exit_unlinkat")
 int file_unlinkat_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return unlink_exit((const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), SYSCALL_ARG3(regs), ctx->ret);
+	return unlink_exit(ctx, (const char *)SYSCALL_ARG2(regs), SYSCALL_ARG1(regs), SYSCALL_ARG3(regs), ctx->ret);
 }
 
 /* unlink and rmdir: x86_64's; arm64 has only unlinkat. */
 SEC("tracepoint/syscalls/sys_exit_unlink")
 int file_unlink_exit(struct syscall_exit_ctx *ctx)
 {
-	return unlink_exit((const char *)SYSCALL_ARG1(syscall_regs()), AT_FDCWD, 0, ctx->ret);
+	return unlink_exit(ctx, (const char *)SYSCALL_ARG1(syscall_regs()), AT_FDCWD, 0, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_rmdir")
 int file_rmdir_exit(struct syscall_exit_ctx *ctx)
 {
-	return unlink_exit((const char *)SYSCALL_ARG1(syscall_regs()), AT_FDCWD, AT_REMOVEDIR, ctx->ret);
+	return unlink_exit(ctx, (const char *)SYSCALL_ARG1(syscall_regs()), AT_FDCWD, AT_REMOVEDIR, ctx->ret);
 }
 
 struct io_start {
@@ -210,7 +210,7 @@ static __always_inline int io_enter(long fd)
 }
 
 /* `fd` < 0: the file is the one the call returned (open). */
-static __always_inline int io_exit(__u32 op, long ret)
+static __always_inline int io_exit(void *ctx, __u32 op, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct io_start *start = bpf_map_lookup_elem(&io_started, &tid);
@@ -222,7 +222,7 @@ static __always_inline int io_exit(__u32 op, long ret)
 	struct file *file = fd_file(fd);
 	if (!file)
 		return 0;
-	struct file_latency_event *e = reserve_event(PROBE_FILE_LATENCY, sizeof(*e));
+	struct file_latency_event *e = reserve_event(ctx, PROBE_FILE_LATENCY, sizeof(*e));
 	if (!e)
 		return 0;
 	e->latency_ns = latency;
@@ -245,7 +245,7 @@ static __always_inline int io_exit(__u32 op, long ret)
 	SEC("tracepoint/syscalls/sys_exit_" #call)                                                  \
 	int file_##call##_latency_exit(struct syscall_exit_ctx *ctx)                                \
 	{                                                                                           \
-		return io_exit(op, ctx->ret);                                                       \
+		return io_exit(ctx, op, ctx->ret);                                                       \
 	}
 
 TIMED(read, WIT_FILE_OP_READ, ctx->args[0])

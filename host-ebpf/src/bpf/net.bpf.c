@@ -119,7 +119,7 @@ int net_tcp_syn_backlog_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	    BPF_CORE_READ(ctx, oldstate) != TCP_LISTEN || !task_selected(PROBE_NET_TCP_SYN_BACKLOG))
 		return 0;
 	struct sock *sk = (struct sock *)BPF_CORE_READ(ctx, skaddr);
-	struct net_tcp_backlog_event *e = reserve_event(PROBE_NET_TCP_SYN_BACKLOG, sizeof(*e));
+	struct net_tcp_backlog_event *e = reserve_event(ctx, PROBE_NET_TCP_SYN_BACKLOG, sizeof(*e));
 	if (!e)
 		return 0;
 	FILL_ENDS(&e->ends, ctx);
@@ -213,7 +213,7 @@ int net_tcp_retransmit(unsigned long long *ctx)
 	struct tcp_ends ends;
 	if (!sock_ends(&ends, sk) || !task_selected(PROBE_NET_TCP_RETRANSMIT))
 		return 0;
-	struct net_tcp_retransmit_event *e = reserve_event(PROBE_NET_TCP_RETRANSMIT, sizeof(*e));
+	struct net_tcp_retransmit_event *e = reserve_event(ctx, PROBE_NET_TCP_RETRANSMIT, sizeof(*e));
 	if (!e)
 		return 0;
 	e->ends = ends;
@@ -225,7 +225,7 @@ int net_tcp_retransmit(unsigned long long *ctx)
 
 /* net.tcp.accept: at accept()'s return, from the new socket (the client and
  * the local address) and the listening one (its backlog). */
-static __always_inline int accept_exit(long listen_fd, long ret)
+static __always_inline int accept_exit(void *ctx, long listen_fd, long ret)
 {
 	if (ret < 0 || !task_selected(PROBE_NET_TCP_ACCEPT))
 		return 0;
@@ -233,7 +233,7 @@ static __always_inline int accept_exit(long listen_fd, long ret)
 	struct tcp_ends ends;
 	if (!sk || !sock_ends(&ends, sk))
 		return 0;
-	struct net_tcp_backlog_event *e = reserve_event(PROBE_NET_TCP_ACCEPT, sizeof(*e));
+	struct net_tcp_backlog_event *e = reserve_event(ctx, PROBE_NET_TCP_ACCEPT, sizeof(*e));
 	if (!e)
 		return 0;
 	e->ends = ends;
@@ -247,13 +247,13 @@ static __always_inline int accept_exit(long listen_fd, long ret)
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int net_tcp_accept4_exit(struct syscall_exit_ctx *ctx)
 {
-	return accept_exit(SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return accept_exit(ctx, SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
 int net_tcp_accept_exit(struct syscall_exit_ctx *ctx)
 {
-	return accept_exit(SYSCALL_ARG1(syscall_regs()), ctx->ret);
+	return accept_exit(ctx, SYSCALL_ARG1(syscall_regs()), ctx->ret);
 }
 
 #define ETH_P_IP 0x0800
@@ -297,7 +297,7 @@ int net_tcp_drop(struct trace_event_raw_kfree_skb *ctx)
 	__u8 flags = 0;
 	if (bpf_probe_read_kernel(ports, sizeof(ports), head + th) || bpf_probe_read_kernel(&flags, 1, head + th + 13))
 		return 0;
-	struct net_tcp_drop_event *e = reserve_event(PROBE_NET_TCP_DROP, sizeof(*e));
+	struct net_tcp_drop_event *e = reserve_event(ctx, PROBE_NET_TCP_DROP, sizeof(*e));
 	if (!e)
 		return 0;
 	ends.sport = bpf_ntohs(ports[0]);

@@ -61,14 +61,14 @@ done:
 }
 
 /* Filters apply here, after exec, so that `comm` names the new program. */
-static __always_inline int exec_exit(long ret)
+static __always_inline int exec_exit(void *ctx, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct process_exec_event *pending = bpf_map_lookup_elem(&pending_exec, &tid);
 	if (!pending)
 		return 0;
 	if (task_selected(PROBE_PROCESS_EXEC)) {
-		struct process_exec_event *e = reserve_event(PROBE_PROCESS_EXEC, sizeof(*e));
+		struct process_exec_event *e = reserve_event(ctx, PROBE_PROCESS_EXEC, sizeof(*e));
 		if (e) {
 			bpf_probe_read_kernel((char *)e + sizeof(e->h), sizeof(*e) - sizeof(e->h),
 					      (char *)pending + sizeof(e->h));
@@ -89,7 +89,7 @@ int process_exec_enter(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_execve")
 int process_exec_exit(struct syscall_exit_ctx *ctx)
 {
-	return exec_exit(ctx->ret);
+	return exec_exit(ctx, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
@@ -101,7 +101,7 @@ int process_execat_enter(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_execveat")
 int process_execat_exit(struct syscall_exit_ctx *ctx)
 {
-	return exec_exit(ctx->ret);
+	return exec_exit(ctx, ctx->ret);
 }
 
 /* Reports a process once, when its thread-group leader exits. */
@@ -113,7 +113,7 @@ int process_exit(void *ctx)
 		return 0;
 	if (!task_selected(PROBE_PROCESS_EXIT))
 		return 0;
-	struct process_exit_event *e = reserve_event(PROBE_PROCESS_EXIT, sizeof(*e));
+	struct process_exit_event *e = reserve_event(ctx, PROBE_PROCESS_EXIT, sizeof(*e));
 	if (!e)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -126,11 +126,11 @@ int process_exit(void *ctx)
 
 /* signal.kill: at exit, with the arguments from the registers saved at entry
  * (as file.open does), so that one hook gives the call and its result. */
-static __always_inline int kill_exit(__u32 call, __s32 target, __u32 signal, long ret)
+static __always_inline int kill_exit(void *ctx, __u32 call, __s32 target, __u32 signal, long ret)
 {
 	if (!task_selected(PROBE_SIGNAL_KILL))
 		return 0;
-	struct signal_kill_event *e = reserve_event(PROBE_SIGNAL_KILL, sizeof(*e));
+	struct signal_kill_event *e = reserve_event(ctx, PROBE_SIGNAL_KILL, sizeof(*e));
 	if (!e)
 		return 0;
 	e->call = call;
@@ -145,32 +145,32 @@ SEC("tracepoint/syscalls/sys_exit_kill")
 int signal_kill_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return kill_exit(WIT_KILL_CALL_KILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
+	return kill_exit(ctx, WIT_KILL_CALL_KILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_tkill")
 int signal_tkill_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return kill_exit(WIT_KILL_CALL_TKILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
+	return kill_exit(ctx, WIT_KILL_CALL_TKILL, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_tgkill")
 int signal_tgkill_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return kill_exit(WIT_KILL_CALL_TGKILL, SYSCALL_ARG2(regs), SYSCALL_ARG3(regs), ctx->ret);
+	return kill_exit(ctx, WIT_KILL_CALL_TGKILL, SYSCALL_ARG2(regs), SYSCALL_ARG3(regs), ctx->ret);
 }
 
 /* process.sleep: at entry, with the requested time, like naptime.bt. */
-static __always_inline int sleep_enter(__u32 clock, __u32 flags, const struct timespec64_user *req)
+static __always_inline int sleep_enter(void *ctx, __u32 clock, __u32 flags, const struct timespec64_user *req)
 {
 	if (!task_selected(PROBE_PROCESS_SLEEP))
 		return 0;
 	struct timespec64_user ts = {};
 	if (bpf_probe_read_user(&ts, sizeof(ts), req))
 		return 0;
-	struct process_sleep_event *e = reserve_event(PROBE_PROCESS_SLEEP, sizeof(*e));
+	struct process_sleep_event *e = reserve_event(ctx, PROBE_PROCESS_SLEEP, sizeof(*e));
 	if (!e)
 		return 0;
 	e->duration_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
@@ -187,13 +187,13 @@ static __always_inline int sleep_enter(__u32 clock, __u32 flags, const struct ti
 SEC("tracepoint/syscalls/sys_enter_nanosleep")
 int process_nanosleep_enter(struct syscall_enter_ctx *ctx)
 {
-	return sleep_enter(CLOCK_MONOTONIC, 0, (const struct timespec64_user *)ctx->args[0]);
+	return sleep_enter(ctx, CLOCK_MONOTONIC, 0, (const struct timespec64_user *)ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_clock_nanosleep")
 int process_clock_nanosleep_enter(struct syscall_enter_ctx *ctx)
 {
-	return sleep_enter(ctx->args[0], ctx->args[1], (const struct timespec64_user *)ctx->args[2]);
+	return sleep_enter(ctx, ctx->args[0], ctx->args[1], (const struct timespec64_user *)ctx->args[2]);
 }
 
 /* security.setuid: the caller's uid is taken at entry (at exit it may be the
@@ -215,13 +215,13 @@ static __always_inline int setuid_enter(void)
 	return 0;
 }
 
-static __always_inline int setuid_exit(__u32 call, __s32 uid, __s32 euid, __s32 suid, long ret)
+static __always_inline int setuid_exit(void *ctx, __u32 call, __s32 uid, __s32 euid, __s32 suid, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 *caller = bpf_map_lookup_elem(&setuid_caller, &tid);
 	if (!caller)
 		return 0;
-	struct security_setuid_event *e = reserve_event(PROBE_SECURITY_SETUID, sizeof(*e));
+	struct security_setuid_event *e = reserve_event(ctx, PROBE_SECURITY_SETUID, sizeof(*e));
 	if (e) {
 		e->call = call;
 		e->caller_uid = *caller;
@@ -262,20 +262,20 @@ int security_setreuid_enter(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_setuid")
 int security_setuid_exit(struct syscall_exit_ctx *ctx)
 {
-	return setuid_exit(WIT_SETUID_CALL_SETUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
+	return setuid_exit(ctx, WIT_SETUID_CALL_SETUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_setfsuid")
 int security_setfsuid_exit(struct syscall_exit_ctx *ctx)
 {
-	return setuid_exit(WIT_SETUID_CALL_SETFSUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
+	return setuid_exit(ctx, WIT_SETUID_CALL_SETFSUID, SYSCALL_ARG1(syscall_regs()), -1, -1, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_setresuid")
 int security_setresuid_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return setuid_exit(WIT_SETUID_CALL_SETRESUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), SYSCALL_ARG3(regs),
+	return setuid_exit(ctx, WIT_SETUID_CALL_SETRESUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), SYSCALL_ARG3(regs),
 			   ctx->ret);
 }
 
@@ -283,7 +283,7 @@ SEC("tracepoint/syscalls/sys_exit_setreuid")
 int security_setreuid_exit(struct syscall_exit_ctx *ctx)
 {
 	struct pt_regs *regs = syscall_regs();
-	return setuid_exit(WIT_SETUID_CALL_SETREUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), -1, ctx->ret);
+	return setuid_exit(ctx, WIT_SETUID_CALL_SETREUID, SYSCALL_ARG1(regs), SYSCALL_ARG2(regs), -1, ctx->ret);
 }
 
 /* process.fork: in the parent, as the new task is created (a process, or a
@@ -293,7 +293,7 @@ int process_fork(struct trace_event_raw_sched_process_fork *ctx)
 {
 	if (!task_selected(PROBE_PROCESS_FORK))
 		return 0;
-	struct process_fork_event *e = reserve_event(PROBE_PROCESS_FORK, sizeof(*e));
+	struct process_fork_event *e = reserve_event(ctx, PROBE_PROCESS_FORK, sizeof(*e));
 	if (!e)
 		return 0;
 	e->child_pid = BPF_CORE_READ(ctx, child_pid);
@@ -309,7 +309,7 @@ int security_capable(struct trace_event_raw_cap_capable *ctx)
 {
 	if (!task_selected(PROBE_SECURITY_CAPABLE))
 		return 0;
-	struct security_capable_event *e = reserve_event(PROBE_SECURITY_CAPABLE, sizeof(*e));
+	struct security_capable_event *e = reserve_event(ctx, PROBE_SECURITY_CAPABLE, sizeof(*e));
 	if (!e)
 		return 0;
 	e->cap = BPF_CORE_READ(ctx, cap);
@@ -325,7 +325,7 @@ int memory_oom_kill(struct trace_event_raw_mark_victim *ctx)
 {
 	if (!task_selected(PROBE_MEMORY_OOM_KILL))
 		return 0;
-	struct memory_oom_kill_event *e = reserve_event(PROBE_MEMORY_OOM_KILL, sizeof(*e));
+	struct memory_oom_kill_event *e = reserve_event(ctx, PROBE_MEMORY_OOM_KILL, sizeof(*e));
 	if (!e)
 		return 0;
 	__builtin_memset(&e->total_vm_kb, 0, sizeof(*e) - sizeof(e->h));
@@ -374,7 +374,7 @@ int memory_swapin(struct trace_event_raw_block_bio *ctx)
 	}
 	if (!swap)
 		return 0;
-	struct memory_swapin_event *e = reserve_event(PROBE_MEMORY_SWAPIN, sizeof(*e));
+	struct memory_swapin_event *e = reserve_event(ctx, PROBE_MEMORY_SWAPIN, sizeof(*e));
 	if (!e)
 		return 0;
 	e->sector = BPF_CORE_READ(ctx, sector);

@@ -15,7 +15,7 @@ int syscall_enter(unsigned long long *ctx)
 {
 	if (!task_selected(PROBE_SYSCALL_ENTER))
 		return 0;
-	struct syscall_enter_event *e = reserve_event(PROBE_SYSCALL_ENTER, sizeof(*e));
+	struct syscall_enter_event *e = reserve_event(ctx, PROBE_SYSCALL_ENTER, sizeof(*e));
 	if (!e)
 		return 0;
 	e->id = ctx[1];

@@ -13,7 +13,7 @@ int shell_readline(struct pt_regs *ctx)
 	const char *line = (const char *)FUNC_RET(ctx);
 	if (!line)
 		return 0;
-	struct shell_readline_event *e = reserve_event(PROBE_SHELL_READLINE, sizeof(*e));
+	struct shell_readline_event *e = reserve_event(ctx, PROBE_SHELL_READLINE, sizeof(*e));
 	if (!e)
 		return 0;
 	/* The rest zeroed, not what the ring held before (recordings keep it). */
@@ -30,7 +30,7 @@ int process_thread(struct pt_regs *ctx)
 {
 	if (!task_selected(PROBE_PROCESS_THREAD))
 		return 0;
-	struct process_thread_event *e = reserve_event(PROBE_PROCESS_THREAD, sizeof(*e));
+	struct process_thread_event *e = reserve_event(ctx, PROBE_PROCESS_THREAD, sizeof(*e));
 	if (!e)
 		return 0;
 	e->start_routine = FUNC_ARG3(ctx);
@@ -118,7 +118,7 @@ static __always_inline int dns_return(struct pt_regs *ctx)
 	struct call c;
 	if (!call_end(&dns_calls, &c))
 		return 0;
-	struct net_dns_event *e = reserve_event(PROBE_NET_DNS, sizeof(*e));
+	struct net_dns_event *e = reserve_event(ctx, PROBE_NET_DNS, sizeof(*e));
 	if (!e)
 		return 0;
 	e->latency_ns = e->h.ts_boot_ns - c.start_ns;
@@ -158,7 +158,7 @@ static __always_inline int tls_return(struct pt_regs *ctx)
 	struct call c;
 	if (!call_end(&tls_calls, &c))
 		return 0;
-	struct net_tls_event *e = reserve_event(PROBE_NET_TLS, sizeof(*e));
+	struct net_tls_event *e = reserve_event(ctx, PROBE_NET_TLS, sizeof(*e));
 	if (!e)
 		return 0;
 	e->latency_ns = e->h.ts_boot_ns - c.start_ns;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use tracer::Stacks;
 pub use tracer::Tracer;
 use tracer::{Report, Running};
 pub use workload::Workload;
@@ -72,25 +73,31 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         let count = options.count.unwrap_or(workload.default_count());
         eprintln!("bench: {} ({count} repetitions)", workload.name());
         let untraced = fastest(options.repeat, || workload::spawn(&exe, workload, count, &program))?;
-        let mut tracers = vec![Tracer::Wasmtrace { plugins: vec!["tally"] }];
-        if workload == Workload::Open {
-            // Without a plugin it shows what the kernel side and decoding cost alone.
-            tracers.push(Tracer::Wasmtrace { plugins: vec![] });
-            tracers.push(Tracer::Wasmtrace {
-                plugins: FOUR_PLUGINS.to_vec(),
-            });
-            tracers.push(Tracer::Wasmtrace {
-                plugins: SLOW_NEIGHBOUR.to_vec(),
-            });
-        }
-        if workload == Workload::Switch {
-            tracers.push(Tracer::Wasmtrace {
-                plugins: vec!["tally", "runqlat"],
-            });
+        let wasmtrace = |plugins: &[&'static str], stacks| Tracer::Wasmtrace {
+            plugins: plugins.to_vec(),
+            stacks,
+        };
+        let mut tracers = vec![wasmtrace(&["tally"], Stacks::Probes)];
+        match workload {
+            Workload::Open => {
+                // Without a plugin it shows what the kernel side and decoding cost alone.
+                tracers.push(wasmtrace(&[], Stacks::Probes));
+                tracers.push(wasmtrace(&FOUR_PLUGINS, Stacks::Probes));
+                tracers.push(wasmtrace(&SLOW_NEIGHBOUR, Stacks::Probes));
+                // What stacks cost an event of a probe that is not sampled.
+                tracers.push(wasmtrace(&["tally"], Stacks::Both));
+            }
+            Workload::Switch => tracers.push(wasmtrace(&["tally", "runqlat"], Stacks::Probes)),
+            Workload::Profile => {
+                tracers.push(wasmtrace(&["tally"], Stacks::None));
+                tracers.push(wasmtrace(&["tally", "profile"], Stacks::Probes));
+            }
+            Workload::Exec | Workload::Connect | Workload::Lookup => {}
         }
         if options.compare {
             tracers.push(Tracer::Bpftrace);
-            if workload != Workload::Switch {
+            // Their runqlat and profile print aggregates, with no events to count.
+            if !matches!(workload, Workload::Switch | Workload::Profile) {
                 tracers.push(Tracer::LibbpfTools);
             }
         }
@@ -165,9 +172,14 @@ fn config_text(tracer: &Tracer, workload: Workload, plugin_dir: &Path) -> String
         "plugin_dir = {:?}\n[output]\nprint_maps = \"exit\"\n",
         plugin_dir.display().to_string()
     );
-    if let Tracer::Wasmtrace { plugins } = tracer {
-        if plugins.is_empty() {
-            let _ = writeln!(text, "[probe.{:?}]", workload.probe());
+    if let Tracer::Wasmtrace { plugins, stacks } = tracer {
+        let probe_table = match stacks {
+            Stacks::Probes => None,
+            Stacks::None => Some("stacks = \"none\"\n"),
+            Stacks::Both => Some("stacks = \"both\"\n"),
+        };
+        if plugins.is_empty() || probe_table.is_some() {
+            let _ = writeln!(text, "[probe.{:?}]\n{}", workload.probe(), probe_table.unwrap_or(""));
         }
         for plugin in plugins {
             let _ = writeln!(text, "[plugin.{plugin}]");
@@ -201,30 +213,43 @@ fn table(rows: &[Row]) -> String {
         let _ = write!(out, "{:<14} {:<28} ", row.workload.name(), row.tracer);
         match &row.outcome {
             Ok(r) => {
+                // Busy CPUs' events are the samples taken: per event is per sample delivered.
+                let (generated, events) = match row.workload.one_event_per_repetition() {
+                    true => (row.generated.to_string(), row.generated),
+                    false => ("-".to_string(), r.delivered),
+                };
                 let _ = writeln!(
                     out,
                     "{:>9} {:>8.2}x {:>10} {:>10} {:>8} {:>9} {:>9} {:>8} {:>6} MiB {:>10} {:>9} {:>9}",
                     format!("{:.2?}", row.elapsed),
                     row.elapsed.as_secs_f64() / row.untraced.as_secs_f64(),
-                    row.generated,
+                    generated,
                     r.delivered,
                     r.lost,
                     r.dropped.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
                     format!("{:.2?}", r.cpu),
-                    format!("{} ns", r.cpu.as_nanos() / u128::from(row.generated.max(1))),
+                    format!("{} ns", r.cpu.as_nanos() / u128::from(events.max(1))),
                     r.peak_rss_kib / 1024,
                     r.plugin_ns.map(|ns| format!("{ns} ns")).unwrap_or_else(|| "-".into()),
                     r.latency_p99_ns
                         .map(|ns| format!("{:.1?}", Duration::from_nanos(ns)))
                         .unwrap_or_else(|| "-".into()),
                     row.kernel
-                        .map(|t| format!("{} ns", t.as_nanos() / u128::from(row.generated.max(1))))
+                        .map(|t| format!("{} ns", t.as_nanos() / u128::from(events.max(1))))
                         .unwrap_or_else(|| "-".into()),
                 );
             }
             Err(e) => {
                 let _ = writeln!(out, "could not run: {e}");
             }
+        }
+    }
+    for row in rows {
+        if let Ok(Report {
+            stacks: Some(stacks), ..
+        }) = &row.outcome
+        {
+            let _ = writeln!(out, "{:<14} {}: {stacks}", row.workload.name(), row.tracer);
         }
     }
     let mut untraced: Vec<(Workload, Duration)> = rows.iter().map(|r| (r.workload, r.untraced)).collect();
@@ -237,7 +262,8 @@ fn table(rows: &[Row]) -> String {
          lost: in the kernel (ring buffer full); dropped: from slower plugins' own queues (all plugins together);\n\
          host CPU, CPU/ev, peak RSS: the tracer process's; plugin/ev: CPU time inside tally per event;\n\
          p99 lat: from an event to the call that hands it to tally, 99th percentile (end of its log2 bucket);\n\
-         kernel/ev: time in the tracer's eBPF programs per event (with --kernel-time)\n",
+         kernel/ev: time in the tracer's eBPF programs per event (with --kernel-time);\n\
+         busy CPUs: sampled at 99 Hz; its events are the samples (generated: -), the per-event figures per sample\n",
     );
     out
 }

@@ -20,10 +20,20 @@ const ATTACH_TIMEOUT: Duration = Duration::from_secs(120);
 /// after its start-up message (or its start) before the workload runs.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// The stacks the workload's probe carries in a wasmtrace run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stacks {
+    /// As the probe's table defaults (none, but cpu.sample's both).
+    Probes,
+    None,
+    Both,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tracer {
-    /// `wasmtrace run` with these plugins; the first is `tally`, which counts every event.
-    Wasmtrace { plugins: Vec<&'static str> },
+    /// `wasmtrace run` with these plugins (the first is `tally`, which
+    /// counts every event), the workload's probe carrying these stacks.
+    Wasmtrace { plugins: Vec<&'static str>, stacks: Stacks },
     /// bpftrace counting in the kernel, per comm and key.
     Bpftrace,
     /// The libbpf-tools tool that prints every event.
@@ -43,14 +53,25 @@ pub struct Report {
     pub dropped: Option<u64>,
     /// Nanoseconds from an event to the call that hands it to tally, p99 (an upper bound).
     pub latency_p99_ns: Option<u64>,
+    /// What the session's stacks took, as wasmtrace says at exit.
+    pub stacks: Option<String>,
 }
 
 impl Tracer {
     pub fn label(&self) -> String {
         match self {
-            Tracer::Wasmtrace { plugins } if plugins.is_empty() => "wasmtrace (no plugin)".into(),
-            Tracer::Wasmtrace { plugins } if plugins.len() <= 2 => format!("wasmtrace ({})", plugins.join(" + ")),
-            Tracer::Wasmtrace { plugins } => format!("wasmtrace ({} plugins)", plugins.len()),
+            Tracer::Wasmtrace { plugins, stacks } => {
+                let with = match stacks {
+                    Stacks::Probes => "",
+                    Stacks::None => ", no stacks",
+                    Stacks::Both => ", stacks",
+                };
+                match plugins.len() {
+                    0 => format!("wasmtrace (no plugin{with})"),
+                    1 | 2 => format!("wasmtrace ({}{with})", plugins.join(" + ")),
+                    n => format!("wasmtrace ({n} plugins{with})"),
+                }
+            }
             Tracer::Bpftrace => "bpftrace count()".into(),
             Tracer::LibbpfTools => "libbpf-tools".into(),
         }
@@ -83,6 +104,8 @@ impl Tracer {
                         "uprobe:libc:getaddrinfo { @start[tid] = nsecs; } \
                          uretprobe:libc:getaddrinfo /@start[tid]/ { @[comm, 0] = count(); delete(@start[tid]); }"
                     }
+                    // The profile one-liner, and a count of samples by comm to report.
+                    Workload::Profile => "profile:hz:99 { @s[kstack, ustack, comm] = count(); @[comm, 0] = count(); }",
                 };
                 let bpftrace = find_program("bpftrace")?;
                 let mut cmd = Command::new(bpftrace);
@@ -94,8 +117,8 @@ impl Tracer {
                     Workload::Open => "opensnoop",
                     Workload::Exec => "execsnoop",
                     Workload::Connect => "tcpconnect",
-                    // Its runqlat prints a histogram, with no events to count.
-                    Workload::Switch => return None,
+                    // Its runqlat and profile print aggregates, with no events to count.
+                    Workload::Switch | Workload::Profile => return None,
                     Workload::Lookup => "gethostlatency",
                 };
                 let path = Path::new("/usr/sbin").join(tool);
@@ -196,7 +219,7 @@ impl Running {
         let peak_rss_kib = peak_rss_kib(self.child.id()).context("reading the tracer's peak RSS")?;
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        let (collected, rusage) = self.finish()?;
+        let (collected, rusage, stderr) = self.finish()?;
         let mut report = match tracer {
             Tracer::Wasmtrace { .. } => wasmtrace_report(&collected.lines, workload),
             Tracer::Bpftrace => Report {
@@ -209,6 +232,9 @@ impl Running {
             },
         };
         report.cpu = timeval(rusage.ru_utime) + timeval(rusage.ru_stime);
+        report.stacks = stderr
+            .lines()
+            .find_map(|l| Some(l.split_once("stacks: ")?.1.to_string()));
         report.peak_rss_kib = peak_rss_kib;
         Ok(report)
     }
@@ -229,9 +255,9 @@ impl Running {
         r == 0 && unsafe { info.si_pid() } != 0
     }
 
-    /// Waits for the child, returning what its stdout held and its resource
-    /// usage, or its stderr when it failed.
-    fn finish(self) -> anyhow::Result<(Collected, libc::rusage)> {
+    /// Waits for the child, returning what its stdout held, its resource
+    /// usage and its stderr; an error with its last words when it failed.
+    fn finish(self) -> anyhow::Result<(Collected, libc::rusage, String)> {
         let pid = self.child.id() as libc::pid_t;
         let mut status = 0;
         // SAFETY: zeroed rusage is valid; wait4 fills it for our own child.
@@ -254,7 +280,7 @@ impl Running {
                 .unwrap_or("no message");
             bail!("exited with status {status:#x}: {last}");
         }
-        Ok((collected, rusage))
+        Ok((collected, rusage, stderr))
     }
 }
 
@@ -318,7 +344,7 @@ fn wasmtrace_report(lines: &[String], workload: Workload) -> Report {
 fn workload_key(workload: Workload, key: &serde_json::Value) -> bool {
     match workload {
         Workload::Connect => key == &serde_json::Value::from(libc::SYS_connect.to_string()),
-        Workload::Open | Workload::Exec | Workload::Switch | Workload::Lookup => true,
+        Workload::Open | Workload::Exec | Workload::Switch | Workload::Lookup | Workload::Profile => true,
     }
 }
 

@@ -25,15 +25,20 @@ pub enum Workload {
     /// getaddrinfo("127.0.0.1") through libc: a uprobe and a uretprobe per
     /// call, answered without a lookup.
     Lookup,
+    /// every CPU busy in user code (a thread each), sampled at 99 Hz with
+    /// kernel and user stacks: its events are the samples, as many as the
+    /// run's length makes.
+    Profile,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Open,
         Workload::Exec,
         Workload::Connect,
         Workload::Switch,
         Workload::Lookup,
+        Workload::Profile,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +48,7 @@ impl Workload {
             Workload::Connect => "connect storm",
             Workload::Switch => "switch storm",
             Workload::Lookup => "lookup storm",
+            Workload::Profile => "busy CPUs",
         }
     }
 
@@ -54,6 +60,7 @@ impl Workload {
             Workload::Connect => 20_000,
             Workload::Switch => 20_000,
             Workload::Lookup => 50_000,
+            Workload::Profile => 10_000_000_000,
         }
     }
 
@@ -66,6 +73,7 @@ impl Workload {
             Workload::Connect => "wtb-connect",
             Workload::Switch => "wtb-switch",
             Workload::Lookup => "wtb-lookup",
+            Workload::Profile => "wtb-profile",
         }
     }
 
@@ -77,7 +85,14 @@ impl Workload {
             Workload::Connect => "syscall.enter",
             Workload::Switch => "sched.runq-latency",
             Workload::Lookup => "net.dns",
+            Workload::Profile => "cpu.sample",
         }
+    }
+
+    /// Whether each repetition makes one event; the samples of busy CPUs
+    /// are as many as the time they took makes.
+    pub fn one_event_per_repetition(self) -> bool {
+        self != Workload::Profile
     }
 }
 
@@ -140,10 +155,28 @@ pub fn generate(workload: Workload, count: u64, program: &Path) -> anyhow::Resul
                 unsafe { libc::freeaddrinfo(found) };
             }
         }
+        Workload::Profile => {
+            started = Instant::now();
+            busy(count);
+        }
     }
     let elapsed = started.elapsed();
     writeln!(std::io::stdout(), "{}", elapsed.as_nanos())?;
     Ok(elapsed)
+}
+
+/// `steps` steps of a loop of calls, shared out among a thread per CPU.
+fn busy(steps: u64) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let each = steps / threads;
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || (0..each).fold(0u64, |acc, i| std::hint::black_box(acc ^ i.rotate_left(7))))
+        })
+        .collect();
+    for worker in workers {
+        let _ = worker.join();
+    }
 }
 
 /// `rounds` round trips of a byte between this thread and another (named

@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{record, wit_enum};
-use super::{Delivery, Probe, btf_tp, tp};
+use super::{Delivery, Probe, StackSupport, btf_tp, tp};
 use crate::wit::{BlockIo, BlockWriteback, Body};
 
 pub const PROBES: &[Probe] = &[
@@ -14,6 +14,9 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::BlockIo,
         object: Object::Block,
         delivery: Delivery::Stream,
+        stacks: StackSupport::Never(
+            "its event is made when the request completes, in an interrupt, not on the submitter's stack",
+        ),
         setup: None,
         summary: "a block device completed a request: disk, operation, sector, size, queue and service times (as biosnoop)",
         hooks: &[
@@ -49,6 +52,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::BlockWriteback,
         object: Object::Block,
         delivery: Delivery::Stream,
+        stacks: StackSupport::Never("its event is made when the flusher's pass ends, not where the writes were made"),
         setup: None,
         summary: "the kernel's flusher wrote back a device's dirty pages: device, pages, time, reason (as writeback.bt)",
         hooks: &[

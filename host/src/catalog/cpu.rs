@@ -4,7 +4,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::record;
-use super::{Attach, Delivery, Hook, Probe};
+use super::{Attach, Delivery, Hook, Probe, StackSupport};
 use crate::wit::{Body, CpuSample};
 
 pub const PROBES: &[Probe] = &[Probe {
@@ -12,6 +12,7 @@ pub const PROBES: &[Probe] = &[Probe {
     id: ProbeId::CpuSample,
     object: Object::Cpu,
     delivery: Delivery::Stream,
+    stacks: StackSupport::ByDefault,
     setup: None,
     summary: "every CPU sampled at a frequency: the task it was running, user or kernel code, and its run queue (as profile:hz)",
     hooks: &[Hook {

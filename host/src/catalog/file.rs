@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{record, wit_enum};
-use super::{Delivery, Probe, optional_tp, tp};
+use super::{Delivery, Probe, StackSupport, optional_tp, tp};
 use crate::wit::{Body, FileLatency, FileOpen, FileStat, FileSync, FileUnlink};
 
 pub const PROBES: &[Probe] = &[
@@ -14,6 +14,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::FileOpen,
         object: Object::File,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a file was opened (open, openat or openat2 returned)",
         hooks: &[
@@ -38,6 +39,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::FileSync,
         object: Object::File,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "data was flushed with sync, syncfs, fsync, fdatasync, sync_file_range or msync (as syncsnoop)",
         hooks: &[
@@ -60,6 +62,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::FileStat,
         object: Object::File,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a file's status was read with stat, lstat, fstatat, statx or statfs (as statsnoop)",
         hooks: &[
@@ -85,6 +88,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::FileLatency,
         object: Object::File,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a read, write, open or fsync returned, with its latency and file system (as xfsdist, ext4dist, ...)",
         hooks: &[
@@ -121,6 +125,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::FileUnlink,
         object: Object::File,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a file or a folder was removed (unlink, unlinkat or rmdir returned)",
         hooks: &[

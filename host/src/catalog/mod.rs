@@ -93,12 +93,37 @@ pub enum Delivery {
     KernelCounts,
 }
 
+/// Which stacks a probe's events can carry (`stacks` in its `[probe]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackSupport {
+    /// None, and why: the event is not made on the stack of its task.
+    Never(&'static str),
+    /// Those the table asks for; none unless it does.
+    OnRequest,
+    /// Kernel and user stacks unless the table says otherwise (sampling).
+    ByDefault,
+}
+
+impl StackSupport {
+    /// What `wasmtrace list` and docs/probes.md say of a probe's stacks.
+    pub fn describe(self) -> String {
+        match self {
+            StackSupport::Never(why) => format!("none ({why})"),
+            StackSupport::OnRequest => {
+                "kernel, user or both when its table asks (`stacks = \"kernel\" | \"user\" | \"both\"`); none by default".into()
+            }
+            StackSupport::ByDefault => "kernel and user, unless its table sets `stacks`".into(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Probe {
     pub name: &'static str,
     pub id: ProbeId,
     pub object: Object,
     pub delivery: Delivery,
+    pub stacks: StackSupport,
     /// Work before the probe's programs attach, beyond setting its filter
     /// (e.g. memory.swapin's list of swap partitions).
     pub setup: Option<Setup>,
@@ -175,6 +200,16 @@ pub const HEADER_FIELDS: &[Field] = &[
         "container",
         "option<container>",
         "The container it ran in; none for a process of the host.",
+    ),
+    field(
+        "kernel-stack",
+        "u32",
+        "The kernel stack's id when the probe carries stacks (0: none): `stacks.frames` names it, `maps.stack-counter` counts by it.",
+    ),
+    field(
+        "user-stack",
+        "u32",
+        "The user stack's id, as `kernel-stack` (ids are per process).",
     ),
 ];
 

@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{DecodeError, record, tcp_ends};
-use super::{Delivery, Probe, btf_tp, optional_tp, tp};
+use super::{Delivery, Probe, StackSupport, btf_tp, optional_tp, tp};
 use crate::wit::{
     Body, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, TcpState, WitEnum,
 };
@@ -16,6 +16,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpConnect,
         object: Object::Net,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "an outgoing TCP connection (IPv4 or IPv6) was established or failed (as tcpconnect)",
         hooks: &[tp("net_tcp_connect_state", "sock", "inet_sock_set_state")],
@@ -34,6 +35,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpLife,
         object: Object::Net,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a TCP connection closed, with its duration and bytes (as tcplife)",
         hooks: &[tp("net_tcp_life_state", "sock", "inet_sock_set_state")],
@@ -53,6 +55,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpRetransmit,
         object: Object::Net,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a TCP segment was retransmitted (as tcpretrans)",
         hooks: &[btf_tp("net_tcp_retransmit", "tcp", "tcp_retransmit_skb")],
@@ -75,6 +78,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpAccept,
         object: Object::Net,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a TCP connection (IPv4 or IPv6) was accepted (as tcpaccept)",
         hooks: &[
@@ -96,6 +100,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpDrop,
         object: Object::Net,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "the kernel dropped a TCP packet (IPv4 or IPv6), with its reason (as tcpdrop)",
         hooks: &[tp("net_tcp_drop", "skb", "kfree_skb")],
@@ -114,6 +119,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpSynBacklog,
         object: Object::Net,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a TCP handshake completed on a listener, with the listener's backlog (as tcpsynbl)",
         hooks: &[tp("net_tcp_syn_backlog_state", "sock", "inet_sock_set_state")],

@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{record, wit_enum};
-use super::{Delivery, Probe, optional_tp, tp};
+use super::{Delivery, Probe, StackSupport, optional_tp, tp};
 use crate::wit::{
     Body, MemoryOomKill, MemorySwapin, ProcessExec, ProcessExit, ProcessFork, ProcessSleep, SecurityCapable,
     SecuritySetuid, SignalKill,
@@ -17,6 +17,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::ProcessExec,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a program was executed (execve or execveat returned)",
         hooks: &[
@@ -47,6 +48,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::ProcessExit,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a process exited (its thread-group leader)",
         hooks: &[tp("process_exit", "sched", "sched_process_exit")],
@@ -67,6 +69,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::SignalKill,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a signal was sent with kill, tkill or tgkill (as killsnoop)",
         hooks: &[
@@ -91,6 +94,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::ProcessSleep,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a thread went to sleep with nanosleep or clock_nanosleep (as naptime)",
         hooks: &[
@@ -113,6 +117,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::SecuritySetuid,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a process changed its user ids with setuid, setfsuid, setresuid or setreuid (as setuids)",
         hooks: &[
@@ -144,6 +149,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::ProcessFork,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a task was created by fork, vfork or clone: a process or a thread (as pidpersec)",
         hooks: &[tp("process_fork", "sched", "sched_process_fork")],
@@ -158,6 +164,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::SecurityCapable,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "the kernel checked a capability of a task, granted or not (as capable)",
         hooks: &[tp("security_capable", "capability", "cap_capable")],
@@ -172,6 +179,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::MemoryOomKill,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "the OOM killer chose a victim (as oomkill)",
         hooks: &[tp("memory_oom_kill", "oom", "mark_victim")],
@@ -195,6 +203,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::MemorySwapin,
         object: Object::Process,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: Some(crate::swaps::load_devices),
         summary: "pages were read back from a swap partition (as swapin)",
         hooks: &[tp("memory_swapin", "block", "block_bio_queue")],

@@ -4,7 +4,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{record, wit_enum};
-use super::{Delivery, Probe, btf_tp};
+use super::{Delivery, Probe, StackSupport, btf_tp};
 use crate::wit::{Body, SchedRunqLatency};
 
 pub const PROBES: &[Probe] = &[Probe {
@@ -12,6 +12,7 @@ pub const PROBES: &[Probe] = &[Probe {
     id: ProbeId::SchedRunqLatency,
     object: Object::Sched,
     delivery: Delivery::Stream,
+    stacks: StackSupport::Never("its event is made when the task is switched in, on another task's stack"),
     setup: None,
     summary: "a task got a CPU after waiting on a run queue, with how long it waited (as runqlat)",
     hooks: &[

@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::record;
-use super::{Delivery, Probe, btf_tp};
+use super::{Delivery, Probe, StackSupport, btf_tp};
 use crate::wit::{Body, SyscallCount, SyscallEnter};
 
 pub const PROBES: &[Probe] = &[
@@ -14,6 +14,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::SyscallEnter,
         object: Object::Syscall,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a system call was entered",
         hooks: &[btf_tp("syscall_enter", "raw_syscalls", "sys_enter")],
@@ -28,6 +29,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::SyscallCount,
         object: Object::Syscall,
         delivery: Delivery::KernelCounts,
+        stacks: StackSupport::Never("it is counted in the kernel, not sent per call"),
         setup: None,
         summary: "system calls counted in the kernel, per process, syscall and command name",
         hooks: &[btf_tp("syscall_count", "raw_syscalls", "sys_enter")],

@@ -5,7 +5,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{record, wit_enum};
-use super::{Delivery, Probe, btf_tp, uprobe};
+use super::{Delivery, Probe, StackSupport, btf_tp, uprobe};
 use crate::wit::{Body, NetDns, NetTls, ProcessThread, ShellReadline};
 
 pub const PROBES: &[Probe] = &[
@@ -14,6 +14,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::ShellReadline,
         object: Object::User,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "bash read a command line (as bashreadline)",
         hooks: &[uprobe("shell_readline", "/bin/bash", "readline", true)],
@@ -28,6 +29,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::ProcessThread,
         object: Object::User,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a thread is being created with pthread_create (as threadsnoop)",
         hooks: &[uprobe("process_thread", LIBC, "pthread_create", false)],
@@ -44,6 +46,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetDns,
         object: Object::User,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a process looked a host name up through libc, with the lookup's latency and result (as gethostlatency)",
         hooks: &[
@@ -71,6 +74,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTls,
         object: Object::User,
         delivery: Delivery::Stream,
+        stacks: StackSupport::OnRequest,
         setup: None,
         summary: "a process read, wrote or shook hands through OpenSSL, with the call's latency and size (as sslsnoop)",
         hooks: &[

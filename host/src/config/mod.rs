@@ -12,6 +12,7 @@ use toml::Spanned;
 use wasmtrace_ebpf::abi::{COMM_LEN, FILTER_MAX, ProbeId};
 
 use crate::catalog;
+use crate::escape;
 use crate::trust::{self, TrustError};
 
 mod bounded;
@@ -87,6 +88,19 @@ pub struct Output {
     pub file: Option<FileOutput>,
     /// Where findings are sent besides the output.
     pub receivers: Receivers,
+    /// Profiles of the plugins' stack counters, written at exit.
+    pub profiles: Profiles,
+}
+
+/// Files the stack counters are written to at exit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profiles {
+    /// Folded stacks (`a;b;c count` lines).
+    pub folded: Option<PathBuf>,
+    /// A flame graph, SVG.
+    pub flamegraph: Option<PathBuf>,
+    /// pprof's profile.proto.
+    pub pprof: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +121,34 @@ pub struct ProbeFilter {
     pub scope: Scope,
     /// Samples per second on each CPU, for a sampling probe (`cpu.sample`).
     pub frequency: Option<u32>,
+    /// The stacks its events carry, when its table says (else the catalog's default).
+    pub stacks: Option<Stacks>,
+}
+
+/// The stacks a probe's events carry (`stacks = "kernel" | "user" | "both" | "none"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stacks {
+    None,
+    Kernel,
+    User,
+    Both,
+}
+
+impl Stacks {
+    const NAMES: [(&'static str, Stacks); 4] = [
+        ("none", Stacks::None),
+        ("kernel", Stacks::Kernel),
+        ("user", Stacks::User),
+        ("both", Stacks::Both),
+    ];
+
+    pub fn kernel(self) -> bool {
+        matches!(self, Stacks::Kernel | Stacks::Both)
+    }
+
+    pub fn user(self) -> bool {
+        matches!(self, Stacks::User | Stacks::Both)
+    }
 }
 
 /// A sampling probe's frequency unless its table sets one: bpftrace's and
@@ -198,6 +240,9 @@ struct RawOutput {
     file: Option<String>,
     rotate_mib: Option<Spanned<u64>>,
     keep: Option<u32>,
+    folded: Option<String>,
+    flamegraph: Option<String>,
+    pprof: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -209,6 +254,7 @@ struct RawProbe {
     container: Option<Spanned<Vec<Spanned<String>>>>,
     scope: Option<Spanned<String>>,
     frequency: Option<Spanned<u32>>,
+    stacks: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -349,6 +395,11 @@ fn output(raw: &RawOutput, base: &Path) -> Result<Output, Located> {
         prometheus: prometheus(raw, base)?,
         file: file_output(raw, base)?,
         receivers: receivers(raw, base)?,
+        profiles: Profiles {
+            folded: raw.folded.as_ref().map(|p| base.join(p)),
+            flamegraph: raw.flamegraph.as_ref().map(|p| base.join(p)),
+            pprof: raw.pprof.as_ref().map(|p| base.join(p)),
+        },
     })
 }
 
@@ -461,6 +512,12 @@ fn probes(raw: &BTreeMap<Spanned<String>, RawProbe>) -> Result<BTreeMap<ProbeId,
                 )));
             }
         }
+        if let (Some(stacks), catalog::StackSupport::Never(why)) = (&raw_probe.stacks, catalog::by_id(id).stacks) {
+            return Err(located((
+                stacks.span(),
+                format!("`{}` cannot carry stacks: {why}", name.get_ref()),
+            )));
+        }
         probes.insert(id, filter);
     }
     Ok(probes)
@@ -566,7 +623,24 @@ fn probe_filter(raw: &RawProbe) -> Result<ProbeFilter, Invalid> {
         comms: comms.into_iter().map(Spanned::into_inner).collect(),
         scope: scope(raw)?,
         frequency: raw.frequency.as_ref().map(|f| *f.get_ref()),
+        stacks: raw.stacks.as_ref().map(stacks).transpose()?,
     })
+}
+
+fn stacks(raw: &Spanned<String>) -> Result<Stacks, Invalid> {
+    Stacks::NAMES
+        .iter()
+        .find(|(name, _)| name == raw.get_ref())
+        .map(|&(_, stacks)| stacks)
+        .ok_or_else(|| {
+            (
+                raw.span(),
+                format!(
+                    "stacks `{}`: it must be \"kernel\", \"user\", \"both\" or \"none\"",
+                    escape::terminal(raw.get_ref())
+                ),
+            )
+        })
 }
 
 fn scope(raw: &RawProbe) -> Result<Scope, Invalid> {

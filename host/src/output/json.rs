@@ -9,6 +9,7 @@ use serde_json::{Map as JsonObject, Value as Json, json};
 use super::{PluginStats, ProbeStats, Sink};
 use crate::deliver::DeliveryStats;
 use crate::maps::{Log2Hist, Map, PluginMaps, Values};
+use crate::stacks;
 use crate::values::{json_value, severity};
 use crate::wit::{Container, Finding, Runtime, Value};
 
@@ -152,6 +153,14 @@ fn json_map(plugin: &str, map: &Map) -> Json {
                     .map(|b| json!({"min": Log2Hist::lower_bound(b), "count": h.buckets[b]}))
                     .collect();
                 json!({"key": k, "count": h.count, "sum": h.sum, "buckets": buckets})
+            })
+            .collect(),
+        Values::StackCounter(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let frames =
+                    |id| -> Vec<String> { stacks::table().frames(id).iter().map(stacks::frame_text).collect() };
+                json!({"kernel_stack": frames(k.kernel), "user_stack": frames(k.user), "key": k.key, "value": v})
             })
             .collect(),
     };

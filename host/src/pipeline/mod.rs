@@ -35,7 +35,7 @@ use wasmtrace_ebpf::Object;
 use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use crate::catalog::{self, Delivery};
-use crate::config::{Config, PrintMaps, ProbeFilter, Scope};
+use crate::config::{Config, PrintMaps, ProbeFilter, Profiles, Scope};
 use crate::containers::Containers;
 use crate::decode::Decoder;
 use crate::deliver::DeliveryStats;
@@ -45,6 +45,8 @@ use crate::probes::Probes;
 use crate::prometheus::{Published, SharedStats};
 use crate::recorder::Recorder;
 use crate::runtime::Runtime;
+use crate::safe_file::{self, Access};
+use crate::stacks::profile;
 
 /// Most events handed to a plugin in one call.
 pub(crate) const BATCH: usize = 1024;
@@ -423,6 +425,10 @@ impl Session {
             }
         }
         self.print_maps()?;
+        write_profiles(&self.config.output.profiles, &self.maps)?;
+        if let Some(summary) = crate::stacks::table().summary() {
+            tracing::info!("stacks: {summary}");
+        }
         let mut output = self.output();
         output.probe_stats(&probes)?;
         output.plugin_stats(&plugins)?;
@@ -688,6 +694,30 @@ fn write_maps(maps: &MapRegistry, output: &SharedOutput) -> anyhow::Result<()> {
         .expect("output lock")
         .maps(&snapshot)
         .context("writing maps")
+}
+
+/// The stack counters as the `[output]` profiles name them: folded stacks,
+/// a flame graph, a pprof profile. Written only by us, through no link.
+fn write_profiles(profiles: &Profiles, maps: &MapRegistry) -> anyhow::Result<()> {
+    if *profiles == Profiles::default() {
+        return Ok(());
+    }
+    let samples = profile::samples(&maps.snapshot());
+    let folded = profile::folded(&samples);
+    let write = |path: &Option<PathBuf>, bytes: &dyn Fn() -> anyhow::Result<Vec<u8>>| -> anyhow::Result<()> {
+        let Some(path) = path else { return Ok(()) };
+        let mut file = safe_file::open(path, Access::Replace, 0o640)
+            .with_context(|| format!("writing the profile {}", path.display()))?;
+        file.set_len(0)?;
+        std::io::Write::write_all(&mut file, &bytes()?)
+            .with_context(|| format!("writing the profile {}", path.display()))
+    };
+    write(&profiles.folded, &|| Ok(folded.clone().into_bytes()))?;
+    write(&profiles.flamegraph, &|| {
+        profile::flame_graph(&folded, "wasmtrace").map_err(|e| anyhow::anyhow!("drawing the flame graph: {e}"))
+    })?;
+    write(&profiles.pprof, &|| Ok(profile::pprof(&samples)))?;
+    Ok(())
 }
 
 /// The next change in the plugins folder; never, without `watch`.

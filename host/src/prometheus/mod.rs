@@ -74,7 +74,7 @@ enum Type {
 impl Type {
     fn of(kind: MapKind) -> Type {
         match kind {
-            MapKind::Counter => Type::Counter,
+            MapKind::Counter | MapKind::StackCounter => Type::Counter,
             MapKind::Gauge => Type::Gauge,
             MapKind::Log2Histogram => Type::Histogram,
         }
@@ -615,6 +615,8 @@ fn write_map(w: &mut impl fmt::Write, base: &str, plugin: &str, map: &Map) -> fm
                 write_histogram(w, base, &pairs(&labels, key), h)?;
             }
         }
+        // Stacks are profiles, not series: [output] writes them as flame graphs and pprof.
+        Values::StackCounter(_) => {}
     }
     Ok(())
 }
@@ -1029,6 +1031,7 @@ mod tests {
                     MapKind::Counter => p.add(id, &[], 1).unwrap(),
                     MapKind::Gauge => p.set(id, &[], 1).unwrap(),
                     MapKind::Log2Histogram => p.record(id, &[], 1).unwrap(),
+                    MapKind::StackCounter => p.add_stacks(id, 0, 0, &[], 1).unwrap(),
                 }
             }
             p

@@ -6,7 +6,7 @@ use wasmtime::component::Resource;
 use super::state::PluginState;
 use crate::maps::{MapError, MapId, MapKind, PluginMaps};
 use crate::wit::wasmtrace::plugin::maps::{
-    Counter, Gauge, Host, HostCounter, HostGauge, HostLog2Histogram, Log2Histogram,
+    Counter, Gauge, Host, HostCounter, HostGauge, HostLog2Histogram, HostStackCounter, Log2Histogram, StackCounter,
 };
 
 impl PluginState {
@@ -95,6 +95,34 @@ impl HostLog2Histogram for PluginState {
     }
 
     fn drop(&mut self, _map: Resource<Log2Histogram>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl HostStackCounter for PluginState {
+    fn new(&mut self, name: String, labels: Vec<String>) -> wasmtime::Result<Resource<StackCounter>> {
+        Ok(Resource::new_own(self.create_map(
+            name,
+            MapKind::StackCounter,
+            labels,
+        )?))
+    }
+
+    fn add(
+        &mut self,
+        map: Resource<StackCounter>,
+        kernel_stack: u32,
+        user_stack: u32,
+        key: Vec<String>,
+        delta: u64,
+    ) -> wasmtime::Result<()> {
+        let key = self.strings.cut_all(key);
+        self.update_map(map.rep(), |s, id| {
+            s.add_stacks(id, kernel_stack, user_stack, &key, delta)
+        })
+    }
+
+    fn drop(&mut self, _map: Resource<StackCounter>) -> wasmtime::Result<()> {
         Ok(())
     }
 }

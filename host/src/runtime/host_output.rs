@@ -2,7 +2,7 @@
 
 use super::emitted::Emitted;
 use super::state::PluginState;
-use crate::wit::wasmtrace::plugin::{events, log, names, output, types};
+use crate::wit::wasmtrace::plugin::{events, log, names, output, stacks, types};
 use crate::wit::{Finding, Level, Value};
 
 impl output::Host for PluginState {
@@ -47,6 +47,24 @@ impl names::Host for PluginState {
 
     fn drop_reason(&mut self, reason: u32) -> wasmtime::Result<Option<String>> {
         Ok(crate::names::drop_reason(reason))
+    }
+}
+
+impl stacks::Host for PluginState {
+    /// Names cut to the string limit: a binary's symbols are its author's.
+    fn frames(&mut self, id: u32) -> wasmtime::Result<Vec<stacks::Frame>> {
+        let cut = |s: &String| self.strings.cut(s.clone());
+        Ok(crate::stacks::table()
+            .frames(id)
+            .iter()
+            .map(|f| stacks::Frame {
+                function: cut(&f.function),
+                module: cut(&f.module),
+                build_id: cut(&f.build_id),
+                file: cut(&f.file),
+                ..f.clone()
+            })
+            .collect())
     }
 }
 

@@ -191,6 +191,11 @@ fn map_lines(map: &Map, sort: Sort) -> Vec<String> {
                 std::iter::once(format!("@{name}{}:", key(k))).chain(bars)
             })
             .collect(),
+        Values::StackCounter(m) => scalar(
+            m.iter()
+                .map(|(k, v)| (render::stack_key(k).replace('\n', " "), i128::from(*v)))
+                .collect(),
+        ),
     }
 }
 

@@ -30,6 +30,12 @@ pub struct Header<'a> {
     pub cgroup_id: u64,
     /// The container it ran in; `None` for a process of the host.
     pub container: Option<&'a Container>,
+    /// The kernel stack's id, when the probe carries stacks (0: none):
+    /// count by it with a [`StackCounter`](crate::StackCounter), name its
+    /// frames with [`stacks::frames`](crate::stacks::frames).
+    pub kernel_stack: u32,
+    /// The user stack's id, as `kernel_stack`.
+    pub user_stack: u32,
 }
 
 impl<'a> Header<'a> {
@@ -105,12 +111,14 @@ pub(crate) fn each(batch: &Batch, mut f: impl FnMut(&Event<'_>)) {
         h.comm.len(),
         h.cgroup_id.len(),
         h.container.len(),
+        h.kernel_stack.len(),
+        h.user_stack.len(),
     ]
     .into_iter()
     .min()
     .unwrap_or(0);
     // Slicing each column to `n` lets the compiler drop the bounds checks below.
-    let (bodies, timestamp_ns, cpu, pid, tid, ppid, uid, gid, comm, cgroup_id, container) = (
+    let (bodies, timestamp_ns, cpu, pid, tid, ppid, uid, gid, comm, cgroup_id, container, kernel_stack, user_stack) = (
         &batch.bodies[..n],
         &h.timestamp_ns[..n],
         &h.cpu[..n],
@@ -122,6 +130,8 @@ pub(crate) fn each(batch: &Batch, mut f: impl FnMut(&Event<'_>)) {
         &h.comm[..n],
         &h.cgroup_id[..n],
         &h.container[..n],
+        &h.kernel_stack[..n],
+        &h.user_stack[..n],
     );
     for i in 0..n {
         let header = Header {
@@ -137,6 +147,8 @@ pub(crate) fn each(batch: &Batch, mut f: impl FnMut(&Event<'_>)) {
             container: container[i]
                 .checked_sub(1)
                 .and_then(|k| batch.containers.get(k as usize)),
+            kernel_stack: kernel_stack[i],
+            user_stack: user_stack[i],
         };
         CURRENT.with(|c| c.set(Some(i as u32)));
         f(&Event {

@@ -55,10 +55,11 @@ pub use bindings::wasmtrace::plugin::events::*;
 pub use bindings::wasmtrace::plugin::log::Level;
 pub use bindings::wasmtrace::plugin::names;
 pub use bindings::wasmtrace::plugin::output::Severity;
+pub use bindings::wasmtrace::plugin::stacks;
 pub use bindings::wasmtrace::plugin::types::Value;
 pub use config::Config;
 pub use event::{Event, Header};
-pub use maps::{Counter, Gauge, Log2Histogram};
+pub use maps::{Counter, Gauge, Log2Histogram, StackCounter};
 pub use output::{Finding, Row, log, set_columns};
 pub use tools::Elapsed;
 

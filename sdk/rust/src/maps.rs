@@ -140,6 +140,24 @@ impl Drop for Log2Histogram {
     }
 }
 
+/// A count per stack and key, like bpftrace's `@name[kstack, ustack, comm] = count()`.
+/// The host names the frames and writes flame graphs and pprof profiles of it.
+/// Not buffered: stacks come from sampling, at a rate the host sets.
+pub struct StackCounter(host::StackCounter);
+
+impl StackCounter {
+    /// `labels` name the key's parts besides the two stacks.
+    pub fn new(name: &str, labels: &[&str]) -> StackCounter {
+        StackCounter(host::StackCounter::new(name, &owned_key(labels)))
+    }
+
+    /// Adds `delta` to (kernel stack, user stack, key); the ids are the
+    /// event header's (0: none).
+    pub fn add(&self, kernel_stack: u32, user_stack: u32, key: &[&str], delta: u64) {
+        self.0.add(kernel_stack, user_stack, &owned_key(key), delta);
+    }
+}
+
 /// A last value per key. Not buffered: gauges are set rarely.
 pub struct Gauge(host::Gauge);
 
