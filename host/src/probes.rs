@@ -507,8 +507,9 @@ const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 fn kernel_filter(probe: &Probe, filter: &ProbeFilter, exclude_tgid: u32) -> abi::Filter {
     let stacks = match (filter.stacks, probe.stacks) {
         (_, StackSupport::Never(_)) => Stacks::None,
+        (Some(asked), StackSupport::KernelOnly(_)) if asked.user() => Stacks::Kernel,
         (Some(asked), _) => asked,
-        (None, StackSupport::OnRequest) => Stacks::None,
+        (None, StackSupport::OnRequest | StackSupport::KernelOnly(_)) => Stacks::None,
         (None, StackSupport::ByDefault) => Stacks::Both,
     };
     let mut f = abi::Filter {

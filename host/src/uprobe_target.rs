@@ -234,11 +234,12 @@ fn native_elf(path: &Path) -> bool {
         && u16::from_le_bytes([head[18], head[19]]) == MACHINE
 }
 
-/// The file, unless it is on a kernel file system (procfs, sysfs, ...): a
-/// container's ld.so.conf could name /proc/kmsg, whose reads take messages
-/// from whoever else reads them, or files of wasmtrace's own.
+/// The file, unless it is on a kernel file system (procfs, sysfs, ...) or
+/// FUSE: a container's ld.so.conf could name /proc/kmsg, whose reads take
+/// messages from whoever else reads them, or files of wasmtrace's own; a
+/// FUSE file's reads block for as long as its daemon pleases.
 fn ordinary(file: std::fs::File) -> Result<std::fs::File, String> {
-    const KERNEL_FILE_SYSTEMS: [i64; 7] = [
+    const KERNEL_FILE_SYSTEMS: [i64; 8] = [
         0x9fa0,     // proc
         0x62656572, // sysfs
         0x64626720, // debugfs
@@ -246,6 +247,7 @@ fn ordinary(file: std::fs::File) -> Result<std::fs::File, String> {
         0x73636673, // securityfs
         0x63677270, // cgroup2
         0xcafe4a11, // bpf
+        0x65735546, // fuse: its daemon, anyone's in a user namespace, may never answer a read
     ];
     let kind = rustix::fs::fstatfs(&file).map_err(|e| e.to_string())?.f_type as i64;
     match KERNEL_FILE_SYSTEMS.contains(&kind) {

@@ -32,10 +32,10 @@ fn bench_reports_every_generated_event_as_delivered() {
         .filter(|l| l.contains("wasmtrace ("))
         .map(|l| l.split_whitespace().collect())
         .collect();
-    // open: tally, no plugin, 4 plugins, tally beside opentop; exec and
-    // lookup: tally. (The switch storm's runs are the scheduler's to make:
-    // not every pass needs a wakeup.)
-    assert_eq!(rows.len(), 6, "{stdout}");
+    // open: tally, no plugin, 4 plugins, tally beside opentop, tally with
+    // stacks; exec and lookup: tally. (The switch storm's runs are the
+    // scheduler's to make: not every pass needs a wakeup.)
+    assert_eq!(rows.len(), 7, "{stdout}");
     for row in &rows {
         let at = row.iter().position(|w| w.ends_with('x')).expect("a slowdown column");
         let (generated, delivered, lost) = (row[at + 1], row[at + 2], row[at + 3]);

@@ -285,3 +285,56 @@ fn a_probe_carries_the_stacks_its_table_asks_for_on_every_event() {
         );
     }
 }
+
+/// Stack ids are the session's, every process's: a plugin names and counts
+/// only those its own events carried. stackpeek (tests/plugins) asks for
+/// ids 1 to 4096 while the profile plugin's samples fill the table.
+#[test]
+fn a_plugin_cannot_name_or_count_stacks_its_events_did_not_carry() {
+    require_kernel!();
+    let dir = tempfile::tempdir().unwrap();
+    let comm = unique("wtpeek-");
+    let program = build_wthot(dir.path(), &comm, &[]);
+    let config = format!(
+        "{}[plugin.stackpeek]\npath = \"{}/stackpeek.wasm\"\n",
+        profile_config(
+            dir.path(),
+            "\"cpu.sample\"",
+            &format!("[probe.\"cpu.sample\"]\ncomm = [\"{comm}\"]\nfrequency = 999"),
+        )
+        .replace("[output]\n", "[output]\ninterval = \"200ms\"\n"),
+        crate::harness::test_plugins().display()
+    );
+    let tracer = Tracer::start(&config);
+    run_ok(program.to_str().unwrap(), &["spin", "2", "1"]);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let lines = folded(&dir.path().join("out.folded"));
+    assert!(
+        samples_in(
+            &lines.iter().map(|(s, n)| (s[1..].to_vec(), *n)).collect::<Vec<_>>(),
+            "hot_a"
+        )
+        .0 > 0,
+        "{lines:?}"
+    );
+    assert_eq!(
+        out.counter("stackpeek", "named", &[]),
+        None,
+        "stackpeek named others' stacks"
+    );
+    let forged = out.entries("stackpeek", "forged");
+    assert!(!forged.is_empty(), "stackpeek ran its ticks");
+    for entry in &forged {
+        assert_eq!(
+            (
+                entry["kernel_stack"].as_array().map(Vec::len),
+                entry["user_stack"].as_array().map(Vec::len)
+            ),
+            (Some(0), Some(0)),
+            "{entry}"
+        );
+    }
+    // Its forged counts are no stacks, so the profile holds the samples' only.
+    assert!(lines.iter().all(|(s, _)| s[0] == "samples"), "{lines:?}");
+}

@@ -98,6 +98,9 @@ pub enum Delivery {
 pub enum StackSupport {
     /// None, and why: the event is not made on the stack of its task.
     Never(&'static str),
+    /// The kernel's only, and why not the user's: the event is made in
+    /// softirq or timer context, on whatever task the CPU was running.
+    KernelOnly(&'static str),
     /// Those the table asks for; none unless it does.
     OnRequest,
     /// Kernel and user stacks unless the table says otherwise (sampling).
@@ -109,6 +112,9 @@ impl StackSupport {
     pub fn describe(self) -> String {
         match self {
             StackSupport::Never(why) => format!("none ({why})"),
+            StackSupport::KernelOnly(why) => {
+                format!("the kernel's when its table asks (`stacks = \"kernel\"`), not the user's ({why}); none by default")
+            }
             StackSupport::OnRequest => {
                 "kernel, user or both when its table asks (`stacks = \"kernel\" | \"user\" | \"both\"`); none by default".into()
             }

@@ -6,6 +6,9 @@ use wasmtrace_ebpf::abi::{self, ProbeId};
 
 use super::read::{DecodeError, record, tcp_ends};
 use super::{Delivery, Probe, StackSupport, btf_tp, optional_tp, tp};
+
+/// Why a TCP state change's event carries no user stack.
+const SOFTIRQ: &str = "TCP's state changes, retransmits and drops happen in softirq and timers, on whatever task the CPU was running, whose user stack is not the connection's";
 use crate::wit::{
     Body, NetTcpAccept, NetTcpConnect, NetTcpDrop, NetTcpLife, NetTcpRetransmit, NetTcpSynBacklog, TcpState, WitEnum,
 };
@@ -16,7 +19,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpConnect,
         object: Object::Net,
         delivery: Delivery::Stream,
-        stacks: StackSupport::OnRequest,
+        stacks: StackSupport::KernelOnly(SOFTIRQ),
         setup: None,
         summary: "an outgoing TCP connection (IPv4 or IPv6) was established or failed (as tcpconnect)",
         hooks: &[tp("net_tcp_connect_state", "sock", "inet_sock_set_state")],
@@ -35,7 +38,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpLife,
         object: Object::Net,
         delivery: Delivery::Stream,
-        stacks: StackSupport::OnRequest,
+        stacks: StackSupport::KernelOnly(SOFTIRQ),
         setup: None,
         summary: "a TCP connection closed, with its duration and bytes (as tcplife)",
         hooks: &[tp("net_tcp_life_state", "sock", "inet_sock_set_state")],
@@ -55,7 +58,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpRetransmit,
         object: Object::Net,
         delivery: Delivery::Stream,
-        stacks: StackSupport::OnRequest,
+        stacks: StackSupport::KernelOnly(SOFTIRQ),
         setup: None,
         summary: "a TCP segment was retransmitted (as tcpretrans)",
         hooks: &[btf_tp("net_tcp_retransmit", "tcp", "tcp_retransmit_skb")],
@@ -100,7 +103,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpDrop,
         object: Object::Net,
         delivery: Delivery::Stream,
-        stacks: StackSupport::OnRequest,
+        stacks: StackSupport::KernelOnly(SOFTIRQ),
         setup: None,
         summary: "the kernel dropped a TCP packet (IPv4 or IPv6), with its reason (as tcpdrop)",
         hooks: &[tp("net_tcp_drop", "skb", "kfree_skb")],
@@ -119,7 +122,7 @@ pub const PROBES: &[Probe] = &[
         id: ProbeId::NetTcpSynBacklog,
         object: Object::Net,
         delivery: Delivery::Stream,
-        stacks: StackSupport::OnRequest,
+        stacks: StackSupport::KernelOnly(SOFTIRQ),
         setup: None,
         summary: "a TCP handshake completed on a listener, with the listener's backlog (as tcpsynbl)",
         hooks: &[tp("net_tcp_syn_backlog_state", "sock", "inet_sock_set_state")],

@@ -512,11 +512,20 @@ fn probes(raw: &BTreeMap<Spanned<String>, RawProbe>) -> Result<BTreeMap<ProbeId,
                 )));
             }
         }
-        if let (Some(stacks), catalog::StackSupport::Never(why)) = (&raw_probe.stacks, catalog::by_id(id).stacks) {
-            return Err(located((
-                stacks.span(),
-                format!("`{}` cannot carry stacks: {why}", name.get_ref()),
-            )));
+        if let Some(stacks) = &raw_probe.stacks {
+            let refused = match (catalog::by_id(id).stacks, filter.stacks) {
+                (catalog::StackSupport::Never(why), _) => {
+                    Some(format!("`{}` cannot carry stacks: {why}", name.get_ref()))
+                }
+                (catalog::StackSupport::KernelOnly(why), Some(asked)) if asked.user() => Some(format!(
+                    "`{}` can carry only kernel stacks (`stacks = \"kernel\"`): {why}",
+                    name.get_ref()
+                )),
+                _ => None,
+            };
+            if let Some(message) = refused {
+                return Err(located((stacks.span(), message)));
+            }
         }
         probes.insert(id, filter);
     }
@@ -832,6 +841,26 @@ names = ["a", "b"]
         assert_eq!(c.output.format, Format::Text);
         assert_eq!(c.output.interval, DEFAULT_INTERVAL);
         assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn stacks_are_asked_of_probes_that_can_carry_them() {
+        let c =
+            parse("[probe.\"file.open\"]\nstacks = \"both\"\n[probe.\"net.tcp.drop\"]\nstacks = \"kernel\"\n").unwrap();
+        assert_eq!(c.probes[&ProbeId::FileOpen].stacks, Some(Stacks::Both));
+        assert_eq!(c.probes[&ProbeId::NetTcpDrop].stacks, Some(Stacks::Kernel));
+        let e = parse("[probe.\"sched.runq-latency\"]\nstacks = \"kernel\"\n").unwrap_err();
+        assert!(
+            e.contains("cannot carry stacks") && e.contains("another task's stack"),
+            "{e}"
+        );
+        let e = parse("[probe.\"net.tcp.drop\"]\nstacks = \"both\"\n").unwrap_err();
+        assert!(e.contains("only kernel stacks") && e.contains("softirq"), "{e}");
+        let e = parse("[probe.\"cpu.sample\"]\nstacks = \"all\\u001b[2J\"\n").unwrap_err();
+        assert!(
+            e.contains("\"kernel\", \"user\", \"both\" or \"none\"") && !e.contains('\u{1b}'),
+            "{e}"
+        );
     }
 
     #[test]

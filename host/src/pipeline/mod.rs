@@ -127,6 +127,8 @@ impl Session {
             Mode::Record(path) => (None, Some(path)),
         };
         let live = replay.is_none();
+        // A recording's pids were other processes': its user stacks keep their addresses.
+        crate::stacks::name_user_stacks(live);
         let loader = Loader::new(runtime.clone(), config.limits.plugin);
         let (workers, wanted) = load_plugins(&config, &loader, &runtime, &maps, &output, live).await?;
         // A recording's cgroup ids were this host's then (or another's): not resolved now.
@@ -425,7 +427,7 @@ impl Session {
             }
         }
         self.print_maps()?;
-        write_profiles(&self.config.output.profiles, &self.maps)?;
+        write_profiles(&self.config.output.profiles, &self.maps);
         if let Some(summary) = crate::stacks::table().summary() {
             tracing::info!("stacks: {summary}");
         }
@@ -697,27 +699,36 @@ fn write_maps(maps: &MapRegistry, output: &SharedOutput) -> anyhow::Result<()> {
 }
 
 /// The stack counters as the `[output]` profiles name them: folded stacks,
-/// a flame graph, a pprof profile. Written only by us, through no link.
-fn write_profiles(profiles: &Profiles, maps: &MapRegistry) -> anyhow::Result<()> {
+/// a flame graph, a pprof profile. Written only by us, through no link;
+/// each on its own, a failure said and the others still written (the exit's
+/// statistics and deliveries come after). None when no stack was counted.
+fn write_profiles(profiles: &Profiles, maps: &MapRegistry) {
     if *profiles == Profiles::default() {
-        return Ok(());
+        return;
     }
     let samples = profile::samples(&maps.snapshot());
+    if samples.is_empty() {
+        tracing::warn!("no stacks were counted: the profiles in [output] are not written");
+        return;
+    }
     let folded = profile::folded(&samples);
-    let write = |path: &Option<PathBuf>, bytes: &dyn Fn() -> anyhow::Result<Vec<u8>>| -> anyhow::Result<()> {
-        let Some(path) = path else { return Ok(()) };
-        let mut file = safe_file::open(path, Access::Replace, 0o640)
-            .with_context(|| format!("writing the profile {}", path.display()))?;
-        file.set_len(0)?;
-        std::io::Write::write_all(&mut file, &bytes()?)
-            .with_context(|| format!("writing the profile {}", path.display()))
-    };
-    write(&profiles.folded, &|| Ok(folded.clone().into_bytes()))?;
-    write(&profiles.flamegraph, &|| {
-        profile::flame_graph(&folded, "wasmtrace").map_err(|e| anyhow::anyhow!("drawing the flame graph: {e}"))
-    })?;
-    write(&profiles.pprof, &|| Ok(profile::pprof(&samples)))?;
-    Ok(())
+    type Render<'a> = &'a dyn Fn() -> Result<Vec<u8>, String>;
+    let files: [(&Option<PathBuf>, Render); 3] = [
+        (&profiles.folded, &|| Ok(folded.clone().into_bytes())),
+        (&profiles.flamegraph, &|| profile::flame_graph(&folded, "wasmtrace")),
+        (&profiles.pprof, &|| Ok(profile::pprof(&samples))),
+    ];
+    for (path, bytes) in files {
+        let Some(path) = path else { continue };
+        let written = bytes().and_then(|bytes| {
+            let mut file = safe_file::open(path, Access::Replace, 0o640).map_err(|e| e.to_string())?;
+            file.set_len(0).map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(|e| e.to_string())
+        });
+        if let Err(e) = written {
+            tracing::error!("writing the profile {}: {e}", path.display());
+        }
+    }
 }
 
 /// The next change in the plugins folder; never, without `watch`.

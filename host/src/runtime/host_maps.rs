@@ -116,10 +116,11 @@ impl HostStackCounter for PluginState {
         key: Vec<String>,
         delta: u64,
     ) -> wasmtime::Result<()> {
+        // Ids its events did not carry count as no stack: a plugin cannot
+        // put others' stacks into the profiles.
+        let (kernel, user) = (self.seen_stack(kernel_stack), self.seen_stack(user_stack));
         let key = self.strings.cut_all(key);
-        self.update_map(map.rep(), |s, id| {
-            s.add_stacks(id, kernel_stack, user_stack, &key, delta)
-        })
+        self.update_map(map.rep(), |s, id| s.add_stacks(id, kernel, user, &key, delta))
     }
 
     fn drop(&mut self, _map: Resource<StackCounter>) -> wasmtime::Result<()> {

@@ -51,8 +51,10 @@ impl names::Host for PluginState {
 }
 
 impl stacks::Host for PluginState {
-    /// Names cut to the string limit: a binary's symbols are its author's.
+    /// Only stacks the plugin's events carried; names cut to the string
+    /// limit (a binary's symbols are its author's).
     fn frames(&mut self, id: u32) -> wasmtime::Result<Vec<stacks::Frame>> {
+        let id = self.seen_stack(id);
         let cut = |s: &String| self.strings.cut(s.clone());
         Ok(crate::stacks::table()
             .frames(id)

@@ -444,7 +444,10 @@ impl PluginInstance {
     }
 
     pub fn on_events(&mut self, batch: &Arc<Batch>) -> Result<(), PluginError> {
-        self.store.data_mut().batch = Some(batch.clone());
+        let state = self.store.data_mut();
+        let ids = batch.headers.kernel_stack.iter().chain(&batch.headers.user_stack);
+        state.stacks_seen.extend(ids.filter(|&&id| id != 0));
+        state.batch = Some(batch.clone());
         let result = self.call("on-events", |p| p.instance.call_on_events(&mut p.store, batch));
         self.store.data_mut().batch = None;
         result

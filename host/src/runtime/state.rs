@@ -35,6 +35,9 @@ pub struct PluginState {
     pub(crate) stderr: MemoryOutputPipe,
     /// The batch being handled, whose events rows and findings may be about.
     pub(crate) batch: Option<Arc<Batch>>,
+    /// The stacks this plugin's events carried: the only ones it may name
+    /// or count by (ids are the session's, every process's and probe's).
+    pub(crate) stacks_seen: std::collections::HashSet<u32>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -95,6 +98,7 @@ impl PluginState {
             monotonic,
             stderr,
             batch: None,
+            stacks_seen: std::collections::HashSet::new(),
             wasi,
             table,
         })
@@ -250,5 +254,12 @@ impl HostMonotonicClock for FrozenClock {
 
     fn now(&self) -> u64 {
         FROZEN_AT_NS
+    }
+}
+
+impl PluginState {
+    /// `id` if this plugin's events carried it, else 0 (none).
+    pub(crate) fn seen_stack(&self, id: u32) -> u32 {
+        if self.stacks_seen.contains(&id) { id } else { 0 }
     }
 }

@@ -16,8 +16,14 @@ use std::time::{Duration, Instant};
 pub use crate::wit::wasmtrace::plugin::stacks::Frame;
 
 /// Stacks kept per session: beyond it a new stack gets id 0 (none), and is
-/// counted. At most 127 frames each: ~130 MB at worst.
-const MAX_STACKS: usize = 1 << 17;
+/// counted. At most 127 addresses each: ~70 MB of addresses at worst, and
+/// the names (`MAX_NAME_BYTES`).
+const MAX_STACKS: usize = 1 << 16;
+/// Bytes of names held for all stacks together: past it, new stacks keep
+/// their bare addresses (a binary's names are its author's to make long).
+const MAX_NAME_BYTES: usize = 256 << 20;
+/// The namer thread's stack.
+const NAMER_STACK: usize = 16 << 20;
 /// How long a reader waits for a stack's names before it takes the bare
 /// addresses (a plugin's call has a wall-clock budget).
 const NAME_WAIT: Duration = Duration::from_secs(2);
@@ -50,6 +56,10 @@ struct Table {
     namer: Option<Sender<u32>>,
     /// Stacks handed to the namer and not named yet.
     pending: usize,
+    /// Bytes of the names held, as `name_bytes` counts them.
+    name_bytes: usize,
+    /// Stacks left unnamed because the names held reached `MAX_NAME_BYTES`.
+    unnamed: u64,
     /// A reader waited `NAME_WAIT` in vain: until the namer catches up,
     /// readers take bare addresses at once (a binary slow to parse must not
     /// hold every later reader for as long).
@@ -105,6 +115,9 @@ impl Stacks {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::Builder::new()
                 .name("stack-namer".into())
+                // DWARF parsing recurses; binaries that would nest deeper are
+                // named without their inlined functions (copies.rs).
+                .stack_size(NAMER_STACK)
                 .spawn(move || self.name_all(rx))
                 .expect("starting the stack namer");
             tx
@@ -116,7 +129,8 @@ impl Stacks {
     }
 
     /// The namer's loop: each new stack named once, those of one process
-    /// together while it still runs.
+    /// together while it still runs. Binaries are anyone's: should naming
+    /// panic, that batch keeps its bare addresses and a fresh namer goes on.
     fn name_all(&'static self, ids: Receiver<u32>) {
         let mut namer = namer::Namer::new();
         while let Ok(first) = ids.recv() {
@@ -128,10 +142,34 @@ impl Stacks {
                     .map(|&id| (id, t.entries[id as usize - 1].key.clone()))
                     .collect()
             };
-            let named = namer.name(keys.iter().map(|(id, k)| (*id, k.space, &k.addrs[..])));
+            let named = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                namer.name(keys.iter().map(|(id, k)| (*id, k.space, &k.addrs[..])))
+            }))
+            .unwrap_or_else(|_| {
+                tracing::warn!("naming {} stacks failed: they keep their addresses", keys.len());
+                namer = namer::Namer::new();
+                let bare = |k: &Key| k.addrs.iter().map(|&a| namer::unnamed(a)).collect();
+                keys.iter().map(|(id, k)| (*id, bare(k))).collect()
+            });
             let mut t = self.table.lock().expect("stack table lock");
             for (id, frames) in named {
-                t.entries[id as usize - 1].names = Some(frames.into());
+                let bytes: usize = frames.iter().map(name_bytes).sum();
+                let entry = id as usize - 1;
+                let frames = match t.name_bytes + bytes <= MAX_NAME_BYTES {
+                    true => {
+                        t.name_bytes += bytes;
+                        frames
+                    }
+                    false => {
+                        t.unnamed += 1;
+                        t.entries[entry].key.addrs.iter().map(|&a| namer::unnamed(a)).collect()
+                    }
+                };
+                t.entries[entry].names = Some(frames.into());
+            }
+            t.pending = t.pending.saturating_sub(keys.len());
+            if t.pending == 0 {
+                t.behind = false;
             }
             drop(t);
             self.named.notify_all();
@@ -163,18 +201,24 @@ impl Stacks {
 
     /// What the session's stacks took, for its end: said when there were any.
     pub fn summary(&self) -> Option<String> {
-        let (held, refused) = {
+        let (held, refused, unnamed) = {
             let t = self.table.lock().expect("stack table lock");
-            (t.entries.len(), t.refused)
+            (t.entries.len(), t.refused, t.unnamed)
         };
         let cache = *self.cache.lock().expect("stack cache lock");
         (held > 0).then(|| {
-            let full = match refused {
+            let mut full = match refused {
                 0 => String::new(),
                 n => format!(
                     "; {n} new stacks were counted without a stack: the table holds {MAX_STACKS} (filter the probe)"
                 ),
             };
+            if unnamed > 0 {
+                full += &format!(
+                    "; {unnamed} stacks keep their addresses: their names would pass {} MiB",
+                    MAX_NAME_BYTES >> 20
+                );
+            }
             format!(
                 "{held} distinct stacks, named in {:.1?} from {} binaries ({:.1} MiB of copies){full}",
                 cache.took,
@@ -183,6 +227,23 @@ impl Stacks {
             )
         })
     }
+}
+
+/// What a named frame holds: its strings and the rest.
+fn name_bytes(f: &Frame) -> usize {
+    std::mem::size_of::<Frame>() + f.function.len() + f.module.len() + f.build_id.len() + f.file.len()
+}
+
+/// Whether user stacks are named from the live processes of their pids:
+/// not in a replay, whose pids were other processes'.
+static NAME_USERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+pub fn name_user_stacks(on: bool) {
+    NAME_USERS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn named_users() -> bool {
+    NAME_USERS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A frame as bpftrace prints one: `function+offset`, or `module+0xoffset`

@@ -12,13 +12,22 @@ use blazesym::MaybeDefault;
 use blazesym::symbolize::source::{Elf, Kernel, Source};
 use blazesym::symbolize::{Input, Sym, Symbolized, Symbolizer};
 
-use super::copies::Copies;
+use super::copies::{Copies, Copy};
 use super::proc_maps::{self, Mapping};
-use super::{Frame, Space};
+use super::{Frame, Space, named_users};
 
 pub struct Namer {
+    /// Symbolizers that read inlined functions and that do not: a binary
+    /// whose DWARF nests too deep for the first is named by the second.
     symbolizer: Symbolizer,
+    without_inlines: Symbolizer,
+    /// The copies' generation the symbolizers were made for: when the
+    /// copies start again, so do they (each holds its copies mapped).
+    generation: u64,
     copies: Copies,
+    /// Whether user stacks can be named: /proc/PID is the events' pid
+    /// namespace's (the host's) only when wasmtrace runs in it.
+    host_pids: bool,
     /// Time spent naming, all stacks together.
     took: std::time::Duration,
 }
@@ -31,6 +40,9 @@ pub fn unnamed(addr: u64) -> Frame {
 /// Bytes of a name kept: a binary's symbol names are its author's, and
 /// every stack holds its frames' names for the whole session.
 const MAX_NAME: usize = 512;
+/// Inlined functions kept per address, innermost first: a binary's DWARF
+/// could claim any number.
+const MAX_INLINED: usize = 8;
 
 fn bounded(mut name: String) -> String {
     if name.len() > MAX_NAME {
@@ -63,17 +75,34 @@ fn lookup_addr(i: usize, addr: u64) -> u64 {
     if i == 0 { addr } else { addr.saturating_sub(1) }
 }
 
+fn symbolizer(inlines: bool) -> Symbolizer {
+    Symbolizer::builder()
+        .enable_inlined_fns(inlines)
+        .enable_code_info(true)
+        .enable_demangling(true)
+        // No folder of debug files: symbols come from the binary itself.
+        .set_debug_dirs(Some(Vec::<PathBuf>::new()))
+        .build()
+}
+
+/// Whether wasmtrace runs in the initial pid namespace, whose pids the
+/// events carry: `NSpid` lists one pid there, one per level below it.
+fn in_host_pid_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .is_some_and(|pids| pids.split_whitespace().count() == 1)
+    })
+}
+
 impl Namer {
     pub fn new() -> Namer {
         Namer {
-            symbolizer: Symbolizer::builder()
-                .enable_inlined_fns(true)
-                .enable_code_info(true)
-                .enable_demangling(true)
-                // No folder of debug files: symbols come from the binary itself.
-                .set_debug_dirs(Some(Vec::<PathBuf>::new()))
-                .build(),
+            symbolizer: symbolizer(true),
+            without_inlines: symbolizer(false),
+            generation: 0,
             copies: Copies::default(),
+            host_pids: in_host_pid_namespace(),
             took: std::time::Duration::ZERO,
         }
     }
@@ -86,10 +115,11 @@ impl Namer {
             .map(|(id, space, addrs)| {
                 let frames = match space {
                     Space::Kernel => self.kernel(addrs),
-                    Space::User(pid) => {
+                    Space::User(pid) if self.host_pids && named_users() => {
                         let maps = maps.entry(pid).or_insert_with(|| proc_maps::read(pid));
                         self.user(pid, maps, addrs)
                     }
+                    Space::User(_) => addrs.iter().map(|&a| unnamed(a)).collect(),
                 };
                 (id, frames)
             })
@@ -135,13 +165,17 @@ impl Namer {
             let module = mapping.path.clone();
             let copy = match mapping.path.starts_with('[') {
                 true => None, // [vdso], [stack]: the kernel's, no file
-                false => self.copies.get(pid, mapping.start, mapping.end, &mapping.path),
+                false => self.copies.get(pid, mapping.start, mapping.end),
             };
+            if self.copies.generation != self.generation {
+                (self.symbolizer, self.without_inlines) = (symbolizer(true), symbolizer(false));
+                self.generation = self.copies.generation;
+            }
             let Some(copy) = copy else {
                 frames.push(frame(String::new(), offset, module, String::new()));
                 continue;
             };
-            match self.by_offset(copy.path(), offset) {
+            match self.by_offset(&copy, offset) {
                 Some(sym) => {
                     let adjust = addr - lookup;
                     push_sym(&mut frames, &sym, adjust, module, copy.build_id.clone());
@@ -159,12 +193,15 @@ impl Namer {
 
     /// The symbol at a file offset of a copy: from its DWARF where it has
     /// any the symbolizer reads, else from its ELF symbols.
-    fn by_offset(&self, path: PathBuf, offset: u64) -> Option<Sym<'static>> {
+    fn by_offset(&self, copy: &Copy, offset: u64) -> Option<Sym<'static>> {
+        let symbolizer = match copy.inlines {
+            true => &self.symbolizer,
+            false => &self.without_inlines,
+        };
         [true, false].into_iter().find_map(|debug_syms| {
-            let mut elf = Elf::new(path.clone());
+            let mut elf = Elf::new(copy.path());
             elf.debug_syms = debug_syms;
-            let named = self
-                .symbolizer
+            let named = symbolizer
                 .symbolize_single(&Source::Elf(elf), Input::FileOffset(offset))
                 .ok()?;
             match named {
@@ -193,9 +230,10 @@ pub struct Cache {
 }
 
 /// A symbol's frames, innermost first: the functions inlined at the
-/// address (blazesym lists them outermost first), then the function.
+/// address (blazesym lists them outermost first; the innermost
+/// `MAX_INLINED` are kept), then the function.
 fn push_sym(frames: &mut Vec<Frame>, sym: &Sym<'_>, adjust: u64, module: String, build_id: String) {
-    for inlined in sym.inlined.iter().rev() {
+    for inlined in sym.inlined.iter().rev().take(MAX_INLINED) {
         let mut f = frame(inlined.name.to_string(), 0, module.clone(), build_id.clone());
         if let Some(code) = &inlined.code_info {
             f.file = bounded(code.file.to_string_lossy().into_owned());

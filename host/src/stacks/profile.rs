@@ -33,7 +33,7 @@ pub fn samples(plugins: &[PluginMaps]) -> Vec<Sample> {
     let several = maps.len() > 1;
     let mut out = Vec::new();
     for (map, entries) in maps {
-        for (key, &count) in entries {
+        for (key, &count) in entries.iter().filter(|(k, _)| k.kernel != 0 || k.user != 0) {
             let mut labels: Vec<(String, String)> = map.labels.iter().cloned().zip(key.key.iter().cloned()).collect();
             if several {
                 labels.insert(0, ("map".into(), map.name.clone()));
@@ -73,6 +73,10 @@ fn folded_part(s: &str) -> String {
         .collect()
 }
 
+/// A line's count at most: plugins set counts, and a flame graph sums its
+/// lines' (the map quotas bound how many lines there are).
+const MAX_COUNT: u64 = 1 << 40;
+
 /// `label;...;user root;...;kernel leaf_[k] count` lines: Brendan Gregg's
 /// folded format, kernel frames marked `_[k]` as BCC's profile marks them
 /// (flame graphs colour them apart).
@@ -88,7 +92,8 @@ pub fn folded(samples: &[Sample]) -> String {
                 if *kernel { format!("{n}_[k]") } else { n }
             }));
         let line: Vec<String> = parts.collect();
-        *lines.entry(line.join(";")).or_default() += s.count;
+        let n = lines.entry(line.join(";")).or_default();
+        *n = n.saturating_add(s.count).min(MAX_COUNT);
     }
     let mut lines: Vec<_> = lines.into_iter().collect();
     lines.sort();
@@ -338,6 +343,18 @@ mod tests {
     fn hostile_names_cannot_split_a_folded_line() {
         let samples = [sample("a b;c\nd", &[("f;g h\n9", false)], 1)];
         assert_eq!(folded(&samples), "a_b_c_d;f_g_h_9 1\n");
+    }
+
+    #[test]
+    fn counts_a_plugin_makes_huge_cannot_overflow_the_flame_graph() {
+        let samples = [
+            sample("a", &[("f", false)], u64::MAX),
+            sample("a", &[("f", false)], u64::MAX),
+            sample("b", &[("g", false)], 1),
+        ];
+        let lines = folded(&samples);
+        assert_eq!(lines, format!("a;f {MAX_COUNT}\nb;g 1\n"));
+        assert!(flame_graph(&lines, "t").is_ok());
     }
 
     #[test]
