@@ -59,7 +59,7 @@ mod render;
 pub mod rotate;
 mod runtime;
 mod safe_file;
-mod stacks;
+pub mod stacks;
 mod swaps;
 pub mod templates;
 pub mod top;

@@ -119,6 +119,9 @@ enum Command {
         #[arg(long)]
         kernel_time: bool,
     },
+    /// Names stacks for `run`, in a process of its own (stdin to stdout).
+    #[command(hide = true)]
+    StackNamer,
     /// One workload of `bench`, in a process of its own.
     #[command(hide = true)]
     BenchWorkload {
@@ -255,6 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             count,
             program,
         } => bench::workload::generate(workload, count, &program).map(drop),
+        Command::StackNamer => wasmtrace::stacks::serve_namer(),
     }
 }
 

@@ -29,7 +29,7 @@ fn bench_reports_every_generated_event_as_delivered() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: Vec<Vec<&str>> = stdout
         .lines()
-        .filter(|l| l.contains("wasmtrace ("))
+        .filter(|l| l.contains("wasmtrace (") && !l.contains("distinct stacks"))
         .map(|l| l.split_whitespace().collect())
         .collect();
     // open: tally, no plugin, 4 plugins, tally beside opentop, tally with

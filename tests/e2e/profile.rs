@@ -338,3 +338,52 @@ fn a_plugin_cannot_name_or_count_stacks_its_events_did_not_carry() {
     // Its forged counts are no stacks, so the profile holds the samples' only.
     assert!(lines.iter().all(|(s, _)| s[0] == "samples"), "{lines:?}");
 }
+
+/// Naming parses binaries anyone may write, in a child process with a
+/// memory limit: when it dies (here: killed, as a crafted binary's stack
+/// overflow or allocation would kill it), the session goes on, and the
+/// next stacks are named by a new one.
+#[test]
+fn the_namer_runs_apart_with_a_memory_limit_and_a_dead_one_is_replaced() {
+    require_kernel!();
+    let dir = tempfile::tempdir().unwrap();
+    let comm = unique("wtnam-");
+    let program = build_wthot(dir.path(), &comm, &[]);
+    let config = profile_config(
+        dir.path(),
+        "\"cpu.sample\"",
+        &format!("[probe.\"cpu.sample\"]\ncomm = [\"{comm}\"]\nfrequency = 999"),
+    );
+    let tracer = Tracer::start(&config);
+    // Its children, whichever of its threads started them.
+    let namer = || -> Option<u32> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", tracer.pid())).ok()?;
+        let children: Vec<u32> = tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<_>>())
+            .collect();
+        children
+            .into_iter()
+            .find(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.ends_with(b"stack-namer\0")))
+    };
+    run_ok(program.to_str().unwrap(), &["spin", "1", "1"]);
+    let first = namer().expect("a stack-namer child once stacks came");
+    let limits = std::fs::read_to_string(format!("/proc/{first}/limits")).unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max address space") && l.contains("4294967296")),
+        "{limits}"
+    );
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    run_ok(program.to_str().unwrap(), &["spin", "2", "1"]);
+    let second = namer().expect("a new stack-namer after the first died");
+    assert_ne!(first, second);
+    let out = tracer.stop();
+    out.assert_clean_exit();
+    let lines = folded(&dir.path().join("out.folded"));
+    assert!(samples_in(&lines, "hot_a").0 > 0, "{lines:?}");
+}

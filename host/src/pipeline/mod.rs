@@ -127,8 +127,8 @@ impl Session {
             Mode::Record(path) => (None, Some(path)),
         };
         let live = replay.is_none();
-        // A recording's pids were other processes': its user stacks keep their addresses.
-        crate::stacks::name_user_stacks(live);
+        // A recording's pids were other processes', its kernel another boot's: its stacks keep their addresses.
+        crate::stacks::name_live_stacks(live);
         let loader = Loader::new(runtime.clone(), config.limits.plugin);
         let (workers, wanted) = load_plugins(&config, &loader, &runtime, &maps, &output, live).await?;
         // A recording's cgroup ids were this host's then (or another's): not resolved now.
@@ -426,6 +426,8 @@ impl Session {
                 worker.finish();
             }
         }
+        // Names first, so that rendering under the output lock waits for none.
+        crate::stacks::table().settle(STACKS_SETTLE);
         self.print_maps()?;
         write_profiles(&self.config.output.profiles, &self.maps);
         if let Some(summary) = crate::stacks::table().summary() {
@@ -697,6 +699,9 @@ fn write_maps(maps: &MapRegistry, output: &SharedOutput) -> anyhow::Result<()> {
         .maps(&snapshot)
         .context("writing maps")
 }
+
+/// How long exit waits for the stacks still being named.
+const STACKS_SETTLE: Duration = Duration::from_secs(30);
 
 /// The stack counters as the `[output]` profiles name them: folded stacks,
 /// a flame graph, a pprof profile. Written only by us, through no link;

@@ -71,17 +71,18 @@ impl Copies {
         if let Some(known) = self.copies.get(&key) {
             return known.clone();
         }
-        if self.held + meta.size() > MAX_HELD_BYTES || self.copies.len() >= MAX_COPIES {
+        // What was read counts, not what the file said it held when asked:
+        // its owner may have grown it since.
+        let bytes = uprobe_target::read_all(file, MAX_FILE_BYTES).ok();
+        let size = bytes.as_ref().map_or(0, |b| b.len() as u64);
+        if self.held + size > MAX_HELD_BYTES || self.copies.len() >= MAX_COPIES {
             // Named stacks stay named; later ones start the cache again.
             self.copies.clear();
             self.held = 0;
             self.generation += 1;
         }
-        let copy = uprobe_target::read_all(file, MAX_FILE_BYTES)
-            .ok()
-            .and_then(|bytes| sealed(bytes).ok())
-            .map(Rc::new);
-        self.held += copy.as_ref().map_or(0, |_| meta.size());
+        let copy = bytes.and_then(|bytes| sealed(bytes).ok()).map(Rc::new);
+        self.held += copy.as_ref().map_or(0, |_| size);
         self.copies.insert(key, copy.clone());
         copy
     }
@@ -101,16 +102,21 @@ impl Copies {
 /// there now, a link its owner may have swapped in.
 fn open(pid: u32, start: u64, end: u64) -> Option<std::fs::File> {
     let exact = PathBuf::from(format!("/proc/{pid}/map_files/{start:x}-{end:x}"));
+    // A mapped device is not opened: its driver's open would run, as root.
+    if !std::fs::metadata(&exact).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
     uprobe_target::open_regular(&exact).ok()
 }
 
 /// The bytes in a sealed memfd, their debug links renamed away.
 fn sealed(mut bytes: Vec<u8>) -> std::io::Result<Copy> {
+    // Measured on the bytes the symbolizer will read.
+    unlink_debug_files(&mut bytes);
     let (build_id, inlines) = match object::read::File::parse(&*bytes) {
         Ok(elf) => (build_id(&elf), dwarf_depth(&elf).is_some_and(|d| d <= MAX_DWARF_DEPTH)),
         Err(_) => (String::new(), false),
     };
-    unlink_debug_files(&mut bytes);
     let fd = rustix::fs::memfd_create("wasmtrace-symbols", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
     let mut file = std::fs::File::from(fd);
     file.write_all(&bytes)?;
@@ -134,7 +140,8 @@ fn build_id(elf: &object::read::File) -> String {
 
 /// How deep the binary's DWARF entries nest (0 without DWARF), read
 /// without recursion and stopping past `MAX_DWARF_DEPTH`; `None` when it
-/// does not parse.
+/// does not parse, or climbs above its unit (null entries past the root
+/// would let a function's own nesting start from below zero).
 fn dwarf_depth(elf: &object::read::File) -> Option<usize> {
     use object::{Object, ObjectSection};
     let endian = match elf.is_little_endian() {
@@ -152,7 +159,8 @@ fn dwarf_depth(elf: &object::read::File) -> Option<usize> {
         let unit = dwarf.unit(header).ok()?;
         let mut entries = unit.entries_raw(None).ok()?;
         while !entries.is_empty() {
-            deepest = deepest.max(entries.next_depth().max(0) as usize);
+            let depth = usize::try_from(entries.next_depth()).ok()?;
+            deepest = deepest.max(depth);
             if deepest > MAX_DWARF_DEPTH {
                 return Some(deepest);
             }

@@ -3,6 +3,7 @@
 //! own, once per stack. Plugins count by id and ask for names only when
 //! they need them; the host renders, folds and profiles by name.
 
+mod child;
 mod copies;
 mod namer;
 mod proc_maps;
@@ -22,11 +23,9 @@ const MAX_STACKS: usize = 1 << 16;
 /// Bytes of names held for all stacks together: past it, new stacks keep
 /// their bare addresses (a binary's names are its author's to make long).
 const MAX_NAME_BYTES: usize = 256 << 20;
-/// The namer thread's stack.
-const NAMER_STACK: usize = 16 << 20;
 /// How long a reader waits for a stack's names before it takes the bare
 /// addresses (a plugin's call has a wall-clock budget).
-const NAME_WAIT: Duration = Duration::from_secs(2);
+const NAME_WAIT: Duration = Duration::from_millis(500);
 
 /// Whose addresses a stack's are: the kernel's, or one process's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,9 +114,6 @@ impl Stacks {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::Builder::new()
                 .name("stack-namer".into())
-                // DWARF parsing recurses; binaries that would nest deeper are
-                // named without their inlined functions (copies.rs).
-                .stack_size(NAMER_STACK)
                 .spawn(move || self.name_all(rx))
                 .expect("starting the stack namer");
             tx
@@ -128,11 +124,13 @@ impl Stacks {
         id
     }
 
-    /// The namer's loop: each new stack named once, those of one process
-    /// together while it still runs. Binaries are anyone's: should naming
-    /// panic, that batch keeps its bare addresses and a fresh namer goes on.
+    /// The namer's loop: each new stack named once, by a child process
+    /// (`child`), those of one process together while it still runs. In a
+    /// replay, or outside the host's pid namespace, the pids and kernel
+    /// addresses are not this host's now: stacks keep their addresses.
     fn name_all(&'static self, ids: Receiver<u32>) {
-        let mut namer = namer::Namer::new();
+        let mut namers = child::Namers::default();
+        let live = crate::whoami::in_initial_pid_namespace();
         while let Ok(first) = ids.recv() {
             let batch: Vec<u32> = std::iter::once(first).chain(ids.try_iter()).collect();
             let keys: Vec<(u32, Arc<Key>)> = {
@@ -142,15 +140,16 @@ impl Stacks {
                     .map(|&id| (id, t.entries[id as usize - 1].key.clone()))
                     .collect()
             };
-            let named = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                namer.name(keys.iter().map(|(id, k)| (*id, k.space, &k.addrs[..])))
-            }))
-            .unwrap_or_else(|_| {
-                tracing::warn!("naming {} stacks failed: they keep their addresses", keys.len());
-                namer = namer::Namer::new();
-                let bare = |k: &Key| k.addrs.iter().map(|&a| namer::unnamed(a)).collect();
-                keys.iter().map(|(id, k)| (*id, bare(k))).collect()
-            });
+            let named = match live && named_live() {
+                true => {
+                    let stacks: Vec<_> = keys.iter().map(|(id, k)| (*id, k.space, &k.addrs[..])).collect();
+                    namers.name(&stacks)
+                }
+                false => keys
+                    .iter()
+                    .map(|(id, k)| (*id, k.addrs.iter().map(|&a| namer::unnamed(a)).collect()))
+                    .collect(),
+            };
             let mut t = self.table.lock().expect("stack table lock");
             for (id, frames) in named {
                 let bytes: usize = frames.iter().map(name_bytes).sum();
@@ -173,7 +172,7 @@ impl Stacks {
             }
             drop(t);
             self.named.notify_all();
-            *self.cache.lock().expect("stack cache lock") = namer.cache();
+            *self.cache.lock().expect("stack cache lock") = namers.cache;
         }
     }
 
@@ -194,6 +193,20 @@ impl Stacks {
                 let bare = entry.key.addrs.iter().map(|&a| namer::unnamed(a)).collect();
                 t.behind = true;
                 return bare;
+            }
+            t = self.named.wait_timeout(t, deadline - now).expect("stack table lock").0;
+        }
+    }
+
+    /// Waits until every stack interned so far is named, or `limit` has
+    /// passed: at exit, before the maps are rendered under the output lock.
+    pub fn settle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut t = self.table.lock().expect("stack table lock");
+        while t.pending > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
             }
             t = self.named.wait_timeout(t, deadline - now).expect("stack table lock").0;
         }
@@ -234,16 +247,21 @@ fn name_bytes(f: &Frame) -> usize {
     std::mem::size_of::<Frame>() + f.function.len() + f.module.len() + f.build_id.len() + f.file.len()
 }
 
-/// Whether user stacks are named from the live processes of their pids:
-/// not in a replay, whose pids were other processes'.
-static NAME_USERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+/// Whether stacks are named from this host as it runs now: not in a
+/// replay, whose pids were other processes' and kernel another boot's.
+static NAME_LIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-pub fn name_user_stacks(on: bool) {
-    NAME_USERS.store(on, std::sync::atomic::Ordering::Relaxed);
+pub fn name_live_stacks(on: bool) {
+    NAME_LIVE.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn named_users() -> bool {
-    NAME_USERS.load(std::sync::atomic::Ordering::Relaxed)
+fn named_live() -> bool {
+    NAME_LIVE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The child's side of naming: `wasmtrace stack-namer`.
+pub fn serve_namer() -> anyhow::Result<()> {
+    child::serve()
 }
 
 /// A frame as bpftrace prints one: `function+offset`, or `module+0xoffset`

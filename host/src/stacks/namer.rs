@@ -5,7 +5,6 @@
 //! process's own files (its mount namespace's, so a container's), through
 //! the private copies of `copies`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use blazesym::MaybeDefault;
@@ -14,7 +13,7 @@ use blazesym::symbolize::{Input, Sym, Symbolized, Symbolizer};
 
 use super::copies::{Copies, Copy};
 use super::proc_maps::{self, Mapping};
-use super::{Frame, Space, named_users};
+use super::{Frame, Space};
 
 pub struct Namer {
     /// Symbolizers that read inlined functions and that do not: a binary
@@ -25,9 +24,6 @@ pub struct Namer {
     /// copies start again, so do they (each holds its copies mapped).
     generation: u64,
     copies: Copies,
-    /// Whether user stacks can be named: /proc/PID is the events' pid
-    /// namespace's (the host's) only when wasmtrace runs in it.
-    host_pids: bool,
     /// Time spent naming, all stacks together.
     took: std::time::Duration,
 }
@@ -43,6 +39,9 @@ const MAX_NAME: usize = 512;
 /// Inlined functions kept per address, innermost first: a binary's DWARF
 /// could claim any number.
 const MAX_INLINED: usize = 8;
+/// Frames kept per stack, inlined ones included (the kernel gives 127
+/// addresses at most).
+const MAX_FRAMES: usize = 160;
 
 fn bounded(mut name: String) -> String {
     if name.len() > MAX_NAME {
@@ -85,16 +84,6 @@ fn symbolizer(inlines: bool) -> Symbolizer {
         .build()
 }
 
-/// Whether wasmtrace runs in the initial pid namespace, whose pids the
-/// events carry: `NSpid` lists one pid there, one per level below it.
-fn in_host_pid_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("NSpid:"))
-            .is_some_and(|pids| pids.split_whitespace().count() == 1)
-    })
-}
-
 impl Namer {
     pub fn new() -> Namer {
         Namer {
@@ -102,7 +91,6 @@ impl Namer {
             without_inlines: symbolizer(false),
             generation: 0,
             copies: Copies::default(),
-            host_pids: in_host_pid_namespace(),
             took: std::time::Duration::ZERO,
         }
     }
@@ -110,17 +98,27 @@ impl Namer {
     /// Frames for each stack, innermost first.
     pub fn name<'a>(&mut self, stacks: impl Iterator<Item = (u32, Space, &'a [u64])>) -> Vec<(u32, Vec<Frame>)> {
         let started = std::time::Instant::now();
-        let mut maps: HashMap<u32, Vec<Mapping>> = HashMap::new();
+        // One process's stacks together, its maps read once and dropped after.
+        let mut stacks: Vec<_> = stacks.collect();
+        stacks.sort_by_key(|&(_, space, _)| match space {
+            Space::Kernel => 0,
+            Space::User(pid) => u64::from(pid) + 1,
+        });
+        let mut maps: Option<(u32, Vec<Mapping>)> = None;
         let named = stacks
+            .into_iter()
             .map(|(id, space, addrs)| {
-                let frames = match space {
+                let mut frames = match space {
                     Space::Kernel => self.kernel(addrs),
-                    Space::User(pid) if self.host_pids && named_users() => {
-                        let maps = maps.entry(pid).or_insert_with(|| proc_maps::read(pid));
+                    Space::User(pid) => {
+                        if maps.as_ref().is_none_or(|(of, _)| *of != pid) {
+                            maps = Some((pid, proc_maps::read(pid)));
+                        }
+                        let maps = maps.as_ref().map_or(&[][..], |(_, m)| &m[..]);
                         self.user(pid, maps, addrs)
                     }
-                    Space::User(_) => addrs.iter().map(|&a| unnamed(a)).collect(),
                 };
+                frames.truncate(MAX_FRAMES);
                 (id, frames)
             })
             .collect();
