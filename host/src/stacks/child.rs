@@ -11,7 +11,9 @@
 //! ...], "cache": [binaries, bytes, ms]}`, a frame being `[function, offset,
 //! module, build id, file, line, inlined]`.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -26,8 +28,8 @@ use super::{Frame, Space};
 const CHUNK: usize = 16;
 /// How long a chunk may take to name before the child is killed.
 const CHUNK_TIME: Duration = Duration::from_secs(10);
-/// Bytes of one answer: 16 stacks of at most 127 frames and 8 inlined
-/// frames per address, each name cut to 512 bytes.
+/// Bytes of one answer: 16 stacks of at most 160 frames, each name cut to
+/// 512 bytes (24 MiB if every byte were escaped in the JSON).
 const MAX_ANSWER: u64 = 64 << 20;
 /// The child's address space: copies (1 GiB) and what parsing them takes.
 const MEMORY_LIMIT: u64 = 4 << 30;
@@ -37,6 +39,10 @@ const MEMORY_LIMIT: u64 = 4 << 30;
 pub struct Namers {
     running: Option<Running>,
     pub cache: Cache,
+    /// Processes (and the kernel) a stack of which failed alone: theirs
+    /// keep their addresses from then on, so that one tenant's crafted
+    /// binary does not cost every later batch a new child.
+    failed: HashSet<Space>,
 }
 
 struct Running {
@@ -56,17 +62,30 @@ impl Namers {
     /// Frames for each stack, innermost first; a stack the child could not
     /// name in time keeps its addresses.
     pub fn name(&mut self, stacks: &[(u32, Space, &[u64])]) -> Vec<(u32, Vec<Frame>)> {
-        let mut named = Vec::with_capacity(stacks.len());
+        let (doomed, stacks): (Vec<_>, Vec<_>) = stacks.iter().partition(|(_, space, _)| self.failed.contains(space));
+        let mut named: Vec<(u32, Vec<Frame>)> = doomed.iter().map(|(id, _, addrs)| (*id, bare(addrs))).collect();
         for chunk in stacks.chunks(CHUNK) {
-            let frames = self.name_chunk(chunk).unwrap_or_else(|why| {
-                tracing::warn!(
-                    "naming {} stacks failed ({why}): they keep their addresses",
-                    chunk.len()
-                );
-                self.running = None;
-                chunk.iter().map(|(_, _, addrs)| bare(addrs)).collect()
-            });
-            named.extend(chunk.iter().map(|(id, ..)| *id).zip(frames));
+            match self.name_chunk(chunk) {
+                Ok(frames) => named.extend(chunk.iter().map(|(id, ..)| *id).zip(frames)),
+                // Then one at a time, to find whose stack it was.
+                Err(_) => {
+                    self.running = None;
+                    for stack in chunk {
+                        let frames = self.name_chunk(std::slice::from_ref(stack)).map(|mut f| f.remove(0));
+                        let frames = frames.unwrap_or_else(|why| {
+                            self.running = None;
+                            let whose = match stack.1 {
+                                Space::Kernel => "the kernel's".to_string(),
+                                Space::User(pid) => format!("process {pid}'s"),
+                            };
+                            tracing::warn!("naming a stack failed ({why}): {whose} stacks keep their addresses");
+                            self.failed.insert(stack.1);
+                            bare(stack.2)
+                        });
+                        named.push((stack.0, frames));
+                    }
+                }
+            }
         }
         named
     }
@@ -138,7 +157,10 @@ fn start() -> Result<Running, String> {
         .arg("stack-namer")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        // What it would say on failing is the parent's to say (escaped, once).
+        .stderr(Stdio::null())
+        // Ctrl-C is the session's, which lets naming finish what is pending.
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("starting the namer: {e}"))?;
     let stdin = child.stdin.take().expect("piped");
@@ -160,26 +182,30 @@ fn start() -> Result<Running, String> {
     Ok(Running { child, stdin, answers })
 }
 
-/// The child's side: answers requests on stdin until it closes.
+/// The child's side: answers requests on stdin until it closes, each in
+/// the request's order. It dies with wasmtrace, and dumps no core (a crash
+/// is what it is for, and its memory holds others' binaries).
 pub fn serve() -> anyhow::Result<()> {
-    let limit = rustix::process::Rlimit {
-        current: Some(MEMORY_LIMIT),
-        maximum: Some(MEMORY_LIMIT),
+    let limit = |n| rustix::process::Rlimit {
+        current: Some(n),
+        maximum: Some(n),
     };
-    rustix::process::setrlimit(rustix::process::Resource::As, limit)?;
+    rustix::process::setrlimit(rustix::process::Resource::As, limit(MEMORY_LIMIT))?;
+    // 1, not 0: a core_pattern that pipes to a program ignores 0.
+    rustix::process::setrlimit(rustix::process::Resource::Core, limit(1))?;
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
     let mut namer = Namer::new();
     let stdout = std::io::stdout();
     for line in std::io::stdin().lock().lines() {
         let request: Vec<(Option<u32>, Vec<u64>)> = serde_json::from_str(&line?)?;
-        let stacks = request.iter().map(|(pid, addrs)| {
-            let space = pid.map_or(Space::Kernel, Space::User);
-            (0, space, &addrs[..])
-        });
         let before = namer.cache().took;
-        let frames: Vec<Value> = namer
-            .name(stacks)
+        let frames: Vec<Value> = answer(&mut namer, &request)
             .into_iter()
-            .map(|(_, frames)| {
+            .map(|frames| {
                 let frames: Vec<Value> = frames
                     .into_iter()
                     .map(|f| json!([f.function, f.offset, f.module, f.build_id, f.file, f.line, f.inlined]))
@@ -196,4 +222,40 @@ pub fn serve() -> anyhow::Result<()> {
         out.flush()?;
     }
     Ok(())
+}
+
+/// Each requested stack's frames, in the request's order (the namer groups
+/// them by process).
+fn answer(namer: &mut Namer, request: &[(Option<u32>, Vec<u64>)]) -> Vec<Vec<Frame>> {
+    let stacks = request.iter().enumerate().map(|(i, (pid, addrs))| {
+        let space = pid.map_or(Space::Kernel, Space::User);
+        (i as u32, space, &addrs[..])
+    });
+    let mut frames = vec![Vec::new(); request.len()];
+    for (i, named) in namer.name(stacks) {
+        frames[i as usize] = named;
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stacks of processes that do not exist keep their addresses: each
+    /// answer must be its own request's, whatever order the namer took.
+    #[test]
+    fn answers_come_in_the_requests_order() {
+        let request = vec![
+            (Some(u32::MAX - 1), vec![0x10, 0x11]),
+            (None, vec![0x20]),
+            (Some(u32::MAX - 3), vec![0x30]),
+            (None, vec![0x40, 0x41, 0x42]),
+            (Some(u32::MAX - 2), vec![0x50]),
+        ];
+        let answers = answer(&mut Namer::new(), &request);
+        let offsets: Vec<Vec<u64>> = answers.iter().map(|f| f.iter().map(|f| f.offset).collect()).collect();
+        let asked: Vec<Vec<u64>> = request.iter().map(|(_, addrs)| addrs.clone()).collect();
+        assert_eq!(offsets, asked);
+    }
 }
