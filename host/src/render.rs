@@ -9,6 +9,9 @@ use crate::maps::{Log2Hist, Map, StackKey, Values};
 use crate::stacks;
 
 const BAR_WIDTH: u64 = 52;
+/// Bytes of one stack counter's text: a long stack counted under many keys
+/// is printed once per key, as bpftrace prints it.
+const MAX_STACK_TEXT: usize = 16 << 20;
 
 /// A plugin's maps, as bpftrace prints them at exit. Empty maps are skipped.
 pub fn maps(maps: &[Map]) -> String {
@@ -25,11 +28,30 @@ pub fn maps(maps: &[Map]) -> String {
                 }
             }
             Values::StackCounter(m) => {
+                // Largest last, as the scalars; what would pass the bound is
+                // the smallest, said in one line first.
                 let mut entries: Vec<_> = m.iter().collect();
-                entries.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
-                for (key, n) in entries {
-                    let _ = writeln!(out, "@{}{}: {n}", escape::terminal(&map.name), stack_key(key));
+                entries.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+                let mut lines = Vec::new();
+                let mut bytes = 0;
+                for (key, n) in &entries {
+                    let line = format!("@{}{}: {n}\n", escape::terminal(&map.name), stack_key(key));
+                    bytes += line.len();
+                    if bytes > MAX_STACK_TEXT {
+                        break;
+                    }
+                    lines.push(line);
                 }
+                if lines.len() < entries.len() {
+                    let left = entries.len() - lines.len();
+                    let _ = writeln!(
+                        out,
+                        "@{}: {left} smaller entries left out (over {} MiB of stacks)",
+                        escape::terminal(&map.name),
+                        MAX_STACK_TEXT >> 20
+                    );
+                }
+                out.extend(lines.into_iter().rev());
                 out.push('\n');
             }
         }
@@ -128,6 +150,35 @@ pub fn histogram(hist: &Log2Hist) -> String {
 mod tests {
     use super::*;
     use crate::maps::{MapKind, MapQuota, PluginMaps};
+
+    #[test]
+    fn a_long_stack_under_many_keys_prints_within_its_bound() {
+        let addrs: Vec<u64> = (0..127).map(|i| 0xffff_ffff_8100_0000 + i * 0x1000).collect();
+        let kernel = stacks::table().intern(stacks::Space::Kernel, &addrs);
+        let quota = MapQuota {
+            maps: 1,
+            keys_per_map: 20_000,
+            bytes: 1 << 30,
+        };
+        let mut p = PluginMaps::new("p", quota);
+        let id = p.create("samples", MapKind::StackCounter, vec!["comm".into()]).unwrap();
+        for i in 0..20_000u64 {
+            p.add_stacks(id, kernel, 0, &[format!("c{i}")], i + 1).unwrap();
+        }
+        let text = maps(p.maps());
+        assert!(text.len() <= MAX_STACK_TEXT + 4096, "{} bytes", text.len());
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("@samples: ") && first.contains("smaller entries left out"),
+            "{first}"
+        );
+        // The largest are kept, the largest last.
+        assert!(
+            text.trim_end().ends_with(", c19999]: 20000"),
+            "{}",
+            &text[text.len() - 200..]
+        );
+    }
 
     fn store() -> PluginMaps {
         let quota = MapQuota {

@@ -155,14 +155,22 @@ fn json_map(plugin: &str, map: &Map) -> Json {
                 json!({"key": k, "count": h.count, "sum": h.sum, "buckets": buckets})
             })
             .collect(),
-        Values::StackCounter(m) => m
-            .iter()
-            .map(|(k, v)| {
-                let frames =
-                    |id| -> Vec<String> { stacks::table().frames(id).iter().map(stacks::frame_text).collect() };
-                json!({"kernel_stack": frames(k.kernel), "user_stack": frames(k.user), "key": k.key, "value": v})
-            })
-            .collect(),
+        // Each stack's frames once per entry, as far as 16 MiB of them go
+        // (a long stack under many keys); the rest without frames.
+        Values::StackCounter(m) => {
+            let mut budget: usize = 16 << 20;
+            m.iter()
+                .map(|(k, v)| {
+                    let mut frames = |id| -> Vec<String> {
+                        let text: Vec<String> = stacks::table().frames(id).iter().map(stacks::frame_text).collect();
+                        let bytes: usize = text.iter().map(String::len).sum();
+                        budget = budget.saturating_sub(bytes);
+                        if budget == 0 { Vec::new() } else { text }
+                    };
+                    json!({"kernel_stack": frames(k.kernel), "user_stack": frames(k.user), "key": k.key, "value": v})
+                })
+                .collect()
+        }
     };
     json!({
         "type": "map", "plugin": plugin, "name": map.name,

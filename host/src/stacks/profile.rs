@@ -14,10 +14,23 @@ use crate::maps::{PluginMaps, Values};
 /// user stack from its root, then the kernel stack), and its count.
 pub struct Sample {
     pub labels: Vec<(String, String)>,
-    /// Innermost frame first, kernel frames before user ones.
-    pub frames: Vec<(Frame, bool)>,
+    /// Innermost frame first; shared with every other key of the same stacks.
+    pub kernel: Arc<[Frame]>,
+    pub user: Arc<[Frame]>,
     pub count: u64,
 }
+
+impl Sample {
+    /// Its frames, innermost first, kernel ones (true) before user ones.
+    fn frames(&self) -> impl DoubleEndedIterator<Item = (&Frame, bool)> {
+        let kernel = self.kernel.iter().map(|f| (f, true));
+        kernel.chain(self.user.iter().map(|f| (f, false)))
+    }
+}
+
+/// Bytes of folded lines written: one long stack counted under many keys
+/// would otherwise be written once per key, past any file a user opens.
+const MAX_FOLDED_BYTES: usize = 64 << 20;
 
 /// Every stack counter's entries, named; the map's name becomes a label
 /// when more than one map holds stacks.
@@ -38,14 +51,12 @@ pub fn samples(plugins: &[PluginMaps]) -> Vec<Sample> {
             if several {
                 labels.insert(0, ("map".into(), map.name.clone()));
             }
-            let kernel: Arc<[Frame]> = table().frames(key.kernel);
-            let user: Arc<[Frame]> = table().frames(key.user);
-            let frames = kernel
-                .iter()
-                .map(|f| (f.clone(), true))
-                .chain(user.iter().map(|f| (f.clone(), false)))
-                .collect();
-            out.push(Sample { labels, frames, count });
+            out.push(Sample {
+                labels,
+                kernel: table().frames(key.kernel),
+                user: table().frames(key.user),
+                count,
+            });
         }
     }
     out
@@ -87,9 +98,9 @@ pub fn folded(samples: &[Sample]) -> String {
             .labels
             .iter()
             .map(|(_, v)| folded_part(v))
-            .chain(s.frames.iter().rev().map(|(f, kernel)| {
+            .chain(s.frames().rev().map(|(f, kernel)| {
                 let n = folded_part(&name(f));
-                if *kernel { format!("{n}_[k]") } else { n }
+                if kernel { format!("{n}_[k]") } else { n }
             }));
         let line: Vec<String> = parts.collect();
         let n = lines.entry(line.join(";")).or_default();
@@ -97,7 +108,22 @@ pub fn folded(samples: &[Sample]) -> String {
     }
     let mut lines: Vec<_> = lines.into_iter().collect();
     lines.sort();
-    lines.into_iter().map(|(stack, n)| format!("{stack} {n}\n")).collect()
+    let mut out = String::new();
+    let mut left_out = 0;
+    for (stack, n) in lines {
+        if out.len() + stack.len() > MAX_FOLDED_BYTES {
+            left_out += 1;
+            continue;
+        }
+        out += &format!("{stack} {n}\n");
+    }
+    if left_out > 0 {
+        tracing::warn!(
+            "{left_out} folded stacks left out of the profiles: they would pass {} MiB",
+            MAX_FOLDED_BYTES >> 20
+        );
+    }
+    out
 }
 
 /// The flame graph of folded lines, as an SVG people open in a browser.
@@ -238,9 +264,9 @@ pub fn pprof(samples: &[Sample]) -> Vec<u8> {
     let mut functions: HashMap<(String, String), u64> = HashMap::new();
     let mut locations: HashMap<(String, String, u64, bool), u64> = HashMap::new();
     for s in samples {
-        let mut ids = Vec::with_capacity(s.frames.len());
-        for (f, kernel) in &s.frames {
-            let module = if *kernel && f.module.is_empty() {
+        let mut ids = Vec::new();
+        for (f, kernel) in s.frames() {
+            let module = if kernel && f.module.is_empty() {
                 "kernel".to_string()
             } else {
                 f.module.clone()
@@ -321,7 +347,12 @@ mod tests {
     fn sample(comm: &str, frames: &[(&str, bool)], count: u64) -> Sample {
         Sample {
             labels: vec![("comm".into(), comm.into())],
-            frames: frames.iter().map(|&(f, k)| (frame(f, "m"), k)).collect(),
+            kernel: frames.iter().filter(|(_, k)| *k).map(|&(f, _)| frame(f, "m")).collect(),
+            user: frames
+                .iter()
+                .filter(|(_, k)| !*k)
+                .map(|&(f, _)| frame(f, "m"))
+                .collect(),
             count,
         }
     }
