@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::namer::{Cache, Namer};
+use super::namer::{Cache, Namer, bare};
 use super::{Frame, Space};
 
 /// Stacks per request: a request (≤ 127 addresses each) stays well under a
@@ -128,10 +128,6 @@ impl Namers {
             .map(|frames| frames.as_array().into_iter().flatten().filter_map(frame_of).collect())
             .collect())
     }
-}
-
-fn bare(addrs: &[u64]) -> Vec<Frame> {
-    addrs.iter().map(|&a| super::namer::unnamed(a)).collect()
 }
 
 fn frame_of(v: &Value) -> Option<Frame> {

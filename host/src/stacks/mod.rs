@@ -145,10 +145,7 @@ impl Stacks {
                     let stacks: Vec<_> = keys.iter().map(|(id, k)| (*id, k.space, &k.addrs[..])).collect();
                     namers.name(&stacks)
                 }
-                false => keys
-                    .iter()
-                    .map(|(id, k)| (*id, k.addrs.iter().map(|&a| namer::unnamed(a)).collect()))
-                    .collect(),
+                false => keys.iter().map(|(id, k)| (*id, namer::bare(&k.addrs))).collect(),
             };
             let mut t = self.table.lock().expect("stack table lock");
             for (id, frames) in named {
@@ -161,7 +158,7 @@ impl Stacks {
                     }
                     false => {
                         t.unnamed += 1;
-                        t.entries[entry].key.addrs.iter().map(|&a| namer::unnamed(a)).collect()
+                        namer::bare(&t.entries[entry].key.addrs)
                     }
                 };
                 t.entries[entry].names = Some(frames.into());
@@ -190,7 +187,7 @@ impl Stacks {
             }
             let now = Instant::now();
             if t.behind || now >= deadline {
-                let bare = entry.key.addrs.iter().map(|&a| namer::unnamed(a)).collect();
+                let bare = namer::bare(&entry.key.addrs).into();
                 t.behind = true;
                 return bare;
             }

@@ -29,7 +29,7 @@ pub struct Namer {
 }
 
 /// A frame of which nothing is known but its address.
-pub fn unnamed(addr: u64) -> Frame {
+fn unnamed(addr: u64) -> Frame {
     frame(String::new(), addr, String::new(), String::new())
 }
 
@@ -52,6 +52,11 @@ fn bounded(mut name: String) -> String {
         name.truncate(end);
     }
     name
+}
+
+/// A stack of which nothing is known but its addresses.
+pub fn bare(addrs: &[u64]) -> Vec<Frame> {
+    addrs.iter().map(|&a| unnamed(a)).collect()
 }
 
 fn frame(function: String, offset: u64, module: String, build_id: String) -> Frame {
