@@ -49,6 +49,7 @@ pub mod listing;
 mod maps;
 mod mount_namespaces;
 mod names;
+pub mod oci;
 pub mod output;
 pub mod pipeline;
 mod probes;

@@ -15,6 +15,7 @@ use wasmtrace::{catalog, escape, listing, recorder, templates, tracefs};
 // `wasmtrace bench` drives other tracers (bpftrace, libbpf-tools): a part of
 // the command line, not of the library.
 mod bench;
+mod plugin_command;
 
 /// Trace Linux with eBPF probes and sandboxed WebAssembly plugins.
 #[derive(Parser)]
@@ -120,6 +121,12 @@ enum Command {
         kernel_time: bool,
     },
     /// Names stacks for `run`, in a process of its own (stdin to stdout).
+    /// Plugins in OCI registries: push a component, pull one, or inspect
+    /// what one asks for before running it.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin_command::PluginCommand,
+    },
     #[command(hide = true)]
     StackNamer,
     /// One workload of `bench`, in a process of its own.
@@ -258,6 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             count,
             program,
         } => bench::workload::generate(workload, count, &program).map(drop),
+        Command::Plugin { command } => plugin_command::run(command),
         Command::StackNamer => wasmtrace::stacks::serve_namer(),
     }
 }

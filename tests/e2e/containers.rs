@@ -8,13 +8,13 @@ use serde_json::Value as Json;
 
 use crate::harness::{Tracer, child_opens, test_plugins, unique};
 
-const IMAGE: &str = "localhost/wasmtrace-test:busybox";
+pub const IMAGE: &str = "localhost/wasmtrace-test:busybox";
 
 /// Imports the image once per test run: a root filesystem holding
 /// /bin/busybox (static), /bin/wthot (tests/data/wthot.c, static), and
 /// /bin/wtlookup (tests/data/wtlookup.c) with copies of the libraries it
 /// loads, tarred, as `podman import` takes it.
-fn image() -> &'static str {
+pub fn image() -> &'static str {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let root = tempfile::tempdir().unwrap();
@@ -52,7 +52,7 @@ fn image() -> &'static str {
     IMAGE
 }
 
-fn run(cmd: &mut Command) -> String {
+pub fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/install-deps installs podman and runc)"));
@@ -66,7 +66,7 @@ fn run(cmd: &mut Command) -> String {
 
 /// `podman run` as this machine allows it (runc: crun refuses hybrid
 /// cgroups; podman's default ulimits cannot be set here; no network).
-fn podman_run(name: &str, extra: &[&str], command: &[&str]) -> String {
+pub fn podman_run(name: &str, extra: &[&str], command: &[&str]) -> String {
     let mut cmd = Command::new("podman");
     cmd.args(["--runtime", "runc", "run", "--name", name, "--network=none"])
         .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"])
@@ -107,7 +107,13 @@ fn echoed(out: &crate::harness::Finished, rule: &str, path_field: &str, path: &s
 }
 
 /// The same, from the Rust echo plugin or its Go twin.
-fn echoed_by(out: &crate::harness::Finished, plugin: &str, rule: &str, path_field: &str, path: &str) -> Vec<String> {
+pub fn echoed_by(
+    out: &crate::harness::Finished,
+    plugin: &str,
+    rule: &str,
+    path_field: &str,
+    path: &str,
+) -> Vec<String> {
     out.of_type("finding")
         .filter(|f| f["plugin"] == plugin && f["rule"] == rule && f["fields"][path_field] == path)
         .map(|f| f["fields"]["container"].as_str().unwrap_or_default().to_string())

@@ -83,11 +83,11 @@ pub(super) struct RawTls {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAuth {
-    username: Option<Spanned<String>>,
-    password_file: Option<Spanned<String>>,
-    password_env: Option<Spanned<String>>,
-    bearer_token_file: Option<Spanned<String>>,
-    bearer_token_env: Option<Spanned<String>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
+    pub(super) password_env: Option<Spanned<String>>,
+    pub(super) bearer_token_file: Option<Spanned<String>>,
+    pub(super) bearer_token_env: Option<Spanned<String>>,
 }
 
 /// One secret from a `*_file` or `*_env` pair: exactly one of them.
@@ -119,39 +119,39 @@ pub(super) fn parse(
     });
     let auth = match auth {
         None => None,
-        Some(spanned) => {
-            let a = spanned.get_ref();
-            let password = secret(base, "password", &a.password_file, &a.password_env)?;
-            let token = secret(base, "bearer_token", &a.bearer_token_file, &a.bearer_token_env)?;
-            Some(match (&a.username, password, token) {
-                (Some(user), Some(password), None) if !user.get_ref().is_empty() => Auth::Basic {
-                    username: user.get_ref().clone(),
-                    password,
-                },
-                (None, None, Some(token)) => Auth::Bearer { token },
-                (Some(user), _, Some(_)) => {
-                    return Err((
-                        user.span(),
-                        "give a username and password, or a bearer token, not both".into(),
-                    ));
-                }
-                (Some(user), None, None) => {
-                    return Err((user.span(), "a username needs password_file or password_env".into()));
-                }
-                (Some(user), Some(_), None) => return Err((user.span(), "username must not be empty".into())),
-                (None, Some(_), _) => {
-                    return Err((spanned.span(), "a password needs a username".into()));
-                }
-                (None, None, None) => {
-                    return Err((
-                        spanned.span(),
-                        "[output.prometheus_auth] needs username with password_file or password_env, or \
-                         bearer_token_file or bearer_token_env"
-                            .into(),
-                    ));
-                }
-            })
-        }
+        Some(spanned) => Some(self::auth(
+            base,
+            spanned.get_ref(),
+            spanned.span(),
+            "[output.prometheus_auth]",
+        )?),
     };
     Ok(Metrics { listen, tls, auth })
+}
+
+/// A username and password, or a bearer token, from `table` (spanning `at`).
+pub(super) fn auth(base: &Path, a: &RawAuth, at: std::ops::Range<usize>, table: &str) -> Result<Auth, Invalid> {
+    let password = secret(base, "password", &a.password_file, &a.password_env)?;
+    let token = secret(base, "bearer_token", &a.bearer_token_file, &a.bearer_token_env)?;
+    match (&a.username, password, token) {
+        (Some(user), Some(password), None) if !user.get_ref().is_empty() => Ok(Auth::Basic {
+            username: user.get_ref().clone(),
+            password,
+        }),
+        (None, None, Some(token)) => Ok(Auth::Bearer { token }),
+        (Some(user), _, Some(_)) => Err((
+            user.span(),
+            "give a username and password, or a bearer token, not both".into(),
+        )),
+        (Some(user), None, None) => Err((user.span(), "a username needs password_file or password_env".into())),
+        (Some(user), Some(_), None) => Err((user.span(), "username must not be empty".into())),
+        (None, Some(_), _) => Err((at, "a password needs a username".into())),
+        (None, None, None) => Err((
+            at,
+            format!(
+                "{table} needs username with password_file or password_env, or bearer_token_file or \
+                 bearer_token_env"
+            ),
+        )),
+    }
 }

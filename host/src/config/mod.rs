@@ -19,11 +19,13 @@ mod bounded;
 mod limits;
 mod metrics;
 mod receivers;
+mod registries;
 use bounded::{BadDuration, duration_within};
 use limits::RawLimits;
 pub use limits::{Limits, PluginLimits};
 pub use metrics::{Auth, Metrics, Secret, SecretError, Tls};
 pub use receivers::{Alertmanager, HeaderValue, Queue, Receivers, Spool, Syslog, SyslogAddress, Webhook};
+pub use registries::{Credentials, Image, Registry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -58,6 +60,8 @@ pub struct Config {
     /// even when no plugin asks for them.
     pub probes: BTreeMap<ProbeId, ProbeFilter>,
     pub plugins: Vec<PluginSpec>,
+    /// How to reach registries that plugins are pulled from, by host.
+    pub registries: BTreeMap<String, Registry>,
     pub limits: Limits,
 }
 
@@ -175,7 +179,11 @@ pub enum Scope {
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
     pub name: String,
+    /// The component's file: in the plugins folder, or (for an `image`)
+    /// in the cache, once pulled.
     pub path: PathBuf,
+    /// Pulled from an OCI registry rather than read from the plugins folder.
+    pub image: Option<Image>,
     /// Overrides the probes the plugin asks for in `init`.
     pub probes: Option<Vec<ProbeId>>,
     pub config: Vec<(String, PluginValue)>,
@@ -223,6 +231,8 @@ struct RawConfig {
     probe: BTreeMap<Spanned<String>, RawProbe>,
     #[serde(default)]
     plugin: BTreeMap<Spanned<String>, RawPlugin>,
+    #[serde(default)]
+    registry: BTreeMap<Spanned<String>, Spanned<registries::RawRegistry>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -260,7 +270,10 @@ struct RawProbe {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlugin {
-    path: Option<String>,
+    path: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    key: Option<String>,
+    refresh: Option<Spanned<String>>,
     probes: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     config: BTreeMap<String, Spanned<toml::Value>>,
@@ -288,6 +301,7 @@ impl Config {
         is_plugin_name(name).then(|| PluginSpec {
             name: name.to_string(),
             path: path.to_path_buf(),
+            image: None,
             probes: None,
             config: Vec::new(),
             grants: Grants::default(),
@@ -335,7 +349,8 @@ impl Config {
             output: output(&raw.output, base).map_err(at)?,
             limits: raw.limits.parse().map_err(|e| at(located(e)))?,
             probes: probes(&raw.probe).map_err(at)?,
-            plugins: plugins(&raw.plugin, &plugin_dir).map_err(at)?,
+            plugins: plugins(&raw.plugin, &plugin_dir, base).map_err(at)?,
+            registries: registries::registries(&raw.registry, base).map_err(at)?,
             plugin_dir,
         })
     }
@@ -533,7 +548,11 @@ fn probes(raw: &BTreeMap<Spanned<String>, RawProbe>) -> Result<BTreeMap<ProbeId,
 }
 
 /// The `[plugin.NAME]` tables.
-fn plugins(raw: &BTreeMap<Spanned<String>, RawPlugin>, plugin_dir: &Path) -> Result<Vec<PluginSpec>, Located> {
+fn plugins(
+    raw: &BTreeMap<Spanned<String>, RawPlugin>,
+    plugin_dir: &Path,
+    base: &Path,
+) -> Result<Vec<PluginSpec>, Located> {
     let mut plugins = Vec::new();
     for (name, raw_plugin) in raw {
         let plugin_name = name.get_ref();
@@ -543,10 +562,32 @@ fn plugins(raw: &BTreeMap<Spanned<String>, RawPlugin>, plugin_dir: &Path) -> Res
                 format!("plugin name `{plugin_name}` may only hold letters, digits, `_` and `-`"),
             ));
         }
-        let path = match &raw_plugin.path {
-            Some(p) => plugin_dir.join(p),
-            None => plugin_dir.join(format!("{plugin_name}.wasm")),
+        let (path, image) = match (&raw_plugin.path, &raw_plugin.image) {
+            (Some(p), Some(_)) => {
+                return Err((
+                    Some(p.span()),
+                    format!("plugin.{plugin_name}: give path (a file) or image (from a registry), not both"),
+                ));
+            }
+            (Some(p), None) => (plugin_dir.join(p.get_ref()), None),
+            (None, None) => (plugin_dir.join(format!("{plugin_name}.wasm")), None),
+            // Where the pulled component is, once it is.
+            (None, Some(reference)) => (
+                PathBuf::new(),
+                Some(
+                    registries::image(plugin_name, reference, &raw_plugin.key, &raw_plugin.refresh, base)
+                        .map_err(located)?,
+                ),
+            ),
         };
+        if image.is_none() && (raw_plugin.key.is_some() || raw_plugin.refresh.is_some()) {
+            return Err((
+                Some(name.span()),
+                format!(
+                    "plugin.{plugin_name}: key and refresh are for a plugin pulled from a registry (`image = \"REGISTRY/REPOSITORY:TAG\"`)"
+                ),
+            ));
+        }
         let probes = match &raw_plugin.probes {
             None => None,
             Some(list) => Some(
@@ -567,6 +608,7 @@ fn plugins(raw: &BTreeMap<Spanned<String>, RawPlugin>, plugin_dir: &Path) -> Res
         plugins.push(PluginSpec {
             name: plugin_name.clone(),
             path,
+            image,
             probes,
             config,
             grants: raw_plugin.grant.clone(),

@@ -5,6 +5,7 @@
 //! plugin-folder changes, signals and the Prometheus endpoint share the
 //! loop; nothing on it waits for a plugin, a compile or a scrape.
 
+mod images;
 mod load;
 mod reload;
 mod source;
@@ -115,8 +116,12 @@ impl Session {
             Runtime::new(&config.cache_dir).map_err(|e| anyhow::anyhow!("starting the WebAssembly runtime: {e:#}"))?,
         );
         // Watch before listing the folder, so that no change falls between the two.
-        let (reloads, loaded_tx) = if config.watch {
-            let (reloads, tx) = reload::Reloads::watch(&config.plugin_dir)?;
+        // Plugins from registries: pulled (or taken from the cache) before anything loads.
+        let mut config = config;
+        let followed_images = images::resolve(&mut config).await?;
+        let (reloads, loaded_tx) = if config.watch || !followed_images.is_empty() {
+            let watched = config.watch.then_some(config.plugin_dir.as_path());
+            let (reloads, tx) = reload::Reloads::new(watched)?;
             (Some(reloads), Some(tx))
         } else {
             (None, None)
@@ -181,6 +186,10 @@ impl Session {
         };
         session.resubscribe()?;
         session.watch_rings()?;
+        if let Some(tx) = &session.loaded_tx {
+            let quota = session.config.limits.plugin.map_quota();
+            images::follow(followed_images, &session.loader, &session.maps, quota, tx);
+        }
         Ok(session)
     }
 

@@ -1,7 +1,8 @@
 //! Hot loading: components that appear, change or vanish in the plugins
-//! folder are compiled and initialised off the event path, then handed to the
-//! plugin's worker through its queue, so every batch goes whole to either the
-//! old or the new version, and none twice.
+//! folder, or that a registry's tag moves to (pipeline/images.rs), are
+//! compiled and initialised off the event path, then handed to the plugin's
+//! worker through its queue, so every batch goes whole to either the old or
+//! the new version, and none twice.
 
 use std::path::{Path, PathBuf};
 
@@ -25,23 +26,34 @@ pub(super) enum Change {
 }
 
 pub(super) struct Reloads {
-    watcher: PluginWatcher,
+    /// The plugins folder, when the config says `watch = true`.
+    watcher: Option<PluginWatcher>,
     loaded: UnboundedReceiver<Loaded>,
 }
 
 impl Reloads {
-    /// Watches `dir`; loaded versions come back through the returned sender's channel.
-    pub(super) fn watch(dir: &Path) -> anyhow::Result<(Reloads, UnboundedSender<Loaded>)> {
-        let watcher =
-            PluginWatcher::new(dir).with_context(|| format!("watching the plugins folder {}", dir.display()))?;
+    /// Watches `dir` if given; loaded versions come back through the returned sender's channel.
+    pub(super) fn new(dir: Option<&Path>) -> anyhow::Result<(Reloads, UnboundedSender<Loaded>)> {
+        let watcher = match dir {
+            Some(dir) => Some(
+                PluginWatcher::new(dir).with_context(|| format!("watching the plugins folder {}", dir.display()))?,
+            ),
+            None => None,
+        };
         let (tx, loaded) = unbounded_channel();
         Ok((Reloads { watcher, loaded }, tx))
     }
 
     /// The next change. Cancel-safe.
     pub(super) async fn next(&mut self) -> Change {
+        let settled = async {
+            match &mut self.watcher {
+                Some(watcher) => watcher.settled().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            paths = self.watcher.settled() => Change::Settled(paths),
+            paths = settled => Change::Settled(paths),
             Some(loaded) = self.loaded.recv() => Change::Loaded(Box::new(loaded)),
         }
     }

@@ -66,7 +66,7 @@ pub enum Message {
     /// Run `on-tick`; the sender, if any, hears when everything queued before it is done.
     Tick(Option<oneshot::Sender<()>>),
     /// A new version, compiled and initialised off the event path.
-    Swap(PluginSpec, Box<PluginInstance>),
+    Swap(Box<PluginSpec>, Box<PluginInstance>),
     /// Its file was removed: no more events; its maps stay.
     Unload,
 }
@@ -338,7 +338,7 @@ impl WorkerHandle {
 
     pub fn swap(&mut self, spec: PluginSpec, plugin: PluginInstance) {
         self.probes = plugin.probes.clone();
-        self.send(Message::Swap(spec, Box::new(plugin)));
+        self.send(Message::Swap(Box::new(spec), Box::new(plugin)));
     }
 
     pub fn unload(&mut self) {
@@ -435,7 +435,7 @@ impl Worker {
                 }
                 Message::Swap(spec, plugin) => {
                     self.counters.reloads.fetch_add(1, Ordering::Relaxed);
-                    self.spec = spec;
+                    self.spec = *spec;
                     self.failures = 0;
                     self.enter(State::Running(plugin));
                     self.forward_output();

@@ -1,0 +1,343 @@
+//! One registry, over oci-client: a plugin's manifest, its one layer and its
+//! cosign signatures pulled and checked; a component pushed in the CNCF
+//! layout.
+
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
+use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::artifact::{self, ArtifactError};
+use super::bounded::BoundedBuffer;
+use super::signature::{self, SignatureError, SigningKey};
+use super::{OciError, credentials, sha256};
+
+/// No manifest comes near this.
+const MAX_MANIFEST_BYTES: usize = 4 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A whole pull or push, however the registry trickles.
+const WHOLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Signature layers looked at (cosign adds one per signing).
+const MAX_SIGNATURES: usize = 16;
+
+/// A plugin pulled and checked: its component's bytes match the layer
+/// digest, which the manifest (whose digest is this) names.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub manifest_digest: String,
+    pub layer_digest: String,
+    pub component: Vec<u8>,
+    /// The signature that verified (payload, base64 signature), if a key was given.
+    pub signature: Option<(Vec<u8>, String)>,
+    pub annotations: Vec<(String, String)>,
+}
+
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    host: String,
+}
+
+impl Registry {
+    /// A client for the registry of `reference`, as its `[registry."HOST"]` table says.
+    pub fn new(reference: &Reference, settings: Option<&crate::config::Registry>) -> Result<Registry, OciError> {
+        // reqwest is built without a default crypto provider: ring, as the rest of wasmtrace.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let host = reference.resolve_registry().to_string();
+        let settings = settings.cloned().unwrap_or_default();
+        let mut extra_root_certificates = Vec::new();
+        if let Some(ca) = &settings.ca_file {
+            let data = crate::uprobe_target::read_small(ca, 1 << 20)
+                .map_err(|e| OciError::Credentials(format!("ca_file {} of {host}: {e}", ca.display())))?;
+            extra_root_certificates.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let protocol = match settings.plain_http {
+            true => ClientProtocol::Http,
+            false => ClientProtocol::Https,
+        };
+        let config = ClientConfig {
+            protocol,
+            extra_root_certificates,
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            // A plugin is one component, never an index of platforms.
+            platform_resolver: None,
+            user_agent: concat!("wasmtrace/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        };
+        let client = Client::try_from(config).map_err(|e| OciError::Credentials(format!("registry {host}: {e}")))?;
+        let auth = credentials::registry_auth(settings.auth.as_ref(), &host)?;
+        Ok(Registry { client, auth, host })
+    }
+
+    /// The manifest of `reference` and its digest (checked against the reference's, if it has one).
+    async fn manifest(&self, reference: &Reference) -> Result<(OciImageManifest, String), OciError> {
+        let (bytes, digest) = self
+            .client
+            .pull_manifest_raw(reference, &self.auth, &[OCI_IMAGE_MEDIA_TYPE])
+            .await
+            .map_err(|e| self.error(reference, e))?;
+        let fail = |cause| OciError::Artifact {
+            reference: reference.whole(),
+            cause,
+        };
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(fail(ArtifactError::BadManifest(format!(
+                "it is {} bytes, more than the {MAX_MANIFEST_BYTES} a manifest may have",
+                bytes.len()
+            ))));
+        }
+        // oci-client checks the registry's digest header; this checks the bytes themselves.
+        let actual = sha256(&bytes);
+        let expected = reference.digest().map_or(digest, str::to_string);
+        if actual != expected {
+            return Err(fail(ArtifactError::ManifestMismatch { expected, actual }));
+        }
+        let manifest: OciImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| fail(ArtifactError::BadManifest(e.to_string())))?;
+        Ok((manifest, actual))
+    }
+
+    /// The digest that `reference` (a tag) names now.
+    pub async fn digest_of(&self, reference: &Reference) -> Result<String, OciError> {
+        within(reference, self.manifest(reference))
+            .await
+            .map(|(_, digest)| digest)
+    }
+
+    /// Pulls the plugin of `reference`, its layer checked against its
+    /// digest, and its signature against `key` when one is given.
+    pub async fn pull(&self, reference: &Reference, key: Option<&SigningKey>) -> Result<Pulled, OciError> {
+        within(reference, self.pull_unbounded(reference, key)).await
+    }
+
+    async fn pull_unbounded(&self, reference: &Reference, key: Option<&SigningKey>) -> Result<Pulled, OciError> {
+        let (manifest, manifest_digest) = self.manifest(reference).await?;
+        let layer = artifact::component_layer(&manifest).map_err(|cause| OciError::Artifact {
+            reference: reference.whole(),
+            cause,
+        })?;
+        // Signed or not is known before the component is fetched.
+        let signature = match key {
+            Some(key) => Some(self.verified_signature(reference, &manifest_digest, key).await?),
+            None => None,
+        };
+        let component = self.blob(reference, layer).await?;
+        Ok(Pulled {
+            manifest_digest,
+            layer_digest: layer.digest.clone(),
+            component,
+            signature,
+            annotations: manifest.annotations.unwrap_or_default().into_iter().collect(),
+        })
+    }
+
+    /// A blob, at most its descriptor's size, checked against its digest.
+    async fn blob(&self, reference: &Reference, layer: &OciDescriptor) -> Result<Vec<u8>, OciError> {
+        let max = usize::try_from(layer.size.max(0)).unwrap_or(usize::MAX);
+        let mut out = BoundedBuffer::new(max);
+        self.client
+            .pull_blob(reference, layer, &mut out)
+            .await
+            .map_err(|e| self.error(reference, e))?;
+        let actual = sha256(&out.bytes);
+        if actual != layer.digest {
+            return Err(OciError::Artifact {
+                reference: reference.whole(),
+                cause: ArtifactError::DigestMismatch {
+                    expected: layer.digest.clone(),
+                    actual,
+                },
+            });
+        }
+        Ok(out.bytes)
+    }
+
+    /// The first cosign signature of `digest` that `key` verifies.
+    async fn verified_signature(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        key: &SigningKey,
+    ) -> Result<(Vec<u8>, String), OciError> {
+        let tag = signature::signature_tag(digest);
+        let signatures = Reference::with_tag(
+            reference.registry().to_string(),
+            reference.repository().to_string(),
+            tag.clone(),
+        );
+        let failed = |cause| OciError::Signature {
+            reference: reference.whole(),
+            cause,
+        };
+        let manifest = match self.manifest(&signatures).await {
+            Ok((manifest, _)) => manifest,
+            Err(OciError::NotFound { .. }) => {
+                return Err(failed(SignatureError::Unsigned {
+                    tag: signatures.whole(),
+                    key: key.path.clone(),
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut last = SignatureError::Unsigned {
+            tag: signatures.whole(),
+            key: key.path.clone(),
+        };
+        for layer in manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == signature::PAYLOAD_MEDIA_TYPE)
+            .take(MAX_SIGNATURES)
+        {
+            let Some(sig) = layer
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(signature::SIGNATURE_ANNOTATION))
+            else {
+                continue;
+            };
+            if !super::is_sha256(&layer.digest) || layer.size as u64 > signature::MAX_PAYLOAD_BYTES {
+                continue;
+            }
+            let payload = self.blob(&signatures, layer).await?;
+            match key.verify(&payload, sig, digest) {
+                Ok(()) => return Ok((payload, sig.clone())),
+                Err(e) => last = e,
+            }
+        }
+        Err(failed(last))
+    }
+
+    /// Pushes `component` to `reference` in the CNCF layout; returns the manifest's digest.
+    pub async fn push(&self, reference: &Reference, component: Vec<u8>, title: &str) -> Result<String, OciError> {
+        let layer_digest = sha256(&component);
+        let config_bytes = artifact::config_for(&component, &layer_digest).map_err(|e| OciError::Artifact {
+            reference: reference.whole(),
+            cause: ArtifactError::BadManifest(format!("the file is not a WebAssembly component: {e}")),
+        })?;
+        let layer_annotations = std::collections::BTreeMap::from([(
+            oci_client::annotations::ORG_OPENCONTAINERS_IMAGE_TITLE.to_string(),
+            title.to_string(),
+        )]);
+        let layers = [oci_client::client::ImageLayer::new(
+            component,
+            artifact::LAYER_MEDIA_TYPE.to_string(),
+            Some(layer_annotations),
+        )];
+        let config = oci_client::client::Config::new(config_bytes, artifact::CONFIG_MEDIA_TYPE.to_string(), None);
+        let mut manifest = OciImageManifest::build(&layers, &config, Some(artifact::annotations(title)));
+        manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_string());
+        let push = async {
+            // Credentials are checked first, so that a refusal is said as one.
+            self.client
+                .auth(reference, &self.auth, oci_client::RegistryOperation::Push)
+                .await
+                .map_err(|e| self.error(reference, e))?;
+            self.client
+                .push(reference, &layers, config, &self.auth, Some(manifest))
+                .await
+                .map_err(|e| self.error(reference, e))?;
+            // The digest of the bytes the registry keeps (oci-client writes canonical JSON).
+            self.manifest(reference).await.map(|(_, digest)| digest)
+        };
+        within(reference, push).await
+    }
+
+    /// An oci-client error, said as what it means for the user.
+    fn error(&self, reference: &Reference, e: OciDistributionError) -> OciError {
+        let (registry, whole) = (self.host.clone(), reference.whole());
+        let cause = crate::escape::terminal(&e.to_string()).into_owned();
+        match &e {
+            OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
+                OciError::Unreachable { registry, cause }
+            }
+            OciDistributionError::RequestError(r) if r.status().is_some_and(|s| s == 404) => OciError::NotFound {
+                reference: whole,
+                cause,
+            },
+            OciDistributionError::RequestError(r) if r.status().is_some_and(|s| s == 401 || s == 403) => {
+                OciError::Unauthorized {
+                    registry,
+                    reference: whole,
+                    cause,
+                }
+            }
+            OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+                OciError::Unauthorized {
+                    registry,
+                    reference: whole,
+                    cause,
+                }
+            }
+            OciDistributionError::ServerError { code: 401 | 403, .. } => OciError::Unauthorized {
+                registry,
+                reference: whole,
+                cause,
+            },
+            OciDistributionError::ServerError { code: 404, .. }
+            | OciDistributionError::ImageManifestNotFoundError(_) => OciError::NotFound {
+                reference: whole,
+                cause,
+            },
+            OciDistributionError::RegistryError { envelope, .. }
+                if envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::BlobUnknown
+                    )
+                }) =>
+            {
+                OciError::NotFound {
+                    reference: whole,
+                    cause,
+                }
+            }
+            OciDistributionError::RegistryError { envelope, .. }
+                if envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)) =>
+            {
+                OciError::Unauthorized {
+                    registry,
+                    reference: whole,
+                    cause,
+                }
+            }
+            OciDistributionError::DigestError(DigestError::VerificationError { expected, actual }) => {
+                OciError::Artifact {
+                    reference: whole,
+                    cause: ArtifactError::DigestMismatch {
+                        expected: expected.clone(),
+                        actual: actual.clone(),
+                    },
+                }
+            }
+            _ => OciError::Registry {
+                reference: whole,
+                cause,
+            },
+        }
+    }
+}
+
+/// `work`, given up on after [`WHOLE_TIMEOUT`].
+async fn within<T>(
+    reference: &Reference,
+    work: impl std::future::Future<Output = Result<T, OciError>>,
+) -> Result<T, OciError> {
+    tokio::time::timeout(WHOLE_TIMEOUT, work).await.unwrap_or_else(|_| {
+        Err(OciError::Unreachable {
+            registry: reference.resolve_registry().to_string(),
+            cause: format!("no answer within {}s", WHOLE_TIMEOUT.as_secs()),
+        })
+    })
+}
