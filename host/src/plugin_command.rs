@@ -156,7 +156,7 @@ async fn pull_to_file(
         let last = parsed.repository().rsplit('/').next().unwrap_or("plugin").to_string();
         PathBuf::from(format!("{last}.wasm"))
     });
-    std::fs::write(&output, &pulled.component).with_context(|| format!("writing {}", output.display()))?;
+    write_new(&output, &pulled.component).with_context(|| format!("writing {}", output.display()))?;
     let signed = verified_with.map_or(String::new(), |k| format!(", signature verified with {k}"));
     println!(
         "pulled {reference}@{} into {} ({} bytes, layer {}{signed})",
@@ -166,6 +166,19 @@ async fn pull_to_file(
         pulled.layer_digest
     );
     Ok(())
+}
+
+/// Writes `bytes` to `path`, not through a link there (which could point anywhere root can write).
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    file.write_all(bytes)
 }
 
 async fn inspect(plugin: &str, key: Option<&Path>, args: &RegistryArgs) -> anyhow::Result<()> {

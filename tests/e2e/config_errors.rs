@@ -38,7 +38,7 @@ fn unknown_key() {
     assert!(!ok);
     assert!(
         err.starts_with(
-            "wasmtrace: error: FILE:2:1: unknown field `probe`, expected one of `path`, `probes`, `config`"
+            "wasmtrace: error: FILE:2:1: unknown field `probe`, expected one of `path`, `image`, `key`, `refresh`, `probes`, `config`"
         ),
         "{err}"
     );

@@ -229,9 +229,17 @@ fn built_image() -> &'static Json {
     })
 }
 
+/// What docs/deploying.md adds to the pod for uprobe probes: CAP_SYS_ADMIN,
+/// and the node's files read-only at /host.
+const UPROBES: &[&str] = &[
+    "--cap-add=SYS_ADMIN",
+    "--volume=/:/host:ro",
+    "--env=WASMTRACE_HOST_ROOT=/host",
+];
+
 /// The pod's container, started under podman with `config` as its
-/// ConfigMap (and `extra_caps` beside the manifest's); removed when dropped.
-fn start_pod(pod: &Json, config: &str, extra_caps: &[&str]) -> (Removed, tempfile::TempDir) {
+/// ConfigMap (and `extra` settings beside the manifest's); removed when dropped.
+fn start_pod(pod: &Json, config: &str, extra: &[&str]) -> (Removed, tempfile::TempDir) {
     host_tracefs();
     let config_dir = tempfile::tempdir().unwrap();
     std::fs::write(config_dir.path().join("wasmtrace.toml"), config).unwrap();
@@ -241,8 +249,8 @@ fn start_pod(pod: &Json, config: &str, extra_caps: &[&str]) -> (Removed, tempfil
         .iter()
         .position(|a| a == pod["containers"][0]["image"].as_str().unwrap())
         .unwrap();
-    for cap in extra_caps {
-        args.insert(image_at, format!("--cap-add={cap}"));
+    for setting in extra.iter().rev() {
+        args.insert(image_at, setting.to_string());
     }
     eprintln!("podman {}", args.join(" "));
     let removed = Removed(name);
@@ -310,7 +318,7 @@ fn the_image_runs_as_the_daemonset_and_traces_the_host_and_a_container_with_a_pu
 }
 
 #[test]
-fn uprobes_in_the_pod_reach_the_nodes_binaries_with_cap_sys_admin_added() {
+fn uprobes_in_the_pod_reach_the_nodes_binaries_with_the_documented_additions() {
     require_kernel!();
     let pod = built_image();
     let config = "plugin_dir = \"/opt/wasmtrace/plugins\"\ncache_dir = \"/var/cache/wasmtrace\"\n\
@@ -334,8 +342,8 @@ fn uprobes_in_the_pod_reach_the_nodes_binaries_with_cap_sys_admin_added() {
         out.stderr
     );
 
-    // With SYS_ADMIN added (docs/deploying.md), the node's bash, found below /host.
-    let (running, _config) = start_pod(pod, config, &["SYS_ADMIN"]);
+    // With SYS_ADMIN and the node's files (docs/deploying.md), the node's bash, found below /host.
+    let (running, _config) = start_pod(pod, config, UPROBES);
     wait_for_log(&running.0, "tracing");
     let marker = unique("echo wt-node-typed-");
     let bash = crate::harness::python(

@@ -27,6 +27,8 @@ const HIDDEN: &[(&str, &str)] = &[
     ("podman", "podman"),
     ("chromium", "chromium"),
     ("gcc", "gcc"),
+    ("docker-registry", "docker-registry"),
+    ("kubernetes-validate", "kubernetes-validate==1.37.0"),
 ];
 
 /// A folder of links to every executable on this process's PATH, except the

@@ -31,15 +31,60 @@ pub struct Secured {
 
 impl Registry {
     pub fn start() -> Registry {
-        Registry::start_with(false)
+        Registry::start_with(false, |_| String::new())
     }
 
     /// With TLS (a CA made here) and htpasswd (bcrypt) auth.
     pub fn start_secured() -> Registry {
-        Registry::start_with(true)
+        Registry::start_with(true, |_| String::new())
     }
 
-    fn start_with(secured: bool) -> Registry {
+    /// With token auth: it accepts the bearer tokens that the RSA key
+    /// `token.key` in its folder signs (its certificate is the registry's
+    /// `rootcertbundle`), for the service `wasmtrace-test`.
+    pub fn start_token() -> Registry {
+        Registry::start_with(false, |dir| {
+            let (key, cert) = (dir.join("token.key"), dir.join("token.pem"));
+            run(Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+                .args(["-subj", "/CN=wasmtrace-test-tokens", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert));
+            format!(
+                "auth:\n  token: {{realm: \"http://127.0.0.1:1/token\", service: wasmtrace-test, \
+                 issuer: wasmtrace-test-issuer, rootcertbundle: {}}}\n",
+                cert.display()
+            )
+        })
+    }
+
+    /// A bearer token for `start_token`'s registry, granting `actions` on
+    /// `repository` until `expires` (seconds from now; negative: expired),
+    /// as a token server would issue it: a JWT, RS256 (made with openssl).
+    pub fn token(&self, repository: &str, actions: &[&str], expires: i64) -> String {
+        let actions = serde_json::to_string(actions).unwrap();
+        self.oras(&format!(
+            r#"
+            import time
+            b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+            der = subprocess.run(["openssl", "x509", "-in", "token.pem", "-outform", "DER"],
+                                 check=True, capture_output=True).stdout
+            header = {{"alg": "RS256", "typ": "JWT", "x5c": [base64.b64encode(der).decode()]}}
+            now = int(time.time())
+            claims = {{"iss": "wasmtrace-test-issuer", "sub": "puller", "aud": "wasmtrace-test",
+                      "exp": now + ({expires}), "nbf": now - 60, "iat": now, "jti": str(now),
+                      "access": [{{"type": "repository", "name": "{repository}", "actions": {actions}}}]}}
+            signed = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+            open("jwt.txt", "w").write(signed)
+            signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", "token.key", "jwt.txt"],
+                                       check=True, capture_output=True).stdout
+            print(signed + "." + b64(signature))
+            "#
+        ))
+    }
+
+    fn start_with(secured: bool, auth: impl FnOnce(&Path) -> String) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -67,6 +112,7 @@ impl Registry {
             );
             Secured { ca, user, password }
         });
+        config += &auth(dir.path());
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let mut registry = Registry {
@@ -755,4 +801,224 @@ fn over_tls_with_basic_auth() {
 fn base64_of(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn bearer_tokens_from_the_environment_or_a_file() {
+    let registry = Registry::start_token();
+    let reference = registry.reference("wasmtrace/opensnoop:1");
+    let push_with = |table: &str, env: &[(&str, &str)]| {
+        let config = registry.dir.path().join("bearer.toml");
+        std::fs::write(
+            &config,
+            format!("[registry.\"{}\"]\nplain_http = true\n{table}", registry.host),
+        )
+        .unwrap();
+        let out = wasmtrace()
+            .args(["plugin", "push"])
+            .arg(example("opensnoop"))
+            .arg(&reference)
+            .arg("--config")
+            .arg(&config)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let token = registry.token("wasmtrace/opensnoop", &["pull", "push"], 300);
+    let (ok, err) = push_with(
+        "bearer_token_env = \"WT_REGISTRY_TOKEN\"\n",
+        &[("WT_REGISTRY_TOKEN", &token)],
+    );
+    assert!(ok, "{err}");
+
+    // Pulled with a pull-only token from a file; the token is not in any message.
+    let pull_only = registry.token("wasmtrace/opensnoop", &["pull"], 300);
+    let token_file = registry.dir.path().join("token");
+    std::fs::write(&token_file, format!("{pull_only}\n")).unwrap();
+    let config = registry.dir.path().join("pull.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[registry.\"{}\"]\nplain_http = true\nbearer_token_file = \"{}\"\n",
+            registry.host,
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let out_file = registry.dir.path().join("pulled.wasm");
+    let (ok, out, err) = plugin_command(&[
+        "pull",
+        &reference,
+        "-o",
+        out_file.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(
+        std::fs::read(&out_file).unwrap(),
+        std::fs::read(example("opensnoop")).unwrap()
+    );
+
+    // Refused: a pull-only token pushing, an expired token; each said as a refusal.
+    for (what, table, env) in [
+        (
+            "pull-only",
+            "bearer_token_file = \"TOKEN\"\n".replace("TOKEN", token_file.to_str().unwrap()),
+            vec![],
+        ),
+        (
+            "expired",
+            "bearer_token_env = \"WT_REGISTRY_TOKEN\"\n".to_string(),
+            vec![(
+                "WT_REGISTRY_TOKEN",
+                registry.token("wasmtrace/opensnoop", &["pull", "push"], -3600),
+            )],
+        ),
+    ] {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (ok, err) = push_with(&table, &env);
+        assert!(!ok, "{what}: pushed");
+        assert!(err.contains("refused"), "{what}: {err}");
+        assert!(
+            !err.contains(&pull_only) && !err.contains(&token),
+            "{what}: a token in a message: {err}"
+        );
+    }
+    // No token: the registry's token server (named in its challenge) is asked, and is not there.
+    let (ok, err) = push_with("", &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot reach") && err.contains("127.0.0.1:1/token"),
+        "{err}"
+    );
+    // A variable named but not set.
+    let (ok, err) = push_with("bearer_token_env = \"WT_UNSET_TOKEN\"\n", &[]);
+    assert!(!ok);
+    assert!(err.contains("WT_UNSET_TOKEN") && err.contains("not set"), "{err}");
+}
+
+/// A registry written to hurt (a Python server): a manifest without end, a
+/// layer that names URLs elsewhere, an error answer of 64 MiB.
+const HOSTILE_REGISTRY: &str = r#"
+import http.server, json, sys, hashlib
+hits = open(sys.argv[2], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def send(self, code, body, kind="application/json"):
+        self.send_response(code); self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_GET(self):
+        p = self.path
+        if p == "/v2/": return self.send(200, b"{}")
+        if p.startswith("/elsewhere"):
+            hits.write(p + "\n"); hits.flush(); return self.send(200, b"x")
+        if p.endswith("/manifests/endless"):
+            self.send_response(200); self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Transfer-Encoding", "chunked"); self.end_headers()
+            chunk = b" " * 65536
+            try:
+                while True:
+                    self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            except Exception:
+                return
+        if p.endswith("/manifests/urls"):
+            digest = "sha256:" + hashlib.sha256(b"component").hexdigest()
+            m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 "config": {"mediaType": "application/vnd.wasm.config.v0+json", "digest": digest, "size": 9},
+                 "layers": [{"mediaType": "application/wasm", "digest": digest, "size": 9,
+                             "urls": ["http://%s/elsewhere/metadata" % self.headers["Host"]]}]}
+            return self.send(200, json.dumps(m).encode(), "application/vnd.oci.image.manifest.v1+json")
+        if p.endswith("/manifests/huge-error"):
+            return self.send(500, b"\x1b[31m" + b"E" * (64 << 20))
+        if "/blobs/" in p: return self.send(404, b"{}")
+        self.send(404, b"{}")
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+
+/// Runs `wasmtrace ARGS`, returning its exit status, stderr and peak RSS in MiB.
+fn run_measured(args: &[&str]) -> (bool, String, u64) {
+    let mut child = wasmtrace()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for our own child, with valid out-pointers.
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(waited, child.id() as i32);
+    std::mem::forget(child);
+    (
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stderr,
+        usage.ru_maxrss as u64 / 1024,
+    )
+}
+
+#[test]
+fn a_hostile_registry_is_refused_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hits = dir.path().join("hits");
+    let _server = Daemon(
+        Command::new("python3")
+            .args(["-c", HOSTILE_REGISTRY, &port.to_string()])
+            .arg(&hits)
+            .spawn()
+            .unwrap(),
+    );
+    let host = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&host).is_err() {
+        assert!(Instant::now() < deadline, "the hostile registry did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = dir.path().join("out.wasm");
+    let pull = |tag: &str| {
+        run_measured(&[
+            "plugin",
+            "pull",
+            &format!("{host}/evil:{tag}"),
+            "--plain-http",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+
+    let (ok, err, rss) = pull("endless");
+    assert!(!ok);
+    assert!(err.contains("more than the 4194304 bytes a manifest may have"), "{err}");
+    assert!(rss < 200, "peak RSS {rss} MiB for an endless manifest");
+    eprintln!("endless manifest: refused at 4 MiB, peak RSS {rss} MiB");
+
+    let (ok, err, _) = pull("urls");
+    assert!(!ok);
+    assert!(err.contains("names URLs to fetch it from elsewhere"), "{err}");
+    assert!(
+        !hits.exists() || std::fs::read_to_string(&hits).unwrap().is_empty(),
+        "a node fetched a URL the registry named"
+    );
+
+    let (ok, err, rss) = pull("huge-error");
+    assert!(!ok);
+    assert!(
+        err.len() < 2048 && err.contains("HTTP 500"),
+        "{} bytes: {}",
+        err.len(),
+        &err[..err.len().min(300)]
+    );
+    assert!(
+        !err.contains('\x1b'),
+        "a registry's escape sequence reached the terminal"
+    );
+    assert!(rss < 200, "peak RSS {rss} MiB for a 64 MiB error answer");
+    eprintln!(
+        "64 MiB error answer: {} bytes of message, peak RSS {rss} MiB",
+        err.len()
+    );
 }

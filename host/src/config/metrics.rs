@@ -39,6 +39,9 @@ pub enum Secret {
     Env(String),
 }
 
+/// No password or token comes near this.
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("cannot read the secret file {}: {cause}", path.display())]
@@ -55,9 +58,15 @@ impl Secret {
     pub fn read(&self) -> Result<String, SecretError> {
         match self {
             Secret::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|cause| SecretError::File {
+                // Bounded, and a regular file only (a FIFO would block).
+                let bytes =
+                    crate::uprobe_target::read_small(path, MAX_SECRET_BYTES).map_err(|e| SecretError::File {
+                        path: path.clone(),
+                        cause: std::io::Error::other(e),
+                    })?;
+                let text = String::from_utf8(bytes).map_err(|_| SecretError::File {
                     path: path.clone(),
-                    cause,
+                    cause: std::io::Error::other("it is not UTF-8 text"),
                 })?;
                 let secret = text.trim_end_matches(['\n', '\r']);
                 if secret.is_empty() {

@@ -26,6 +26,13 @@ pub enum ArtifactError {
     TooLarge { size: i64 },
     #[error("its layer digest `{0}` is not a sha256 digest")]
     BadDigest(String),
+    #[error(
+        "its layer names URLs to fetch it from elsewhere; wasmtrace fetches plugins from the registry \
+         only (a registry could point nodes at internal addresses)"
+    )]
+    ExternalUrls,
+    #[error("its layer is not a WebAssembly component (its first bytes are not a component's preamble)")]
+    NotComponent,
     #[error("its manifest is not an OCI image manifest: {0}")]
     BadManifest(String),
     #[error(
@@ -131,7 +138,24 @@ pub fn component_layer(manifest: &OciImageManifest) -> Result<&OciDescriptor, Ar
     if layer.size <= 0 || layer.size as u64 > MAX_COMPONENT_BYTES {
         return Err(ArtifactError::TooLarge { size: layer.size });
     }
+    if names_urls(layer) {
+        return Err(ArtifactError::ExternalUrls);
+    }
     Ok(layer)
+}
+
+/// Whether a descriptor names URLs that oci-client would fetch it from
+/// when the registry does not serve it.
+pub fn names_urls(layer: &OciDescriptor) -> bool {
+    layer.urls.as_ref().is_some_and(|urls| !urls.is_empty())
+}
+
+/// Refuses what is not a component (a core module, or anything else) before it is kept.
+pub fn check_component(bytes: &[u8]) -> Result<(), ArtifactError> {
+    match bytes.starts_with(b"\0asm\x0d\0\x01\0") {
+        true => Ok(()),
+        false => Err(ArtifactError::NotComponent),
+    }
 }
 
 /// Manifest annotations for a push: the title (the file's name) and creation time.
@@ -186,6 +210,10 @@ mod tests {
             let m = manifest(&[(LAYER_MEDIA_TYPE, &good, size)]);
             assert_eq!(component_layer(&m).err(), Some(ArtifactError::TooLarge { size }));
         }
+        let mut m = manifest(&[(LAYER_MEDIA_TYPE, &good, 9)]);
+        m.layers[0].urls = Some(vec!["http://169.254.169.254/latest/meta-data".into()]);
+        assert_eq!(component_layer(&m).err(), Some(ArtifactError::ExternalUrls));
+        assert_eq!(check_component(b"\0asm\x01\0\0\0"), Err(ArtifactError::NotComponent));
         // A hostile media type is shown escaped.
         let m = manifest(&[("\x1b[31mred", &good, 9)]);
         assert!(!component_layer(&m).unwrap_err().to_string().contains('\x1b'));

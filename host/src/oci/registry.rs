@@ -17,10 +17,12 @@ use super::{OciError, credentials, sha256};
 
 /// No manifest comes near this.
 const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// What is kept of a registry's error answer, for messages.
+const MAX_ERROR_BYTES: usize = 512;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A whole pull or push, however the registry trickles.
-const WHOLE_TIMEOUT: Duration = Duration::from_secs(600);
+const WHOLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Signature layers looked at (cosign adds one per signing).
 const MAX_SIGNATURES: usize = 16;
 
@@ -38,6 +40,10 @@ pub struct Pulled {
 
 pub struct Registry {
     client: Client,
+    /// Manifests are fetched with a client of wasmtrace's own, read within
+    /// a bound as they arrive (oci-client reads a body whole).
+    http: reqwest::Client,
+    scheme: &'static str,
     auth: RegistryAuth,
     host: String,
 }
@@ -50,17 +56,28 @@ impl Registry {
         let host = reference.resolve_registry().to_string();
         let settings = settings.cloned().unwrap_or_default();
         let mut extra_root_certificates = Vec::new();
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .user_agent(concat!("wasmtrace/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &settings.ca_file {
-            let data = crate::uprobe_target::read_small(ca, 1 << 20)
+            // The CA decides whom wasmtrace trusts: root's alone, as a plugin file is.
+            let data = crate::trust::read_trusted(ca, 1 << 20)
+                .map_err(|e| OciError::Credentials(format!("ca_file of {host}: {e}")))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&data)
                 .map_err(|e| OciError::Credentials(format!("ca_file {} of {host}: {e}", ca.display())))?;
+            http = http.tls_certs_merge(certificates);
             extra_root_certificates.push(Certificate {
                 encoding: CertificateEncoding::Pem,
                 data,
             });
         }
-        let protocol = match settings.plain_http {
-            true => ClientProtocol::Http,
-            false => ClientProtocol::Https,
+        let http = http
+            .build()
+            .map_err(|e| OciError::Credentials(format!("registry {host}: {e}")))?;
+        let (protocol, scheme) = match settings.plain_http {
+            true => (ClientProtocol::Http, "http"),
+            false => (ClientProtocol::Https, "https"),
         };
         let config = ClientConfig {
             protocol,
@@ -74,35 +91,112 @@ impl Registry {
         };
         let client = Client::try_from(config).map_err(|e| OciError::Credentials(format!("registry {host}: {e}")))?;
         let auth = credentials::registry_auth(settings.auth.as_ref(), &host)?;
-        Ok(Registry { client, auth, host })
+        Ok(Registry {
+            client,
+            http,
+            scheme,
+            auth,
+            host,
+        })
     }
 
     /// The manifest of `reference` and its digest (checked against the reference's, if it has one).
     async fn manifest(&self, reference: &Reference) -> Result<(OciImageManifest, String), OciError> {
-        let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(reference, &self.auth, &[OCI_IMAGE_MEDIA_TYPE])
-            .await
-            .map_err(|e| self.error(reference, e))?;
+        let bytes = self.manifest_bytes(reference).await?;
         let fail = |cause| OciError::Artifact {
             reference: reference.whole(),
             cause,
         };
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(fail(ArtifactError::BadManifest(format!(
-                "it is {} bytes, more than the {MAX_MANIFEST_BYTES} a manifest may have",
-                bytes.len()
-            ))));
-        }
-        // oci-client checks the registry's digest header; this checks the bytes themselves.
         let actual = sha256(&bytes);
-        let expected = reference.digest().map_or(digest, str::to_string);
-        if actual != expected {
-            return Err(fail(ArtifactError::ManifestMismatch { expected, actual }));
+        if let Some(expected) = reference.digest()
+            && actual != expected
+        {
+            return Err(fail(ArtifactError::ManifestMismatch {
+                expected: expected.to_string(),
+                actual,
+            }));
         }
         let manifest: OciImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| fail(ArtifactError::BadManifest(e.to_string())))?;
         Ok((manifest, actual))
+    }
+
+    /// A manifest's bytes, read as they arrive and refused past [`MAX_MANIFEST_BYTES`].
+    async fn manifest_bytes(&self, reference: &Reference) -> Result<Vec<u8>, OciError> {
+        // oci-client answers the registry's challenge (a token, or basic credentials to send).
+        let token = self
+            .client
+            .auth(reference, &self.auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.error(reference, e))?;
+        let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{tag_or_digest}",
+            self.scheme,
+            reference.resolve_registry(),
+            reference.repository()
+        );
+        let mut request = self.http.get(url).header(reqwest::header::ACCEPT, OCI_IMAGE_MEDIA_TYPE);
+        request = match (token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, _) => request,
+        };
+        let unreachable = |e: reqwest::Error| self.request_error(reference, &e);
+        let mut response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let whole = reference.whole();
+        let mut body = Vec::new();
+        let max = if status.is_success() {
+            MAX_MANIFEST_BYTES
+        } else {
+            MAX_ERROR_BYTES
+        };
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > max {
+                if !status.is_success() {
+                    // What fits is enough to say what went wrong.
+                    body.extend_from_slice(&chunk[..max - body.len()]);
+                    break;
+                }
+                return Err(OciError::Artifact {
+                    reference: whole,
+                    cause: ArtifactError::BadManifest(format!("it is more than the {max} bytes a manifest may have")),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let cause = || format!("HTTP {status}: {}", bounded_text(&body));
+        match status.as_u16() {
+            200..=299 => Ok(body),
+            401 | 403 => Err(OciError::Unauthorized {
+                registry: self.host.clone(),
+                reference: whole,
+                cause: cause(),
+            }),
+            404 => Err(OciError::NotFound {
+                reference: whole,
+                cause: cause(),
+            }),
+            _ => Err(OciError::Registry {
+                reference: whole,
+                cause: cause(),
+            }),
+        }
+    }
+
+    fn request_error(&self, reference: &Reference, e: &reqwest::Error) -> OciError {
+        let cause = bounded_text(format!("{e:#}").as_bytes());
+        match e.is_connect() || e.is_timeout() {
+            true => OciError::Unreachable {
+                registry: self.host.clone(),
+                cause,
+            },
+            false => OciError::Registry {
+                reference: reference.whole(),
+                cause,
+            },
+        }
     }
 
     /// The digest that `reference` (a tag) names now.
@@ -130,6 +224,10 @@ impl Registry {
             None => None,
         };
         let component = self.blob(reference, layer).await?;
+        artifact::check_component(&component).map_err(|cause| OciError::Artifact {
+            reference: reference.whole(),
+            cause,
+        })?;
         Ok(Pulled {
             manifest_digest,
             layer_digest: layer.digest.clone(),
@@ -204,11 +302,14 @@ impl Registry {
             else {
                 continue;
             };
-            if !super::is_sha256(&layer.digest) || layer.size as u64 > signature::MAX_PAYLOAD_BYTES {
+            if !super::is_sha256(&layer.digest)
+                || layer.size as u64 > signature::MAX_PAYLOAD_BYTES
+                || artifact::names_urls(layer)
+            {
                 continue;
             }
             let payload = self.blob(&signatures, layer).await?;
-            match key.verify(&payload, sig, digest) {
+            match key.verify(&payload, sig, digest, reference.repository()) {
                 Ok(()) => return Ok((payload, sig.clone())),
                 Err(e) => last = e,
             }
@@ -254,7 +355,7 @@ impl Registry {
     /// An oci-client error, said as what it means for the user.
     fn error(&self, reference: &Reference, e: OciDistributionError) -> OciError {
         let (registry, whole) = (self.host.clone(), reference.whole());
-        let cause = crate::escape::terminal(&e.to_string()).into_owned();
+        let cause = bounded_text(e.to_string().as_bytes());
         match &e {
             OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
                 OciError::Unreachable { registry, cause }
@@ -327,6 +428,14 @@ impl Registry {
             },
         }
     }
+}
+
+/// At most [`MAX_ERROR_BYTES`] of what a registry said, made safe to show.
+fn bounded_text(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(MAX_ERROR_BYTES)];
+    let text = String::from_utf8_lossy(cut);
+    let more = if bytes.len() > cut.len() { "…" } else { "" };
+    format!("{}{more}", crate::escape::terminal(text.trim()))
 }
 
 /// `work`, given up on after [`WHOLE_TIMEOUT`].

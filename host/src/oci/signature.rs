@@ -50,7 +50,8 @@ impl SigningKey {
             path: path.display().to_string(),
             why,
         };
-        let bytes = crate::uprobe_target::read_small(path, MAX_KEY_BYTES).map_err(fail)?;
+        // The key decides which code runs: root's alone, as a plugin file is.
+        let bytes = crate::trust::read_trusted(path, MAX_KEY_BYTES).map_err(|e| fail(e.to_string()))?;
         let pem = std::str::from_utf8(&bytes).map_err(|_| fail("it is not text".into()))?;
         let key = VerifyingKey::from_public_key_pem(pem).map_err(|e| fail(e.to_string()))?;
         Ok(SigningKey {
@@ -60,8 +61,16 @@ impl SigningKey {
     }
 
     /// Checks one signature layer: `signature` (base64 of ASN.1 DER) over
-    /// `payload`, which must name `digest`.
-    pub fn verify(&self, payload: &[u8], signature: &str, digest: &str) -> Result<(), SignatureError> {
+    /// `payload`, which must name `digest` of `repository` (on any registry,
+    /// so that a mirror's copy verifies, but not another repository's
+    /// artifact signed by the same key).
+    pub fn verify(
+        &self,
+        payload: &[u8],
+        signature: &str,
+        digest: &str,
+        repository: &str,
+    ) -> Result<(), SignatureError> {
         let bad = |why: String| SignatureError::Bad {
             key: self.path.clone(),
             why,
@@ -86,7 +95,22 @@ impl SigningKey {
                 crate::escape::terminal(signed)
             )));
         }
+        let identity = critical["identity"]["docker-reference"].as_str().unwrap_or_default();
+        if repository_of(identity) != repository {
+            return Err(bad(format!(
+                "the signature is for the repository {}, not {repository}",
+                crate::escape::terminal(identity)
+            )));
+        }
         Ok(())
+    }
+}
+
+/// The repository of a docker reference, without its registry host.
+fn repository_of(reference: &str) -> &str {
+    match reference.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => rest,
+        _ => reference,
     }
 }
 
@@ -136,22 +160,24 @@ mod tests {
         let digest = crate::oci::sha256(b"manifest");
         let payload = payload("localhost:5000/p", &digest);
         let signature = sign(&secret, &payload);
-        assert_eq!(key.verify(&payload, &signature, &digest), Ok(()));
+        assert_eq!(key.verify(&payload, &signature, &digest, "p"), Ok(()));
         let why = |r: Result<(), SignatureError>| match r {
             Err(SignatureError::Bad { why, .. }) => why,
             other => panic!("{other:?}"),
         };
-        assert!(why(other.verify(&payload, &signature, &digest)).contains("another key"));
+        assert!(why(other.verify(&payload, &signature, &digest, "p")).contains("another key"));
+        // The same artifact signed for another repository (another plugin, same key).
+        assert!(why(key.verify(&payload, &signature, &digest, "q")).contains("the repository localhost:5000/p, not q"));
         // A good signature of another artifact's digest.
         let elsewhere = crate::oci::sha256(b"other manifest");
-        assert!(why(key.verify(&payload, &signature, &elsewhere)).contains("not for this artifact"));
+        assert!(why(key.verify(&payload, &signature, &elsewhere, "p")).contains("not for this artifact"));
         // One changed byte of the payload.
         let mut changed = payload.clone();
         changed[10] ^= 1;
-        assert!(why(key.verify(&changed, &signature, &digest)).contains("payload was changed"));
-        assert!(why(key.verify(&payload, "%%", &digest)).contains("not base64"));
+        assert!(why(key.verify(&changed, &signature, &digest, "p")).contains("payload was changed"));
+        assert!(why(key.verify(&payload, "%%", &digest, "p")).contains("not base64"));
         let wrong_type = br#"{"critical":{"type":"x","image":{"docker-manifest-digest":"d"}}}"#;
-        assert!(why(key.verify(wrong_type, &sign(&secret, wrong_type), "d")).contains("type"));
+        assert!(why(key.verify(wrong_type, &sign(&secret, wrong_type), "d", "p")).contains("type"));
         assert_eq!(signature_tag(&digest), format!("sha256-{}.sig", &digest[7..]));
     }
 

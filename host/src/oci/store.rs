@@ -175,7 +175,10 @@ impl Cached {
                 key: key.path.clone(),
                 why: "the cached payload is damaged".into(),
             })?;
-        key.verify(&payload, signature, &self.manifest_digest)
+        let repository = super::parse_reference(&self.reference)
+            .map(|r| r.repository().to_string())
+            .unwrap_or_default();
+        key.verify(&payload, signature, &self.manifest_digest, &repository)
     }
 }
 

@@ -102,9 +102,10 @@ async fn obtain(
         }
         Ok(Some(cached))
     };
-    // A digest never changes: a copy pulled before is that artifact.
+    // A digest never changes: a copy pulled before is that artifact (if
+    // it has the signature now asked for; else it is pulled again).
     if reference.digest().is_some()
-        && let Some(cached) = cached()?
+        && let Ok(Some(cached)) = cached()
     {
         return Ok(cached);
     }
@@ -193,13 +194,18 @@ impl Followed {
                 continue;
             }
             tracing::info!("plugin `{name}`: {whole} moved to {digest}; pulling it");
+            let cached = match registry.pull(&self.reference, self.key.as_ref()).await {
+                Ok(pulled) => self.store.put(&whole, &pulled).map_err(anyhow::Error::new),
+                // Not fetched: tried again at the next refresh.
+                Err(e @ (OciError::Unreachable { .. } | OciError::Registry { .. })) => {
+                    tracing::warn!("plugin `{name}`: {e}; the running version stays");
+                    continue;
+                }
+                Err(e) => Err(e.into()),
+            };
+            // Fetched: run, or refused until the tag moves again.
             self.digest = digest.clone();
-            let kept = registry
-                .pull(&self.reference, self.key.as_ref())
-                .await
-                .map_err(anyhow::Error::new)
-                .and_then(|pulled| Ok(self.store.put(&whole, &pulled)?));
-            let cached = match kept {
+            let cached = match cached {
                 Ok(cached) => cached,
                 Err(e) => {
                     tracing::error!(
