@@ -346,31 +346,13 @@ fn uprobes_in_the_pod_reach_the_nodes_binaries_with_the_documented_additions() {
     let (running, _config) = start_pod(pod, config, UPROBES);
     wait_for_log(&running.0, "tracing");
     let marker = unique("echo wt-node-typed-");
-    let bash = crate::harness::python(
-        &unique("wt-pty-"),
-        &format!(
-            r#"
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
-os.write(fd, b"{marker}\nexit\n")
-while True:
-    try:
-        if not os.read(fd, 4096):
-            break
-    except OSError:
-        break
-os.waitpid(pid, 0)
-print(pid)
-"#
-        ),
-    );
+    let bash = crate::harness::typed_into_bash(&marker);
     std::thread::sleep(Duration::from_secs(1));
     let (exit, out) = stop_pod(&running);
     assert_eq!(exit, "0", "{}", out.stderr);
     let typed: Vec<_> = out
         .rows("bashreadline")
-        .filter(|r| r["PID"].as_u64().is_some_and(|p| p.to_string() == bash.trim()))
+        .filter(|r| r["PID"].as_u64().is_some_and(|p| p.to_string() == bash))
         .map(|r| r["COMMAND"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(typed, [marker, "exit".to_string()], "{}", out.stderr);

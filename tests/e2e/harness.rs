@@ -808,3 +808,64 @@ pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     (cert, key)
 }
+
+/// A steady stream of `n` opens of /dev/null by a child named `comm`, one
+/// every ~0.5 ms, from another thread; joins to the child's pid.
+pub fn steady_opens(comm: &str, n: usize) -> std::thread::JoinHandle<u32> {
+    let comm = comm.to_string();
+    std::thread::spawn(move || {
+        let path = std::ffi::CString::new("/dev/null").unwrap();
+        fork_child(&comm, || {
+            for _ in 0..n {
+                // SAFETY: raw syscalls with a valid path.
+                unsafe {
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                    libc::close(fd);
+                    libc::usleep(500);
+                }
+            }
+        })
+    })
+}
+
+/// opensnoop saw each of [`steady_opens`]' `n` opens by `pid` exactly once,
+/// across the versions swapped in while they went on.
+pub fn assert_each_open_once(out: &Finished, comm: &str, n: usize, pid: u32) {
+    out.assert_clean_exit();
+    assert_eq!(out.probe("file.open"), (n as u64, 0));
+    assert_eq!(
+        out.counter("opensnoop", "opens", &[comm]),
+        Some(n as u64),
+        "stderr:\n{}",
+        out.stderr
+    );
+    let rows: Vec<_> = out.rows("opensnoop").collect();
+    assert_eq!(rows.len(), n, "one row per open, across both versions");
+    assert!(rows.iter().all(|r| r["PID"] == pid));
+}
+
+/// Types `line` and `exit` into an interactive bash on a pseudo-terminal
+/// (which reads them with readline); returns its pid.
+pub fn typed_into_bash(line: &str) -> String {
+    python(
+        &unique("wt-pty-"),
+        &format!(
+            r#"
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
+os.write(fd, b"{line}\nexit\n")
+while True:
+    try:
+        if not os.read(fd, 4096):
+            break
+    except OSError:
+        break
+os.waitpid(pid, 0)
+print(pid)
+"#
+        ),
+    )
+    .trim()
+    .to_string()
+}

@@ -57,38 +57,12 @@ fn a_replaced_component_is_swapped_without_loss_or_duplicates() {
     let comm = unique("wt-swap-");
     let mut tracer = Tracer::start(&watching(plugins.path(), &comm));
 
-    // A steady stream: N opens, one every ~0.5 ms, from another thread.
-    let stream_comm = comm.clone();
-    let stream = std::thread::spawn(move || {
-        let path = std::ffi::CString::new("/dev/null").unwrap();
-        crate::harness::fork_child(&stream_comm, || {
-            for _ in 0..N {
-                // SAFETY: raw syscalls with a valid path.
-                unsafe {
-                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
-                    libc::close(fd);
-                    libc::usleep(500);
-                }
-            }
-        })
-    });
+    let stream = crate::harness::steady_opens(&comm, N);
     std::thread::sleep(std::time::Duration::from_millis(200));
     install(plugins.path(), "opensnoop", &another_build(&opensnoop(), "v2"));
     tracer.wait_for_stderr("plugin `opensnoop`: new version swapped in");
     let pid = stream.join().unwrap();
-    let out = tracer.stop();
-    out.assert_clean_exit();
-
-    assert_eq!(out.probe("file.open"), (N as u64, 0));
-    assert_eq!(
-        out.counter("opensnoop", "opens", &[&comm]),
-        Some(N as u64),
-        "stderr:\n{}",
-        out.stderr
-    );
-    let rows: Vec<_> = out.rows("opensnoop").collect();
-    assert_eq!(rows.len(), N, "one row per open, across both versions");
-    assert!(rows.iter().all(|r| r["PID"] == pid));
+    crate::harness::assert_each_open_once(&tracer.stop(), &comm, N, pid);
 }
 
 #[test]

@@ -304,6 +304,22 @@ pub fn push(registry: &Registry, file: &Path, reference: &str) -> String {
     out.trim().rsplit('@').next().unwrap().to_string()
 }
 
+/// `wasmtrace plugin pull` of `reference` gives the example plugin `name`'s very bytes; its stdout.
+fn pulls_as(registry: &Registry, config: &Path, reference: &str, name: &str) -> String {
+    let out_file = registry.dir.path().join("pulled.wasm");
+    let (ok, out, err) = plugin_command(&[
+        "pull",
+        reference,
+        "-o",
+        out_file.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(std::fs::read(&out_file).unwrap(), std::fs::read(example(name)).unwrap());
+    out
+}
+
 fn example(name: &str) -> PathBuf {
     example_plugins().join(format!("{name}.wasm"))
 }
@@ -389,21 +405,8 @@ fn pushed_by_wasmtrace_pulled_by_oras_and_the_reverse() {
                manifest_config='none.json:application/vnd.wasm.config.v0+json', disable_path_validation=True)
         "#
     ));
-    let out_file = registry.dir.path().join("pulled.wasm");
     let config = registry.config_file();
-    let (ok, out, err) = plugin_command(&[
-        "pull",
-        &tally,
-        "-o",
-        out_file.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}\n{err}");
-    assert_eq!(
-        std::fs::read(&out_file).unwrap(),
-        std::fs::read(example("tally")).unwrap()
-    );
+    let out = pulls_as(&registry, &config, &tally, "tally");
     assert!(out.contains(&format!("pulled {tally}@sha256:")), "{out}");
 
     // inspect: what it reaches and what it subscribes to, from the registry, without running it for real.
@@ -450,38 +453,14 @@ fn a_pulled_plugin_runs_and_a_moved_tag_is_swapped_in_without_loss() {
     let mut tracer = Tracer::start(&pulling(&registry, cache.path(), &reference, "refresh = \"1s\"", &comm));
 
     // A steady stream of opens while the tag moves.
-    let stream_comm = comm.clone();
-    let stream = std::thread::spawn(move || {
-        let path = std::ffi::CString::new("/dev/null").unwrap();
-        crate::harness::fork_child(&stream_comm, || {
-            for _ in 0..N {
-                // SAFETY: raw syscalls with a valid path.
-                unsafe {
-                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
-                    libc::close(fd);
-                    libc::usleep(500);
-                }
-            }
-        })
-    });
+    let stream = crate::harness::steady_opens(&comm, N);
     std::thread::sleep(Duration::from_millis(200));
     let v2 = another_build(&v1, "v2");
     let moved_to = push(&registry, &file_with(work.path(), "opensnoop.wasm", &v2), &reference);
     tracer.wait_for_stderr(&format!("moved to {moved_to}"));
     tracer.wait_for_stderr("plugin `opensnoop`: new version swapped in");
     let pid = stream.join().unwrap();
-    let out = tracer.stop();
-    out.assert_clean_exit();
-    assert_eq!(out.probe("file.open"), (N as u64, 0));
-    assert_eq!(
-        out.counter("opensnoop", "opens", &[&comm]),
-        Some(N as u64),
-        "stderr:\n{}",
-        out.stderr
-    );
-    let rows: Vec<_> = out.rows("opensnoop").collect();
-    assert_eq!(rows.len(), N, "one row per open, across both versions");
-    assert!(rows.iter().all(|r| r["PID"] == pid));
+    crate::harness::assert_each_open_once(&tracer.stop(), &comm, N, pid);
     // The cache holds the version now running, and no longer the first.
     let components: Vec<_> = std::fs::read_dir(cache.path().join("oci/components"))
         .unwrap()
@@ -846,20 +825,7 @@ fn bearer_tokens_from_the_environment_or_a_file() {
         ),
     )
     .unwrap();
-    let out_file = registry.dir.path().join("pulled.wasm");
-    let (ok, out, err) = plugin_command(&[
-        "pull",
-        &reference,
-        "-o",
-        out_file.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}\n{err}");
-    assert_eq!(
-        std::fs::read(&out_file).unwrap(),
-        std::fs::read(example("opensnoop")).unwrap()
-    );
+    pulls_as(&registry, &config, &reference, "opensnoop");
 
     // Refused: a pull-only token pushing, an expired token; each said as a refusal.
     for (what, table, env) in [

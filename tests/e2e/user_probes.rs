@@ -12,31 +12,12 @@ fn bashreadline_shows_each_typed_line_and_agrees_with_bashreadline_bt() {
     ));
     let original = Original::bpftrace("/usr/sbin/bashreadline.bt");
     let marker = unique("echo wt-typed-");
-    // An interactive bash on a pseudo-terminal reads its lines with readline.
-    let bash = python(
-        &unique("wt-pty-"),
-        &format!(
-            r#"
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
-os.write(fd, b"{marker}\nexit\n")
-while True:
-    try:
-        if not os.read(fd, 4096):
-            break
-    except OSError:
-        break
-os.waitpid(pid, 0)
-print(pid)
-"#
-        ),
-    );
+    let bash = crate::harness::typed_into_bash(&marker);
     let out = tracer.stop();
     let bt = original.stop();
     out.assert_clean_exit();
 
-    let bash = bash.trim();
+    let bash = bash.as_str();
     let ours: Vec<(String, String)> = out
         .rows("bashreadline")
         .filter(|r| r["PID"].as_u64().is_some_and(|p| p.to_string() == bash))
