@@ -168,17 +168,26 @@ async fn pull_to_file(
     Ok(())
 }
 
-/// Writes `bytes` to `path`, not through a link there (which could point anywhere root can write).
+/// Writes `bytes` to `path` whole, by renaming a new file there: never
+/// through a link or into a file hard-linked elsewhere.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    file.write_all(bytes)
+    use std::os::unix::fs::PermissionsExt;
+    // A rename would replace a device or a link itself (`-o /dev/null`): only files are written.
+    if let Ok(meta) = path.symlink_metadata()
+        && !meta.is_file()
+    {
+        return Err(std::io::Error::other(
+            "it is not a regular file; give the path of a file to write",
+        ));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    file.persist(path).map(drop).map_err(|e| e.error)
 }
 
 async fn inspect(plugin: &str, key: Option<&Path>, args: &RegistryArgs) -> anyhow::Result<()> {

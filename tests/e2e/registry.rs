@@ -562,16 +562,18 @@ fn a_tampered_layer_is_refused_by_run_and_pull() {
         "{stderr}"
     );
     let config = registry.config_file();
+    let out = registry.dir.path().join("tampered.wasm");
     let (ok, _, err) = plugin_command(&[
         "pull",
         &reference,
         "--config",
         config.to_str().unwrap(),
         "-o",
-        "/dev/null",
+        out.to_str().unwrap(),
     ]);
     assert!(!ok);
     assert!(err.contains("does not match"), "{err}");
+    assert!(!out.exists());
     // Nothing of it reached the cache.
     assert_eq!(
         std::fs::read_dir(cache.path().join("oci/components")).unwrap().count(),
@@ -901,7 +903,9 @@ class H(http.server.BaseHTTPRequestHandler):
             return self.send(500, b"\x1b[31m" + b"E" * (64 << 20))
         if "/blobs/" in p: return self.send(404, b"{}")
         self.send(404, b"{}")
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+class S(http.server.ThreadingHTTPServer):
+    def handle_error(self, *a): pass  # a client that hung up on an endless answer
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 "#;
 
 /// Runs `wasmtrace ARGS`, returning its exit status, stderr and peak RSS in MiB.

@@ -57,6 +57,8 @@ impl Registry {
         let settings = settings.cloned().unwrap_or_default();
         let mut extra_root_certificates = Vec::new();
         let mut http = reqwest::Client::builder()
+            // A registry serves manifests itself: a redirect elsewhere is refused, not followed.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .user_agent(concat!("wasmtrace/", env!("CARGO_PKG_VERSION")));
@@ -336,18 +338,32 @@ impl Registry {
         let config = oci_client::client::Config::new(config_bytes, artifact::CONFIG_MEDIA_TYPE.to_string(), None);
         let mut manifest = OciImageManifest::build(&layers, &config, Some(artifact::annotations(title)));
         manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_string());
+        // The manifest's bytes are made here, so the digest said (and signed) is of what was sent,
+        // not what the registry answers afterwards.
+        let manifest_bytes = serde_json::to_vec(&manifest).expect("plain data");
+        let digest = sha256(&manifest_bytes);
         let push = async {
+            let failed = |e| self.error(reference, e);
             // Credentials are checked first, so that a refusal is said as one.
             self.client
                 .auth(reference, &self.auth, oci_client::RegistryOperation::Push)
                 .await
-                .map_err(|e| self.error(reference, e))?;
+                .map_err(failed)?;
+            for (blob, digest) in [
+                (layers[0].data.clone(), &manifest.layers[0].digest),
+                (config.data.clone(), &manifest.config.digest),
+            ] {
+                self.client.push_blob(reference, blob, digest).await.map_err(failed)?;
+            }
             self.client
-                .push(reference, &layers, config, &self.auth, Some(manifest))
+                .push_manifest_raw(
+                    reference,
+                    manifest_bytes,
+                    reqwest::header::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE),
+                )
                 .await
-                .map_err(|e| self.error(reference, e))?;
-            // The digest of the bytes the registry keeps (oci-client writes canonical JSON).
-            self.manifest(reference).await.map(|(_, digest)| digest)
+                .map_err(failed)?;
+            Ok(digest)
         };
         within(reference, push).await
     }

@@ -117,6 +117,9 @@ impl Store {
     /// written whole (a temporary file renamed), so that a crash leaves the
     /// previous record usable.
     pub fn put(&self, reference: &str, pulled: &Pulled) -> Result<Cached, StoreError> {
+        // One writer at a time (tags followed together, or two wasmtraces on one cache):
+        // a component is not removed between another's write of it and of its record.
+        let _locked = self.lock()?;
         let previous = self.get(reference).ok().flatten();
         let component = self.component_path(&pulled.layer_digest);
         write_whole(&component, &pulled.component)?;
@@ -145,6 +148,30 @@ impl Store {
             let _ = std::fs::remove_file(self.component_path(&previous.layer_digest));
         }
         Ok(cached)
+    }
+
+    /// An exclusive lock on the cache, held until the returned file is dropped.
+    fn lock(&self) -> Result<std::fs::File, StoreError> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.join(".lock");
+        let failed = |cause| StoreError::Write {
+            path: path.clone(),
+            cause,
+        };
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(failed)?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(failed(std::io::Error::last_os_error()));
+        }
+        Ok(file)
     }
 
     fn named_by_any(&self, layer_digest: &str) -> bool {

@@ -194,14 +194,22 @@ impl Followed {
                 continue;
             }
             tracing::info!("plugin `{name}`: {whole} moved to {digest}; pulling it");
-            let cached = match registry.pull(&self.reference, self.key.as_ref()).await {
+            // By the digest looked up, so that what is checked is what was seen, however the tag moves meanwhile.
+            let pinned = Reference::with_digest(
+                self.reference.registry().to_string(),
+                self.reference.repository().to_string(),
+                digest.clone(),
+            );
+            let cached = match registry.pull(&pinned, self.key.as_ref()).await {
                 Ok(pulled) => self.store.put(&whole, &pulled).map_err(anyhow::Error::new),
-                // Not fetched: tried again at the next refresh.
-                Err(e @ (OciError::Unreachable { .. } | OciError::Registry { .. })) => {
+                // What fails its checks is refused until the tag moves again.
+                Err(e @ (OciError::Artifact { .. } | OciError::Signature { .. })) => Err(e.into()),
+                // Anything else (unreachable, refused credentials, not found yet on a
+                // replica) is tried again at the next refresh.
+                Err(e) => {
                     tracing::warn!("plugin `{name}`: {e}; the running version stays");
                     continue;
                 }
-                Err(e) => Err(e.into()),
             };
             // Fetched: run, or refused until the tag moves again.
             self.digest = digest.clone();
