@@ -69,14 +69,7 @@ pub struct RegistryArgs {
 impl RegistryArgs {
     fn settings(&self, reference: &oci_client::Reference) -> anyhow::Result<Option<RegistrySettings>> {
         let mut settings = match &self.config {
-            Some(path) => {
-                let config = Config::load(path)?;
-                config
-                    .registries
-                    .get(reference.registry())
-                    .or_else(|| config.registries.get(reference.resolve_registry()))
-                    .cloned()
-            }
+            Some(path) => Registry::settings_for(&Config::load(path)?.registries, reference),
             None => None,
         };
         if self.plain_http || self.ca_file.is_some() || self.auth_file.is_some() {
@@ -123,7 +116,7 @@ pub fn run(command: PluginCommand) -> anyhow::Result<()> {
 async fn push(file: &Path, reference: &str, args: &RegistryArgs) -> anyhow::Result<()> {
     let parsed = oci::parse_reference(reference)?;
     let component = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    if !component.starts_with(b"\0asm\x0d\0\x01\0") {
+    if oci::check_component(&component).is_err() {
         bail!(
             "{} is not a WebAssembly component (a core module is made one with `wasm-tools component new`)",
             file.display()
@@ -151,11 +144,7 @@ async fn pull_to_file(
     args: &RegistryArgs,
 ) -> anyhow::Result<()> {
     let (pulled, verified_with) = pull(reference, key, args).await?;
-    let output = output.unwrap_or_else(|| {
-        let parsed = oci::parse_reference(reference).expect("parsed above");
-        let last = parsed.repository().rsplit('/').next().unwrap_or("plugin").to_string();
-        PathBuf::from(format!("{last}.wasm"))
-    });
+    let output = output.unwrap_or_else(|| PathBuf::from(format!("{}.wasm", last_name(reference))));
     write_new(&output, &pulled.component).with_context(|| format!("writing {}", output.display()))?;
     let signed = verified_with.map_or(String::new(), |k| format!(", signature verified with {k}"));
     println!(
@@ -166,6 +155,14 @@ async fn pull_to_file(
         pulled.layer_digest
     );
     Ok(())
+}
+
+/// The last part of a (parsed) reference's repository: `opensnoop` of `REG/wasmtrace/opensnoop:1`.
+fn last_name(reference: &str) -> String {
+    oci::parse_reference(reference)
+        .ok()
+        .and_then(|r| r.repository().rsplit('/').next().map(str::to_string))
+        .unwrap_or_else(|| "plugin".into())
 }
 
 /// Writes `bytes` to `path` whole, by renaming a new file there: never
@@ -195,14 +192,12 @@ async fn inspect(plugin: &str, key: Option<&Path>, args: &RegistryArgs) -> anyho
     let local = Path::new(plugin);
     // Inspected from a private folder, as `run` would read it.
     let folder = tempfile::tempdir().context("making a temporary folder")?;
-    let (path, name) = if local.is_file() {
+    let (component, name) = if local.is_file() {
         out += &format!("plugin:     {}\n", local.display());
         let name = local
             .file_stem()
             .map_or("plugin".into(), |n| n.to_string_lossy().into_owned());
-        let copy = folder.path().join("plugin.wasm");
-        std::fs::copy(local, &copy).with_context(|| format!("reading {plugin}"))?;
-        (copy, name)
+        (std::fs::read(local).with_context(|| format!("reading {plugin}"))?, name)
     } else {
         let (pulled, verified_with) = pull(plugin, key, args).await?;
         out += &format!("plugin:     {plugin}\n");
@@ -219,13 +214,10 @@ async fn inspect(plugin: &str, key: Option<&Path>, args: &RegistryArgs) -> anyho
             Some(k) => format!("signature:  verified with {k}\n"),
             None => "signature:  not checked (give --key to check it)\n".into(),
         };
-        let copy = folder.path().join("plugin.wasm");
-        std::fs::write(&copy, &pulled.component)?;
-        let parsed = oci::parse_reference(plugin)?;
-        let name = parsed.repository().rsplit('/').next().unwrap_or("plugin").to_string();
-        (copy, name)
+        (pulled.component, last_name(plugin))
     };
-    let component = std::fs::read(&path)?;
+    let path = folder.path().join("plugin.wasm");
+    std::fs::write(&path, &component)?;
     let imports = oci::imports_of(&component).context("reading the component's imports")?;
     out += "imports (what it can reach, and what lets it):\n";
     for import in &imports {

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value as Json;
 
+use crate::harness::run_command as run;
 use crate::harness::{Tracer, child_opens, test_plugins, unique};
 
 pub const IMAGE: &str = "localhost/wasmtrace-test:busybox";
@@ -50,18 +51,6 @@ pub fn image() -> &'static str {
         run(Command::new("podman").arg("import").arg(&tar).arg(IMAGE));
     });
     IMAGE
-}
-
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/install-deps installs podman and runc)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// `podman run` as this machine allows it (runc: crun refuses hybrid

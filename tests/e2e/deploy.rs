@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::containers::{IMAGE, echoed_by, image, podman_run, run};
+use crate::containers::{IMAGE, echoed_by, image, podman_run};
+use crate::harness::run_command as run;
 use crate::harness::{child_opens, example_plugins, repo, test_plugins, unique};
 use crate::registry::{Registry, push};
 

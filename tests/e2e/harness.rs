@@ -739,16 +739,21 @@ impl Drop for Daemon {
 
 /// Runs a set-up command that must succeed; its stdout, trimmed.
 pub fn run_ok(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
+    run_command(Command::new(cmd).args(args))
+}
+
+/// Runs a command that must succeed (podman, openssl, a Python script…); its stdout, trimmed.
+pub fn run_command(cmd: &mut Command) -> String {
+    let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("running {cmd}: {e}"));
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/install-deps installs what the tests run)"));
     assert!(
         out.status.success(),
-        "{cmd} {args:?}: {}",
+        "{cmd:?}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A loop device over a sparse temporary file, detached when dropped.

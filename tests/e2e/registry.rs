@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::harness::run_command as run;
 use crate::harness::{Daemon, Tracer, another_build, child_opens, example_plugins, free_port, unique, wasmtrace};
 
 /// A registry on loopback, with its storage in a folder of its own.
@@ -230,17 +231,6 @@ fn dedent(script: &str) -> String {
         .collect()
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A CA, and a server certificate for 127.0.0.1 that it signed, with openssl.
 fn ca_and_server_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
@@ -318,6 +308,13 @@ fn pulls_as(registry: &Registry, config: &Path, reference: &str, name: &str) -> 
     assert!(ok, "{out}\n{err}");
     assert_eq!(std::fs::read(&out_file).unwrap(), std::fs::read(example(name)).unwrap());
     out
+}
+
+/// Pushes a build of opensnoop of its own (`tag` appended as a custom
+/// section: other bytes, same behaviour) to `reference`; returns its digest.
+fn push_build(registry: &Registry, work: &Path, tag: &str, reference: &str) -> String {
+    let build = another_build(&std::fs::read(example("opensnoop")).unwrap(), tag);
+    push(registry, &file_with(work, "opensnoop.wasm", &build), reference)
 }
 
 fn example(name: &str) -> PathBuf {
@@ -644,26 +641,16 @@ fn a_plugin_pinned_to_a_key_runs_only_with_a_signature_that_verifies() {
 
     // Signed by another key.
     let work = tempfile::tempdir().unwrap();
-    let other_build = file_with(
-        work.path(),
-        "opensnoop.wasm",
-        &another_build(&std::fs::read(example("opensnoop")).unwrap(), "o"),
-    );
     let by_other = registry.reference("wasmtrace/opensnoop:other");
-    let digest = push(&registry, &other_build, &by_other);
+    let digest = push_build(&registry, work.path(), "o", &by_other);
     cosign_sign(&registry, "wasmtrace/opensnoop", &digest, &digest, &other_key);
     let (ok, stderr) = run_briefly(&pulling(&registry, cache_dir().path(), &by_other, &key_line, &comm));
     assert!(!ok);
     assert!(stderr.contains("made with another key"), "{stderr}");
 
     // A good signature of one artifact, copied to another's tag.
-    let signed_build = file_with(
-        work.path(),
-        "opensnoop.wasm",
-        &another_build(&std::fs::read(example("opensnoop")).unwrap(), "s"),
-    );
     let signed = registry.reference("wasmtrace/opensnoop:signed");
-    let signed_digest = push(&registry, &signed_build, &signed);
+    let signed_digest = push_build(&registry, work.path(), "s", &signed);
     cosign_sign(
         &registry,
         "wasmtrace/opensnoop",
@@ -671,13 +658,8 @@ fn a_plugin_pinned_to_a_key_runs_only_with_a_signature_that_verifies() {
         &signed_digest,
         &team_key,
     );
-    let copied_build = file_with(
-        work.path(),
-        "opensnoop.wasm",
-        &another_build(&std::fs::read(example("opensnoop")).unwrap(), "c"),
-    );
     let copied = registry.reference("wasmtrace/opensnoop:copied");
-    let copied_digest = push(&registry, &copied_build, &copied);
+    let copied_digest = push_build(&registry, work.path(), "c", &copied);
     cosign_sign(
         &registry,
         "wasmtrace/opensnoop",

@@ -12,7 +12,7 @@ mod registry;
 mod signature;
 mod store;
 
-pub use artifact::{ArtifactError, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, imports_of};
+pub use artifact::{ArtifactError, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, check_component, imports_of};
 pub use registry::{Pulled, Registry};
 pub use signature::{SignatureError, SigningKey};
 pub use store::{Cached, Store};

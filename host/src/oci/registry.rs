@@ -15,6 +15,7 @@ use super::bounded::BoundedBuffer;
 use super::signature::{self, SignatureError, SigningKey};
 use super::{OciError, credentials, sha256};
 
+const USER_AGENT: &str = concat!("wasmtrace/", env!("CARGO_PKG_VERSION"));
 /// No manifest comes near this.
 const MAX_MANIFEST_BYTES: usize = 4 << 20;
 /// What is kept of a registry's error answer, for messages.
@@ -49,6 +50,18 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The `[registry."HOST"]` settings for `reference`'s registry, by its
+    /// host as written or as oci-client resolves it.
+    pub fn settings_for(
+        registries: &std::collections::BTreeMap<String, crate::config::Registry>,
+        reference: &Reference,
+    ) -> Option<crate::config::Registry> {
+        registries
+            .get(reference.registry())
+            .or_else(|| registries.get(reference.resolve_registry()))
+            .cloned()
+    }
+
     /// A client for the registry of `reference`, as its `[registry."HOST"]` table says.
     pub fn new(reference: &Reference, settings: Option<&crate::config::Registry>) -> Result<Registry, OciError> {
         // reqwest is built without a default crypto provider: ring, as the rest of wasmtrace.
@@ -61,7 +74,7 @@ impl Registry {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
-            .user_agent(concat!("wasmtrace/", env!("CARGO_PKG_VERSION")));
+            .user_agent(USER_AGENT);
         if let Some(ca) = &settings.ca_file {
             // The CA decides whom wasmtrace trusts: root's alone, as a plugin file is.
             let data = crate::trust::read_trusted(ca, 1 << 20)
@@ -88,7 +101,7 @@ impl Registry {
             read_timeout: Some(READ_TIMEOUT),
             // A plugin is one component, never an index of platforms.
             platform_resolver: None,
-            user_agent: concat!("wasmtrace/", env!("CARGO_PKG_VERSION")),
+            user_agent: USER_AGENT,
             ..Default::default()
         };
         let client = Client::try_from(config).map_err(|e| OciError::Credentials(format!("registry {host}: {e}")))?;

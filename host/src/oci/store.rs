@@ -85,18 +85,14 @@ impl Store {
     /// The last pull of `reference`, if any, with its component checked
     /// against its digest. `Ok(None)`: never pulled on this node.
     pub fn get(&self, reference: &str) -> Result<Option<Cached>, StoreError> {
-        let path = self.record_path(reference);
         let damaged = |why: String| StoreError::Damaged {
             reference: reference.to_string(),
             why,
         };
-        let bytes = match trust::read_trusted(&path, MAX_RECORD_BYTES) {
-            Ok(bytes) => bytes,
-            Err(trust::TrustError::Missing { .. }) => return Ok(None),
-            Err(e) => return Err(damaged(e.to_string())),
+        let Some(cached) = read_record(&self.record_path(reference)).map_err(damaged)? else {
+            return Ok(None);
         };
-        let cached: Cached = serde_json::from_slice(&bytes).map_err(|e| damaged(format!("its record: {e}")))?;
-        if cached.reference != reference || !is_sha256(&cached.layer_digest) || !is_sha256(&cached.manifest_digest) {
+        if cached.reference != reference {
             return Err(damaged("its record names another artifact".into()));
         }
         let component = self.component_path(&cached.layer_digest);
@@ -120,7 +116,8 @@ impl Store {
         // One writer at a time (tags followed together, or two wasmtraces on one cache):
         // a component is not removed between another's write of it and of its record.
         let _locked = self.lock()?;
-        let previous = self.get(reference).ok().flatten();
+        // Only its digest is needed: the component it names is not read.
+        let previous = read_record(&self.record_path(reference)).ok().flatten();
         let component = self.component_path(&pulled.layer_digest);
         write_whole(&component, &pulled.component)?;
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -178,13 +175,29 @@ impl Store {
         let Ok(entries) = std::fs::read_dir(self.dir.join("refs")) else {
             return true;
         };
+        // A record that cannot be read may name it: kept.
         entries.flatten().any(|entry| {
-            trust::read_trusted(&entry.path(), MAX_RECORD_BYTES)
+            read_record(&entry.path())
                 .ok()
-                .and_then(|bytes| serde_json::from_slice::<Cached>(&bytes).ok())
+                .flatten()
                 .is_none_or(|c| c.layer_digest == layer_digest)
         })
     }
+}
+
+/// The record at `path`, checked as plugin files are and to hold two sha256
+/// digests. `Ok(None)`: there is none.
+fn read_record(path: &Path) -> Result<Option<Cached>, String> {
+    let bytes = match trust::read_trusted(path, MAX_RECORD_BYTES) {
+        Ok(bytes) => bytes,
+        Err(trust::TrustError::Missing { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let cached: Cached = serde_json::from_slice(&bytes).map_err(|e| format!("its record: {e}"))?;
+    if !is_sha256(&cached.layer_digest) || !is_sha256(&cached.manifest_digest) {
+        return Err("its record names another artifact".into());
+    }
+    Ok(Some(cached))
 }
 
 impl Cached {

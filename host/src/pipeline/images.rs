@@ -49,7 +49,7 @@ pub(super) async fn resolve(config: &mut Config) -> anyhow::Result<Vec<Followed>
             Some(path) => Some(SigningKey::read(path).with_context(|| format!("plugin `{name}`"))?),
             None => None,
         };
-        let settings = settings_for(&config.registries, &reference);
+        let settings = Registry::settings_for(&config.registries, &reference);
         let cached = obtain(&name, &store, &reference, settings.as_ref(), key.as_ref())
             .await
             .with_context(|| format!("plugin `{name}` ({}) not loaded", image.reference))?;
@@ -67,16 +67,6 @@ pub(super) async fn resolve(config: &mut Config) -> anyhow::Result<Vec<Followed>
         }
     }
     Ok(followed)
-}
-
-fn settings_for(
-    registries: &std::collections::BTreeMap<String, RegistrySettings>,
-    reference: &Reference,
-) -> Option<RegistrySettings> {
-    registries
-        .get(reference.registry())
-        .or_else(|| registries.get(reference.resolve_registry()))
-        .cloned()
 }
 
 /// The pulled (and kept) artifact of `reference`; or its cached copy when
